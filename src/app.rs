@@ -1,0 +1,238 @@
+//! Startup wiring: [`AppState`] (cheap-to-clone handles on everything a
+//! request may need), [`router`] (every capability's routes in one visible
+//! place), and [`run`] (serve on a listener until shutdown), which tests call
+//! with their own listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::auth::SetupCode;
+use crate::auth::throttle::Throttle;
+use crate::config::Config;
+use crate::store::{Store, StoreResult, now};
+use crate::web::middleware::HostAllowlist;
+use crate::web::{Access, RouteSpec, Routes, assets};
+use crate::{admin, api, auth, pages};
+
+/// Setting key of the business name shown in the header.
+pub const BUSINESS_NAME_SETTING: &str = "business_name";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub throttle: Arc<Throttle>,
+    pub hosts: Arc<HostAllowlist>,
+    pub setup: Arc<SetupCode>,
+    /// Set once an owner exists; until then every request checks the database.
+    set_up: Arc<AtomicBool>,
+    business_name: Arc<RwLock<String>>,
+}
+
+impl AppState {
+    /// Opens the data directory and database and prepares shared state.
+    pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        prepare_data_dir(&config)?;
+        let store = Store::open(&config.database_path())?;
+        let set_up = store.owner_exists().await?;
+        let business_name = store
+            .setting(BUSINESS_NAME_SETTING)
+            .await?
+            .unwrap_or_else(|| "Hearth".to_string());
+        let setup = SetupCode::new(!set_up);
+        let throttle = Throttle::new(
+            config.auth.login_free_failures,
+            Duration::from_secs(config.auth.login_max_delay_secs),
+        );
+        let hosts = HostAllowlist::for_this_machine(&config.server.allowed_hosts, config.server.listen);
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            throttle: Arc::new(throttle),
+            hosts: Arc::new(hosts),
+            setup: Arc::new(setup),
+            set_up: Arc::new(AtomicBool::new(set_up)),
+            business_name: Arc::new(RwLock::new(business_name)),
+        })
+    }
+
+    /// Whether an owner exists. Once true it stays true for the process, so
+    /// the check costs nothing after setup; an owner created from the console
+    /// while the server runs is noticed on the next request.
+    pub async fn is_set_up(&self) -> StoreResult<bool> {
+        if self.set_up.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let exists = self.store.owner_exists().await?;
+        if exists {
+            self.set_up.store(true, Ordering::Release);
+            if let Ok(Some(name)) = self.store.setting(BUSINESS_NAME_SETTING).await {
+                self.set_business_name(name);
+            }
+        }
+        Ok(exists)
+    }
+
+    pub fn business_name(&self) -> String {
+        self.business_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_business_name(&self, name: String) {
+        *self.business_name.write().unwrap_or_else(|p| p.into_inner()) = name;
+    }
+}
+
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}; create it and make it writable by the user running Hearth, or choose another with --data-dir",
+            dir.display()
+        )
+    })?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok").with_context(|| {
+        format!(
+            "the data directory {} is not writable; fix its owner or permissions, or choose another with --data-dir",
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Every route of Hearth, with its access. New capabilities add their
+/// `routes()` here.
+fn all_routes() -> Routes {
+    Routes::new()
+        .get("/healthz", Access::Public, healthz)
+        .get("/readyz", Access::Public, readyz)
+        .get("/static/{hash}/{*name}", Access::Public, assets::serve)
+        .get("/favicon.ico", Access::Public, assets::favicon)
+        .merge(auth::routes())
+        .merge(pages::routes())
+        .merge(admin::routes())
+        .merge(api::routes())
+}
+
+/// The application with all middleware, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (router, _) = all_routes().into_parts();
+    crate::web::finish(router, state)
+}
+
+/// Every route's method, path and access, for the role-access test and docs.
+pub fn route_table() -> Vec<RouteSpec> {
+    all_routes().into_parts().1
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.store.ping().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "not ready: database check failed");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then lets requests
+/// in flight finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
+    let app = router(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")?;
+    purge.abort();
+    Ok(())
+}
+
+/// Deletes expired sessions every ten minutes, so the table does not grow
+/// with every browser that ever signed in.
+async fn purge_sessions_periodically(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        interval.tick().await;
+        let auth = &state.config.auth;
+        let at = now();
+        let idle_cutoff = at - (auth.session_idle_minutes * 60) as i64;
+        let absolute_cutoff = at - (auth.session_max_hours * 3600) as i64;
+        match state.store.purge_sessions(idle_cutoff, absolute_cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+            Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
+        }
+    }
+}
+
+/// `hearth serve`: binds the configured address, announces the setup code if
+/// the box is new, and serves until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.server.listen;
+    let state = AppState::new(config).await?;
+    let listener = TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen}; is another program using it? Choose another with --listen")
+    })?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, data_dir = %state.config.data_dir.display(), "Hearth is listening");
+    if let Some(code) = state.setup.code() {
+        announce_setup(local, code);
+    }
+    run(listener, state, shutdown_signal()).await?;
+    tracing::info!("Hearth stopped");
+    Ok(())
+}
+
+fn announce_setup(address: SocketAddr, code: &str) {
+    let url = format!("http://{address}/setup");
+    tracing::warn!(setup_code = code, %url, "this Hearth has no owner yet: finish setup in a browser");
+    eprintln!(
+        "\n  Welcome to Hearth. Open {url} (or http://hearth.local/setup)\n  and enter this one-time setup code: {code}\n"
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}

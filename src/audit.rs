@@ -1,0 +1,84 @@
+//! Who did what: the append-only audit log. Every capability records its
+//! events through [`record`], naming the action with a dotted name
+//! (`auth.login`, `user.created`, `settings.changed`), so Admin → Audit can
+//! filter by capability with a prefix (`user`).
+
+use crate::error::AppResult;
+use crate::store::{NewAuditRecord, Store, User, now};
+
+/// Who acted.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    User(&'a User),
+    /// The `hearth` command line, run by whoever has a shell on the box.
+    Console,
+    /// No one signed in; the string is what they claimed (a username typed at
+    /// login), kept short.
+    Anonymous(&'a str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Failed,
+    Denied,
+}
+
+/// One event.
+pub struct Event<'a> {
+    pub action: &'a str,
+    pub target: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+impl<'a> Event<'a> {
+    pub fn ok(action: &'a str, target: impl Into<String>) -> Self {
+        Event {
+            action,
+            target: target.into(),
+            outcome: Outcome::Ok,
+            detail: String::new(),
+        }
+    }
+
+    pub fn failed(action: &'a str, target: impl Into<String>) -> Self {
+        Event {
+            outcome: Outcome::Failed,
+            ..Event::ok(action, target)
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+}
+
+/// Appends `event` to the log. A failure to record is an error for the
+/// caller: an action that cannot be audited should not be reported as done.
+pub async fn record(store: &Store, actor: Actor<'_>, ip: &str, event: Event<'_>) -> AppResult<()> {
+    let (actor_id, actor_name) = match actor {
+        Actor::User(user) => (Some(user.id), user.username.clone()),
+        Actor::Console => (None, "console".to_string()),
+        Actor::Anonymous(claimed) => (None, claimed.chars().take(64).collect()),
+    };
+    let outcome = match event.outcome {
+        Outcome::Ok => "ok",
+        Outcome::Failed => "failed",
+        Outcome::Denied => "denied",
+    };
+    store
+        .append_audit(NewAuditRecord {
+            at: now(),
+            actor_id,
+            actor: actor_name,
+            action: event.action.to_string(),
+            target: event.target,
+            outcome,
+            ip: ip.to_string(),
+            detail: event.detail,
+        })
+        .await?;
+    Ok(())
+}

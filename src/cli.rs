@@ -1,0 +1,251 @@
+//! The command line. `hearth serve` (the default) runs the server; the other
+//! commands are the owner's console tools and the OS image's scripting
+//! surface. Exit codes: 0 ok, 2 usage error, 1 anything else, with a one-line
+//! message on stderr.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::admin::users::{self, Manager, NewUserInput, UserUpdate};
+use crate::app::AppState;
+use crate::audit::Actor;
+use crate::auth::{self, Role};
+use crate::config::{Config, LogFormat, Overrides};
+use crate::error::AppError;
+use crate::store::User;
+
+#[derive(Parser)]
+#[command(name = "hearth", version, about = "Hearth: the office's own AI box.")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Clone)]
+struct GlobalArgs {
+    /// Configuration file [default: /etc/hearth/hearth.toml if it exists]
+    #[arg(long, global = true, env = "HEARTH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (database, documents, models, backups)
+    #[arg(long, global = true, env = "HEARTH_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address and port to listen on, e.g. 0.0.0.0:80
+    #[arg(long, global = true, env = "HEARTH_LISTEN", value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server (the default command)
+    Serve,
+    /// Manage user accounts from the console
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print the effective configuration as TOML
+    Config,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from stdin when it is not a terminal
+    Add {
+        username: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Full name [default: the username]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Set a new password (ends the user's sessions)
+    Passwd { username: String },
+    /// List users
+    List,
+    /// Disable a user: their sessions end and their API keys stop at once
+    Disable { username: String },
+    /// Enable a disabled user
+    Enable { username: String },
+    /// Create a personal API key for a user and print it (shown once)
+    ApiKey {
+        username: String,
+        #[arg(long, default_value = "console")]
+        name: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hearth: {}", one_line(&err));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace('\n', " ")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        config_file: cli.global.config.clone(),
+        data_dir: cli.global.data_dir.clone(),
+        listen: cli.global.listen,
+    };
+    let config = Config::load(&overrides)?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    let serving = matches!(command, Command::Serve);
+    init_tracing(&config, serving);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hearth-rt")
+        .build()
+        .context("cannot start the async runtime")?;
+    match command {
+        Command::Serve => runtime.block_on(crate::app::serve(config)),
+        Command::Config => {
+            print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::User(command) => runtime.block_on(user_command(config, command)),
+    }
+}
+
+fn init_tracing(config: &Config, serving: bool) {
+    // Console commands log only warnings, so their output stays readable.
+    let default = if serving { config.log.filter.as_str() } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let state = AppState::new(config).await?;
+    match command {
+        UserCommand::Add { username, role, name } => {
+            let password = read_new_password(&format!("Password for {username}"))?;
+            let input = NewUserInput {
+                display_name: name.unwrap_or_else(|| username.clone()),
+                username,
+                role: Some(role),
+                password,
+            };
+            let user = users::create_user(&state, Manager::Console, &input, "").await.map_err(explain)?;
+            println!("added {} ({}) as {}", user.username, user.display_name, user.role);
+            if role == Role::Owner && state.is_set_up().await? {
+                println!("setup is complete; sign in at the web page");
+            }
+        }
+        UserCommand::Passwd { username } => {
+            let user = find(&state, &username).await?;
+            let password = read_new_password(&format!("New password for {}", user.username))?;
+            users::reset_password(&state, Manager::Console, user.id, &password, "").await.map_err(explain)?;
+            println!("password changed for {}; their sessions were ended", user.username);
+        }
+        UserCommand::List => {
+            let users = state.store.users().await?;
+            println!("{:<24} {:<8} {:<9} {:<17} NAME", "USERNAME", "ROLE", "STATUS", "LAST LOGIN");
+            for user in users {
+                println!(
+                    "{:<24} {:<8} {:<9} {:<17} {}",
+                    user.username,
+                    user.role,
+                    if user.disabled { "disabled" } else { "active" },
+                    crate::web::layout::format_time_or_never(&user.last_login_at),
+                    user.display_name
+                );
+            }
+        }
+        UserCommand::Disable { username } => set_disabled(&state, &username, true).await?,
+        UserCommand::Enable { username } => set_disabled(&state, &username, false).await?,
+        UserCommand::ApiKey { username, name } => {
+            let user = find(&state, &username).await?;
+            if user.disabled {
+                bail!("{} is disabled; enable the account first", user.username);
+            }
+            let created = auth::issue_api_key(&state, &user, &name, Actor::Console, "").await.map_err(explain)?;
+            println!("{}", created.key);
+        }
+    }
+    Ok(())
+}
+
+async fn set_disabled(state: &AppState, username: &str, disabled: bool) -> anyhow::Result<()> {
+    let user = find(state, username).await?;
+    let update = UserUpdate {
+        disabled: Some(disabled),
+        ..UserUpdate::default()
+    };
+    users::update_user(state, Manager::Console, user.id, &update, "").await.map_err(explain)?;
+    if disabled {
+        println!("{} is disabled; their sessions and API keys no longer work", user.username);
+    } else {
+        println!("{} is enabled", user.username);
+    }
+    Ok(())
+}
+
+async fn find(state: &AppState, username: &str) -> anyhow::Result<User> {
+    match state.store.user_by_username(&username.trim().to_lowercase()).await? {
+        Some(found) => Ok(found.user),
+        None => bail!("there is no user named {username:?}; see `hearth user list`"),
+    }
+}
+
+/// Turns a web-layer error into a console message.
+fn explain(err: AppError) -> anyhow::Error {
+    match err {
+        AppError::Internal(inner) => inner,
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// Prompts twice on a terminal; otherwise reads one line from stdin (for
+/// scripts: `echo "$PASSWORD" | hearth user add ...`).
+fn read_new_password(prompt: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("{prompt}: "))?;
+        let second = rpassword::prompt_password("Again: ")?;
+        if first != second {
+            bail!("the two passwords differ");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        bail!("no password on stdin; pipe one in, e.g. `echo \"$PASSWORD\" | hearth user add ...`");
+    }
+    let _ = std::io::stderr().flush();
+    Ok(password)
+}

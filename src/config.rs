@@ -1,0 +1,238 @@
+//! Hearth's configuration: one documented tree, defaults in code, an optional
+//! TOML file, then `HEARTH_*` environment variables and command-line flags on
+//! top. [`Config::validate`] runs before anything starts, so a bad value fails
+//! with a message that says how to fix it instead of surfacing later.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Where the configuration file lives on an installed box.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/hearth/hearth.toml";
+
+/// The whole configuration. Every field has a default, so an empty file is a
+/// valid configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for everything Hearth keeps: `hearth.db`, and later `index/`,
+    /// `documents/`, `models/` and `backups/`. Release builds default to
+    /// `/var/lib/hearth`; development builds to `./hearth-data`.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on. The appliance image sets `0.0.0.0:80`.
+    pub listen: SocketAddr,
+    /// Host names (without port) this server answers to, besides the built-in
+    /// ones: `hearth.local`, `localhost`, the machine's host name (also with
+    /// `.local`) and its IP addresses. Requests naming any other host are
+    /// refused, which defeats DNS-rebinding attacks from web pages.
+    pub allowed_hosts: Vec<String>,
+    /// Largest request body accepted by ordinary forms and API calls, in bytes.
+    pub max_request_bytes: usize,
+    /// Seconds a client gets to finish sending a request before it is dropped.
+    pub request_timeout_secs: u64,
+}
+
+/// Accounts, sessions and login protection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after login, however active.
+    pub session_max_hours: u64,
+    /// Mark cookies `Secure`. Turn on when Hearth is served over HTTPS (for
+    /// example behind a TLS-terminating proxy); browsers then never send the
+    /// session cookie over plain HTTP.
+    pub cookie_secure: bool,
+    /// Shortest password accepted.
+    pub min_password_length: usize,
+    /// Failed logins (per IP address and per account) before delays start.
+    pub login_free_failures: u32,
+    /// The longest delay, in seconds, imposed after repeated failures. Delays
+    /// double with each failure past the free ones, up to this.
+    pub login_max_delay_secs: u64,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `hearth=debug,tower_http=info`.
+    /// `RUST_LOG` overrides it.
+    pub filter: String,
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let data_dir = if cfg!(debug_assertions) {
+            PathBuf::from("./hearth-data")
+        } else {
+            PathBuf::from("/var/lib/hearth")
+        };
+        Config {
+            data_dir,
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allowed_hosts: Vec::new(),
+            max_request_bytes: 1024 * 1024,
+            request_timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_idle_minutes: 8 * 60,
+            session_max_hours: 7 * 24,
+            cookie_secure: false,
+            min_password_length: 12,
+            login_free_failures: 3,
+            login_max_delay_secs: 15 * 60,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".to_string(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Values given on the command line or in the environment; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then the file (the given one, which
+    /// must exist, or [`DEFAULT_CONFIG_PATH`] if present), then overrides.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut config = match &overrides.config_file {
+            Some(path) => Config::from_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                Config::from_file(Path::new(DEFAULT_CONFIG_PATH))?
+            }
+            None => Config::default(),
+        };
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if let Ok(hosts) = std::env::var("HEARTH_ALLOWED_HOSTS") {
+            config.server.allowed_hosts.extend(
+                hosts
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file; unknown keys are errors, so typos do not pass silently.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the configuration file {}; create it (see config.example.toml) or pass --config with another path",
+                path.display()
+            )
+        })?;
+        Config::from_toml(&text)
+            .with_context(|| format!("the configuration file {} is not valid", path.display()))
+    }
+
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Checks every value that could make Hearth misbehave later.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.data_dir.as_os_str().is_empty() {
+            bail!("data_dir is empty; set it to a writable directory such as /var/lib/hearth");
+        }
+        if self.server.max_request_bytes < 4096 {
+            bail!(
+                "server.max_request_bytes is {}; it must be at least 4096 so that forms fit",
+                self.server.max_request_bytes
+            );
+        }
+        if self.server.request_timeout_secs == 0 {
+            bail!("server.request_timeout_secs must be at least 1");
+        }
+        if self.auth.session_idle_minutes == 0 || self.auth.session_max_hours == 0 {
+            bail!("auth.session_idle_minutes and auth.session_max_hours must be at least 1");
+        }
+        if self.auth.min_password_length < 12 {
+            bail!(
+                "auth.min_password_length is {}; Hearth requires at least 12",
+                self.auth.min_password_length
+            );
+        }
+        if self.auth.min_password_length > 128 {
+            bail!("auth.min_password_length must be at most 128");
+        }
+        if self.auth.login_max_delay_secs == 0 {
+            bail!("auth.login_max_delay_secs must be at least 1");
+        }
+        for host in &self.server.allowed_hosts {
+            if host.is_empty() || host.contains(['/', ' ']) {
+                bail!(
+                    "server.allowed_hosts has {host:?}; give bare host names or addresses without a port"
+                );
+            }
+        }
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            bail!("log.filter {:?} is not a valid filter: {err}", self.log.filter);
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, for `hearth config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot print: {err}\n"))
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("hearth.db")
+    }
+}

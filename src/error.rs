@@ -1,0 +1,175 @@
+//! One error type for the web layer. Each variant is a case a caller or a
+//! person can act on, with a stable machine-readable code; everything else is
+//! [`AppError::Internal`], whose details go to the log and never to the client.
+//!
+//! A handler's error becomes a response carrying an [`ErrorBody`] extension;
+//! `web::errors` then renders it as a friendly HTML page, a JSON error, or a
+//! redirect to the login page, depending on where the request was going.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed or a value is out of range; the message says which.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid session or API key.
+    #[error("please sign in")]
+    Unauthenticated,
+    /// Signed in, but this needs a higher role.
+    #[error("you do not have permission to do that")]
+    Forbidden,
+    /// The request lacked a valid CSRF token or came from another site.
+    #[error("this form has expired or came from another site; reload the page and try again")]
+    Csrf,
+    #[error("not found")]
+    NotFound,
+    /// The action conflicts with the current state (a taken username, say).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts; try again after the given number of seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
+    /// The box has no owner yet: everything waits for `/setup`.
+    #[error("Hearth is not set up yet; open /setup in a browser")]
+    SetupRequired,
+    /// A part of Hearth is busy or down; try again later.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after_secs: u64 },
+    /// A bug or an environmental failure; details are logged, not shown.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What a client is told about an error: a stable code and a readable message.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `bad_request`, `unauthenticated`, `forbidden`,
+    /// `csrf_failed`, `not_found`, `conflict`, `rate_limited`, `setup_required`,
+    /// `unavailable`, `payload_too_large`, `method_not_allowed`, `internal`.
+    pub code: &'static str,
+    /// For people; may change between versions.
+    pub message: String,
+}
+
+/// The JSON envelope of every API error: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+impl AppError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AppError::BadRequest(message.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::SetupRequired | AppError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden => "forbidden",
+            AppError::Csrf => "csrf_failed",
+            AppError::NotFound => "not_found",
+            AppError::Conflict(_) => "conflict",
+            AppError::TooManyRequests { .. } => "rate_limited",
+            AppError::SetupRequired => "setup_required",
+            AppError::Unavailable { .. } => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ErrorBody {
+    /// The body for an error response that no handler described (a 404 from
+    /// the router, a 413 from the body limit).
+    pub fn for_status(status: StatusCode) -> ErrorBody {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "This page does not exist."),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "That method is not allowed here.")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "payload_too_large",
+                "The request is larger than this server accepts.",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY => {
+                ("bad_request", "The request could not be understood.")
+            }
+            StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long."),
+            s if s.is_client_error() => ("bad_request", "The request could not be handled."),
+            _ => ("internal", "Something went wrong on our side. It has been logged."),
+        };
+        ErrorBody {
+            code,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let AppError::Internal(err) = &self {
+            tracing::error!(error = format!("{err:#}"), "internal error");
+        } else {
+            tracing::debug!(code = self.code(), "request refused: {self}");
+        }
+        let message = match &self {
+            AppError::Internal(_) => {
+                "Something went wrong on our side. It has been logged.".to_string()
+            }
+            other => {
+                let text = other.to_string();
+                let mut chars = text.chars();
+                match chars.next() {
+                    Some(first) => first.to_uppercase().chain(chars).collect(),
+                    None => text,
+                }
+            }
+        };
+        let body = ErrorBody {
+            code: self.code(),
+            message,
+        };
+        let mut response = (
+            status,
+            axum::Json(ErrorEnvelope {
+                error: body.clone(),
+            }),
+        )
+            .into_response();
+        if let AppError::TooManyRequests {
+            retry_after_secs, ..
+        }
+        | AppError::Unavailable {
+            retry_after_secs, ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response.extensions_mut().insert(body);
+        response
+    }
+}
+
+/// Handlers return this.
+pub type AppResult<T> = Result<T, AppError>;

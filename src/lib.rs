@@ -1,0 +1,21 @@
+//! Hearth: the office's own AI box, as one crate.
+//!
+//! Reading order: [`cli`] parses commands and starts [`app`], which wires the
+//! [`config`], the [`store`] (the only place that talks SQL) and the
+//! capabilities ([`auth`], [`admin`], [`pages`]) into one router assembled in
+//! [`web`]. [`error`] turns every failure into a friendly page or a JSON error
+//! with a stable code. [`audit`] is the append-only record of who did what.
+
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod pages;
+pub mod store;
+pub mod web;
+
+pub use app::{AppState, router, run};

@@ -1,0 +1,61 @@
+//! The home page and the daily-use sections (Chat, Search, Schedule). Until
+//! their own capabilities land, each section shows what it will do, clearly
+//! marked as coming soon.
+
+use askama::Template;
+use axum::response::{Redirect, Response};
+
+use crate::error::AppResult;
+use crate::web::layout::{Shell, render};
+use crate::web::{Access, Routes};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/", Access::Staff, || async { Redirect::to("/chat") })
+        .get("/chat", Access::Staff, chat)
+        .get("/search", Access::Staff, search)
+        .get("/schedule", Access::Staff, schedule)
+}
+
+#[derive(Template)]
+#[template(path = "pages/coming_soon.html")]
+pub struct ComingSoonPage {
+    shell: Shell,
+    title: &'static str,
+    summary: &'static str,
+    points: &'static [&'static str],
+}
+
+async fn chat(shell: Shell) -> AppResult<Response> {
+    render(&ComingSoonPage {
+        shell,
+        title: "Chat",
+        summary: "Ask the office assistant anything. It runs on this box: nothing you type leaves the office.",
+        points: &[
+            "Answers stream as they are written, and you can stop them at any time.",
+            "Your conversations are yours: nobody else can see them.",
+            "Answers can draw on the office's documents, with the sources shown.",
+        ],
+    })
+}
+
+async fn search(shell: Shell) -> AppResult<Response> {
+    render(&ComingSoonPage {
+        shell,
+        title: "Search",
+        summary: "Find anything in the office's own files in a moment.",
+        points: &[
+            "PDF, Word, Excel, PowerPoint, e-mail and text files.",
+            "Each collection is visible only to the people allowed to see it.",
+        ],
+    })
+}
+
+async fn schedule(shell: Shell) -> AppResult<Response> {
+    render(&ComingSoonPage {
+        shell,
+        title: "Schedule",
+        summary: "Bookings and appointments, with the assistant proposing and a person confirming.",
+        points: &["The assistant suggests; you decide."],
+    })
+}

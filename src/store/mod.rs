@@ -1,0 +1,222 @@
+//! The database: the only module that imports `rusqlite`.
+//!
+//! One SQLite file (`hearth.db`) in WAL mode with `synchronous=FULL` and
+//! foreign keys on. Writes go through one writer connection, so they queue
+//! here instead of spinning on SQLite's lock; reads use a small pool. Every
+//! call runs on tokio's blocking pool, never on the async runtime.
+//!
+//! The rest of Hearth sees typed functions (`create_user`, `append_audit`, ...)
+//! and [`StoreError`], never SQL or connections.
+
+mod api_keys;
+mod audit;
+mod migrations;
+mod sessions;
+mod settings;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::{Connection, OpenFlags};
+
+pub use api_keys::{ApiKey, ApiKeyId};
+pub use audit::{AuditFilter, AuditPage, AuditRecord, NewAuditRecord};
+pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
+pub use users::{NewUser, User, UserChange, UserId, UserWithHash};
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: usize = migrations::MIGRATIONS.len();
+
+/// How many read connections are kept open between calls.
+const READ_POOL_SIZE: usize = 4;
+
+/// Errors callers branch on; anything else is `Other`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the message names it for people.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        match err {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            other => StoreError::Other(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<StoreError> for crate::error::AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => crate::error::AppError::NotFound,
+            StoreError::Conflict(message) => crate::error::AppError::Conflict(message),
+            StoreError::Other(err) => crate::error::AppError::Internal(err),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A cheap-to-clone handle on the database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to
+    /// date in one transaction. A database written by a newer Hearth is
+    /// refused rather than misread.
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        let mut writer = open_connection(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .context("cannot switch the database to WAL mode")?;
+        migrate(&mut writer)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with the writer connection inside a transaction, off the
+    /// async runtime. The transaction commits only if `f` succeeds.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+        .context("database task failed")?
+    }
+
+    /// Runs `f` with a pooled read connection, off the async runtime.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut readers = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if readers.len() < READ_POOL_SIZE {
+                readers.push(conn);
+            }
+            result
+        })
+        .await
+        .context("database task failed")?
+    }
+
+    /// `SELECT 1` through both kinds of connection: the readiness probe.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await?;
+        self.write(|_| Ok(())).await
+    }
+}
+
+fn open_connection(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let current = current as usize;
+    let known = migrations::MIGRATIONS.len();
+    if current > known {
+        anyhow::bail!(
+            "the database has schema version {current}, but this Hearth knows only up to {known}: \
+             it was written by a newer Hearth. Install that version again, or restore a backup \
+             made by this one"
+        );
+    }
+    if current == known {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    for (index, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(sql)
+            .with_context(|| format!("migration {} failed", index + 1))?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+    }
+    tx.commit()?;
+    tracing::info!(from = current, to = known, "database schema migrated");
+    Ok(())
+}
+
+/// Seconds since the Unix epoch: every timestamp in the database.
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// Maps a unique-constraint failure to [`StoreError::Conflict`] with a message.
+fn conflict_on_unique(err: rusqlite::Error, message: &str) -> StoreError {
+    match &err {
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            StoreError::Conflict(message.to_string())
+        }
+        _ => err.into(),
+    }
+}
+
+/// Sets `PRAGMA user_version` directly. Only for tests that need a database
+/// "from the future".
+#[doc(hidden)]
+pub fn force_schema_version(path: &Path, version: usize) -> anyhow::Result<()> {
+    let conn = open_connection(path)?;
+    conn.pragma_update(None, "user_version", version as i64)?;
+    Ok(())
+}

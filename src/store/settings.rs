@@ -1,0 +1,52 @@
+//! Versioned settings: every write keeps the old value in
+//! `settings_history`, so a change can be reviewed and rolled back.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::users::UserId;
+use super::{Store, StoreResult, now};
+
+impl Store {
+    pub async fn setting(&self, key: &'static str) -> StoreResult<Option<String>> {
+        self.read(move |c| {
+            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Sets `key` to `value` as a new version; returns that version.
+    pub async fn set_setting(
+        &self,
+        key: &'static str,
+        value: String,
+        by: Option<UserId>,
+    ) -> StoreResult<i64> {
+        self.write(move |tx| {
+            let version: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM settings_history WHERE key = ?1",
+                    [key],
+                    |r| r.get(0),
+                )?;
+            let at = now();
+            let by = by.map(|u| u.0);
+            tx.execute(
+                "INSERT INTO settings_history (key, version, value, changed_at, changed_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key, version, value, at, by],
+            )?;
+            tx.execute(
+                "INSERT INTO settings (key, value, version, updated_at, updated_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version,
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                params![key, value, version, at, by],
+            )?;
+            Ok(version)
+        })
+        .await
+    }
+}
