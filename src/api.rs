@@ -38,7 +38,10 @@ pub fn openapi() -> OpenApi {
         "api_key",
         SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
     );
-    doc.security = Some(vec![SecurityRequirement::new("api_key", Vec::<String>::new())]);
+    doc.security = Some(vec![SecurityRequirement::new(
+        "api_key",
+        Vec::<String>::new(),
+    )]);
     doc
 }
 

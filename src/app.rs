@@ -51,7 +51,8 @@ impl AppState {
             config.auth.login_free_failures,
             Duration::from_secs(config.auth.login_max_delay_secs),
         );
-        let hosts = HostAllowlist::for_this_machine(&config.server.allowed_hosts, config.server.listen);
+        let hosts =
+            HostAllowlist::for_this_machine(&config.server.allowed_hosts, config.server.listen);
         Ok(AppState {
             config: Arc::new(config),
             store,
@@ -88,7 +89,10 @@ impl AppState {
     }
 
     pub fn set_business_name(&self, name: String) {
-        *self.business_name.write().unwrap_or_else(|p| p.into_inner()) = name;
+        *self
+            .business_name
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = name;
     }
 }
 
@@ -140,13 +144,19 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     match state.store.ping().await {
         Ok(()) => "ready\n".into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "not ready: database check failed");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable\n",
+            )
+                .into_response()
         }
     }
 }
@@ -160,10 +170,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
     let app = router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("the HTTP server failed")?;
     purge.abort();
     Ok(())
 }
@@ -178,7 +191,11 @@ async fn purge_sessions_periodically(state: AppState) {
         let at = now();
         let idle_cutoff = at - (auth.session_idle_minutes * 60) as i64;
         let absolute_cutoff = at - (auth.session_max_hours * 3600) as i64;
-        match state.store.purge_sessions(idle_cutoff, absolute_cutoff).await {
+        match state
+            .store
+            .purge_sessions(idle_cutoff, absolute_cutoff)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
             Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
@@ -192,7 +209,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.server.listen;
     let state = AppState::new(config).await?;
     let listener = TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen on {listen}; is another program using it? Choose another with --listen")
+        format!(
+            "cannot listen on {listen}; is another program using it? Choose another with --listen"
+        )
     })?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, data_dir = %state.config.data_dir.display(), "Hearth is listening");

@@ -90,7 +90,9 @@ pub fn main() -> ExitCode {
         Err(err) => {
             let _ = err.print();
             return match err.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
                 _ => ExitCode::from(2),
             };
         }
@@ -135,10 +137,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn init_tracing(config: &Config, serving: bool) {
     // Console commands log only warnings, so their output stays readable.
-    let default = if serving { config.log.filter.as_str() } else { "warn" };
+    let default = if serving {
+        config.log.filter.as_str()
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -148,7 +156,11 @@ fn init_tracing(config: &Config, serving: bool) {
 async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()> {
     let state = AppState::new(config).await?;
     match command {
-        UserCommand::Add { username, role, name } => {
+        UserCommand::Add {
+            username,
+            role,
+            name,
+        } => {
             let password = read_new_password(&format!("Password for {username}"))?;
             let input = NewUserInput {
                 display_name: name.unwrap_or_else(|| username.clone()),
@@ -156,8 +168,13 @@ async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()
                 role: Some(role),
                 password,
             };
-            let user = users::create_user(&state, Manager::Console, &input, "").await.map_err(explain)?;
-            println!("added {} ({}) as {}", user.username, user.display_name, user.role);
+            let user = users::create_user(&state, Manager::Console, &input, "")
+                .await
+                .map_err(explain)?;
+            println!(
+                "added {} ({}) as {}",
+                user.username, user.display_name, user.role
+            );
             if role == Role::Owner && state.is_set_up().await? {
                 println!("setup is complete; sign in at the web page");
             }
@@ -165,12 +182,20 @@ async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()
         UserCommand::Passwd { username } => {
             let user = find(&state, &username).await?;
             let password = read_new_password(&format!("New password for {}", user.username))?;
-            users::reset_password(&state, Manager::Console, user.id, &password, "").await.map_err(explain)?;
-            println!("password changed for {}; their sessions were ended", user.username);
+            users::reset_password(&state, Manager::Console, user.id, &password, "")
+                .await
+                .map_err(explain)?;
+            println!(
+                "password changed for {}; their sessions were ended",
+                user.username
+            );
         }
         UserCommand::List => {
             let users = state.store.users().await?;
-            println!("{:<24} {:<8} {:<9} {:<17} NAME", "USERNAME", "ROLE", "STATUS", "LAST LOGIN");
+            println!(
+                "{:<24} {:<8} {:<9} {:<17} NAME",
+                "USERNAME", "ROLE", "STATUS", "LAST LOGIN"
+            );
             for user in users {
                 println!(
                     "{:<24} {:<8} {:<9} {:<17} {}",
@@ -189,7 +214,9 @@ async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()
             if user.disabled {
                 bail!("{} is disabled; enable the account first", user.username);
             }
-            let created = auth::issue_api_key(&state, &user, &name, Actor::Console, "").await.map_err(explain)?;
+            let created = auth::issue_api_key(&state, &user, &name, Actor::Console, "")
+                .await
+                .map_err(explain)?;
             println!("{}", created.key);
         }
     }
@@ -202,9 +229,14 @@ async fn set_disabled(state: &AppState, username: &str, disabled: bool) -> anyho
         disabled: Some(disabled),
         ..UserUpdate::default()
     };
-    users::update_user(state, Manager::Console, user.id, &update, "").await.map_err(explain)?;
+    users::update_user(state, Manager::Console, user.id, &update, "")
+        .await
+        .map_err(explain)?;
     if disabled {
-        println!("{} is disabled; their sessions and API keys no longer work", user.username);
+        println!(
+            "{} is disabled; their sessions and API keys no longer work",
+            user.username
+        );
     } else {
         println!("{} is enabled", user.username);
     }
@@ -212,7 +244,11 @@ async fn set_disabled(state: &AppState, username: &str, disabled: bool) -> anyho
 }
 
 async fn find(state: &AppState, username: &str) -> anyhow::Result<User> {
-    match state.store.user_by_username(&username.trim().to_lowercase()).await? {
+    match state
+        .store
+        .user_by_username(&username.trim().to_lowercase())
+        .await?
+    {
         Some(found) => Ok(found.user),
         None => bail!("there is no user named {username:?}; see `hearth user list`"),
     }

@@ -222,7 +222,10 @@ impl Config {
             }
         }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
-            bail!("log.filter {:?} is not a valid filter: {err}", self.log.filter);
+            bail!(
+                "log.filter {:?} is not a valid filter: {err}",
+                self.log.filter
+            );
         }
         Ok(())
     }

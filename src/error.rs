@@ -31,13 +31,19 @@ pub enum AppError {
     Conflict(String),
     /// Too many attempts; try again after the given number of seconds.
     #[error("{message}")]
-    TooManyRequests { message: String, retry_after_secs: u64 },
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The box has no owner yet: everything waits for `/setup`.
     #[error("Hearth is not set up yet; open /setup in a browser")]
     SetupRequired,
     /// A part of Hearth is busy or down; try again later.
     #[error("{message}")]
-    Unavailable { message: String, retry_after_secs: u64 },
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A bug or an environmental failure; details are logged, not shown.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -114,7 +120,10 @@ impl ErrorBody {
             }
             StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long."),
             s if s.is_client_error() => ("bad_request", "The request could not be handled."),
-            _ => ("internal", "Something went wrong on our side. It has been logged."),
+            _ => (
+                "internal",
+                "Something went wrong on our side. It has been logged.",
+            ),
         };
         ErrorBody {
             code,

@@ -53,7 +53,9 @@ impl AuditQuery {
     fn to_filter(&self) -> AppResult<AuditFilter> {
         let page = self.page.unwrap_or(1).max(1);
         if !matches!(self.outcome.as_str(), "" | "ok" | "failed" | "denied") {
-            return Err(AppError::bad_request("outcome must be ok, failed or denied"));
+            return Err(AppError::bad_request(
+                "outcome must be ok, failed or denied",
+            ));
         }
         Ok(AuditFilter {
             actor: Some(self.actor.trim().to_string()),
@@ -128,11 +130,21 @@ async fn audit_page(
     let page = query.page.unwrap_or(1).max(1);
     let (result, error) = match query.to_filter() {
         Ok(filter) => (state.store.audit(filter).await?, None),
-        Err(AppError::BadRequest(message)) => (AuditPage { records: Vec::new(), total: 0 }, Some(message)),
+        Err(AppError::BadRequest(message)) => (
+            AuditPage {
+                records: Vec::new(),
+                total: 0,
+            },
+            Some(message),
+        ),
         Err(other) => return Err(other),
     };
     let pages = result.total.div_ceil(PER_PAGE).max(1);
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let view = AuditLogPage {
         shell,
         query,
@@ -157,7 +169,10 @@ async fn api_audit(
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(api_audit), components(schemas(AuditPage, AuditRecord, ErrorEnvelope)))]
+#[openapi(
+    paths(api_audit),
+    components(schemas(AuditPage, AuditRecord, ErrorEnvelope))
+)]
 pub struct ApiDoc;
 
 pub fn api_doc() -> utoipa::openapi::OpenApi {

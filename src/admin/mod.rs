@@ -11,7 +11,9 @@ use crate::web::{Access, Routes};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/admin", Access::Admin, || async { Redirect::to("/admin/users") })
+        .get("/admin", Access::Admin, || async {
+            Redirect::to("/admin/users")
+        })
         .merge(users::routes())
         .merge(audit_log::routes())
 }

@@ -17,7 +17,9 @@ use crate::auth::password;
 use crate::auth::{AdminUser, CurrentUser, Role};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{NewUser, User, UserChange, UserId};
-use crate::web::layout::{Shell, format_time, format_time_or_never, redirect_with_flash, render_with_status};
+use crate::web::layout::{
+    Shell, format_time, format_time_or_never, redirect_with_flash, render_with_status,
+};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
 
@@ -92,14 +94,23 @@ pub struct PasswordReset {
     pub password: String,
 }
 
-pub async fn create_user(state: &AppState, by: Manager<'_>, input: &NewUserInput, ip: &str) -> AppResult<User> {
+pub async fn create_user(
+    state: &AppState,
+    by: Manager<'_>,
+    input: &NewUserInput,
+    ip: &str,
+) -> AppResult<User> {
     let role = input.role.unwrap_or(Role::Staff);
     if !by.may_manage(role) {
         return Err(AppError::Forbidden);
     }
     let username = crate::auth::validate_username(&input.username)?;
     let display_name = crate::auth::validate_display_name(&input.display_name)?;
-    if let Some(problem) = password::policy_problem(&input.password, &username, state.config.auth.min_password_length) {
+    if let Some(problem) = password::policy_problem(
+        &input.password,
+        &username,
+        state.config.auth.min_password_length,
+    ) {
         return Err(AppError::BadRequest(problem));
     }
     let hash = password::hash(input.password.clone()).await?;
@@ -112,16 +123,29 @@ pub async fn create_user(state: &AppState, by: Manager<'_>, input: &NewUserInput
             password_hash: hash,
         })
         .await?;
-    audit::record(&state.store, by.actor(), ip, Event::ok("user.created", &user.username).detail(format!("role {role}"))).await?;
+    audit::record(
+        &state.store,
+        by.actor(),
+        ip,
+        Event::ok("user.created", &user.username).detail(format!("role {role}")),
+    )
+    .await?;
     Ok(user)
 }
 
-pub async fn update_user(state: &AppState, by: Manager<'_>, id: UserId, update: &UserUpdate, ip: &str) -> AppResult<User> {
+pub async fn update_user(
+    state: &AppState,
+    by: Manager<'_>,
+    id: UserId,
+    update: &UserUpdate,
+    ip: &str,
+) -> AppResult<User> {
     let before = state.store.user(id).await?;
     if !by.may_manage(before.role) || update.role.is_some_and(|r| !by.may_manage(r)) {
         return Err(AppError::Forbidden);
     }
-    if by.is(id) && (update.role.is_some_and(|r| r != before.role) || update.disabled == Some(true)) {
+    if by.is(id) && (update.role.is_some_and(|r| r != before.role) || update.disabled == Some(true))
+    {
         return Err(AppError::Conflict(
             "You cannot change your own role or disable your own account; ask another owner or admin.".into(),
         ));
@@ -144,7 +168,10 @@ pub async fn update_user(state: &AppState, by: Manager<'_>, id: UserId, update: 
         .await?;
     let mut changes = Vec::new();
     if before.display_name != after.display_name {
-        changes.push(format!("name {:?} -> {:?}", before.display_name, after.display_name));
+        changes.push(format!(
+            "name {:?} -> {:?}",
+            before.display_name, after.display_name
+        ));
     }
     if before.role != after.role {
         changes.push(format!("role {} -> {}", before.role, after.role));
@@ -155,26 +182,54 @@ pub async fn update_user(state: &AppState, by: Manager<'_>, id: UserId, update: 
         _ => None,
     };
     if !changes.is_empty() {
-        audit::record(&state.store, by.actor(), ip, Event::ok("user.updated", &after.username).detail(changes.join("; "))).await?;
+        audit::record(
+            &state.store,
+            by.actor(),
+            ip,
+            Event::ok("user.updated", &after.username).detail(changes.join("; ")),
+        )
+        .await?;
     }
     if let Some(action) = action {
-        audit::record(&state.store, by.actor(), ip, Event::ok(action, &after.username)).await?;
+        audit::record(
+            &state.store,
+            by.actor(),
+            ip,
+            Event::ok(action, &after.username),
+        )
+        .await?;
     }
     Ok(after)
 }
 
 /// Sets a new password for someone else; all their sessions end.
-pub async fn reset_password(state: &AppState, by: Manager<'_>, id: UserId, password: &str, ip: &str) -> AppResult<User> {
+pub async fn reset_password(
+    state: &AppState,
+    by: Manager<'_>,
+    id: UserId,
+    password: &str,
+    ip: &str,
+) -> AppResult<User> {
     let target = state.store.user(id).await?;
     if !by.may_manage(target.role) {
         return Err(AppError::Forbidden);
     }
-    if let Some(problem) = password::policy_problem(password, &target.username, state.config.auth.min_password_length) {
+    if let Some(problem) = password::policy_problem(
+        password,
+        &target.username,
+        state.config.auth.min_password_length,
+    ) {
         return Err(AppError::BadRequest(problem));
     }
     let hash = password::hash(password.to_string()).await?;
     state.store.set_password(id, hash, None).await?;
-    audit::record(&state.store, by.actor(), ip, Event::ok("user.password_reset", &target.username)).await?;
+    audit::record(
+        &state.store,
+        by.actor(),
+        ip,
+        Event::ok("user.password_reset", &target.username),
+    )
+    .await?;
     Ok(target)
 }
 
@@ -205,7 +260,11 @@ fn assignable_roles(by: &CurrentUser) -> Vec<Role> {
         .collect()
 }
 
-async fn users_page(State(state): State<AppState>, shell: Shell, AdminUser(by): AdminUser) -> AppResult<Response> {
+async fn users_page(
+    State(state): State<AppState>,
+    shell: Shell,
+    AdminUser(by): AdminUser,
+) -> AppResult<Response> {
     let page = UsersPage {
         shell,
         users: state.store.users().await?,
@@ -227,7 +286,12 @@ async fn create_submit(
         Ok(user) => Ok(redirect_with_flash(
             &state,
             "/admin/users",
-            &format!("{} ({}) was added as {}.", user.display_name, user.username, user.role.label()),
+            &format!(
+                "{} ({}) was added as {}.",
+                user.display_name,
+                user.username,
+                user.role.label()
+            ),
         )),
         Err(err @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
             form.password.clear();
@@ -298,14 +362,33 @@ async fn user_page(
 
 /// Runs a change from the user page: a flash and back to the page on
 /// success, the page with the error otherwise.
-async fn on_user_page<F>(state: &AppState, shell: Shell, by: &CurrentUser, id: UserId, done: &str, change: F) -> AppResult<Response>
+async fn on_user_page<F>(
+    state: &AppState,
+    shell: Shell,
+    by: &CurrentUser,
+    id: UserId,
+    done: &str,
+    change: F,
+) -> AppResult<Response>
 where
     F: std::future::Future<Output = AppResult<User>>,
 {
     match change.await {
-        Ok(user) => Ok(redirect_with_flash(state, &format!("/admin/users/{}", id.0), &done.replace("{name}", &user.display_name))),
+        Ok(user) => Ok(redirect_with_flash(
+            state,
+            &format!("/admin/users/{}", id.0),
+            &done.replace("{name}", &user.display_name),
+        )),
         Err(err @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
-            render_user_page(state, shell, by, id, StatusCode::BAD_REQUEST, Some(err.to_string())).await
+            render_user_page(
+                state,
+                shell,
+                by,
+                id,
+                StatusCode::BAD_REQUEST,
+                Some(err.to_string()),
+            )
+            .await
         }
         Err(other) => Err(other),
     }
@@ -331,7 +414,15 @@ async fn update_submit(
         disabled: None,
     };
     let id = UserId(id);
-    on_user_page(&state, shell, &by, id, "Saved the changes to {name}.", update_user(&state, Manager::User(&by.user), id, &update, &ip)).await
+    on_user_page(
+        &state,
+        shell,
+        &by,
+        id,
+        "Saved the changes to {name}.",
+        update_user(&state, Manager::User(&by.user), id, &update, &ip),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -355,10 +446,25 @@ async fn password_submit(
         }
         reset_password(&state, Manager::User(&by.user), id, &form.password, &ip).await
     };
-    on_user_page(&state, shell, &by, id, "Set a new password for {name}; they were signed out everywhere.", change).await
+    on_user_page(
+        &state,
+        shell,
+        &by,
+        id,
+        "Set a new password for {name}; they were signed out everywhere.",
+        change,
+    )
+    .await
 }
 
-async fn set_disabled(state: AppState, shell: Shell, ip: String, by: CurrentUser, id: i64, disabled: bool) -> AppResult<Response> {
+async fn set_disabled(
+    state: AppState,
+    shell: Shell,
+    ip: String,
+    by: CurrentUser,
+    id: i64,
+    disabled: bool,
+) -> AppResult<Response> {
     let update = UserUpdate {
         disabled: Some(disabled),
         ..UserUpdate::default()
@@ -369,7 +475,15 @@ async fn set_disabled(state: AppState, shell: Shell, ip: String, by: CurrentUser
         "{name} can sign in again."
     };
     let id = UserId(id);
-    on_user_page(&state, shell, &by, id, done, update_user(&state, Manager::User(&by.user), id, &update, &ip)).await
+    on_user_page(
+        &state,
+        shell,
+        &by,
+        id,
+        done,
+        update_user(&state, Manager::User(&by.user), id, &update, &ip),
+    )
+    .await
 }
 
 async fn disable_submit(
@@ -416,7 +530,11 @@ async fn api_create(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = i64, Path, description = "User id")),
     responses((status = 200, body = User), (status = 404, body = ErrorEnvelope)))]
-async fn api_get(State(state): State<AppState>, _: AdminUser, Path(id): Path<i64>) -> AppResult<Json<User>> {
+async fn api_get(
+    State(state): State<AppState>,
+    _: AdminUser,
+    Path(id): Path<i64>,
+) -> AppResult<Json<User>> {
     Ok(Json(state.store.user(UserId(id)).await?))
 }
 
@@ -432,7 +550,9 @@ async fn api_update(
     Path(id): Path<i64>,
     Json(update): Json<UserUpdate>,
 ) -> AppResult<Json<User>> {
-    Ok(Json(update_user(&state, Manager::User(&by.user), UserId(id), &update, &ip).await?))
+    Ok(Json(
+        update_user(&state, Manager::User(&by.user), UserId(id), &update, &ip).await?,
+    ))
 }
 
 /// Sets a new password for a user; their sessions end.
@@ -446,7 +566,14 @@ async fn api_password(
     Path(id): Path<i64>,
     Json(reset): Json<PasswordReset>,
 ) -> AppResult<StatusCode> {
-    reset_password(&state, Manager::User(&by.user), UserId(id), &reset.password, &ip).await?;
+    reset_password(
+        &state,
+        Manager::User(&by.user),
+        UserId(id),
+        &reset.password,
+        &ip,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -76,7 +76,13 @@ async fn login_submit(
     current: Option<CurrentUser>,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
-    let username: String = form.username.trim().to_lowercase().chars().take(64).collect();
+    let username: String = form
+        .username
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(64)
+        .collect();
     let next = safe_next(&form.next).to_string();
     let again = |status: StatusCode, message: String| {
         render_with_status(
@@ -190,7 +196,13 @@ pub(super) async fn start_session(
             user_agent,
         })
         .await?;
-    audit::record(&state.store, Actor::User(user), ip, Event::ok("auth.login", &user.username)).await?;
+    audit::record(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::ok("auth.login", &user.username),
+    )
+    .await?;
     let mut response = Redirect::to(next).into_response();
     let cookie = super::cookie(state, SESSION_COOKIE, session_token);
     response.headers_mut().append(
@@ -211,7 +223,13 @@ async fn logout(
         ));
     };
     state.store.delete_session(session).await?;
-    audit::record(&state.store, Actor::User(&user.user), &ip, Event::ok("auth.logout", &user.user.username)).await?;
+    audit::record(
+        &state.store,
+        Actor::User(&user.user),
+        &ip,
+        Event::ok("auth.logout", &user.user.username),
+    )
+    .await?;
     let mut response = redirect_with_flash(&state, "/login", "You are signed out.");
     let removal = super::removal_cookie(&state, SESSION_COOKIE);
     if let Ok(value) = HeaderValue::from_str(&removal.to_string()) {

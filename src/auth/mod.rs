@@ -41,7 +41,17 @@ pub const API_KEY_PREFIX: &str = "hth_";
 
 /// What a user may do. Ordered: each role can do everything the ones before it can.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -87,9 +97,7 @@ impl FromStr for Role {
             "staff" => Ok(Role::Staff),
             "admin" => Ok(Role::Admin),
             "owner" => Ok(Role::Owner),
-            other => Err(format!(
-                "unknown role {other:?}; use owner, admin or staff"
-            )),
+            other => Err(format!("unknown role {other:?}; use owner, admin or staff")),
         }
     }
 }
@@ -180,7 +188,8 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Au
             .map(str::trim)
             .filter(|k| k.starts_with(API_KEY_PREFIX) && k.len() < 200)
             .ok_or(AppError::Unauthenticated)?;
-        let Some((id, user, last_used)) = state.store.api_key_user(token::sha256(key)).await? else {
+        let Some((id, user, last_used)) = state.store.api_key_user(token::sha256(key)).await?
+        else {
             return Err(AppError::Unauthenticated);
         };
         // Last use is shown with minute precision; skip the write otherwise.
@@ -201,7 +210,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Au
     if token_value.len() > 100 {
         return Ok(Authentication::StaleSession);
     }
-    let Some(session) = state.store.session_by_token(token::sha256(token_value)).await? else {
+    let Some(session) = state
+        .store
+        .session_by_token(token::sha256(token_value))
+        .await?
+    else {
         return Ok(Authentication::StaleSession);
     };
     let auth = &state.config.auth;

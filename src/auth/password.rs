@@ -69,10 +69,12 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 /// Whether `password` matches `hash`. A malformed stored hash is an error,
 /// not a mismatch, so it gets logged.
 pub async fn verify(password: String, hash: String) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || match argon2().verify_password(password.as_bytes(), hash.as_str()) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(e) => Err(anyhow::anyhow!("stored password hash is unusable: {e}")),
+    tokio::task::spawn_blocking(move || {
+        match argon2().verify_password(password.as_bytes(), hash.as_str()) {
+            Ok(()) => Ok(true),
+            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+            Err(e) => Err(anyhow::anyhow!("stored password hash is unusable: {e}")),
+        }
     })
     .await
     .context("password verification task failed")?
@@ -117,12 +119,22 @@ mod tests {
 
     #[test]
     fn hash_and_verify() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let h = hash("correct horse battery staple".into()).await.unwrap();
             assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-            assert!(verify("correct horse battery staple".into(), h.clone()).await.unwrap());
-            assert!(!verify("wrong horse battery staple".into(), h.clone()).await.unwrap());
+            assert!(
+                verify("correct horse battery staple".into(), h.clone())
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !verify("wrong horse battery staple".into(), h.clone())
+                    .await
+                    .unwrap()
+            );
             assert!(verify("x".into(), "not a hash".into()).await.is_err());
         });
     }

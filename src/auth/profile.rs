@@ -15,7 +15,9 @@ use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{ApiKey, ApiKeyId, SessionId, SessionInfo, User};
-use crate::web::layout::{Shell, format_time, format_time_or_never, redirect_with_flash, render_with_status};
+use crate::web::layout::{
+    Shell, format_time, format_time_or_never, redirect_with_flash, render_with_status,
+};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
 
@@ -27,15 +29,27 @@ pub fn routes() -> Routes {
         .get("/profile", Access::Staff, profile_page)
         .post("/profile/password", Access::Staff, password_submit)
         .post("/profile/api-keys", Access::Staff, api_key_submit)
-        .post("/profile/api-keys/{id}/revoke", Access::Staff, api_key_revoke)
-        .post("/profile/sessions/{id}/revoke", Access::Staff, session_revoke)
+        .post(
+            "/profile/api-keys/{id}/revoke",
+            Access::Staff,
+            api_key_revoke,
+        )
+        .post(
+            "/profile/sessions/{id}/revoke",
+            Access::Staff,
+            session_revoke,
+        )
         .get("/api/v1/me", Access::Staff, api_me)
         .post("/api/v1/me/password", Access::Staff, api_password)
         .get("/api/v1/me/api-keys", Access::Staff, api_keys_list)
         .post("/api/v1/me/api-keys", Access::Staff, api_keys_create)
         .delete("/api/v1/me/api-keys/{id}", Access::Staff, api_keys_revoke)
         .get("/api/v1/me/sessions", Access::Staff, api_sessions_list)
-        .delete("/api/v1/me/sessions/{id}", Access::Staff, api_sessions_revoke)
+        .delete(
+            "/api/v1/me/sessions/{id}",
+            Access::Staff,
+            api_sessions_revoke,
+        )
 }
 
 #[derive(Template)]
@@ -79,7 +93,11 @@ async fn load_page(state: &AppState, shell: Shell, user: &CurrentUser) -> AppRes
     })
 }
 
-async fn profile_page(State(state): State<AppState>, shell: Shell, user: CurrentUser) -> AppResult<Response> {
+async fn profile_page(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+) -> AppResult<Response> {
     let page = load_page(&state, shell, &user).await?;
     Ok(render_with_status(StatusCode::OK, &page))
 }
@@ -107,7 +125,11 @@ async fn password_submit(
         change_password(&state, &user, &form, &ip).await
     };
     match result {
-        Ok(()) => Ok(redirect_with_flash(&state, "/profile", "Your password was changed. Your other sessions were signed out.")),
+        Ok(()) => Ok(redirect_with_flash(
+            &state,
+            "/profile",
+            "Your password was changed. Your other sessions were signed out.",
+        )),
         Err(AppError::BadRequest(message)) => {
             let mut page = load_page(&state, shell, &user).await?;
             page.password_error = Some(message);
@@ -119,18 +141,43 @@ async fn password_submit(
 
 /// Checks the current password and the policy, stores the new hash, and
 /// signs out every other session of the user.
-async fn change_password(state: &AppState, user: &CurrentUser, change: &PasswordChange, ip: &str) -> AppResult<()> {
+async fn change_password(
+    state: &AppState,
+    user: &CurrentUser,
+    change: &PasswordChange,
+    ip: &str,
+) -> AppResult<()> {
     let stored = state.store.password_hash(user.user.id).await?;
     if !password::verify(change.current_password.clone(), stored).await? {
-        audit::record(&state.store, Actor::User(&user.user), ip, Event::failed("user.password_changed", &user.user.username).detail("wrong current password")).await?;
+        audit::record(
+            &state.store,
+            Actor::User(&user.user),
+            ip,
+            Event::failed("user.password_changed", &user.user.username)
+                .detail("wrong current password"),
+        )
+        .await?;
         return Err(AppError::bad_request("The current password is not right."));
     }
-    if let Some(problem) = password::policy_problem(&change.new_password, &user.user.username, state.config.auth.min_password_length) {
+    if let Some(problem) = password::policy_problem(
+        &change.new_password,
+        &user.user.username,
+        state.config.auth.min_password_length,
+    ) {
         return Err(AppError::BadRequest(problem));
     }
     let hash = password::hash(change.new_password.clone()).await?;
-    state.store.set_password(user.user.id, hash, user.session_id()).await?;
-    audit::record(&state.store, Actor::User(&user.user), ip, Event::ok("user.password_changed", &user.user.username)).await
+    state
+        .store
+        .set_password(user.user.id, hash, user.session_id())
+        .await?;
+    audit::record(
+        &state.store,
+        Actor::User(&user.user),
+        ip,
+        Event::ok("user.password_changed", &user.user.username),
+    )
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -147,14 +194,30 @@ pub struct CreatedApiKey {
 }
 
 /// Creates a personal API key for `user`. Also used by `hearth user api-key`.
-pub async fn issue_api_key(state: &AppState, user: &User, name: &str, actor: Actor<'_>, ip: &str) -> AppResult<CreatedApiKey> {
+pub async fn issue_api_key(
+    state: &AppState,
+    user: &User,
+    name: &str,
+    actor: Actor<'_>,
+    ip: &str,
+) -> AppResult<CreatedApiKey> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(AppError::bad_request("Give the key a name of 1 to 64 characters, so you can tell your keys apart."));
+        return Err(AppError::bad_request(
+            "Give the key a name of 1 to 64 characters, so you can tell your keys apart.",
+        ));
     }
-    let live = state.store.api_keys_of(user.id).await?.iter().filter(|k| k.revoked_at.is_none()).count();
+    let live = state
+        .store
+        .api_keys_of(user.id)
+        .await?
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .count();
     if live >= MAX_API_KEYS {
-        return Err(AppError::bad_request(format!("You already have {MAX_API_KEYS} keys; revoke one you no longer use first.")));
+        return Err(AppError::bad_request(format!(
+            "You already have {MAX_API_KEYS} keys; revoke one you no longer use first."
+        )));
     }
     let key = format!("{API_KEY_PREFIX}{}", token::random_token(32));
     let prefix: String = key.chars().take(API_KEY_PREFIX.len() + 6).collect();
@@ -162,7 +225,13 @@ pub async fn issue_api_key(state: &AppState, user: &User, name: &str, actor: Act
         .store
         .create_api_key(user.id, name.to_string(), token::sha256(&key), prefix)
         .await?;
-    audit::record(&state.store, actor, ip, Event::ok("api_key.created", &user.username).detail(name)).await?;
+    audit::record(
+        &state.store,
+        actor,
+        ip,
+        Event::ok("api_key.created", &user.username).detail(name),
+    )
+    .await?;
     Ok(CreatedApiKey { key, api_key })
 }
 
@@ -188,13 +257,24 @@ async fn api_key_submit(
     }
 }
 
-async fn revoke_key(state: &AppState, user: &CurrentUser, id: ApiKeyId, ip: &str) -> AppResult<String> {
+async fn revoke_key(
+    state: &AppState,
+    user: &CurrentUser,
+    id: ApiKeyId,
+    ip: &str,
+) -> AppResult<String> {
     let name = state
         .store
         .revoke_api_key(user.user.id, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    audit::record(&state.store, Actor::User(&user.user), ip, Event::ok("api_key.revoked", &user.user.username).detail(name.clone())).await?;
+    audit::record(
+        &state.store,
+        Actor::User(&user.user),
+        ip,
+        Event::ok("api_key.revoked", &user.user.username).detail(name.clone()),
+    )
+    .await?;
     Ok(name)
 }
 
@@ -205,14 +285,29 @@ async fn api_key_revoke(
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let name = revoke_key(&state, &user, ApiKeyId(id), &ip).await?;
-    Ok(redirect_with_flash(&state, "/profile", &format!("The key \u{201c}{name}\u{201d} was revoked.")))
+    Ok(redirect_with_flash(
+        &state,
+        "/profile",
+        &format!("The key \u{201c}{name}\u{201d} was revoked."),
+    ))
 }
 
-async fn end_session(state: &AppState, user: &CurrentUser, id: SessionId, ip: &str) -> AppResult<()> {
+async fn end_session(
+    state: &AppState,
+    user: &CurrentUser,
+    id: SessionId,
+    ip: &str,
+) -> AppResult<()> {
     if !state.store.delete_user_session(user.user.id, id).await? {
         return Err(AppError::NotFound);
     }
-    audit::record(&state.store, Actor::User(&user.user), ip, Event::ok("auth.session_ended", &user.user.username)).await
+    audit::record(
+        &state.store,
+        Actor::User(&user.user),
+        ip,
+        Event::ok("auth.session_ended", &user.user.username),
+    )
+    .await
 }
 
 async fn session_revoke(
@@ -222,8 +317,16 @@ async fn session_revoke(
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     end_session(&state, &user, SessionId(id), &ip).await?;
-    let to = if user.session_id() == Some(SessionId(id)) { "/login" } else { "/profile" };
-    Ok(redirect_with_flash(&state, to, "The session was signed out."))
+    let to = if user.session_id() == Some(SessionId(id)) {
+        "/login"
+    } else {
+        "/profile"
+    };
+    Ok(redirect_with_flash(
+        &state,
+        to,
+        "The session was signed out.",
+    ))
 }
 
 /// The signed-in user.
@@ -249,7 +352,10 @@ async fn api_password(
 /// The signed-in user's API keys (never the keys themselves).
 #[utoipa::path(get, path = "/api/v1/me/api-keys", tag = "me",
     responses((status = 200, body = Vec<ApiKey>)))]
-async fn api_keys_list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<ApiKey>>> {
+async fn api_keys_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<Json<Vec<ApiKey>>> {
     Ok(Json(state.store.api_keys_of(user.user.id).await?))
 }
 
@@ -262,7 +368,8 @@ async fn api_keys_create(
     user: CurrentUser,
     Json(new): Json<NewApiKey>,
 ) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
-    let created = issue_api_key(&state, &user.user, &new.name, Actor::User(&user.user), &ip).await?;
+    let created =
+        issue_api_key(&state, &user.user, &new.name, Actor::User(&user.user), &ip).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -283,7 +390,10 @@ async fn api_keys_revoke(
 /// The signed-in user's browser sessions.
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "me",
     responses((status = 200, body = Vec<SessionInfo>)))]
-async fn api_sessions_list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<SessionInfo>>> {
+async fn api_sessions_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<Json<Vec<SessionInfo>>> {
     Ok(Json(state.store.sessions_of(user.user.id).await?))
 }
 
@@ -303,8 +413,24 @@ async fn api_sessions_revoke(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(api_me, api_password, api_keys_list, api_keys_create, api_keys_revoke, api_sessions_list, api_sessions_revoke),
-    components(schemas(User, ApiKey, CreatedApiKey, NewApiKey, PasswordChange, SessionInfo, ErrorEnvelope))
+    paths(
+        api_me,
+        api_password,
+        api_keys_list,
+        api_keys_create,
+        api_keys_revoke,
+        api_sessions_list,
+        api_sessions_revoke
+    ),
+    components(schemas(
+        User,
+        ApiKey,
+        CreatedApiKey,
+        NewApiKey,
+        PasswordChange,
+        SessionInfo,
+        ErrorEnvelope
+    ))
 )]
 pub struct ApiDoc;
 

@@ -3,10 +3,10 @@
 //! its console, so nobody else on the office network can claim the box first.
 
 use askama::Template;
-use axum::{Form, Json};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
@@ -91,16 +91,24 @@ async fn setup_submit(
     Form(form): Form<SetupForm>,
 ) -> AppResult<Response> {
     if form.password_confirm.as_deref() != Some(form.password.as_str()) {
-        return Ok(setup_error(shell, form, StatusCode::BAD_REQUEST, "The two passwords differ.".into()));
+        return Ok(setup_error(
+            shell,
+            form,
+            StatusCode::BAD_REQUEST,
+            "The two passwords differ.".into(),
+        ));
     }
     match complete_setup(&state, &form, &ip).await {
         Ok(user) => Ok(login::start_session(&state, &user, None, &headers, &ip, "/").await?),
         Err(AppError::BadRequest(message)) => {
             Ok(setup_error(shell, form, StatusCode::BAD_REQUEST, message))
         }
-        Err(AppError::TooManyRequests { message, .. }) => {
-            Ok(setup_error(shell, form, StatusCode::TOO_MANY_REQUESTS, message))
-        }
+        Err(AppError::TooManyRequests { message, .. }) => Ok(setup_error(
+            shell,
+            form,
+            StatusCode::TOO_MANY_REQUESTS,
+            message,
+        )),
         Err(AppError::Conflict(_)) => Ok(Redirect::to("/login").into_response()),
         Err(other) => Err(other),
     }
@@ -144,7 +152,9 @@ async fn api_setup(
 async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResult<User> {
     let _guard = state.setup.lock.lock().await;
     if state.is_set_up().await? {
-        return Err(AppError::Conflict("Hearth is already set up; sign in instead.".into()));
+        return Err(AppError::Conflict(
+            "Hearth is already set up; sign in instead.".into(),
+        ));
     }
     let throttle_key = format!("setup-ip:{ip}");
     if let Err(wait) = state.throttle.check(&[&throttle_key]) {
@@ -156,22 +166,38 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
             retry_after_secs: wait.as_secs().max(1),
         });
     }
-    let expected = state.setup.code().map(token::normalise_code).unwrap_or_default();
+    let expected = state
+        .setup
+        .code()
+        .map(token::normalise_code)
+        .unwrap_or_default();
     let given = token::normalise_code(&form.setup_code);
     if expected.is_empty() || !token::same_secret(&given, &expected) {
         state.throttle.fail(&[&throttle_key]);
-        audit::record(&state.store, Actor::Anonymous(&form.username), ip, Event::failed("setup.completed", "").detail("wrong setup code")).await?;
+        audit::record(
+            &state.store,
+            Actor::Anonymous(&form.username),
+            ip,
+            Event::failed("setup.completed", "").detail("wrong setup code"),
+        )
+        .await?;
         return Err(AppError::bad_request(
             "That setup code is not right. It is printed in the server's console or log when Hearth starts.",
         ));
     }
     let business_name = form.business_name.trim();
     if business_name.is_empty() || business_name.chars().count() > 100 {
-        return Err(AppError::bad_request("Give the business a name of 1 to 100 characters."));
+        return Err(AppError::bad_request(
+            "Give the business a name of 1 to 100 characters.",
+        ));
     }
     let username = super::login::validate_username(&form.username)?;
     let display_name = super::login::validate_display_name(&form.display_name)?;
-    if let Some(problem) = password::policy_problem(&form.password, &username, state.config.auth.min_password_length) {
+    if let Some(problem) = password::policy_problem(
+        &form.password,
+        &username,
+        state.config.auth.min_password_length,
+    ) {
         return Err(AppError::BadRequest(problem));
     }
     let hash = password::hash(form.password.clone()).await?;
@@ -186,11 +212,21 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
         .await?;
     state
         .store
-        .set_setting(BUSINESS_NAME_SETTING, business_name.to_string(), Some(user.id))
+        .set_setting(
+            BUSINESS_NAME_SETTING,
+            business_name.to_string(),
+            Some(user.id),
+        )
         .await?;
     state.set_business_name(business_name.to_string());
     state.throttle.succeed(&[&throttle_key]);
-    audit::record(&state.store, Actor::User(&user), ip, Event::ok("setup.completed", business_name)).await?;
+    audit::record(
+        &state.store,
+        Actor::User(&user),
+        ip,
+        Event::ok("setup.completed", business_name),
+    )
+    .await?;
     state.is_set_up().await?;
     tracing::info!(owner = user.username, "setup complete");
     Ok(user)

@@ -59,7 +59,10 @@ impl Throttle {
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, e| now.duration_since(e.last_failure) < FORGET_AFTER);
             if entries.len() >= MAX_ENTRIES {
-                let mut by_age: Vec<_> = entries.iter().map(|(k, e)| (e.last_failure, k.clone())).collect();
+                let mut by_age: Vec<_> = entries
+                    .iter()
+                    .map(|(k, e)| (e.last_failure, k.clone()))
+                    .collect();
                 by_age.sort();
                 for (_, key) in by_age.into_iter().take(MAX_ENTRIES / 10) {
                     entries.remove(&key);

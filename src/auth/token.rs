@@ -72,6 +72,9 @@ mod tests {
     fn codes_normalise() {
         let code = human_code();
         assert_eq!(code.len(), 14);
-        assert_eq!(normalise_code(&code.to_lowercase().replace('-', " ")), normalise_code(&code));
+        assert_eq!(
+            normalise_code(&code.to_lowercase().replace('-', " ")),
+            normalise_code(&code)
+        );
     }
 }

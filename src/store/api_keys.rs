@@ -92,7 +92,10 @@ impl Store {
     }
 
     /// The key's id and its user, if the key is live and the user enabled.
-    pub async fn api_key_user(&self, key_hash: Vec<u8>) -> StoreResult<Option<(ApiKeyId, User, Option<i64>)>> {
+    pub async fn api_key_user(
+        &self,
+        key_hash: Vec<u8>,
+    ) -> StoreResult<Option<(ApiKeyId, User, Option<i64>)>> {
         self.read(move |c| {
             let row = c
                 .query_row(

@@ -92,7 +92,10 @@ impl Store {
             }
             if let Some(action) = filter.action.filter(|s| !s.is_empty()) {
                 clauses.push("(action = ? OR action LIKE ? ESCAPE '\\')");
-                let escaped = action.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let escaped = action
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
                 args.push(Box::new(action));
                 args.push(Box::new(format!("{escaped}.%")));
             }

@@ -17,8 +17,10 @@ pub const MIGRATIONS: &[&str] = &[
         last_login_at  INTEGER
     ) STRICT;
 
+    -- AUTOINCREMENT: ids of ended sessions and revoked keys are never
+    -- reused, so a stale id can never name someone's new session or key.
     CREATE TABLE sessions (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         token_hash    BLOB NOT NULL UNIQUE,
         user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
         csrf_token    TEXT NOT NULL,
@@ -30,7 +32,7 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_user ON sessions(user_id);
 
     CREATE TABLE api_keys (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
         name          TEXT NOT NULL,
         key_hash      BLOB NOT NULL UNIQUE,

@@ -61,7 +61,10 @@ impl Store {
 
     /// The session with this token hash, if it exists and its user is enabled.
     /// Expiry is the caller's decision (see `auth::session`).
-    pub async fn session_by_token(&self, token_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+    pub async fn session_by_token(
+        &self,
+        token_hash: Vec<u8>,
+    ) -> StoreResult<Option<SessionRecord>> {
         self.read(move |c| {
             let row = c
                 .query_row(
@@ -148,7 +151,11 @@ impl Store {
 
     /// Deletes sessions idle since before `idle_cutoff` or created before
     /// `absolute_cutoff`; returns how many.
-    pub async fn purge_sessions(&self, idle_cutoff: i64, absolute_cutoff: i64) -> StoreResult<usize> {
+    pub async fn purge_sessions(
+        &self,
+        idle_cutoff: i64,
+        absolute_cutoff: i64,
+    ) -> StoreResult<usize> {
         self.write(move |tx| {
             Ok(tx.execute(
                 "DELETE FROM sessions WHERE last_seen_at < ?1 OR created_at < ?2",

@@ -9,10 +9,12 @@ use super::{Store, StoreResult, now};
 impl Store {
     pub async fn setting(&self, key: &'static str) -> StoreResult<Option<String>> {
         self.read(move |c| {
-            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?)
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
         })
         .await
     }
@@ -25,12 +27,11 @@ impl Store {
         by: Option<UserId>,
     ) -> StoreResult<i64> {
         self.write(move |tx| {
-            let version: i64 = tx
-                .query_row(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM settings_history WHERE key = ?1",
-                    [key],
-                    |r| r.get(0),
-                )?;
+            let version: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM settings_history WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )?;
             let at = now();
             let by = by.map(|u| u.0);
             tx.execute(

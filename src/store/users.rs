@@ -8,7 +8,9 @@ use super::{Store, StoreError, StoreResult, conflict_on_unique, now};
 use crate::auth::Role;
 
 /// A user's id. Typed so it cannot be mixed up with other ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct UserId(pub i64);
 
@@ -117,9 +119,11 @@ impl Store {
 
     pub async fn password_hash(&self, id: UserId) -> StoreResult<String> {
         self.read(move |c| {
-            Ok(c.query_row("SELECT password_hash FROM users WHERE id = ?1", [id.0], |r| {
-                r.get(0)
-            })?)
+            Ok(c.query_row(
+                "SELECT password_hash FROM users WHERE id = ?1",
+                [id.0],
+                |r| r.get(0),
+            )?)
         })
         .await
     }

@@ -20,7 +20,10 @@ static HASHES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
     Files::iter()
         .filter_map(|name| {
             let file = Files::get(&name)?;
-            Some((name.to_string(), hex::encode(&file.metadata.sha256_hash()[..8])))
+            Some((
+                name.to_string(),
+                hex::encode(&file.metadata.sha256_hash()[..8]),
+            ))
         })
         .collect()
 });
@@ -58,7 +61,8 @@ pub async fn serve(Path((hash, name)): Path<(String, String)>, headers: HeaderMa
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(file.metadata.mimetype()).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_str(file.metadata.mimetype())
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if let Ok(v) = HeaderValue::from_str(&etag) {

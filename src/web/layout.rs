@@ -89,15 +89,26 @@ impl Shell {
     }
 
     pub fn current(&self, section: &str) -> &'static str {
-        if self.section == section { "page" } else { "false" }
+        if self.section == section {
+            "page"
+        } else {
+            "false"
+        }
     }
 }
 
 impl FromRequestParts<AppState> for Shell {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Shell::from_extensions(state, &parts.extensions, parts.uri.path()))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Shell::from_extensions(
+            state,
+            &parts.extensions,
+            parts.uri.path(),
+        ))
     }
 }
 

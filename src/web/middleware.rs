@@ -17,7 +17,7 @@ use axum_extra::extract::cookie::CookieJar;
 use crate::app::AppState;
 use crate::auth::{self, AuthMethod, Authentication, CurrentUser, token};
 use crate::error::{AppError, ErrorBody, ErrorEnvelope};
-use crate::web::layout::{CsrfToken, FLASH_COOKIE, Flash, ErrorPage, Shell, render_with_status};
+use crate::web::layout::{CsrfToken, ErrorPage, FLASH_COOKIE, Flash, Shell, render_with_status};
 
 /// The names and addresses this server answers to.
 pub struct HostAllowlist {
@@ -46,7 +46,11 @@ impl HostAllowlist {
         if !listen.ip().is_unspecified() {
             names.insert(listen.ip().to_string());
         }
-        names.extend(extra.iter().map(|h| h.trim_matches(['[', ']']).to_lowercase()));
+        names.extend(
+            extra
+                .iter()
+                .map(|h| h.trim_matches(['[', ']']).to_lowercase()),
+        );
         HostAllowlist { names }
     }
 
@@ -122,7 +126,9 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .unwrap_or_default()
         .to_string();
     let api = is_api_path(&path);
-    if described.is_none() && (content_type.starts_with("text/html") || content_type.starts_with("application/json")) {
+    if described.is_none()
+        && (content_type.starts_with("text/html") || content_type.starts_with("application/json"))
+    {
         return response;
     }
     if status.is_server_error() && described.is_none() {
@@ -148,14 +154,18 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     }
 
     if status == StatusCode::UNAUTHORIZED {
-        let target = if method == Method::GET {
-            format!("/login?next={}", percent_encode(&path_and_query))
+        // After login, only a GET can be repeated; a form post starts over.
+        let next = if method == Method::GET {
+            path_and_query.as_str()
         } else {
-            "/login".to_string()
+            "/"
         };
+        let target = format!("/login?next={}", percent_encode(next));
         let mut redirect = Redirect::to(&target).into_response();
         for cookie in parts.headers.get_all(header::SET_COOKIE) {
-            redirect.headers_mut().append(header::SET_COOKIE, cookie.clone());
+            redirect
+                .headers_mut()
+                .append(header::SET_COOKIE, cookie.clone());
         }
         return redirect;
     }
@@ -224,7 +234,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             Some(value) if value.len() == 43 => value.to_string(),
             _ => {
                 let fresh = token::random_token(32);
-                set_cookies.push(auth::cookie(&state, auth::PRE_SESSION_COOKIE, fresh.clone()));
+                set_cookies.push(auth::cookie(
+                    &state,
+                    auth::PRE_SESSION_COOKIE,
+                    fresh.clone(),
+                ));
                 fresh
             }
         },
@@ -297,7 +311,11 @@ pub async fn check_csrf(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     }
     if let Err(reason) = check_origin(req.headers()) {
-        tracing::warn!(reason, path = req.uri().path(), "refused a cross-site request");
+        tracing::warn!(
+            reason,
+            path = req.uri().path(),
+            "refused a cross-site request"
+        );
         return AppError::Csrf.into_response();
     }
     let expected = req
@@ -322,7 +340,10 @@ pub async fn check_csrf(State(state): State<AppState>, req: Request, next: Next)
             next.run(req).await
         }
         _ => {
-            tracing::warn!(path = req.uri().path(), "refused a request without a valid CSRF token");
+            tracing::warn!(
+                path = req.uri().path(),
+                "refused a request without a valid CSRF token"
+            );
             AppError::Csrf.into_response()
         }
     }
@@ -408,17 +429,35 @@ mod tests {
 
     #[test]
     fn host_allowlist() {
-        let hosts = HostAllowlist::for_this_machine(&["box.example".into()], "0.0.0.0:80".parse().unwrap());
-        for ok in ["hearth.local", "HEARTH.local:8080", "localhost:80", "127.0.0.1:9", "[::1]:8080", "box.example", "hearth.local."] {
+        let hosts =
+            HostAllowlist::for_this_machine(&["box.example".into()], "0.0.0.0:80".parse().unwrap());
+        for ok in [
+            "hearth.local",
+            "HEARTH.local:8080",
+            "localhost:80",
+            "127.0.0.1:9",
+            "[::1]:8080",
+            "box.example",
+            "hearth.local.",
+        ] {
             assert!(hosts.allows(ok), "{ok}");
         }
-        for bad in ["evil.example", "hearth.local.evil.example", "", "127.0.0.2", "[::2]:80"] {
+        for bad in [
+            "evil.example",
+            "hearth.local.evil.example",
+            "",
+            "127.0.0.2",
+            "[::2]:80",
+        ] {
             assert!(!hosts.allows(bad), "{bad}");
         }
     }
 
     #[test]
     fn percent_encoding_keeps_paths_readable() {
-        assert_eq!(percent_encode("/admin/users?x=1&y"), "/admin/users%3Fx%3D1%26y");
+        assert_eq!(
+            percent_encode("/admin/users?x=1&y"),
+            "/admin/users%3Fx%3D1%26y"
+        );
     }
 }

@@ -56,7 +56,10 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(security_header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .layer(security_header(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(header::REFERRER_POLICY, "same-origin"))
@@ -73,7 +76,10 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(limits.request_timeout_secs),
         ));
-    router.layer(app_layers).with_state(state).layer(http_layers)
+    router
+        .layer(app_layers)
+        .with_state(state)
+        .layer(http_layers)
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -1,0 +1,184 @@
+//! Every route's access, proven for every role. A new route must be added to
+//! `EXPECTED` with its role, or `every_route_is_in_the_access_table` fails.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+
+use crate::common::*;
+
+/// (method, path, who may use it). Keep in the order of the route table.
+const EXPECTED: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", "public"),
+    ("GET", "/readyz", "public"),
+    ("GET", "/static/{hash}/{*name}", "public"),
+    ("GET", "/favicon.ico", "public"),
+    ("GET", "/setup", "public"),
+    ("POST", "/setup", "public"),
+    ("POST", "/api/v1/setup", "public"),
+    ("GET", "/login", "public"),
+    ("POST", "/login", "public"),
+    ("POST", "/logout", "staff"),
+    ("GET", "/profile", "staff"),
+    ("POST", "/profile/password", "staff"),
+    ("POST", "/profile/api-keys", "staff"),
+    ("POST", "/profile/api-keys/{id}/revoke", "staff"),
+    ("POST", "/profile/sessions/{id}/revoke", "staff"),
+    ("GET", "/api/v1/me", "staff"),
+    ("POST", "/api/v1/me/password", "staff"),
+    ("GET", "/api/v1/me/api-keys", "staff"),
+    ("POST", "/api/v1/me/api-keys", "staff"),
+    ("DELETE", "/api/v1/me/api-keys/{id}", "staff"),
+    ("GET", "/api/v1/me/sessions", "staff"),
+    ("DELETE", "/api/v1/me/sessions/{id}", "staff"),
+    ("GET", "/", "staff"),
+    ("GET", "/chat", "staff"),
+    ("GET", "/search", "staff"),
+    ("GET", "/schedule", "staff"),
+    ("GET", "/admin", "admin"),
+    ("GET", "/admin/users", "admin"),
+    ("POST", "/admin/users", "admin"),
+    ("GET", "/admin/users/{id}", "admin"),
+    ("POST", "/admin/users/{id}", "admin"),
+    ("POST", "/admin/users/{id}/password", "admin"),
+    ("POST", "/admin/users/{id}/disable", "admin"),
+    ("POST", "/admin/users/{id}/enable", "admin"),
+    ("GET", "/api/v1/users", "admin"),
+    ("POST", "/api/v1/users", "admin"),
+    ("GET", "/api/v1/users/{id}", "admin"),
+    ("PATCH", "/api/v1/users/{id}", "admin"),
+    ("POST", "/api/v1/users/{id}/password", "admin"),
+    ("GET", "/admin/audit", "admin"),
+    ("GET", "/api/v1/audit", "admin"),
+    ("GET", "/api/v1/openapi.json", "public"),
+];
+
+#[test]
+fn every_route_is_in_the_access_table() {
+    let actual: BTreeSet<(String, String, String)> = hearth::app::route_table()
+        .into_iter()
+        .map(|r| {
+            let access = serde_json::to_value(r.access)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string();
+            (r.method, r.path.to_string(), access)
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, String)> = EXPECTED
+        .iter()
+        .map(|(m, p, a)| (m.to_string(), p.to_string(), a.to_string()))
+        .collect();
+    let missing: Vec<_> = actual.difference(&expected).collect();
+    let stale: Vec<_> = expected.difference(&actual).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "routes without an expectation in tests/access.rs: {missing:#?}\nexpectations without a route (or with another role): {stale:#?}"
+    );
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Allowed,
+    Unauthenticated,
+    Forbidden,
+}
+
+async fn attempt(client: &Client, method: &str, path: &str) -> Outcome {
+    let token = client.csrf().await;
+    let request = client
+        .http
+        .request(method.parse().unwrap(), client.url(path))
+        .header("x-csrf-token", token);
+    let request = if method == "GET" {
+        request
+    } else if path.starts_with("/api/") {
+        request.json(&serde_json::json!({}))
+    } else {
+        request.form(&[("unused", "")])
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let to_login = location(&response).starts_with("/login?next=");
+    match status {
+        StatusCode::UNAUTHORIZED => Outcome::Unauthenticated,
+        StatusCode::SEE_OTHER if to_login => Outcome::Unauthenticated,
+        StatusCode::FORBIDDEN => {
+            let text = response.text().await.unwrap();
+            assert!(
+                !text.contains("csrf_failed") && !text.contains("form has expired"),
+                "{method} {path}: CSRF, not role"
+            );
+            Outcome::Forbidden
+        }
+        _ => Outcome::Allowed,
+    }
+}
+
+#[tokio::test]
+async fn each_role_gets_exactly_its_access_on_every_route() {
+    let (server, owner) = TestServer::with_owner().await;
+    let staff = server.user(&owner, "sam", "staff").await;
+    let admin = server.user(&owner, "alex", "admin").await;
+    // A user for the {id} routes to act on, so nobody above is changed.
+    server.user(&owner, "tina", "staff").await;
+    let target = server
+        .state
+        .store
+        .user_by_username("tina")
+        .await
+        .unwrap()
+        .unwrap()
+        .user
+        .id
+        .0;
+    let anonymous = server.client();
+
+    let roles: [(&str, &Client); 4] = [
+        ("anonymous", &anonymous),
+        ("staff", &staff),
+        ("admin", &admin),
+        ("owner", &owner),
+    ];
+    // Logout last, since it ends the session the other checks use.
+    let mut routes: Vec<_> = EXPECTED.to_vec();
+    routes.sort_by_key(|(_, p, _)| *p == "/logout");
+    for (method, pattern, access) in routes {
+        let path = pattern
+            .replace("/users/{id}", &format!("/users/{target}"))
+            .replace("{id}", "999999")
+            .replace("{hash}/{*name}", "0/app.css");
+        for (role, client) in roles {
+            let expected = match (access, role) {
+                ("public", _) => Outcome::Allowed,
+                (_, "anonymous") => Outcome::Unauthenticated,
+                ("staff", _) => Outcome::Allowed,
+                ("admin", "staff") => Outcome::Forbidden,
+                ("admin", _) => Outcome::Allowed,
+                ("owner", "owner") => Outcome::Allowed,
+                ("owner", _) => Outcome::Forbidden,
+                other => panic!("unknown access {other:?}"),
+            };
+            let outcome = attempt(client, method, &path).await;
+            assert_eq!(outcome, expected, "{role} {method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn staff_see_no_admin_link_and_get_a_friendly_refusal() {
+    let (server, owner) = TestServer::with_owner().await;
+    let staff = server.user(&owner, "sam", "staff").await;
+    let (_, html) = staff.page("/chat").await;
+    let nav = select_all_text(&html, ".main-nav a");
+    assert_eq!(nav, ["Chat", "Search", "Schedule"]);
+    let (status, html) = staff.page("/admin/users").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(select_text(&html, "h1"), "Not allowed");
+    let (_, html) = owner.page("/chat").await;
+    assert_eq!(
+        select_all_text(&html, ".main-nav a"),
+        ["Chat", "Search", "Schedule", "Admin"]
+    );
+}

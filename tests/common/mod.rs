@@ -1,0 +1,326 @@
+//! The shared harness: a real Hearth on 127.0.0.1 with its own temporary data
+//! directory (real SQLite file), and [`Client`], a cookie-keeping HTTP client
+//! that behaves like a browser tab (follows no redirects, so tests see them).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use hearth::AppState;
+use hearth::config::Config;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use scraper::{Html, Selector};
+use tokio::sync::oneshot;
+
+/// A passphrase that passes the password policy.
+pub const GOOD_PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// A fresh box: no owner yet.
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// A fresh box with configuration changes.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        TestServer::start_in(config, data_dir).await
+    }
+
+    pub async fn start_in(config: Config, data_dir: tempfile::TempDir) -> TestServer {
+        let state = AppState::new(config).await.expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(hearth::run(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base,
+            state,
+            data_dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// A box set up by its owner `olivia`; returns the owner's signed-in client.
+    pub async fn with_owner() -> (TestServer, Client) {
+        let server = TestServer::start().await;
+        let owner = server.client();
+        owner.setup(&server.setup_code(), "olivia").await;
+        (server, owner)
+    }
+
+    pub fn setup_code(&self) -> String {
+        self.state
+            .setup
+            .code()
+            .expect("a fresh box has a setup code")
+            .to_string()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.path().join("hearth.db")
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    /// Adds a user through the owner's API key-less session and returns a
+    /// client signed in as them.
+    pub async fn user(&self, owner: &Client, username: &str, role: &str) -> Client {
+        let response = owner
+            .post_form(
+                "/admin/users",
+                &[
+                    ("display_name", &format!("{username} Tester")),
+                    ("username", username),
+                    ("role", role),
+                    ("password", GOOD_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "adding {username}"
+        );
+        let client = self.client();
+        client.login(username, GOOD_PASSWORD).await;
+        client
+    }
+
+    /// Stops the server and waits for it, as a SIGTERM would.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// One browser: a cookie jar and a base URL.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Client {
+            base: base.to_string(),
+            http,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// GET and parse the HTML.
+    pub async fn page(&self, path: &str) -> (StatusCode, Html) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (
+            status,
+            Html::parse_document(&response.text().await.unwrap()),
+        )
+    }
+
+    /// The CSRF token the pages of this client carry.
+    pub async fn csrf(&self) -> String {
+        // Whichever of these pages renders for this client carries the token.
+        for path in ["/login", "/setup", "/profile"] {
+            let (_, html) = self.page(path).await;
+            let token = select_attr(&html, "meta[name=csrf-token]", "content");
+            if !token.is_empty() {
+                return token;
+            }
+        }
+        panic!("no page carried a CSRF token")
+    }
+
+    /// POSTs a form with this client's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf", &token));
+        self.http
+            .post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs a form exactly as given (no CSRF token added).
+    pub async fn post_form_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: HeaderMap,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .headers(headers)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Completes setup as owner `username` with the server's code.
+    pub async fn setup(&self, code: &str, username: &str) {
+        let response = self
+            .post_form(
+                "/setup",
+                &[
+                    ("setup_code", code),
+                    ("business_name", "Sunny Dental"),
+                    ("display_name", "Olivia Owner"),
+                    ("username", username),
+                    ("password", GOOD_PASSWORD),
+                    ("password_confirm", GOOD_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "setup");
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        let response = self
+            .post_form("/login", &[("username", username), ("password", password)])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "login as {username}"
+        );
+        response
+    }
+
+    pub async fn try_login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_form("/login", &[("username", username), ("password", password)])
+            .await
+    }
+
+    /// Creates an API key on the profile page and returns it.
+    pub async fn api_key(&self, name: &str) -> String {
+        let response = self.post_form("/profile/api-keys", &[("name", name)]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let html = Html::parse_document(&response.text().await.unwrap());
+        let key = select_text(&html, "#new-key-value");
+        assert!(key.starts_with("hth_"), "{key}");
+        key
+    }
+}
+
+/// A bearer-key client for the JSON API.
+pub struct ApiClient {
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, key: &str) -> ApiClient {
+        ApiClient {
+            base: base.to_string(),
+            key: key.to_string(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.key)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+pub fn select_attr(html: &Html, selector: &str, attr: &str) -> String {
+    let selector = Selector::parse(selector).unwrap();
+    html.select(&selector)
+        .next()
+        .and_then(|e| e.value().attr(attr))
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn select_text(html: &Html, selector: &str) -> String {
+    let selector = Selector::parse(selector).unwrap();
+    html.select(&selector)
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn select_all_text(html: &Html, selector: &str) -> Vec<String> {
+    let selector = Selector::parse(selector).unwrap();
+    html.select(&selector)
+        .map(|e| e.text().collect::<String>().trim().to_string())
+        .collect()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,0 +1,14 @@
+//! Hearth's integration tests: one binary, a real server on 127.0.0.1 per
+//! test, real SQLite files. One module per capability.
+
+mod common;
+
+mod access;
+mod admin;
+mod api;
+mod auth;
+mod cli;
+mod config;
+mod setup;
+mod store;
+mod web;
