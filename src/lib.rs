@@ -6,6 +6,8 @@
 //! [`web`]. [`error`] turns every failure into a friendly page or a JSON error
 //! with a stable code. [`audit`] is the append-only record of who did what.
 
+#![deny(clippy::await_holding_lock)]
+
 pub mod admin;
 pub mod api;
 pub mod app;

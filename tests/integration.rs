@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod cli;
 mod config;
+mod deploy;
 mod setup;
 mod store;
 mod web;
