@@ -16,15 +16,15 @@ pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
     /// No valid session or API key.
-    #[error("please sign in")]
+    #[error("Please sign in.")]
     Unauthenticated,
     /// Signed in, but this needs a higher role.
-    #[error("you do not have permission to do that")]
+    #[error("You do not have permission to do that.")]
     Forbidden,
     /// The request lacked a valid CSRF token or came from another site.
-    #[error("this form has expired or came from another site; reload the page and try again")]
+    #[error("This form has expired or came from another site. Reload the page and try again.")]
     Csrf,
-    #[error("not found")]
+    #[error("Not found.")]
     NotFound,
     /// The action conflicts with the current state (a taken username, say).
     #[error("{0}")]
@@ -36,7 +36,7 @@ pub enum AppError {
         retry_after_secs: u64,
     },
     /// The box has no owner yet: everything waits for `/setup`.
-    #[error("Hearth is not set up yet; open /setup in a browser")]
+    #[error("Hearth is not set up yet. Open /setup in a browser.")]
     SetupRequired,
     /// A part of Hearth is busy or down; try again later.
     #[error("{message}")]

@@ -3,14 +3,23 @@
 use std::collections::HashMap;
 
 fn unit() -> HashMap<String, Vec<String>> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/hearth.service")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/hearth.service"
+    ))
+    .unwrap();
     let mut entries: HashMap<String, Vec<String>> = HashMap::new();
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
             continue;
         }
-        let (key, value) = line.split_once('=').unwrap_or_else(|| panic!("not key=value: {line}"));
-        entries.entry(key.to_string()).or_default().push(value.to_string());
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("not key=value: {line}"));
+        entries
+            .entry(key.to_string())
+            .or_default()
+            .push(value.to_string());
     }
     entries
 }
@@ -18,7 +27,12 @@ fn unit() -> HashMap<String, Vec<String>> {
 #[test]
 fn systemd_unit_is_hardened() {
     let unit = unit();
-    let one = |key: &str| unit.get(key).and_then(|v| v.last()).cloned().unwrap_or_default();
+    let one = |key: &str| {
+        unit.get(key)
+            .and_then(|v| v.last())
+            .cloned()
+            .unwrap_or_default()
+    };
     assert_eq!(one("User"), "hearth", "never root");
     assert!(one("ExecStart").starts_with("/usr/bin/hearth serve"));
     for (key, value) in [
@@ -35,6 +49,13 @@ fn systemd_unit_is_hardened() {
     ] {
         assert_eq!(one(key), value, "{key}");
     }
-    assert!(unit["SystemCallFilter"].iter().any(|f| f == "@system-service"));
-    assert!(!unit.contains_key("PrivateUsers"), "PrivateUsers drops CAP_NET_BIND_SERVICE");
+    assert!(
+        unit["SystemCallFilter"]
+            .iter()
+            .any(|f| f == "@system-service")
+    );
+    assert!(
+        !unit.contains_key("PrivateUsers"),
+        "PrivateUsers drops CAP_NET_BIND_SERVICE"
+    );
 }

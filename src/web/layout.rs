@@ -147,13 +147,13 @@ pub fn format_time(unix: i64) -> String {
     match jiff::Timestamp::from_second(unix) {
         Ok(ts) => ts
             .to_zoned(jiff::tz::TimeZone::system())
-            .strftime("%Y-%m-%d %H:%M")
+            .strftime("%Y-%m-%d %H:%M %Z")
             .to_string(),
         Err(_) => "-".to_string(),
     }
 }
 
-/// [`format_time`] for optional times, with `never` for none.
+/// [`format_time`] for optional times, with `Never` for none.
 pub fn format_time_or_never(unix: &Option<i64>) -> String {
-    unix.map_or_else(|| "never".to_string(), format_time)
+    unix.map_or_else(|| "Never".to_string(), format_time)
 }

@@ -112,7 +112,6 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .path_and_query()
         .map_or_else(|| path.clone(), |p| p.to_string());
     let method = req.method().clone();
-    let extensions = req.extensions().clone();
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -170,7 +169,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         return redirect;
     }
 
-    let shell = Shell::from_extensions(&state, &extensions, &path);
+    let shell = Shell::from_extensions(&state, &parts.extensions, &path);
     let page = ErrorPage {
         shell,
         status: status.as_u16(),
@@ -256,7 +255,17 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         req.extensions_mut().insert(flash);
     }
 
+    let frame_user = req.extensions().get::<CurrentUser>().cloned();
+    let frame_csrf = req.extensions().get::<CsrfToken>().cloned();
     let mut response = next.run(req).await;
+    // The error renderer sits outside this layer; these let its pages keep
+    // the signed-in frame (navigation, Sign out).
+    if let Some(user) = frame_user {
+        response.extensions_mut().insert(user);
+    }
+    if let Some(csrf) = frame_csrf {
+        response.extensions_mut().insert(csrf);
+    }
     let sets_flash = response
         .headers()
         .get_all(header::SET_COOKIE)

@@ -197,15 +197,10 @@ test('foundation: setup, users, audit, sign-in and roles', { timeout: 120_000 },
     assert.equal(await page.locator('table#users').count(), 0, 'no user list leaks');
     await shot(page, 'forbidden');
 
-    // Known bug: error pages are rendered by the render_errors middleware,
-    // which sits outside `authenticate`, so they show a signed-out header (no
-    // nav, no name, no Sign out). Drop `todo` once it is fixed.
-    await t.test('the 403 page keeps the signed-in header', {
-      todo: 'error pages lose the signed-in header (render_errors runs outside authenticate)',
-    }, async () => {
-      assert.equal(await header.getByRole('button', { name: 'Sign out' }).count(), 1, 'Sign out on the 403 page');
-      assert.equal(await header.getByRole('link', { name: STAFF.name }).count(), 1, 'name on the 403 page');
-    });
+    // Error pages keep the signed-in frame: navigation, name, Sign out.
+    assert.equal(await header.getByRole('button', { name: 'Sign out' }).count(), 1, 'Sign out on the 403 page');
+    assert.equal(await header.getByRole('link', { name: STAFF.name }).count(), 1, 'name on the 403 page');
+    assert.equal(await header.getByRole('link', { name: 'Admin' }).count(), 0, 'still no Admin link for staff');
 
     // Back to the start page, which is /chat for a signed-in user.
     await navigating(page, () => main.getByRole('link', { name: 'Go to the start page' }).click());
