@@ -15,11 +15,14 @@ use tokio::net::TcpListener;
 
 use crate::auth::SetupCode;
 use crate::auth::throttle::Throttle;
+use crate::chat::Running;
+use crate::chat::assistant::{self, AssistantSettings};
 use crate::config::Config;
+use crate::llm::Engine;
 use crate::store::{Store, StoreResult, now};
 use crate::web::middleware::HostAllowlist;
 use crate::web::{Access, RouteSpec, Routes, assets};
-use crate::{admin, api, auth, pages};
+use crate::{admin, api, auth, chat, pages};
 
 /// Setting key of the business name shown in the header.
 pub const BUSINESS_NAME_SETTING: &str = "business_name";
@@ -34,12 +37,33 @@ pub struct AppState {
     /// Set once an owner exists; until then every request checks the database.
     set_up: Arc<AtomicBool>,
     business_name: Arc<RwLock<String>>,
+    /// The local model.
+    pub engine: Engine,
+    /// Answers being written now, so Stop can find them.
+    pub running: Arc<Running>,
+    assistant: Arc<RwLock<AssistantSettings>>,
 }
 
 impl AppState {
-    /// Opens the data directory and database and prepares shared state.
+    /// Opens the data directory and database, prepares shared state and
+    /// starts loading the model.
     pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        AppState::build(config, true).await
+    }
+
+    /// Like [`AppState::new`], without the model: for console commands.
+    pub async fn for_console(config: Config) -> anyhow::Result<AppState> {
+        AppState::build(config, false).await
+    }
+
+    async fn build(config: Config, with_model: bool) -> anyhow::Result<AppState> {
         prepare_data_dir(&config)?;
+        std::fs::create_dir_all(config.models_dir()).with_context(|| {
+            format!(
+                "cannot create the models directory {}",
+                config.models_dir().display()
+            )
+        })?;
         let store = Store::open(&config.database_path())?;
         let set_up = store.owner_exists().await?;
         let business_name = store
@@ -53,6 +77,23 @@ impl AppState {
         );
         let hosts =
             HostAllowlist::for_this_machine(&config.server.allowed_hosts, config.server.listen);
+        let settings = match store.setting(assistant::SETTING_KEY).await? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "stored assistant settings unreadable; using defaults");
+                AssistantSettings::defaults(&config)
+            }),
+            None => AssistantSettings::defaults(&config),
+        };
+        let model_path = match store.setting(assistant::MODEL_SETTING_KEY).await? {
+            Some(file) => config.models_dir().join(file),
+            None => config.configured_model(),
+        };
+        let engine_config = settings.engine_config(&config, model_path);
+        let engine = if with_model {
+            Engine::start(engine_config)
+        } else {
+            Engine::stopped(engine_config)
+        };
         Ok(AppState {
             config: Arc::new(config),
             store,
@@ -61,6 +102,9 @@ impl AppState {
             setup: Arc::new(setup),
             set_up: Arc::new(AtomicBool::new(set_up)),
             business_name: Arc::new(RwLock::new(business_name)),
+            engine,
+            running: Arc::new(Running::default()),
+            assistant: Arc::new(RwLock::new(settings)),
         })
     }
 
@@ -86,6 +130,18 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The assistant's current settings.
+    pub fn assistant(&self) -> AssistantSettings {
+        self.assistant
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_assistant(&self, settings: AssistantSettings) {
+        *self.assistant.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
     pub fn set_business_name(&self, name: String) {
@@ -125,6 +181,7 @@ fn all_routes() -> Routes {
         .get("/favicon.ico", Access::Public, assets::favicon)
         .merge(auth::routes())
         .merge(pages::routes())
+        .merge(chat::routes())
         .merge(admin::routes())
         .merge(api::routes())
 }
@@ -169,6 +226,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
+    let engine = state.engine.clone();
     let app = router(state);
     axum::serve(
         listener,
@@ -178,6 +236,7 @@ pub async fn run(
     .await
     .context("the HTTP server failed")?;
     purge.abort();
+    engine.shutdown();
     Ok(())
 }
 

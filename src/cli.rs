@@ -154,7 +154,7 @@ fn init_tracing(config: &Config, serving: bool) {
 }
 
 async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()> {
-    let state = AppState::new(config).await?;
+    let state = AppState::for_console(config).await?;
     match command {
         UserCommand::Add {
             username,

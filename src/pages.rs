@@ -1,6 +1,6 @@
-//! The home page and the daily-use sections (Chat, Search, Schedule). Until
-//! their own capabilities land, each section shows what it will do, clearly
-//! marked as coming soon.
+//! The home page and the daily-use sections whose capabilities have not
+//! landed yet (Search, Schedule): each shows what it will do, clearly marked
+//! as coming soon.
 
 use askama::Template;
 use axum::response::{Redirect, Response};
@@ -12,7 +12,6 @@ use crate::web::{Access, Routes};
 pub fn routes() -> Routes {
     Routes::new()
         .get("/", Access::Staff, || async { Redirect::to("/chat") })
-        .get("/chat", Access::Staff, chat)
         .get("/search", Access::Staff, search)
         .get("/schedule", Access::Staff, schedule)
 }
@@ -24,19 +23,6 @@ pub struct ComingSoonPage {
     title: &'static str,
     summary: &'static str,
     points: &'static [&'static str],
-}
-
-async fn chat(shell: Shell) -> AppResult<Response> {
-    render(&ComingSoonPage {
-        shell,
-        title: "Chat",
-        summary: "Ask the office assistant anything. It runs on this box: nothing you type leaves the office.",
-        points: &[
-            "Answers stream as they are written, and you can stop them at any time.",
-            "Your conversations are yours: nobody else can see them.",
-            "Answers can draw on the office's documents, with the sources shown.",
-        ],
-    })
 }
 
 async fn search(shell: Shell) -> AppResult<Response> {

@@ -83,4 +83,35 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 2: conversations with the assistant.
+    r#"
+    CREATE TABLE conversations (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id       INTEGER NOT NULL REFERENCES users(id),
+        title         TEXT NOT NULL DEFAULT '',
+        -- 1 while the title is the automatic one; a rename makes it 0.
+        title_is_auto INTEGER NOT NULL DEFAULT 1 CHECK (title_is_auto IN (0, 1)),
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX conversations_by_user ON conversations(user_id, updated_at DESC);
+
+    CREATE TABLE messages (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id   INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role              TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content           TEXT NOT NULL,
+        -- done | stopped (someone pressed Stop) | length (hit the limit) | failed
+        status            TEXT NOT NULL DEFAULT 'done' CHECK (status IN ('done', 'stopped', 'length', 'failed')),
+        -- Where an answer came from, e.g. 'local:SmolLM2-135M-Instruct.Q4_1.gguf'.
+        source            TEXT NOT NULL DEFAULT '',
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        tokens_per_second REAL,
+        -- Older messages the model could not see for this answer.
+        dropped_messages  INTEGER NOT NULL DEFAULT 0,
+        created_at        INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+    "#,
 ];

@@ -10,6 +10,7 @@
 
 mod api_keys;
 mod audit;
+mod conversations;
 mod migrations;
 mod sessions;
 mod settings;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use api_keys::{ApiKey, ApiKeyId};
 pub use audit::{AuditFilter, AuditPage, AuditRecord, NewAuditRecord};
+pub use conversations::{Conversation, ConversationId, MessageId, NewAnswer, StoredMessage};
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
 pub use users::{NewUser, User, UserChange, UserId, UserWithHash};
 

@@ -1,0 +1,477 @@
+//! Chat with the local model: the chat page (conversation list, the current
+//! conversation, streaming answers), the conversations API under `/api/v1`,
+//! and the OpenAI-compatible `/v1` API for other office tools.
+//!
+//! Everyone sees only their own conversations: every query names the owner.
+//! Answers stream as server-sent events from the POST that asked, so a
+//! closed tab stops the generation; without JavaScript the same form waits
+//! for the whole answer and then shows the page.
+
+pub mod answer;
+mod api;
+pub mod assistant;
+pub mod markdown;
+mod openai;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::app::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::llm::EngineState;
+use crate::store::{Conversation, ConversationId, StoredMessage};
+use crate::web::layout::{Shell, format_time, redirect_with_flash, render_with_status};
+use crate::web::middleware::ClientIp;
+use crate::web::{Access, Routes};
+
+pub use answer::Running;
+
+/// Longest message a person may send, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 32_000;
+/// Conversations listed in the sidebar.
+const LIST_LIMIT: u32 = 200;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/chat", Access::Staff, chat_home)
+        .post("/chat/new", Access::Staff, new_conversation)
+        .get("/chat/{id}", Access::Staff, conversation_page)
+        .post("/chat/{id}/messages", Access::Staff, post_message)
+        .post("/chat/{id}/stop", Access::Staff, stop)
+        .post("/chat/{id}/rename", Access::Staff, rename)
+        .post("/chat/{id}/delete", Access::Staff, delete)
+        .merge(api::routes())
+        .merge(openai::routes())
+}
+
+pub use api::api_doc;
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// One rendered message of the conversation view.
+pub struct MessageView {
+    pub id: i64,
+    pub is_user: bool,
+    pub text: String,
+    /// Sanitised HTML of an answer.
+    pub html: String,
+    pub status: String,
+    pub source: String,
+    pub speed: String,
+    pub dropped: i64,
+    pub time: String,
+}
+
+impl MessageView {
+    fn from_stored(message: &StoredMessage) -> Self {
+        let is_user = message.role == "user";
+        MessageView {
+            id: message.id.0,
+            is_user,
+            html: if is_user {
+                String::new()
+            } else {
+                markdown::render(&message.content)
+            },
+            text: message.content.clone(),
+            status: message.status.clone(),
+            source: source_label(&message.source),
+            speed: message
+                .tokens_per_second
+                .map(|t| format!("{t:.0} tokens/s"))
+                .unwrap_or_default(),
+            dropped: message.dropped_messages,
+            time: format_time(message.created_at),
+        }
+    }
+}
+
+/// "Local model (SmolLM2-135M-Instruct.Q4_1.gguf)" for `local:...`.
+pub fn source_label(source: &str) -> String {
+    match source.split_once(':') {
+        Some(("local", model)) => format!("Local model · {model}"),
+        _ => String::new(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "chat/index.html")]
+pub struct ChatPage {
+    shell: Shell,
+    conversations: Vec<Conversation>,
+    query: String,
+    current: Option<Conversation>,
+    messages: Vec<MessageView>,
+    /// Text to put back in the box after an error.
+    draft: String,
+    error: Option<String>,
+    /// Why the assistant cannot answer now, if it cannot.
+    unavailable: Option<String>,
+    max_message_chars: usize,
+}
+
+impl ChatPage {
+    fn is_current(&self, conversation: &Conversation) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|c| c.id == conversation.id)
+    }
+
+    fn form_action(&self) -> String {
+        match &self.current {
+            Some(c) => format!("/chat/{}/messages", c.id.0),
+            None => "/chat/new".to_string(),
+        }
+    }
+}
+
+fn unavailable_reason(state: &AppState) -> Option<String> {
+    match state.engine.state() {
+        EngineState::Ready { .. } => None,
+        EngineState::Loading { model } => Some(format!(
+            "The assistant is starting ({model} is loading). It will answer in a moment."
+        )),
+        EngineState::Failed { error, .. } => Some(format!(
+            "The assistant is unavailable: {error}. An administrator can choose another model under Admin → Models."
+        )),
+        EngineState::Stopped => Some("The assistant is switched off.".into()),
+    }
+}
+
+async fn page(
+    state: &AppState,
+    shell: Shell,
+    user: &CurrentUser,
+    current: Option<ConversationId>,
+    query: String,
+    draft: String,
+    error: Option<String>,
+) -> AppResult<ChatPage> {
+    let conversations = state
+        .store
+        .conversations(user.user.id, Some(query.clone()), LIST_LIMIT)
+        .await?;
+    let (current, messages) = match current {
+        Some(id) => {
+            let conversation = state.store.conversation(user.user.id, id).await?;
+            let messages = state.store.messages(user.user.id, id).await?;
+            (
+                Some(conversation),
+                messages.iter().map(MessageView::from_stored).collect(),
+            )
+        }
+        None => (None, Vec::new()),
+    };
+    Ok(ChatPage {
+        shell,
+        conversations,
+        query,
+        current,
+        messages,
+        draft,
+        error,
+        unavailable: unavailable_reason(state),
+        max_message_chars: MAX_MESSAGE_CHARS,
+    })
+}
+
+async fn chat_home(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    Query(query): Query<ListQuery>,
+) -> AppResult<Response> {
+    let view = page(&state, shell, &user, None, query.q, String::new(), None).await?;
+    Ok(render_with_status(StatusCode::OK, &view))
+}
+
+async fn conversation_page(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Query(query): Query<ListQuery>,
+) -> AppResult<Response> {
+    let view = page(
+        &state,
+        shell,
+        &user,
+        Some(ConversationId(id)),
+        query.q,
+        String::new(),
+        None,
+    )
+    .await?;
+    Ok(render_with_status(StatusCode::OK, &view))
+}
+
+#[derive(Deserialize)]
+struct MessageForm {
+    content: String,
+}
+
+/// Checks a message's text: not empty, not too long.
+pub fn validate_message(content: &str) -> AppResult<String> {
+    let trimmed = content.trim();
+    if trimmed.is_empty() {
+        return Err(AppError::bad_request("Type a message first."));
+    }
+    let chars = trimmed.chars().count();
+    if chars > MAX_MESSAGE_CHARS {
+        return Err(AppError::BadRequest(format!(
+            "That message is {chars} characters long; the limit is {MAX_MESSAGE_CHARS}. Shorten it or split it up."
+        )));
+    }
+    Ok(trimmed.replace('\0', ""))
+}
+
+fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"))
+}
+
+async fn new_conversation(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<MessageForm>,
+) -> AppResult<Response> {
+    let content = match validate_message(&form.content) {
+        Ok(content) => content,
+        Err(err) => {
+            return form_error(&state, shell, &user, None, form.content, err, &headers).await;
+        }
+    };
+    let conversation = state
+        .store
+        .create_conversation(user.user.id, answer::truncate_words(&content, 48))
+        .await?;
+    answer::audit_conversation(&state, &user.user, &ip, "chat.created", conversation.id).await?;
+    respond(
+        &state,
+        shell,
+        &user,
+        conversation.id,
+        content,
+        &headers,
+        true,
+    )
+    .await
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<MessageForm>,
+) -> AppResult<Response> {
+    let id = ConversationId(id);
+    state.store.conversation(user.user.id, id).await?;
+    let content = match validate_message(&form.content) {
+        Ok(content) => content,
+        Err(err) => {
+            return form_error(&state, shell, &user, Some(id), form.content, err, &headers).await;
+        }
+    };
+    respond(&state, shell, &user, id, content, &headers, false).await
+}
+
+/// A refused message: the page again with the text kept, or a JSON error for scripts.
+async fn form_error(
+    state: &AppState,
+    shell: Shell,
+    user: &CurrentUser,
+    current: Option<ConversationId>,
+    draft: String,
+    err: AppError,
+    headers: &HeaderMap,
+) -> AppResult<Response> {
+    if wants_stream(headers) {
+        return Err(err);
+    }
+    let status = err.status();
+    let view = page(
+        state,
+        shell,
+        user,
+        current,
+        String::new(),
+        draft,
+        Some(err.to_string()),
+    )
+    .await?;
+    Ok(render_with_status(status, &view))
+}
+
+/// Stores the message and answers it: as a stream of events for the page's
+/// script, or by waiting for the whole answer and redirecting for a plain form.
+async fn respond(
+    state: &AppState,
+    shell: Shell,
+    user: &CurrentUser,
+    id: ConversationId,
+    content: String,
+    headers: &HeaderMap,
+    new: bool,
+) -> AppResult<Response> {
+    if state.running.get(id).is_some() {
+        let err = AppError::Conflict(
+            "The assistant is still answering in this conversation. Wait for it or press Stop."
+                .into(),
+        );
+        return form_error(state, shell, user, Some(id), content, err, headers).await;
+    }
+    state
+        .store
+        .add_user_message(user.user.id, id, content.clone())
+        .await?;
+    let started = answer::start(state, user.user.id, id).await;
+    let (progress, stored) = match started {
+        Ok(pair) => pair,
+        Err(err @ (AppError::Unavailable { .. } | AppError::BadRequest(_)))
+            if !wants_stream(headers) =>
+        {
+            let view = page(
+                state,
+                shell,
+                user,
+                Some(id),
+                String::new(),
+                String::new(),
+                Some(err.to_string()),
+            )
+            .await?;
+            return Ok(render_with_status(err.status(), &view));
+        }
+        Err(err) => return Err(err),
+    };
+    if wants_stream(headers) {
+        let opening = new.then(|| {
+            SseEvent::default().event("conversation").data(
+                serde_json::json!({ "id": id.0, "url": format!("/chat/{}", id.0) }).to_string(),
+            )
+        });
+        let events = ReceiverStream::new(progress).map(|p| {
+            let name = match &p {
+                answer::Progress::Queued { .. } => "queued",
+                answer::Progress::Started { .. } => "started",
+                answer::Progress::Token { .. } => "token",
+                answer::Progress::Done { .. } => "done",
+                answer::Progress::Error { .. } => "error",
+            };
+            Ok::<_, std::convert::Infallible>(
+                SseEvent::default()
+                    .event(name)
+                    .data(serde_json::to_string(&p).unwrap_or_default()),
+            )
+        });
+        let stream = futures::stream::iter(opening.map(Ok)).chain(events);
+        let mut response = Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response();
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-cache"),
+        );
+        return Ok(response);
+    }
+    // No JavaScript: wait for the answer (it is stored either way).
+    drop(progress);
+    let saved = stored.await;
+    let anchor = saved
+        .map(|m| format!("#message-{}", m.id.0))
+        .unwrap_or_default();
+    Ok(Redirect::to(&format!("/chat/{}{anchor}", id.0)).into_response())
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let id = ConversationId(id);
+    state.store.conversation(user.user.id, id).await?;
+    if let Some(generation) = state.running.get(id) {
+        state.engine.cancel(generation);
+    }
+    if headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+    {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(Redirect::to(&format!("/chat/{}", id.0)).into_response())
+}
+
+#[derive(Deserialize)]
+struct RenameForm {
+    title: String,
+}
+
+/// Checks a conversation title: 1 to 120 characters.
+pub fn validate_title(title: &str) -> AppResult<String> {
+    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    if title.is_empty() || title.chars().count() > 120 {
+        return Err(AppError::bad_request("A title has 1 to 120 characters."));
+    }
+    Ok(title)
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Form(form): Form<RenameForm>,
+) -> AppResult<Response> {
+    let id = ConversationId(id);
+    let title = validate_title(&form.title)?;
+    state
+        .store
+        .rename_conversation(user.user.id, id, title, false)
+        .await?;
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/chat/{}", id.0),
+        "Renamed.",
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let id = ConversationId(id);
+    let conversation = state.store.conversation(user.user.id, id).await?;
+    if let Some(generation) = state.running.get(id) {
+        state.engine.cancel(generation);
+    }
+    state.store.delete_conversation(user.user.id, id).await?;
+    answer::audit_conversation(&state, &user.user, &ip, "chat.deleted", id).await?;
+    Ok(redirect_with_flash(
+        &state,
+        "/chat",
+        &format!("Deleted \u{201c}{}\u{201d}.", conversation.title),
+    ))
+}

@@ -1,0 +1,310 @@
+//! The OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`), so the
+//! office's other tools can use the local model with the official OpenAI
+//! client libraries unchanged: point their base URL at `http://hearth.local/v1`
+//! and use a personal Hearth API key as the API key.
+//!
+//! These calls are stateless (nothing is stored as a conversation); the
+//! engine still reuses the KV cache when a client resends a conversation
+//! with one more message.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::answer::engine_error;
+use crate::app::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::llm::{EngineState, Event, FinishReason, Finished, Message, Request, Role};
+use crate::web::{Access, Routes};
+
+/// Most messages one request may carry.
+const MAX_MESSAGES: usize = 1000;
+
+pub fn routes() -> Routes {
+    Routes::new().get("/v1/models", Access::Staff, models).post(
+        "/v1/chat/completions",
+        Access::Staff,
+        chat_completions,
+    )
+}
+
+fn now() -> i64 {
+    crate::store::now()
+}
+
+async fn models(State(state): State<AppState>, _: CurrentUser) -> Json<Value> {
+    let config = state.engine.config();
+    let created = std::fs::metadata(&config.model_path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    let data: Vec<Value> = match state.engine.state() {
+        EngineState::Ready { model } => vec![json!({
+            "id": model,
+            "object": "model",
+            "created": created,
+            "owned_by": "hearth",
+        })],
+        _ => Vec::new(),
+    };
+    Json(json!({ "object": "list", "data": data }))
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    #[serde(default)]
+    #[allow(dead_code)]
+    model: Option<String>,
+    messages: Vec<WireMessage>,
+    #[serde(default)]
+    stream: bool,
+    stream_options: Option<StreamOptions>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    seed: Option<i64>,
+    n: Option<u32>,
+    frequency_penalty: Option<f32>,
+    presence_penalty: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<Value>,
+}
+
+/// Message content is a string or a list of parts; only text parts are read.
+fn content_text(content: &Option<Value>) -> AppResult<String> {
+    match content {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(text)) => Ok(text.clone()),
+        Some(Value::Array(parts)) => {
+            let mut text = String::new();
+            for part in parts {
+                match part.get("type").and_then(Value::as_str) {
+                    Some("text") => {
+                        text.push_str(part.get("text").and_then(Value::as_str).unwrap_or_default())
+                    }
+                    other => {
+                        return Err(AppError::BadRequest(format!(
+                            "content parts of type {} are not supported; send text",
+                            other.unwrap_or("(none)")
+                        )));
+                    }
+                }
+            }
+            Ok(text)
+        }
+        Some(_) => Err(AppError::bad_request(
+            "message content must be a string or a list of text parts",
+        )),
+    }
+}
+
+impl CompletionRequest {
+    fn to_engine(&self, state: &AppState) -> AppResult<Request> {
+        if self.messages.is_empty() {
+            return Err(AppError::bad_request("messages must not be empty"));
+        }
+        if self.messages.len() > MAX_MESSAGES {
+            return Err(AppError::BadRequest(format!(
+                "at most {MAX_MESSAGES} messages per request"
+            )));
+        }
+        if self.n.is_some_and(|n| n != 1) {
+            return Err(AppError::bad_request("only n = 1 is supported"));
+        }
+        let mut messages = Vec::with_capacity(self.messages.len());
+        for message in &self.messages {
+            let role = match message.role.as_str() {
+                "system" | "developer" => Role::System,
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                other => {
+                    return Err(AppError::BadRequest(format!(
+                        "role {other:?} is not supported; use system, user or assistant"
+                    )));
+                }
+            };
+            messages.push(Message::new(role, content_text(&message.content)?));
+        }
+        let settings = state.assistant();
+        let mut sampling = settings.sampling();
+        if let Some(t) = self.temperature {
+            if !(0.0..=2.0).contains(&t) {
+                return Err(AppError::bad_request("temperature must be between 0 and 2"));
+            }
+            sampling.temperature = t;
+        }
+        if let Some(p) = self.top_p {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(AppError::bad_request("top_p must be between 0 and 1"));
+            }
+            sampling.top_p = p.max(0.01);
+        }
+        if let Some(limit) = self.max_completion_tokens.or(self.max_tokens) {
+            if limit == 0 {
+                return Err(AppError::bad_request("max_tokens must be at least 1"));
+            }
+            sampling.max_tokens = limit.min(settings.context_per_chat);
+        }
+        if self.frequency_penalty.is_some_and(|p| p != 0.0)
+            || self.presence_penalty.is_some_and(|p| p != 0.0)
+        {
+            tracing::debug!("frequency and presence penalties are ignored");
+        }
+        sampling.seed = self.seed.map(|s| s as u32);
+        // Without a system message, the office's own instructions apply.
+        let request = if messages.first().is_some_and(|m| m.role == Role::System) {
+            Request { messages, sampling }
+        } else {
+            let mut request = settings.request(&state.business_name(), messages);
+            request.sampling = sampling;
+            request
+        };
+        Ok(request)
+    }
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    total_tokens: usize,
+}
+
+fn usage(finished: &Finished) -> Usage {
+    Usage {
+        prompt_tokens: finished.prompt_tokens,
+        completion_tokens: finished.completion_tokens,
+        total_tokens: finished.prompt_tokens + finished.completion_tokens,
+    }
+}
+
+fn finish_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop | FinishReason::Cancelled => "stop",
+        FinishReason::Length => "length",
+    }
+}
+
+fn completion_id() -> String {
+    format!(
+        "chatcmpl-{}",
+        crate::auth::token::random_token(18).replace(['-', '_'], "x")
+    )
+}
+
+async fn chat_completions(
+    State(state): State<AppState>,
+    _: CurrentUser,
+    Json(body): Json<CompletionRequest>,
+) -> AppResult<Response> {
+    let request = body.to_engine(&state)?;
+    let model = crate::llm::model_name(&state.engine.config().model_path);
+    let mut generation = state.engine.generate(request).map_err(engine_error)?;
+    let id = completion_id();
+    let created = now();
+
+    if !body.stream {
+        let mut text = String::new();
+        while let Some(event) = generation.events.recv().await {
+            match event {
+                Event::Text(piece) => text.push_str(&piece),
+                Event::Finished(finished) => {
+                    return Ok(Json(json!({
+                        "id": id,
+                        "object": "chat.completion",
+                        "created": created,
+                        "model": finished.model,
+                        "system_fingerprint": Value::Null,
+                        "choices": [{
+                            "index": 0,
+                            "message": { "role": "assistant", "content": text, "refusal": Value::Null },
+                            "logprobs": Value::Null,
+                            "finish_reason": finish_reason(finished.reason),
+                        }],
+                        "usage": usage(&finished),
+                    }))
+                    .into_response());
+                }
+                Event::Failed(err) => return Err(engine_error(err)),
+                Event::Queued { .. } | Event::Started { .. } => {}
+            }
+        }
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "the generation ended without a result"
+        )));
+    }
+
+    let include_usage = body
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage);
+    let chunk = move |delta: Value, finish: Option<&str>| {
+        json!({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": Value::Null,
+            "choices": [{ "index": 0, "delta": delta, "logprobs": Value::Null, "finish_reason": finish }],
+        })
+    };
+    let first = chunk(json!({ "role": "assistant", "content": "" }), None);
+    // The stream owns the generation: when the client disconnects, the
+    // stream is dropped, and with it the generation, which stops it.
+    let events = futures::stream::unfold(Some(generation), move |generation| {
+        let chunk = chunk.clone();
+        async move {
+            let mut generation = generation?;
+            loop {
+                match generation.events.recv().await? {
+                    Event::Text(piece) => {
+                        return Some((vec![chunk(json!({ "content": piece }), None)], Some(generation)));
+                    }
+                    Event::Finished(finished) => {
+                        let mut out = vec![chunk(json!({}), Some(finish_reason(finished.reason)))];
+                        if include_usage {
+                            let mut last = chunk(json!({}), None);
+                            last["choices"] = json!([]);
+                            last["usage"] = serde_json::to_value(usage(&finished)).unwrap_or_default();
+                            out.push(last);
+                        }
+                        return Some((out, None));
+                    }
+                    Event::Failed(err) => {
+                        let message = engine_error(err).to_string();
+                        return Some((vec![json!({ "error": { "message": message, "type": "server_error", "code": "unavailable" } })], None));
+                    }
+                    Event::Queued { .. } | Event::Started { .. } => {}
+                }
+            }
+        }
+    })
+    .flat_map(futures::stream::iter);
+    let stream = futures::stream::iter([first])
+        .chain(events)
+        .map(|value| Ok::<_, Infallible>(SseEvent::default().data(value.to_string())))
+        .chain(futures::stream::iter([Ok(
+            SseEvent::default().data("[DONE]")
+        )]));
+    Ok(Sse::new(stream).into_response())
+}

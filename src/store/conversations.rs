@@ -1,0 +1,269 @@
+//! Conversations with the assistant and their messages. Every read and
+//! write names the owner, so one person's conversations are never reachable
+//! by another's id.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::users::UserId;
+use super::{Store, StoreError, StoreResult, now};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(transparent)]
+pub struct ConversationId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct MessageId(pub i64);
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub title: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoredMessage {
+    pub id: MessageId,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// `done`, `stopped`, `length` or `failed`.
+    pub status: String,
+    /// Where an answer came from: `local:<model file>`.
+    pub source: String,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub tokens_per_second: Option<f64>,
+    /// Older messages the model could not see when it wrote this answer.
+    pub dropped_messages: i64,
+    pub created_at: i64,
+}
+
+/// An answer to store.
+pub struct NewAnswer {
+    pub content: String,
+    pub status: &'static str,
+    pub source: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub tokens_per_second: Option<f64>,
+    pub dropped_messages: i64,
+}
+
+const CONVERSATION_COLUMNS: &str = "id, title, created_at, updated_at";
+const MESSAGE_COLUMNS: &str = "id, role, content, status, source, prompt_tokens, completion_tokens, tokens_per_second, dropped_messages, created_at";
+
+fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
+    Ok(Conversation {
+        id: ConversationId(row.get(0)?),
+        title: row.get(1)?,
+        created_at: row.get(2)?,
+        updated_at: row.get(3)?,
+    })
+}
+
+fn message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        id: MessageId(row.get(0)?),
+        role: row.get(1)?,
+        content: row.get(2)?,
+        status: row.get(3)?,
+        source: row.get(4)?,
+        prompt_tokens: row.get(5)?,
+        completion_tokens: row.get(6)?,
+        tokens_per_second: row.get(7)?,
+        dropped_messages: row.get(8)?,
+        created_at: row.get(9)?,
+    })
+}
+
+fn owned(tx: &rusqlite::Connection, user: UserId, id: ConversationId) -> StoreResult<()> {
+    let found: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2",
+            params![id.0, user.0],
+            |r| r.get(0),
+        )
+        .optional()?;
+    found.map(|_| ()).ok_or(StoreError::NotFound)
+}
+
+impl Store {
+    pub async fn create_conversation(
+        &self,
+        user: UserId,
+        title: String,
+    ) -> StoreResult<Conversation> {
+        self.write(move |tx| {
+            let at = now();
+            tx.execute(
+                "INSERT INTO conversations (user_id, title, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+                params![user.0, title, at],
+            )?;
+            Ok(tx.query_row(
+                &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"),
+                [tx.last_insert_rowid()],
+                conversation,
+            )?)
+        })
+        .await
+    }
+
+    /// The user's conversations, most recently active first; with `query`,
+    /// only those whose title or messages contain it (any case).
+    pub async fn conversations(
+        &self,
+        user: UserId,
+        query: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        self.read(move |c| {
+            let pattern = query.filter(|q| !q.trim().is_empty()).map(|q| {
+                format!("%{}%", q.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+            });
+            let mut stmt = c.prepare(&format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE user_id = ?1
+                 AND (?2 IS NULL OR title LIKE ?2 ESCAPE '\\' OR EXISTS (
+                     SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE ?2 ESCAPE '\\'))
+                 ORDER BY updated_at DESC, id DESC LIMIT ?3"
+            ))?;
+            let rows = stmt
+                .query_map(params![user.0, pattern, limit], conversation)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// One of the user's conversations; `NotFound` if it is someone else's.
+    pub async fn conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> StoreResult<Conversation> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND user_id = ?2"),
+                params![id.0, user.0],
+                conversation,
+            )?)
+        })
+        .await
+    }
+
+    pub async fn messages(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        self.read(move |c| {
+            owned(c, user, id)?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map([id.0], message)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    pub async fn add_user_message(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        content: String,
+    ) -> StoreResult<StoredMessage> {
+        self.write(move |tx| {
+            owned(tx, user, id)?;
+            let at = now();
+            tx.execute(
+                "INSERT INTO messages (conversation_id, role, content, created_at) VALUES (?1, 'user', ?2, ?3)",
+                params![id.0, content, at],
+            )?;
+            tx.execute("UPDATE conversations SET updated_at = ?2 WHERE id = ?1", params![id.0, at])?;
+            Ok(tx.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+                [tx.last_insert_rowid()],
+                message,
+            )?)
+        })
+        .await
+    }
+
+    pub async fn add_answer(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        answer: NewAnswer,
+    ) -> StoreResult<StoredMessage> {
+        self.write(move |tx| {
+            owned(tx, user, id)?;
+            let at = now();
+            tx.execute(
+                "INSERT INTO messages (conversation_id, role, content, status, source, prompt_tokens,
+                     completion_tokens, tokens_per_second, dropped_messages, created_at)
+                 VALUES (?1, 'assistant', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    id.0,
+                    answer.content,
+                    answer.status,
+                    answer.source,
+                    answer.prompt_tokens,
+                    answer.completion_tokens,
+                    answer.tokens_per_second,
+                    answer.dropped_messages,
+                    at
+                ],
+            )?;
+            tx.execute("UPDATE conversations SET updated_at = ?2 WHERE id = ?1", params![id.0, at])?;
+            Ok(tx.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+                [tx.last_insert_rowid()],
+                message,
+            )?)
+        })
+        .await
+    }
+
+    /// Renames a conversation. `automatic` titles are replaced only while the
+    /// title is still automatic, so a generated title never overwrites a
+    /// person's rename.
+    pub async fn rename_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        title: String,
+        automatic: bool,
+    ) -> StoreResult<bool> {
+        self.write(move |tx| {
+            owned(tx, user, id)?;
+            let changed = if automatic {
+                tx.execute(
+                    "UPDATE conversations SET title = ?2 WHERE id = ?1 AND title_is_auto = 1",
+                    params![id.0, title],
+                )?
+            } else {
+                tx.execute(
+                    "UPDATE conversations SET title = ?2, title_is_auto = 0 WHERE id = ?1",
+                    params![id.0, title],
+                )?
+            };
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    pub async fn delete_conversation(&self, user: UserId, id: ConversationId) -> StoreResult<()> {
+        self.write(move |tx| {
+            owned(tx, user, id)?;
+            tx.execute("DELETE FROM conversations WHERE id = ?1", [id.0])?;
+            Ok(())
+        })
+        .await
+    }
+}

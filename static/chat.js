@@ -1,0 +1,210 @@
+// The chat page's streaming: sends the message with fetch, reads the
+// answer as server-sent events from the same response, and shows it as it
+// is written. The HTML of answers is sanitised on the server; this script
+// only ever inserts that HTML or plain text. Without this script the form
+// still works: the server waits for the whole answer and shows the page.
+"use strict";
+
+(() => {
+  const form = document.getElementById("composer");
+  if (!form || !window.fetch || !window.ReadableStream) return;
+  const textarea = document.getElementById("content");
+  const sendButton = document.getElementById("send");
+  const stopButton = document.getElementById("stop");
+  const statusLine = document.getElementById("queue-status");
+  const list = document.getElementById("messages");
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  let controller = null;
+  let stopUrl = null;
+
+  function stopUrlFor(action) {
+    const match = action.match(/\/chat\/(\d+)\//);
+    return match ? `/chat/${match[1]}/stop` : null;
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function scrollToEnd() {
+    const last = list.lastElementChild;
+    if (last) last.scrollIntoView({ block: "end", behavior: "smooth" });
+  }
+
+  function setBusy(busy) {
+    sendButton.disabled = busy;
+    stopButton.hidden = !busy;
+    textarea.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  function showError(container, message) {
+    const error = element("p", "error", message);
+    error.setAttribute("role", "alert");
+    container.replaceChildren(error);
+  }
+
+  // Parses a text/event-stream body and calls onEvent(name, data) per event.
+  async function readEvents(response, onEvent) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let boundary;
+      while ((boundary = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, boundary);
+        buffer = buffer.slice(boundary + 2);
+        let name = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) name = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (data.length) onEvent(name, data.join("\n"));
+      }
+    }
+  }
+
+  function queueText(ahead) {
+    if (ahead === 0) return "You are next.";
+    if (ahead === 1) return "1 person ahead of you.";
+    return `${ahead} people ahead of you.`;
+  }
+
+  async function send(content) {
+    const welcome = document.getElementById("chat-welcome");
+    if (welcome) welcome.remove();
+    const oldError = document.getElementById("chat-error");
+    if (oldError) oldError.remove();
+
+    const userItem = element("li", "message from-user");
+    userItem.append(element("div", "bubble", content));
+    const answerItem = element("li", "message from-assistant pending");
+    const bubble = element("div", "bubble answer");
+    bubble.append(element("span", "thinking", "Thinking…"));
+    const meta = element("p", "meta");
+    answerItem.append(bubble, meta);
+    list.append(userItem, answerItem);
+    scrollToEnd();
+
+    setBusy(true);
+    controller = new AbortController();
+    stopUrl = stopUrlFor(form.action);
+    statusLine.textContent = "";
+    let response;
+    try {
+      response = await fetch(form.action, {
+        method: "POST",
+        headers: {
+          "Accept": "text/event-stream",
+          "Content-Type": "application/x-www-form-urlencoded",
+          "X-CSRF-Token": csrf,
+        },
+        body: new URLSearchParams({ content, csrf }),
+        signal: controller.signal,
+        credentials: "same-origin",
+      });
+    } catch (err) {
+      showError(bubble, "Hearth could not be reached. Check the connection and try again.");
+      textarea.value = content;
+      setBusy(false);
+      return;
+    }
+    if (!response.ok) {
+      let message = "The message could not be sent.";
+      try {
+        const body = await response.json();
+        if (body && body.error && body.error.message) message = body.error.message;
+      } catch (_) { /* not JSON */ }
+      showError(bubble, message);
+      answerItem.classList.remove("pending");
+      textarea.value = content;
+      setBusy(false);
+      return;
+    }
+
+    let finished = false;
+    try {
+      await readEvents(response, (name, data) => {
+        const payload = JSON.parse(data);
+        if (name === "conversation") {
+          form.action = `${payload.url}/messages`;
+          stopUrl = `${payload.url}/stop`;
+          history.replaceState(null, "", payload.url);
+        } else if (name === "queued") {
+          statusLine.textContent = queueText(payload.ahead);
+        } else if (name === "started") {
+          statusLine.textContent = "";
+          if (payload.dropped > 0) {
+            const marker = element("li", "marker", "Earlier messages were left out from here on: the conversation is longer than the model can read at once.");
+            list.insertBefore(marker, userItem);
+          }
+        } else if (name === "token") {
+          if (payload.html !== null && payload.html !== undefined) bubble.innerHTML = payload.html;
+          scrollToEnd();
+        } else if (name === "done") {
+          finished = true;
+          bubble.innerHTML = payload.html;
+          answerItem.id = `message-${payload.message_id}`;
+          answerItem.classList.remove("pending");
+          answerItem.classList.add(`status-${payload.status}`);
+          meta.replaceChildren();
+          if (payload.source) meta.append(element("span", "source", payload.source.replace(/^local:/, "Local model · ")));
+          if (payload.tokens_per_second) meta.append(element("span", "", `${Math.round(payload.tokens_per_second)} tokens/s`));
+          if (payload.status === "stopped") meta.append(element("span", "badge muted", "Stopped"));
+          if (payload.status === "length") meta.append(element("span", "badge muted", "Cut short: answer length limit"));
+          scrollToEnd();
+        } else if (name === "error") {
+          finished = true;
+          showError(bubble, payload.message);
+          answerItem.classList.remove("pending");
+        }
+      });
+    } catch (err) {
+      if (!finished) {
+        showError(bubble, err.name === "AbortError" ? "Stopped." : "The connection broke before the answer was finished.");
+      }
+    }
+    answerItem.classList.remove("pending");
+    statusLine.textContent = "";
+    controller = null;
+    setBusy(false);
+    textarea.focus();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const content = textarea.value.trim();
+    if (!content || sendButton.disabled) return;
+    textarea.value = "";
+    send(content);
+  });
+
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  stopButton.addEventListener("click", async () => {
+    stopButton.disabled = true;
+    const current = controller;
+    if (stopUrl) {
+      try {
+        await fetch(stopUrl, { method: "POST", headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }, credentials: "same-origin" });
+      } catch (_) { /* the abort below still stops it */ }
+    }
+    // The server ends the stream with the stored, stopped answer; if it does
+    // not within two seconds, drop the connection, which also stops it.
+    setTimeout(() => { if (current && controller === current) current.abort(); }, 2000);
+    stopButton.disabled = false;
+  });
+
+  scrollToEnd();
+})();
