@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod api;
 mod auth;
+mod chat;
 mod cli;
 mod config;
 mod deploy;

@@ -142,29 +142,20 @@ async fn setup_through_the_api() {
             "username": "olivia", "password": GOOD_PASSWORD
         })
     };
+    // A script needs no cookie or token: the setup code is the secret.
     let response = http.post(&url).json(&body("nope")).send().await.unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::FORBIDDEN,
-        "no CSRF token and no API key"
-    );
-
-    // Scripts send the pre-session token like a browser would.
-    let client = server.client();
-    let token = client.csrf().await;
-    let response = client
-        .http
-        .post(client.url("/api/v1/setup"))
-        .header("x-csrf-token", &token)
-        .json(&body("nope"))
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A form post from another site cannot pose as JSON.
+    let response = http
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body(body("nope").to_string())
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let response = client
-        .http
-        .post(client.url("/api/v1/setup"))
-        .header("x-csrf-token", &token)
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let response = http
+        .post(&url)
         .json(&body(&server.setup_code()))
         .send()
         .await

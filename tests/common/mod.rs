@@ -324,3 +324,79 @@ pub fn location(response: &reqwest::Response) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// The model for tests that need one: `HEARTH_TEST_MODEL` (the README's test
+/// command sets it). Without it those tests say so and pass vacuously, so the
+/// fast loop (`cargo test`) stays fast.
+pub fn test_model() -> Option<PathBuf> {
+    match std::env::var_os("HEARTH_TEST_MODEL") {
+        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
+        _ => {
+            eprintln!("HEARTH_TEST_MODEL is not set: skipping a test that needs the model");
+            None
+        }
+    }
+}
+
+impl TestServer {
+    /// A box with an owner and the test model loaded, configured by `adjust`.
+    pub async fn with_model(adjust: impl FnOnce(&mut Config)) -> Option<(TestServer, Client)> {
+        let model = test_model()?;
+        let server = TestServer::start_with(|c| {
+            c.llm.model = model.to_string_lossy().to_string();
+            c.llm.threads = 2;
+            adjust(c);
+        })
+        .await;
+        let state = server.state.engine.wait_until_settled(std::time::Duration::from_secs(60)).await;
+        assert!(matches!(state, hearth::llm::EngineState::Ready { .. }), "model did not load: {state:?}");
+        let owner = server.client();
+        owner.setup(&server.setup_code(), "olivia").await;
+        Some((server, owner))
+    }
+}
+
+/// Server-sent events read from a response: (event name, data).
+pub struct EventReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventReader {
+    pub fn new(response: reqwest::Response) -> EventReader {
+        EventReader { response, buffer: String::new() }
+    }
+
+    /// The next event, or `None` at the end of the stream.
+    pub async fn next(&mut self) -> Option<(String, String)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = "message".to_string();
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(rest) = line.strip_prefix("event:") {
+                        name = rest.trim().to_string();
+                    } else if let Some(rest) = line.strip_prefix("data:") {
+                        data.push(rest.strip_prefix(' ').unwrap_or(rest).to_string());
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                return Some((name, data.join("\n")));
+            }
+            let chunk = self.response.chunk().await.ok()??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Reads to the end; returns every event.
+    pub async fn all(mut self) -> Vec<(String, String)> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
+    }
+}
