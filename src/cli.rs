@@ -48,8 +48,19 @@ enum Command {
     /// Manage user accounts from the console
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the models in the data directory's models/
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Print the effective configuration as TOML
     Config,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Check a GGUF model file and copy it into the models directory
+    Add { file: PathBuf },
+    /// List the models with what their headers say
+    List,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(command) => runtime.block_on(user_command(config, command)),
+        Command::Model(command) => runtime.block_on(model_command(config, command)),
     }
 }
 
@@ -218,6 +230,36 @@ async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()
                 .await
                 .map_err(explain)?;
             println!("{}", created.key);
+        }
+    }
+    Ok(())
+}
+
+async fn model_command(config: Config, command: ModelCommand) -> anyhow::Result<()> {
+    let state = AppState::for_console(config).await?;
+    match command {
+        ModelCommand::Add { file } => {
+            let (name, info) = crate::admin::models::add_from_file(&state, &file).await?;
+            println!(
+                "added {name}: {} {}, {} parameters; choose it under Admin → Models",
+                info.architecture.as_deref().unwrap_or("unknown"),
+                info.quantization,
+                info.parameters_label()
+            );
+        }
+        ModelCommand::List => {
+            for entry in crate::admin::models::list_models(&state) {
+                let details = match &entry.info {
+                    Ok(info) => format!(
+                        "{} {} {}",
+                        info.architecture.as_deref().unwrap_or("?"),
+                        info.quantization,
+                        info.parameters_label()
+                    ),
+                    Err(err) => format!("unusable: {err}"),
+                };
+                println!("{:<48} {:>8}  {details}", entry.file_name, entry.size);
+            }
         }
     }
     Ok(())

@@ -47,6 +47,8 @@ pub struct LlmConfig {
     pub batch: u32,
     /// Requests that may wait for a free slot; more are answered "busy".
     pub max_queue: usize,
+    /// Largest model file accepted by upload, in bytes.
+    pub max_model_bytes: u64,
 }
 
 /// The HTTP server.
@@ -62,7 +64,8 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// Largest request body accepted by ordinary forms and API calls, in bytes.
     pub max_request_bytes: usize,
-    /// Seconds a client gets to finish sending a request before it is dropped.
+    /// Seconds a client may pause while sending a request body before it is
+    /// dropped. (Not a limit on long answers or large uploads that keep moving.)
     pub request_timeout_secs: u64,
 }
 
@@ -158,6 +161,7 @@ impl Default for LlmConfig {
             context_per_chat: 2048,
             batch: 512,
             max_queue: 16,
+            max_model_bytes: 64 * 1024 * 1024 * 1024,
         }
     }
 }

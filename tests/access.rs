@@ -63,6 +63,19 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/users/{id}", "admin"),
     ("PATCH", "/api/v1/users/{id}", "admin"),
     ("POST", "/api/v1/users/{id}/password", "admin"),
+    ("GET", "/admin/assistant", "admin"),
+    ("POST", "/admin/assistant", "admin"),
+    ("POST", "/admin/assistant/restore/{version}", "admin"),
+    ("GET", "/api/v1/assistant", "admin"),
+    ("PATCH", "/api/v1/assistant", "admin"),
+    ("GET", "/admin/models", "admin"),
+    ("POST", "/admin/models/{name}/activate", "admin"),
+    ("POST", "/admin/models/{name}/delete", "admin"),
+    ("POST", "/admin/models/try", "admin"),
+    ("GET", "/admin/models/upload", "admin"),
+    ("PUT", "/admin/models/upload", "admin"),
+    ("DELETE", "/admin/models/upload", "admin"),
+    ("POST", "/admin/models/upload", "admin"),
     ("GET", "/admin/audit", "admin"),
     ("GET", "/api/v1/audit", "admin"),
     ("GET", "/api/v1/openapi.json", "public"),
@@ -163,6 +176,8 @@ async fn each_role_gets_exactly_its_access_on_every_route() {
         let path = pattern
             .replace("/users/{id}", &format!("/users/{target}"))
             .replace("{id}", "999999")
+            .replace("{version}", "999999")
+            .replace("{name}", "nothing-here.gguf")
             .replace("{hash}/{*name}", "0/app.css");
         for (role, client) in roles {
             let expected = match (access, role) {

@@ -15,47 +15,85 @@ async fn api_for(owner: &Client, server: &TestServer) -> ApiClient {
 }
 
 async fn new_conversation(api: &ApiClient) -> i64 {
-    let response = api.request(Method::POST, "/api/v1/conversations").json(&json!({})).send().await.unwrap();
+    let response = api
+        .request(Method::POST, "/api/v1/conversations")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap()
 }
 
 async fn stream_message(api: &ApiClient, conversation: i64, content: &str) -> EventReader {
     let response = api
-        .request(Method::POST, &format!("/api/v1/conversations/{conversation}/messages"))
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+        )
         .json(&json!({ "content": content, "stream": true }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     EventReader::new(response)
 }
 
 #[tokio::test]
 async fn answers_stream_token_by_token_and_are_stored() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else { return };
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
-    let events = stream_message(&api, id, "What is the capital of France? Answer in one sentence.").await.all().await;
+    let events = stream_message(
+        &api,
+        id,
+        "What is the capital of France? Answer in one sentence.",
+    )
+    .await
+    .all()
+    .await;
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"started"), "{names:?}");
     assert_eq!(names.last(), Some(&"done"), "{names:?}");
     let tokens: Vec<String> = events
         .iter()
         .filter(|(n, _)| n == "token")
-        .map(|(_, d)| serde_json::from_str::<Value>(d).unwrap()["text"].as_str().unwrap().to_string())
+        .map(|(_, d)| {
+            serde_json::from_str::<Value>(d).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert!(tokens.len() >= 2, "several token events, not one blob: {tokens:?}");
+    assert!(
+        tokens.len() >= 2,
+        "several token events, not one blob: {tokens:?}"
+    );
     let text: String = tokens.concat();
-    assert!(text.chars().any(char::is_alphabetic), "coherent enough to contain words: {text:?}");
+    assert!(
+        text.chars().any(char::is_alphabetic),
+        "coherent enough to contain words: {text:?}"
+    );
 
     let (_, conversation) = api.get_json(&format!("/api/v1/conversations/{id}")).await;
     let messages = conversation["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[1]["role"], "assistant");
     assert_eq!(messages[1]["content"].as_str().unwrap(), text);
-    assert_eq!(messages[1]["source"], "local:SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert_eq!(
+        messages[1]["source"],
+        "local:SmolLM2-135M-Instruct.Q4_1.gguf"
+    );
     assert!(messages[1]["completion_tokens"].as_i64().unwrap() >= 1);
 
     // The page shows it, rendered, with where it came from.
@@ -67,7 +105,9 @@ async fn answers_stream_token_by_token_and_are_stored() {
 
 #[tokio::test]
 async fn the_chat_page_streams_and_works_without_javascript() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else { return };
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
     // The page's script asks for a stream from the form post.
     let token = owner.csrf().await;
     let response = owner
@@ -82,14 +122,30 @@ async fn the_chat_page_streams_and_works_without_javascript() {
     assert_eq!(response.status(), StatusCode::OK);
     let events = EventReader::new(response).all().await;
     assert_eq!(events[0].0, "conversation");
-    let url = serde_json::from_str::<Value>(&events[0].1).unwrap()["url"].as_str().unwrap().to_string();
-    let done = events.iter().find(|(n, _)| n == "done").expect("done event");
+    let url = serde_json::from_str::<Value>(&events[0].1).unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = events
+        .iter()
+        .find(|(n, _)| n == "done")
+        .expect("done event");
     let done: Value = serde_json::from_str(&done.1).unwrap();
     assert!(done["html"].as_str().unwrap().starts_with('<'));
-    assert!(events.iter().any(|(n, d)| n == "token" && d.contains("\"html\":\"")), "the page gets rendered HTML while streaming");
+    assert!(
+        events
+            .iter()
+            .any(|(n, d)| n == "token" && d.contains("\"html\":\"")),
+        "the page gets rendered HTML while streaming"
+    );
 
     // A plain form post waits for the answer, then shows the page.
-    let response = owner.post_form(&format!("{url}/messages"), &[("content", "Thank you. Say goodbye.")]).await;
+    let response = owner
+        .post_form(
+            &format!("{url}/messages"),
+            &[("content", "Thank you. Say goodbye.")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(location(&response).starts_with(&format!("{url}#message-")));
     let (_, html) = owner.page(&url).await;
@@ -97,28 +153,43 @@ async fn the_chat_page_streams_and_works_without_javascript() {
 
     // Empty and oversized messages are refused with the text kept.
     let long = "a".repeat(hearth::chat::MAX_MESSAGE_CHARS + 1);
-    let response = owner.post_form(&format!("{url}/messages"), &[("content", &long)]).await;
+    let response = owner
+        .post_form(&format!("{url}/messages"), &[("content", &long)])
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let html = scraper::Html::parse_document(&response.text().await.unwrap());
     assert!(select_text(&html, "#chat-error").contains("the limit is 32000"));
     assert_eq!(select_text(&html, "#content").len(), long.len());
-    let response = owner.post_form(&format!("{url}/messages"), &[("content", "   ")]).await;
+    let response = owner
+        .post_form(&format!("{url}/messages"), &[("content", "   ")])
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let _ = server;
 }
 
 #[tokio::test]
 async fn stop_ends_the_answer_and_keeps_what_was_written() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else { return };
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
-    let mut events = stream_message(&api, id, "Write a very long story about a lighthouse keeper, with many chapters.").await;
+    let mut events = stream_message(
+        &api,
+        id,
+        "Write a very long story about a lighthouse keeper, with many chapters.",
+    )
+    .await;
     let mut tokens = 0;
     while let Some((name, _)) = events.next().await {
         if name == "token" {
             tokens += 1;
             if tokens == 3 {
-                let response = api.request(Method::POST, &format!("/api/v1/conversations/{id}/stop")).send().await.unwrap();
+                let response = api
+                    .request(Method::POST, &format!("/api/v1/conversations/{id}/stop"))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(response.status(), StatusCode::NO_CONTENT);
             }
         }
@@ -130,7 +201,10 @@ async fn stop_ends_the_answer_and_keeps_what_was_written() {
     let answer = &conversation["messages"][1];
     assert_eq!(answer["status"], "stopped");
     let completion = answer["completion_tokens"].as_i64().unwrap();
-    assert!((3..60).contains(&completion), "stopped within a few steps: {completion}");
+    assert!(
+        (3..60).contains(&completion),
+        "stopped within a few steps: {completion}"
+    );
     // The slot is free again (after the automatic title, which also uses it).
     let idle = tokio::time::timeout(Duration::from_secs(20), async {
         while server.state.engine.status().active > 0 {
@@ -152,7 +226,11 @@ async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_b
         return;
     };
     let api = api_for(&owner, &server).await;
-    let (a, b, c) = (new_conversation(&api).await, new_conversation(&api).await, new_conversation(&api).await);
+    let (a, b, c) = (
+        new_conversation(&api).await,
+        new_conversation(&api).await,
+        new_conversation(&api).await,
+    );
     let long = "Write a very long story about a lighthouse keeper, with many chapters.";
 
     let mut first = stream_message(&api, a, long).await;
@@ -191,7 +269,11 @@ async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_b
         false
     })
     .await;
-    assert_eq!(started, Ok(true), "the queued answer started after the drop");
+    assert_eq!(
+        started,
+        Ok(true),
+        "the queued answer started after the drop"
+    );
     let rest = second.all().await;
     assert_eq!(rest.last().unwrap().0, "done");
     // The dropped answer was stored as stopped.
@@ -202,38 +284,75 @@ async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_b
 
 #[tokio::test]
 async fn nobody_sees_anyone_elses_conversations() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else { return };
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
     let sam = server.user(&owner, "sam", "staff").await;
     let owner_api = api_for(&owner, &server).await;
     let sam_api = ApiClient::new(&server.base, &sam.api_key("sam").await);
     let id = new_conversation(&owner_api).await;
     owner_api
-        .request(Method::POST, &format!("/api/v1/conversations/{id}/messages"))
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
         .json(&json!({ "content": "My secret plan is to bake cakes." }))
         .send()
         .await
         .unwrap();
 
-    assert_eq!(sam.get(&format!("/chat/{id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        sam.get(&format!("/chat/{id}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
     let (_, html) = sam.page("/chat?q=secret").await;
     assert!(select_all_text(&html, "#conversation-list a").is_empty());
-    assert_eq!(sam_api.get_json(&format!("/api/v1/conversations/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        sam_api
+            .get_json(&format!("/api/v1/conversations/{id}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     let (_, list) = sam_api.get_json("/api/v1/conversations").await;
     assert_eq!(list.as_array().unwrap().len(), 0);
     let response = sam_api
-        .request(Method::POST, &format!("/api/v1/conversations/{id}/messages"))
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
         .json(&json!({ "content": "tell me", "stream": true }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let token = sam.csrf().await;
-    let response = sam.http.post(sam.url(&format!("/chat/{id}/messages"))).header("accept", "text/event-stream").header("x-csrf-token", token).form(&[("content", "x")]).send().await.unwrap();
+    let response = sam
+        .http
+        .post(sam.url(&format!("/chat/{id}/messages")))
+        .header("accept", "text/event-stream")
+        .header("x-csrf-token", token)
+        .form(&[("content", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    for path in [format!("/chat/{id}/rename"), format!("/chat/{id}/delete"), format!("/chat/{id}/stop")] {
-        assert_eq!(sam.post_form(&path, &[("title", "mine")]).await.status(), StatusCode::NOT_FOUND, "{path}");
+    for path in [
+        format!("/chat/{id}/rename"),
+        format!("/chat/{id}/delete"),
+        format!("/chat/{id}/stop"),
+    ] {
+        assert_eq!(
+            sam.post_form(&path, &[("title", "mine")]).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
-    let response = sam_api.request(Method::DELETE, &format!("/api/v1/conversations/{id}")).send().await.unwrap();
+    let response = sam_api
+        .request(Method::DELETE, &format!("/api/v1/conversations/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // Still there for its owner.
     let (_, mine) = owner_api.get_json("/api/v1/conversations?q=secret").await;
@@ -245,17 +364,30 @@ async fn rename_search_and_delete_own_conversations() {
     let (server, owner) = TestServer::with_owner().await;
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
-    let response = owner.post_form(&format!("/chat/{id}/rename"), &[("title", "Invoices for March")]).await;
+    let response = owner
+        .post_form(
+            &format!("/chat/{id}/rename"),
+            &[("title", "Invoices for March")],
+        )
+        .await;
     assert_eq!(location(&response), format!("/chat/{id}"));
-    let response = owner.post_form(&format!("/chat/{id}/rename"), &[("title", "")]).await;
+    let response = owner
+        .post_form(&format!("/chat/{id}/rename"), &[("title", "")])
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let (_, html) = owner.page("/chat?q=march").await;
-    assert_eq!(select_all_text(&html, "#conversation-list a"), ["Invoices for March"]);
+    assert_eq!(
+        select_all_text(&html, "#conversation-list a"),
+        ["Invoices for March"]
+    );
     let (_, html) = owner.page("/chat?q=nothing-like-this").await;
     assert!(select_text(&html, ".chat-sidebar .muted").contains("Nothing matches"));
     let response = owner.post_form(&format!("/chat/{id}/delete"), &[]).await;
     assert_eq!(location(&response), "/chat");
-    assert_eq!(owner.get(&format!("/chat/{id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        owner.get(&format!("/chat/{id}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -285,30 +417,59 @@ async fn answers_are_sanitised_markdown() {
     let response = owner.get(&format!("/chat/{id}")).await;
     let body = response.text().await.unwrap();
     let html = scraper::Html::parse_document(&body);
-    let answer = html.select(&scraper::Selector::parse(".from-assistant .bubble").unwrap()).next().unwrap().inner_html();
+    let answer = html
+        .select(&scraper::Selector::parse(".from-assistant .bubble").unwrap())
+        .next()
+        .unwrap()
+        .inner_html();
     assert!(!answer.contains("<script"), "{answer}");
-    assert!(!answer.to_lowercase().contains("javascript:"), "{answer}");
-    assert!(!answer.contains("<img"), "{answer}");
-    assert!(!answer.contains("onerror="), "{answer}");
-    assert!(answer.contains("<h1>") && answer.contains("<strong>bold</strong>") && answer.contains("<code>code</code>"), "{answer}");
-    assert!(answer.contains("&lt;script&gt;"), "raw HTML is shown as text: {answer}");
+    let fragment = scraper::Html::parse_fragment(&answer);
+    for attack in ["[onerror]", "img", "script", "a[href^=javascript]"] {
+        assert!(
+            fragment
+                .select(&scraper::Selector::parse(attack).unwrap())
+                .next()
+                .is_none(),
+            "{attack} in {answer}"
+        );
+    }
+    assert!(
+        answer.contains("<h1>")
+            && answer.contains("<strong>bold</strong>")
+            && answer.contains("<code>code</code>"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("&lt;script&gt;"),
+        "raw HTML is shown as text: {answer}"
+    );
 }
 
 #[tokio::test]
 async fn long_conversations_leave_out_the_oldest_turns_visibly() {
-    let Some((server, owner)) = TestServer::with_model(|c| c.llm.context_per_chat = 512).await else { return };
+    let Some((server, owner)) = TestServer::with_model(|c| c.llm.context_per_chat = 512).await
+    else {
+        return;
+    };
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
     let filler = "Please remember this long note about the office's opening hours, parking, and the coffee machine. ".repeat(8);
     let mut dropped = 0;
     for turn in 0..4 {
         let response = api
-            .request(Method::POST, &format!("/api/v1/conversations/{id}/messages"))
+            .request(
+                Method::POST,
+                &format!("/api/v1/conversations/{id}/messages"),
+            )
             .json(&json!({ "content": format!("Note {turn}: {filler}") }))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "turn {turn} still answered");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "turn {turn} still answered"
+        );
         let answer: Value = response.json().await.unwrap();
         assert_ne!(answer["status"], "failed");
         dropped = answer["dropped_messages"].as_i64().unwrap();
@@ -320,7 +481,10 @@ async fn long_conversations_leave_out_the_oldest_turns_visibly() {
     // A single message longer than the whole context is refused clearly.
     let huge = "word ".repeat(3000);
     let response = api
-        .request(Method::POST, &format!("/api/v1/conversations/{id}/messages"))
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
         .json(&json!({ "content": huge }))
         .send()
         .await
@@ -336,7 +500,11 @@ async fn a_missing_model_is_reported_and_the_rest_keeps_working() {
     let server = TestServer::start_with(|c| c.llm.model = "/nonexistent/model.gguf".into()).await;
     let owner = server.client();
     owner.setup(&server.setup_code(), "olivia").await;
-    server.state.engine.wait_until_settled(Duration::from_secs(10)).await;
+    server
+        .state
+        .engine
+        .wait_until_settled(Duration::from_secs(10))
+        .await;
     let (status, html) = owner.page("/chat").await;
     assert_eq!(status, StatusCode::OK);
     assert!(select_text(&html, "#unavailable").contains("does not exist"));
@@ -345,7 +513,12 @@ async fn a_missing_model_is_reported_and_the_rest_keeps_working() {
     let html = scraper::Html::parse_document(&response.text().await.unwrap());
     assert!(select_text(&html, "#chat-error").contains("unavailable"));
     let api = api_for(&owner, &server).await;
-    let response = api.request(Method::POST, "/v1/chat/completions").json(&json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]})).send().await.unwrap();
+    let response = api
+        .request(Method::POST, "/v1/chat/completions")
+        .json(&json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let (_, models) = api.get_json("/v1/models").await;
     assert_eq!(models["data"].as_array().unwrap().len(), 0);
@@ -358,8 +531,15 @@ async fn a_missing_model_is_reported_and_the_rest_keeps_working() {
     config.model_path = junk;
     server.state.engine.reconfigure(config);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let state = server.state.engine.wait_until_settled(Duration::from_secs(10)).await;
-    assert!(matches!(&state, hearth::llm::EngineState::Failed { error, .. } if error.contains("not a GGUF")), "{state:?}");
+    let state = server
+        .state
+        .engine
+        .wait_until_settled(Duration::from_secs(10))
+        .await;
+    assert!(
+        matches!(&state, hearth::llm::EngineState::Failed { error, .. } if error.contains("not a GGUF")),
+        "{state:?}"
+    );
 }
 
 fn assert_chunk_shape(chunk: &Value, id: &str) {
@@ -372,7 +552,9 @@ fn assert_chunk_shape(chunk: &Value, id: &str) {
 
 #[tokio::test]
 async fn openai_api_matches_the_wire_format() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else { return };
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
     let api = api_for(&owner, &server).await;
 
     let (status, models) = api.get_json("/v1/models").await;
@@ -390,7 +572,12 @@ async fn openai_api_matches_the_wire_format() {
         ],
         "max_tokens": 16, "temperature": 0, "seed": 7
     });
-    let response = api.request(Method::POST, "/v1/chat/completions").json(&body).send().await.unwrap();
+    let response = api
+        .request(Method::POST, "/v1/chat/completions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let completion: Value = response.json().await.unwrap();
     assert!(completion["id"].as_str().unwrap().starts_with("chatcmpl-"));
@@ -400,7 +587,7 @@ async fn openai_api_matches_the_wire_format() {
     let choice = &completion["choices"][0];
     assert_eq!(choice["index"], 0);
     assert_eq!(choice["message"]["role"], "assistant");
-    assert!(choice["message"]["content"].as_str().unwrap().len() > 0);
+    assert!(!choice["message"]["content"].as_str().unwrap().is_empty());
     assert!(["stop", "length"].contains(&choice["finish_reason"].as_str().unwrap()));
     let usage = &completion["usage"];
     assert_eq!(
@@ -412,37 +599,81 @@ async fn openai_api_matches_the_wire_format() {
     let mut streaming = body.clone();
     streaming["stream"] = json!(true);
     streaming["stream_options"] = json!({"include_usage": true});
-    let response = api.request(Method::POST, "/v1/chat/completions").json(&streaming).send().await.unwrap();
+    let response = api
+        .request(Method::POST, "/v1/chat/completions")
+        .json(&streaming)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let events = EventReader::new(response).all().await;
     assert_eq!(events.last().unwrap().1, "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|(_, d)| serde_json::from_str(d).unwrap()).collect();
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
     let id = chunks[0]["id"].as_str().unwrap().to_string();
     for chunk in &chunks {
         assert_chunk_shape(chunk, &id);
     }
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    let finish = chunks.iter().filter(|c| c["choices"][0]["finish_reason"].is_string()).count();
+    let finish = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["finish_reason"].is_string())
+        .count();
     assert_eq!(finish, 1, "exactly one chunk carries finish_reason");
     let last = chunks.last().unwrap();
-    assert_eq!(last["choices"].as_array().unwrap().len(), 0, "the usage chunk has no choices");
+    assert_eq!(
+        last["choices"].as_array().unwrap().len(),
+        0,
+        "the usage chunk has no choices"
+    );
     assert!(last["usage"]["completion_tokens"].as_i64().unwrap() >= 1);
-    let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
     assert!(!content.is_empty());
 
     // Bad requests get OpenAI-style errors.
     for (bad, fragment) in [
         (json!({"model": "x", "messages": []}), "must not be empty"),
-        (json!({"model": "x", "messages": [{"role": "tool", "content": "x"}]}), "not supported"),
-        (json!({"model": "x", "messages": [{"role": "user", "content": "x"}], "n": 2}), "n = 1"),
-        (json!({"model": "x", "messages": [{"role": "user", "content": "x"}], "temperature": 5}), "temperature"),
+        (
+            json!({"model": "x", "messages": [{"role": "tool", "content": "x"}]}),
+            "not supported",
+        ),
+        (
+            json!({"model": "x", "messages": [{"role": "user", "content": "x"}], "n": 2}),
+            "n = 1",
+        ),
+        (
+            json!({"model": "x", "messages": [{"role": "user", "content": "x"}], "temperature": 5}),
+            "temperature",
+        ),
     ] {
-        let response = api.request(Method::POST, "/v1/chat/completions").json(&bad).send().await.unwrap();
+        let response = api
+            .request(Method::POST, "/v1/chat/completions")
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["error"]["type"], "invalid_request_error");
-        assert!(error["error"]["message"].as_str().unwrap().to_lowercase().contains(fragment), "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains(fragment),
+            "{error}"
+        );
     }
 }
 
@@ -455,15 +686,42 @@ async fn the_openai_api_needs_a_valid_key() {
     let body = json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]});
     let missing = http.post(&url).json(&body).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-    let wrong = http.post(&url).bearer_auth("hth_not-a-key").json(&body).send().await.unwrap();
+    let wrong = http
+        .post(&url)
+        .bearer_auth("hth_not-a-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let error: Value = wrong.json().await.unwrap();
     assert_eq!(error["error"]["type"], "authentication_error");
-    let models = http.get(format!("{}/v1/models", server.base)).send().await.unwrap();
+    let models = http
+        .get(format!("{}/v1/models", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(models.status(), StatusCode::UNAUTHORIZED);
-    let id = owner.http.get(owner.url("/api/v1/me/api-keys")).send().await.unwrap().json::<Value>().await.unwrap()[0]["id"].as_i64().unwrap();
-    owner.post_form(&format!("/profile/api-keys/{id}/revoke"), &[]).await;
-    let revoked = http.get(format!("{}/v1/models", server.base)).bearer_auth(&key).send().await.unwrap();
+    let id = owner
+        .http
+        .get(owner.url("/api/v1/me/api-keys"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()[0]["id"]
+        .as_i64()
+        .unwrap();
+    owner
+        .post_form(&format!("/profile/api-keys/{id}/revoke"), &[])
+        .await;
+    let revoked = http
+        .get(format!("{}/v1/models", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -480,9 +738,16 @@ async fn follow_up_turns_reuse_the_cached_prefix() {
     });
     engine.wait_until_settled(Duration::from_secs(60)).await;
     use hearth::llm::{Event, Message, Request, Role, Sampling};
-    let sampling = Sampling { temperature: 0.0, max_tokens: 24, ..Sampling::default() };
+    let sampling = Sampling {
+        temperature: 0.0,
+        max_tokens: 24,
+        ..Sampling::default()
+    };
     let mut messages = vec![
-        Message::new(Role::System, "You are a helpful assistant for a dental office."),
+        Message::new(
+            Role::System,
+            "You are a helpful assistant for a dental office.",
+        ),
         Message::new(Role::User, "What should I bring to my first appointment?"),
     ];
     async fn run(engine: &hearth::llm::Engine, request: Request) -> (usize, usize, String) {
@@ -490,7 +755,11 @@ async fn follow_up_turns_reuse_the_cached_prefix() {
         let (mut prompt, mut reused, mut text) = (0, 0, String::new());
         while let Some(event) = generation.events.recv().await {
             match event {
-                Event::Started { prompt_tokens, reused_tokens, .. } => (prompt, reused) = (prompt_tokens, reused_tokens),
+                Event::Started {
+                    prompt_tokens,
+                    reused_tokens,
+                    ..
+                } => (prompt, reused) = (prompt_tokens, reused_tokens),
                 Event::Text(t) => text.push_str(&t),
                 Event::Finished(_) => break,
                 Event::Failed(e) => panic!("{e}"),
@@ -499,12 +768,22 @@ async fn follow_up_turns_reuse_the_cached_prefix() {
         }
         (prompt, reused, text)
     }
-    let (first_prompt, first_reused, answer) = run(&engine, Request { messages: messages.clone(), sampling: sampling.clone() }).await;
+    let (first_prompt, first_reused, answer) = run(
+        &engine,
+        Request {
+            messages: messages.clone(),
+            sampling: sampling.clone(),
+        },
+    )
+    .await;
     assert_eq!(first_reused, 0);
     messages.push(Message::new(Role::Assistant, answer));
     messages.push(Message::new(Role::User, "And how early should I arrive?"));
     let (second_prompt, second_reused, _) = run(&engine, Request { messages, sampling }).await;
     assert!(second_prompt > first_prompt);
-    assert!(second_reused >= first_prompt - 1, "the follow-up reused the first turn: {second_reused} of {second_prompt}");
+    assert!(
+        second_reused >= first_prompt - 1,
+        "the follow-up reused the first turn: {second_reused} of {second_prompt}"
+    );
     engine.shutdown();
 }

@@ -179,7 +179,10 @@ async fn assets_are_hashed_cached_and_compressed() {
     for script in html.select(&scripts) {
         let src = script.value().attr("src").unwrap_or_default();
         assert!(src.starts_with("/static/"), "no inline scripts");
-        assert!(script.text().collect::<String>().trim().is_empty(), "no inline scripts");
+        assert!(
+            script.text().collect::<String>().trim().is_empty(),
+            "no inline scripts"
+        );
     }
 }
 

@@ -27,6 +27,7 @@ pub use api_keys::{ApiKey, ApiKeyId};
 pub use audit::{AuditFilter, AuditPage, AuditRecord, NewAuditRecord};
 pub use conversations::{Conversation, ConversationId, MessageId, NewAnswer, StoredMessage};
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
+pub use settings::SettingVersion;
 pub use users::{NewUser, User, UserChange, UserId, UserWithHash};
 
 /// The schema version this binary writes.

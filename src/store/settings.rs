@@ -2,6 +2,7 @@
 //! `settings_history`, so a change can be reviewed and rolled back.
 
 use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
 
 use super::users::UserId;
 use super::{Store, StoreResult, now};
@@ -50,4 +51,53 @@ impl Store {
         })
         .await
     }
+
+    /// The last `limit` versions of a setting, newest first, with who set them.
+    pub async fn setting_history(
+        &self,
+        key: &'static str,
+        limit: u32,
+    ) -> StoreResult<Vec<SettingVersion>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT h.version, h.value, h.changed_at, COALESCE(u.username, 'console')
+                 FROM settings_history h LEFT JOIN users u ON u.id = h.changed_by
+                 WHERE h.key = ?1 ORDER BY h.version DESC LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![key, limit], |r| {
+                    Ok(SettingVersion {
+                        version: r.get(0)?,
+                        value: r.get(1)?,
+                        changed_at: r.get(2)?,
+                        changed_by: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// One earlier version of a setting.
+    pub async fn setting_version(&self, key: &'static str, version: i64) -> StoreResult<String> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT value FROM settings_history WHERE key = ?1 AND version = ?2",
+                params![key, version],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+}
+
+/// One version of a setting.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SettingVersion {
+    pub version: i64,
+    pub value: String,
+    pub changed_at: i64,
+    /// Username of who set it, or `console`.
+    pub changed_by: String,
 }

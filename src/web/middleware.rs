@@ -341,7 +341,8 @@ pub async fn check_csrf(State(state): State<AppState>, req: Request, next: Next)
         .headers()
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        .map(str::to_string)
+        .or_else(|| multipart_query_token(&req));
     let (req, provided) = match header_token {
         Some(token) => (req, Some(token)),
         None => match form_token(req, state.config.server.max_request_bytes).await {
@@ -387,6 +388,20 @@ fn check_origin(headers: &HeaderMap) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+/// A file-upload form (multipart, which this layer does not buffer) carries
+/// its token in the form's action URL instead.
+fn multipart_query_token(req: &Request) -> Option<String> {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    if !multipart {
+        return None;
+    }
+    form_urlencoded_field(req.uri().query()?.as_bytes(), "csrf")
 }
 
 /// Reads the `csrf` field of a URL-encoded form body and puts the body back.

@@ -18,7 +18,7 @@ use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use routes::{Access, RouteSpec, Routes};
@@ -72,10 +72,9 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
             "camera=(), microphone=(), geolocation=(), payment=()",
         ))
         .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(limits.request_timeout_secs),
-        ));
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
+            limits.request_timeout_secs,
+        )));
     router
         .layer(app_layers)
         .with_state(state)

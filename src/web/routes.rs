@@ -94,6 +94,35 @@ impl Routes {
         self
     }
 
+    /// A route whose handler reads a large body itself (uploads): the
+    /// ordinary request-size limit does not apply, so the handler must
+    /// enforce its own.
+    pub fn route_with_own_limit<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
+        let endpoint = on(filter, handler)
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .route_layer(from_fn(move |req: Request, next: Next| {
+                require(access, req, next)
+            }));
+        self.router = self.router.route(path, endpoint);
+        self.specs.push(RouteSpec {
+            method: method.to_string(),
+            path,
+            access,
+        });
+        self
+    }
+
     pub fn get<H: Handler<T, AppState>, T: 'static>(
         self,
         path: &'static str,

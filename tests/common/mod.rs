@@ -348,8 +348,15 @@ impl TestServer {
             adjust(c);
         })
         .await;
-        let state = server.state.engine.wait_until_settled(std::time::Duration::from_secs(60)).await;
-        assert!(matches!(state, hearth::llm::EngineState::Ready { .. }), "model did not load: {state:?}");
+        let state = server
+            .state
+            .engine
+            .wait_until_settled(std::time::Duration::from_secs(60))
+            .await;
+        assert!(
+            matches!(state, hearth::llm::EngineState::Ready { .. }),
+            "model did not load: {state:?}"
+        );
         let owner = server.client();
         owner.setup(&server.setup_code(), "olivia").await;
         Some((server, owner))
@@ -364,7 +371,10 @@ pub struct EventReader {
 
 impl EventReader {
     pub fn new(response: reqwest::Response) -> EventReader {
-        EventReader { response, buffer: String::new() }
+        EventReader {
+            response,
+            buffer: String::new(),
+        }
     }
 
     /// The next event, or `None` at the end of the stream.
