@@ -53,6 +53,21 @@ enum Command {
     Model(ModelCommand),
     /// Print the effective configuration as TOML
     Config,
+    /// Measure the assistant through the HTTP API against a bare llama.cpp loop
+    Bench {
+        /// The GGUF model [default: the configured model]
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Threads [default: one per physical core]
+        #[arg(long)]
+        threads: Option<u32>,
+        /// Answer tokens per measured chat
+        #[arg(long, default_value_t = 128)]
+        tokens: usize,
+        /// Repetitions of the single-chat measurements
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +159,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => runtime.block_on(user_command(config, command)),
         Command::Model(command) => runtime.block_on(model_command(config, command)),
+        Command::Bench {
+            model,
+            threads,
+            tokens,
+            runs,
+        } => {
+            let options = crate::bench::BenchOptions {
+                model: model.unwrap_or_else(|| config.configured_model()),
+                threads: threads.unwrap_or_else(crate::llm::hardware::physical_cores),
+                tokens: tokens.max(8),
+                runs: runs.max(1),
+            };
+            runtime.block_on(crate::bench::run(options))
+        }
     }
 }
 

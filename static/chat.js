@@ -29,6 +29,31 @@
     return node;
   }
 
+  // Lists a conversation the first message just created at the top of the
+  // sidebar (the server titles it with the message; a reload shows the
+  // title the model picks later).
+  function listNewConversation(url, content) {
+    const sidebar = document.querySelector(".chat-sidebar");
+    if (!sidebar) return;
+    let conversations = document.getElementById("conversation-list");
+    if (!conversations) {
+      conversations = element("ul", "conversation-list");
+      conversations.id = "conversation-list";
+      const empty = sidebar.querySelector(":scope > p");
+      if (empty) empty.replaceWith(conversations);
+      else sidebar.append(conversations);
+    }
+    for (const current of conversations.querySelectorAll('a[aria-current="page"]')) {
+      current.removeAttribute("aria-current");
+    }
+    const link = element("a", "", content.split(/\s+/).join(" "));
+    link.href = url;
+    link.setAttribute("aria-current", "page");
+    const item = element("li");
+    item.append(link);
+    conversations.prepend(item);
+  }
+
   function scrollToEnd() {
     const last = list.lastElementChild;
     if (last) last.scrollIntoView({ block: "end", behavior: "smooth" });
@@ -93,7 +118,8 @@
     scrollToEnd();
 
     setBusy(true);
-    controller = new AbortController();
+    const ownController = new AbortController();
+    controller = ownController;
     stopUrl = stopUrlFor(form.action);
     statusLine.textContent = "";
     let response;
@@ -106,7 +132,7 @@
           "X-CSRF-Token": csrf,
         },
         body: new URLSearchParams({ content, csrf }),
-        signal: controller.signal,
+        signal: ownController.signal,
         credentials: "same-origin",
       });
     } catch (err) {
@@ -129,6 +155,19 @@
     }
 
     let finished = false;
+    // Frees the composer once the answer is complete. The server may keep the
+    // stream open a little after "done" (it names a new conversation), so
+    // this runs at "done" and again, harmlessly, when the stream ends.
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      answerItem.classList.remove("pending");
+      statusLine.textContent = "";
+      if (controller === ownController) controller = null;
+      setBusy(false);
+      textarea.focus();
+    };
     try {
       await readEvents(response, (name, data) => {
         const payload = JSON.parse(data);
@@ -136,6 +175,7 @@
           form.action = `${payload.url}/messages`;
           stopUrl = `${payload.url}/stop`;
           history.replaceState(null, "", payload.url);
+          listNewConversation(payload.url, content);
         } else if (name === "queued") {
           statusLine.textContent = queueText(payload.ahead);
         } else if (name === "started") {
@@ -149,16 +189,24 @@
           scrollToEnd();
         } else if (name === "done") {
           finished = true;
+          // A failed answer keeps the error shown before "done" (its stored
+          // text may be empty), after whatever was written.
+          const shownError = bubble.querySelector(".error");
           bubble.innerHTML = payload.html;
+          if (payload.status === "failed" && shownError) bubble.append(shownError);
           answerItem.id = `message-${payload.message_id}`;
           answerItem.classList.remove("pending");
           answerItem.classList.add(`status-${payload.status}`);
           meta.replaceChildren();
           if (payload.source) meta.append(element("span", "source", payload.source.replace(/^local:/, "Local model · ")));
-          if (payload.tokens_per_second) meta.append(element("span", "", `${Math.round(payload.tokens_per_second)} tokens/s`));
+          // A busy box can write below 1 token/s: "0.4 tokens/s", not "0 tokens/s".
+          const speed = payload.tokens_per_second;
+          if (speed > 0) meta.append(element("span", "", `${speed >= 1 ? Math.round(speed) : speed.toFixed(1)} tokens/s`));
           if (payload.status === "stopped") meta.append(element("span", "badge muted", "Stopped"));
           if (payload.status === "length") meta.append(element("span", "badge muted", "Cut short: answer length limit"));
+          if (payload.status === "failed") meta.append(element("span", "badge danger", "No answer"));
           scrollToEnd();
+          release();
         } else if (name === "error") {
           finished = true;
           showError(bubble, payload.message);
@@ -167,14 +215,20 @@
       });
     } catch (err) {
       if (!finished) {
-        showError(bubble, err.name === "AbortError" ? "Stopped." : "The connection broke before the answer was finished.");
+        // Keep what was written so far (the server stores it too).
+        const thinking = bubble.querySelector(".thinking");
+        if (thinking) thinking.remove();
+        if (err.name === "AbortError") {
+          answerItem.classList.add("status-stopped");
+          meta.replaceChildren(element("span", "badge muted", "Stopped"));
+        } else {
+          const error = element("p", "error", "The connection broke before the answer was finished.");
+          error.setAttribute("role", "alert");
+          bubble.append(error);
+        }
       }
     }
-    answerItem.classList.remove("pending");
-    statusLine.textContent = "";
-    controller = null;
-    setBusy(false);
-    textarea.focus();
+    release();
   }
 
   form.addEventListener("submit", (event) => {
@@ -201,8 +255,9 @@
       } catch (_) { /* the abort below still stops it */ }
     }
     // The server ends the stream with the stored, stopped answer; if it does
-    // not within two seconds, drop the connection, which also stops it.
-    setTimeout(() => { if (current && controller === current) current.abort(); }, 2000);
+    // not within five seconds (a busy box), drop the connection, which also
+    // stops it.
+    setTimeout(() => { if (current && controller === current) current.abort(); }, 5000);
     stopButton.disabled = false;
   });
 

@@ -730,6 +730,7 @@ async fn follow_up_turns_reuse_the_cached_prefix() {
     let Some(model) = test_model() else { return };
     let engine = hearth::llm::Engine::start(hearth::llm::EngineConfig {
         model_path: model,
+        fallback_model: None,
         threads: 2,
         parallel: 2,
         context_per_chat: 1024,

@@ -11,6 +11,7 @@ mod chat;
 mod cli;
 mod config;
 mod deploy;
+mod models;
 mod setup;
 mod store;
 mod web;

@@ -2,8 +2,8 @@
 //! its header says and whether it fits this machine; adding one by upload
 //! from the browser (streamed to disk, resumable, checked before use) or
 //! `hearth model add`; switching the active model without a restart;
-//! removing one; and a "try it" prompt. The default model is always kept as
-//! the fallback.
+//! removing one; and a "try it" prompt. The default model is always kept: it
+//! is loaded instead when the chosen model cannot be.
 
 use std::path::{Path as FsPath, PathBuf};
 
@@ -84,6 +84,32 @@ pub fn valid_model_name(name: &str) -> AppResult<String> {
         Err(AppError::bad_request(
             "A model's file name has letters, digits, '.', '_' or '-' only and ends in .gguf (at most 128 characters).",
         ))
+    }
+}
+
+/// Names being uploaded right now: two requests appending to the same
+/// partial file at once would corrupt it.
+static UPLOADING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct UploadLock(String);
+
+impl UploadLock {
+    fn take(name: &str) -> Option<UploadLock> {
+        let mut names = UPLOADING.lock().unwrap_or_else(|p| p.into_inner());
+        if names.iter().any(|n| n == name) {
+            return None;
+        }
+        names.push(name.to_string());
+        Some(UploadLock(name.to_string()))
+    }
+}
+
+impl Drop for UploadLock {
+    fn drop(&mut self) {
+        UPLOADING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|n| *n != self.0);
     }
 }
 
@@ -203,7 +229,10 @@ async fn render_page(
         shell,
         models: list_models(state),
         engine: match &engine.state {
-            EngineState::Ready { model } => format!("{model} is answering."),
+            EngineState::Ready { model } => match &engine.notice {
+                Some(notice) => format!("{model} is answering. Note: {notice}."),
+                None => format!("{model} is answering."),
+            },
             EngineState::Loading { model } => format!("{model} is loading…"),
             EngineState::Failed { model, error } => format!("{model} is not working: {error}"),
             EngineState::Stopped => "The assistant is stopped.".into(),
@@ -300,7 +329,9 @@ async fn delete_submit(
     let path = state.config.models_dir().join(&name);
     let refusal = if name == DEFAULT_MODEL_FILE {
         Some("The default model stays: it is the fallback when others fail.")
-    } else if path == state.engine.config().model_path {
+    } else if path == state.engine.config().model_path
+        || state.store.setting(MODEL_SETTING_KEY).await?.as_deref() == Some(name.as_str())
+    {
         Some("This model is in use. Switch to another model first.")
     } else {
         None
@@ -497,6 +528,11 @@ async fn upload_chunk(
             "A model named {name} already exists; remove it first or rename the file."
         )));
     }
+    let Some(_upload) = UploadLock::take(&name) else {
+        return Err(AppError::Conflict(format!(
+            "{name} is already being uploaded; wait for that upload or cancel it."
+        )));
+    };
     let partial = partial_path(&models, &name);
     let received = tokio::fs::metadata(&partial).await.map_or(0, |m| m.len());
     if query.offset != received {

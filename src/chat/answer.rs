@@ -253,6 +253,8 @@ async fn drive(
             .await;
     }
     let _ = stored.send(saved.clone());
+    // The answer is complete: end the listener's stream now, not after the title.
+    drop(progress);
     if first_answer && saved.status != "failed" {
         name_conversation(&state, user, conversation).await;
     }

@@ -110,6 +110,7 @@ impl AssistantSettings {
             config.llm.threads
         };
         EngineConfig {
+            fallback_model: Some(config.models_dir().join(crate::config::DEFAULT_MODEL_FILE)),
             model_path,
             threads,
             parallel: self.parallel,

@@ -90,7 +90,13 @@ impl MessageView {
             source: source_label(&message.source),
             speed: message
                 .tokens_per_second
-                .map(|t| format!("{t:.0} tokens/s"))
+                .map(|t| {
+                    if t < 10.0 {
+                        format!("{t:.1} tokens/s")
+                    } else {
+                        format!("{t:.0} tokens/s")
+                    }
+                })
                 .unwrap_or_default(),
             dropped: message.dropped_messages,
             time: format_time(message.created_at),

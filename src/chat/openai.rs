@@ -75,6 +75,9 @@ struct CompletionRequest {
     n: Option<u32>,
     frequency_penalty: Option<f32>,
     presence_penalty: Option<f32>,
+    /// llama-server's extension: generate exactly `max_tokens` (benchmarks).
+    #[serde(default)]
+    ignore_eos: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +174,7 @@ impl CompletionRequest {
             tracing::debug!("frequency and presence penalties are ignored");
         }
         sampling.seed = self.seed.map(|s| s as u32);
+        sampling.ignore_eos = self.ignore_eos;
         // Without a system message, the office's own instructions apply.
         let request = if messages.first().is_some_and(|m| m.role == Role::System) {
             Request { messages, sampling }

@@ -13,6 +13,7 @@
 //! still holds the conversation's prefix in the KV cache, so only the new
 //! tokens are evaluated.
 
+pub mod bench;
 pub mod gguf;
 pub mod hardware;
 mod worker;
@@ -31,6 +32,8 @@ use tokio::sync::mpsc;
 pub struct EngineConfig {
     /// The GGUF file to load.
     pub model_path: PathBuf,
+    /// Loaded instead when `model_path` cannot be (the default model).
+    pub fallback_model: Option<PathBuf>,
     /// Threads for both prompt processing and generation.
     pub threads: u32,
     /// Conversations decoded together (KV-cache sequences).
@@ -87,6 +90,9 @@ pub struct Sampling {
     pub seed: Option<u32>,
     /// Most tokens in the answer.
     pub max_tokens: u32,
+    /// Keep generating past the model's end-of-answer token (benchmarks
+    /// measure a fixed number of tokens this way).
+    pub ignore_eos: bool,
 }
 
 impl Default for Sampling {
@@ -99,6 +105,7 @@ impl Default for Sampling {
             repeat_penalty: 1.1,
             seed: None,
             max_tokens: 512,
+            ignore_eos: false,
         }
     }
 }
@@ -204,6 +211,8 @@ pub enum EngineState {
 pub struct EngineStatus {
     #[serde(flatten)]
     pub state: EngineState,
+    /// Set when the chosen model failed and the fallback answers instead.
+    pub notice: Option<String>,
     pub parallel: u32,
     pub context_per_chat: u32,
     pub threads: u32,
@@ -235,6 +244,7 @@ pub(crate) struct Job {
 /// State shared between the handle and the worker.
 pub(crate) struct Shared {
     pub state: Mutex<EngineState>,
+    pub notice: Mutex<Option<String>>,
     pub config: Mutex<EngineConfig>,
     pub active: AtomicUsize,
     /// Requests sent to the worker and not yet admitted to a slot.
@@ -278,6 +288,7 @@ impl Engine {
             state: Mutex::new(EngineState::Loading {
                 model: model_name(&config.model_path),
             }),
+            notice: Mutex::new(None),
             config: Mutex::new(config.clone()),
             active: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
@@ -307,6 +318,7 @@ impl Engine {
             commands,
             shared: Arc::new(Shared {
                 state: Mutex::new(EngineState::Stopped),
+                notice: Mutex::new(None),
                 config: Mutex::new(config),
                 active: AtomicUsize::new(0),
                 waiting: AtomicUsize::new(0),
@@ -396,6 +408,12 @@ impl Engine {
         let config = self.config();
         EngineStatus {
             state: self.state(),
+            notice: self
+                .shared
+                .notice
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             parallel: config.parallel,
             context_per_chat: config.context_per_chat,
             threads: config.threads,

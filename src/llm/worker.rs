@@ -6,8 +6,9 @@
 //! (so streams keep flowing while a long prompt is evaluated in chunks).
 //! Requests wait in FIFO order for a free slot. A slot keeps its KV cache
 //! after an answer ends, so the conversation's next turn, whose prompt starts
-//! with the same tokens, evaluates only what is new; a prefix held by another
-//! slot (the shared system prompt) is copied instead of evaluated again.
+//! with the same tokens, evaluates only what is new; the system prompt stays
+//! cached in every slot that has evaluated it once, and a long prefix held by
+//! another slot is copied instead of evaluated again.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -33,13 +34,15 @@ use super::{
 /// How many recent answer speeds the status keeps.
 const RECENT_SPEEDS: usize = 20;
 /// A prefix held by another slot is copied only when it is at least this
-/// much longer than what the chosen slot already holds.
-const MIN_COPY_GAIN: usize = 16;
+/// much longer than what the chosen slot already holds: slots are separate
+/// KV streams, so a copy moves the whole stream (tens of MB), which pays off
+/// only against evaluating hundreds of tokens.
+const MIN_COPY_GAIN: usize = 256;
 
 /// llama.cpp's backend may be initialised once per process.
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
-fn backend() -> Result<&'static LlamaBackend, String> {
+pub(super) fn backend() -> Result<&'static LlamaBackend, String> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(
@@ -62,52 +65,80 @@ enum Next {
 pub(super) fn run(mut config: EngineConfig, commands: Receiver<Command>, shared: Arc<Shared>) {
     let mut waiting: VecDeque<Box<Job>> = VecDeque::new();
     loop {
-        *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
-        let name = model_name(&config.model_path);
-        set_state(
-            &shared,
-            EngineState::Loading {
-                model: name.clone(),
-            },
-        );
-        let next = match load(&config) {
-            Ok(model) => {
-                set_state(
-                    &shared,
-                    EngineState::Ready {
-                        model: name.clone(),
-                    },
-                );
-                tracing::info!(
-                    model = name,
-                    threads = config.threads,
-                    parallel = config.parallel,
-                    "model loaded"
-                );
-                let outcome = serve(&model, &config, &commands, &shared, &mut waiting);
-                drop(model);
-                match outcome {
-                    Ok(next) => next,
-                    Err(error) => {
-                        tracing::error!(model = name, error, "the model stopped working");
-                        set_state(
-                            &shared,
-                            EngineState::Failed {
-                                model: name.clone(),
-                                error,
-                            },
-                        );
-                        fail_until_reconfigured(&commands, &shared, &mut waiting)
-                    }
+        // The chosen model, then the fallback if the chosen one cannot load.
+        let mut candidates = vec![config.model_path.clone()];
+        if let Some(fallback) = &config.fallback_model
+            && *fallback != config.model_path
+            && fallback.exists()
+        {
+            candidates.push(fallback.clone());
+        }
+        let mut failure: Option<String> = None;
+        let mut outcome = None;
+        for path in candidates {
+            let attempt = EngineConfig {
+                model_path: path,
+                ..config.clone()
+            };
+            *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = attempt.clone();
+            let name = model_name(&attempt.model_path);
+            set_state(
+                &shared,
+                EngineState::Loading {
+                    model: name.clone(),
+                },
+            );
+            match load(&attempt) {
+                Ok(model) => {
+                    *shared.notice.lock().unwrap_or_else(|p| p.into_inner()) = failure
+                        .take()
+                        .map(|why| format!("{why}; the default model {name} answers instead"));
+                    set_state(
+                        &shared,
+                        EngineState::Ready {
+                            model: name.clone(),
+                        },
+                    );
+                    tracing::info!(
+                        model = name,
+                        threads = attempt.threads,
+                        parallel = attempt.parallel,
+                        "model loaded"
+                    );
+                    let served = serve(&model, &attempt, &commands, &shared, &mut waiting);
+                    drop(model);
+                    outcome = Some(match served {
+                        Ok(next) => next,
+                        Err(error) => {
+                            tracing::error!(model = name, error, "the model stopped working");
+                            set_state(
+                                &shared,
+                                EngineState::Failed {
+                                    model: name.clone(),
+                                    error,
+                                },
+                            );
+                            fail_until_reconfigured(&commands, &shared, &mut waiting)
+                        }
+                    });
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(model = name, error, "model not loaded");
+                    failure.get_or_insert(error);
                 }
             }
-            Err(error) => {
-                tracing::warn!(model = name, error, "model not loaded");
+        }
+        let next = match outcome {
+            Some(next) => next,
+            None => {
+                *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+                *shared.notice.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 set_state(
                     &shared,
                     EngineState::Failed {
-                        model: name.clone(),
-                        error,
+                        model: model_name(&config.model_path),
+                        error: failure.unwrap_or_else(|| "no model could be loaded".into()),
                     },
                 );
                 fail_until_reconfigured(&commands, &shared, &mut waiting)
@@ -215,6 +246,7 @@ struct Active {
     /// Index in the current batch whose logits this slot samples from.
     logits_index: Option<i32>,
     cancelled: bool,
+    ignore_eos: bool,
 }
 
 fn serve(
@@ -233,7 +265,12 @@ fn serve(
         .with_n_batch(batch_size)
         .with_n_ubatch(batch_size.min(512))
         .with_n_seq_max(parallel)
-        .with_kv_unified(true)
+        // One KV stream per slot. A unified cache would make prefix sharing
+        // free, but its cells scatter over the whole cache as conversations
+        // come and go, and every step then attends over all of it (measured:
+        // 12x slower prompts after a few hundred requests). Separate streams
+        // bound each step's work by the slots' own lengths.
+        .with_kv_unified(false)
         .with_n_threads(config.threads.max(1) as i32)
         .with_n_threads_batch(config.threads.max(1) as i32)
         .with_no_perf(false);
@@ -445,7 +482,7 @@ fn serve(
             if active.first_token_at.is_none() {
                 active.first_token_at = Some(now);
             }
-            if vocab.is_eog(token) {
+            if vocab.is_eog(token) && !active.ignore_eos {
                 finish(slot, FinishReason::Stop, &name, shared);
                 continue;
             }
@@ -518,8 +555,10 @@ fn admit(
     match donor {
         Some((donor, shared_prefix)) if shared_prefix >= own + MIN_COPY_GAIN => {
             let donor_seq = slots[donor].seq;
+            // Streams are copied whole; the donor's tail is then dropped.
             let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
-            let _ = ctx.copy_kv_cache_seq(donor_seq, seq, Some(0), Some(shared_prefix as u32));
+            let _ = ctx.copy_kv_cache_seq(donor_seq, seq, None, None);
+            let _ = ctx.clear_kv_cache_seq(Some(seq as u32), Some(shared_prefix as u32), None);
             slots[chosen].cache = tokens[..shared_prefix].to_vec();
             reused = shared_prefix;
         }
@@ -557,6 +596,7 @@ fn admit(
         first_token_at: None,
         logits_index: None,
         cancelled: false,
+        ignore_eos: job.request.sampling.ignore_eos,
         job,
     });
 }
@@ -632,7 +672,7 @@ fn build_prompt(
     })
 }
 
-fn tokenize_chat(
+pub(super) fn tokenize_chat(
     model: &LlamaModel,
     template: &LlamaChatTemplate,
     messages: &[&Message],

@@ -102,7 +102,7 @@ fn is_api_path(path: &str) -> bool {
 }
 
 /// Turns error responses into what the client can use: for `/api` and `/v1`
-/// a JSON error with a stable code; for pages a friendly HTML page, or for
+/// (or a client that asks for JSON) a JSON error with a stable code; for pages a friendly HTML page, or for
 /// "please sign in" a redirect to the login page. Responses a handler
 /// rendered itself (an HTML form with its error, a JSON body) pass untouched.
 pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -112,6 +112,11 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .path_and_query()
         .map_or_else(|| path.clone(), |p| p.to_string());
     let method = req.method().clone();
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -124,7 +129,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let api = is_api_path(&path);
+    let api = is_api_path(&path) || wants_json;
     if described.is_none()
         && (content_type.starts_with("text/html") || content_type.starts_with("application/json"))
     {

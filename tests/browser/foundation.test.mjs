@@ -101,7 +101,7 @@ test('foundation: setup, users, audit, sign-in and roles', { timeout: 120_000 },
     await fillSetup(server.setupCode);
     await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
     assert.equal(pathOf(page), '/chat');
-    await seeText(page.getByRole('heading', { level: 1 }), /^Chat\s*Coming soon$/);
+    await seeText(page.getByRole('heading', { level: 1 }), /^What can I help with\?$/);
     await seeText(header.locator('.brand-name'), new RegExp(`^${OWNER.business}$`));
     assert.match(await page.title(), new RegExp(`Chat · ${OWNER.business}`));
     for (const name of ['Chat', 'Search', 'Schedule', 'Admin']) {

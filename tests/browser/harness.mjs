@@ -16,6 +16,11 @@
 // <repo>/target/debug/hearth); build it first. Chromium comes from
 // $HEARTH_CHROMIUM (default /usr/bin/chromium) and is driven with
 // playwright-core only; no browser is ever downloaded.
+//
+// Tests that need the real model (chat.test.mjs) get its path from
+// testModelPath() ($HEARTH_TEST_MODEL or the default model in
+// ~/.cache/hearth/models), skip without it, and pass it to the server with
+// startServer({ config: '[llm]\nmodel = "..."\nthreads = 2' }).
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile, access } from 'node:fs/promises';
@@ -82,9 +87,12 @@ const STRIPPED_ENV = ['HEARTH_CONFIG', 'HEARTH_DATA_DIR', 'HEARTH_LISTEN', 'HEAR
  * /etc/hearth/hearth.toml cannot leak into the test.
  *
  * Options: `timeoutMs` (default 30 s) for the server to become healthy,
- * `env` (extra environment variables), `attempts` (ports to try).
+ * `env` (extra environment variables), `attempts` (ports to try),
+ * `config` (TOML text for the --config file instead of an empty one, e.g.
+ * `[llm]\nmodel = "/abs/model.gguf"\nthreads = 2`), `args` (extra
+ * arguments after `serve ...`).
  */
-export async function startServer({ timeoutMs = 30_000, env = {}, attempts = 3 } = {}) {
+export async function startServer({ timeoutMs = 30_000, env = {}, attempts = 3, config = '', args = [] } = {}) {
   try {
     await access(HEARTH_BIN, fsConstants.X_OK);
   } catch {
@@ -96,7 +104,7 @@ export async function startServer({ timeoutMs = 30_000, env = {}, attempts = 3 }
   let lastError;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      return await startServerOnce({ timeoutMs, env });
+      return await startServerOnce({ timeoutMs, env, config, args });
     } catch (err) {
       lastError = err;
       // A race for the port is the only failure worth retrying.
@@ -106,10 +114,10 @@ export async function startServer({ timeoutMs = 30_000, env = {}, attempts = 3 }
   throw lastError;
 }
 
-async function startServerOnce({ timeoutMs, env }) {
+async function startServerOnce({ timeoutMs, env, config, args }) {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'hearth-browser-'));
   const configFile = path.join(dataDir, 'test-config.toml');
-  await writeFile(configFile, '# empty: defaults only, for browser tests\n');
+  await writeFile(configFile, `# for browser tests${config ? '' : ': empty, defaults only'}\n${config}\n`);
   const port = await freePort();
   const baseURL = `http://127.0.0.1:${port}`;
 
@@ -119,7 +127,7 @@ async function startServerOnce({ timeoutMs, env }) {
 
   const child = spawn(
     HEARTH_BIN,
-    ['serve', '--config', configFile, '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`],
+    ['serve', '--config', configFile, '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...args],
     { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
   );
 
@@ -194,9 +202,37 @@ async function startServerOnce({ timeoutMs, env }) {
     },
     url: (p = '/') => new URL(p, baseURL).toString(),
     logs: () => output,
+    /** Waits until the server's output matches `pattern`; returns the match. */
+    waitForLog: async (pattern, { timeoutMs: wait = 60_000 } = {}) => {
+      const until = Date.now() + wait;
+      for (;;) {
+        const m = pattern.exec(output);
+        if (m) return m;
+        if (exited) throw new Error(`hearth serve exited while waiting for ${pattern}\n${output}`);
+        if (Date.now() > until) throw new Error(`no ${pattern} in the server output within ${wait} ms\n${output}`);
+        await sleep(100);
+      }
+    },
     stop,
     process: child,
   };
+}
+
+/**
+ * The GGUF model for tests that need the real LLM: $HEARTH_TEST_MODEL, else
+ * ~/.cache/hearth/models/SmolLM2-135M-Instruct.Q4_1.gguf. Returns the
+ * absolute path, or null when the file is not there (skip the test then).
+ */
+export async function testModelPath() {
+  const candidate = process.env.HEARTH_TEST_MODEL
+    ? path.resolve(process.env.HEARTH_TEST_MODEL)
+    : path.join(os.homedir(), '.cache', 'hearth', 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
+  try {
+    await access(candidate, fsConstants.R_OK);
+    return candidate;
+  } catch {
+    return null;
+  }
 }
 
 /** Launches the system Chromium, headless, through playwright-core. */
@@ -255,6 +291,9 @@ export async function newPage(browser, server, { viewport = VIEWPORTS.desktop, .
     }
   });
   page.on('requestfailed', (req) => {
+    // Chromium fetches the tab icon after the load event; the next navigation
+    // may cancel that fetch. A missing icon still shows up as a 404 below.
+    if (req.failure()?.errorText === 'net::ERR_ABORTED' && /\/favicon\.svg$/.test(new URL(req.url()).pathname)) return;
     problems.push(`request failed: ${req.method()} ${req.url()} (${req.failure()?.errorText})`);
   });
   page.on('response', (res) => {
