@@ -788,3 +788,46 @@ async fn follow_up_turns_reuse_the_cached_prefix() {
     );
     engine.shutdown();
 }
+
+#[tokio::test]
+async fn the_official_openai_python_client_works_unchanged() {
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
+    let python_path = std::env::var("HEARTH_PYTHON_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/hearth/python",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let has_client = std::process::Command::new("python3")
+        .env("PYTHONPATH", &python_path)
+        .args(["-c", "import openai"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        eprintln!(
+            "the openai Python package is not installed (bash .ci/deps installs it): skipping"
+        );
+        return;
+    }
+    let key = owner.api_key("python").await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/openai_client.py"
+    );
+    let base = format!("{}/v1", server.base);
+    let output = tokio::process::Command::new("python3")
+        .env("PYTHONPATH", &python_path)
+        .args([script, &base, &key])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
+}
