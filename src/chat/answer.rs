@@ -45,6 +45,13 @@ impl Running {
         }
     }
 
+    /// Stops the answer being written in conversation `id`, if any.
+    pub fn stop(&self, engine: &crate::llm::Engine, id: ConversationId) {
+        if let Some(generation) = self.get(id) {
+            engine.cancel(generation);
+        }
+    }
+
     pub fn get(&self, id: ConversationId) -> Option<u64> {
         self.by_conversation
             .lock()
@@ -114,6 +121,24 @@ pub async fn start(
         first_answer,
     ));
     Ok((receiver, stored_receiver))
+}
+
+/// A server-sent event stream response: kept alive, never cached.
+pub fn event_stream<S>(events: S) -> axum::response::Response
+where
+    S: futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+        + Send
+        + 'static,
+{
+    use axum::response::IntoResponse;
+    let mut response = axum::response::sse::Sse::new(events)
+        .keep_alive(axum::response::sse::KeepAlive::default())
+        .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    response
 }
 
 /// Maps the engine's refusals to what a person or client can act on.

@@ -5,8 +5,8 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::StatusCode;
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -154,9 +154,7 @@ async fn delete(
 ) -> AppResult<StatusCode> {
     let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
-    if let Some(generation) = state.running.get(id) {
-        state.engine.cancel(generation);
-    }
+    state.running.stop(&state.engine, id);
     state.store.delete_conversation(user.user.id, id).await?;
     answer::audit_conversation(&state, &user.user, &ip, "chat.deleted", id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -226,14 +224,7 @@ async fn post_message(
                 SseEvent::default().event(name).data(data.to_string()),
             )
         });
-        let mut response = Sse::new(events)
-            .keep_alive(KeepAlive::default())
-            .into_response();
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("no-cache"),
-        );
-        return Ok(response);
+        return Ok(answer::event_stream(events));
     }
     drop(progress);
     let saved = stored
@@ -253,9 +244,7 @@ async fn stop(
 ) -> AppResult<StatusCode> {
     let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
-    if let Some(generation) = state.running.get(id) {
-        state.engine.cancel(generation);
-    }
+    state.running.stop(&state.engine, id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,7 +17,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -390,14 +390,7 @@ async fn respond(
             )
         });
         let stream = futures::stream::iter(opening.map(Ok)).chain(events);
-        let mut response = Sse::new(stream)
-            .keep_alive(KeepAlive::default())
-            .into_response();
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("no-cache"),
-        );
-        return Ok(response);
+        return Ok(answer::event_stream(stream));
     }
     // No JavaScript: wait for the answer (it is stored either way).
     drop(progress);
@@ -416,9 +409,7 @@ async fn stop(
 ) -> AppResult<Response> {
     let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
-    if let Some(generation) = state.running.get(id) {
-        state.engine.cancel(generation);
-    }
+    state.running.stop(&state.engine, id);
     if headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -470,9 +461,7 @@ async fn delete(
 ) -> AppResult<Response> {
     let id = ConversationId(id);
     let conversation = state.store.conversation(user.user.id, id).await?;
-    if let Some(generation) = state.running.get(id) {
-        state.engine.cancel(generation);
-    }
+    state.running.stop(&state.engine, id);
     state.store.delete_conversation(user.user.id, id).await?;
     answer::audit_conversation(&state, &user.user, &ip, "chat.deleted", id).await?;
     Ok(redirect_with_flash(

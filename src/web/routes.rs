@@ -70,35 +70,19 @@ impl Routes {
         }
     }
 
-    pub fn route<H, T>(
-        mut self,
-        method: Method,
-        path: &'static str,
-        access: Access,
-        handler: H,
-    ) -> Self
+    pub fn route<H, T>(self, method: Method, path: &'static str, access: Access, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
-        let endpoint = on(filter, handler).route_layer(from_fn(move |req: Request, next: Next| {
-            require(access, req, next)
-        }));
-        self.router = self.router.route(path, endpoint);
-        self.specs.push(RouteSpec {
-            method: method.to_string(),
-            path,
-            access,
-        });
-        self
+        self.add(method, path, access, handler, false)
     }
 
     /// A route whose handler reads a large body itself (uploads): the
     /// ordinary request-size limit does not apply, so the handler must
     /// enforce its own.
     pub fn route_with_own_limit<H, T>(
-        mut self,
+        self,
         method: Method,
         path: &'static str,
         access: Access,
@@ -108,12 +92,29 @@ impl Routes {
         H: Handler<T, AppState>,
         T: 'static,
     {
+        self.add(method, path, access, handler, true)
+    }
+
+    fn add<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        handler: H,
+        own_limit: bool,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
         let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
-        let endpoint = on(filter, handler)
-            .layer(axum::extract::DefaultBodyLimit::disable())
-            .route_layer(from_fn(move |req: Request, next: Next| {
-                require(access, req, next)
-            }));
+        let mut endpoint = on(filter, handler);
+        if own_limit {
+            endpoint = endpoint.layer(axum::extract::DefaultBodyLimit::disable());
+        }
+        let endpoint = endpoint.route_layer(from_fn(move |req: Request, next: Next| {
+            require(access, req, next)
+        }));
         self.router = self.router.route(path, endpoint);
         self.specs.push(RouteSpec {
             method: method.to_string(),
