@@ -259,6 +259,16 @@ async fn render_page(
     Ok(render_with_status(status, &page))
 }
 
+/// The page again with `message` at the top.
+async fn error_page(
+    state: &AppState,
+    shell: Shell,
+    status: StatusCode,
+    message: String,
+) -> AppResult<Response> {
+    render_page(state, shell, status, Some(message), String::new(), None).await
+}
+
 async fn page(State(state): State<AppState>, shell: Shell, _: AdminUser) -> AppResult<Response> {
     render_page(&state, shell, StatusCode::OK, None, String::new(), None).await
 }
@@ -304,15 +314,7 @@ async fn activate_submit(
             &format!("Switching to {name}. Answers being written finish on the old model first."),
         )),
         Err(AppError::BadRequest(message)) => {
-            render_page(
-                &state,
-                shell,
-                StatusCode::BAD_REQUEST,
-                Some(message),
-                String::new(),
-                None,
-            )
-            .await
+            error_page(&state, shell, StatusCode::BAD_REQUEST, message).await
         }
         Err(other) => Err(other),
     }
@@ -337,15 +339,7 @@ async fn delete_submit(
         None
     };
     if let Some(message) = refusal {
-        return render_page(
-            &state,
-            shell,
-            StatusCode::CONFLICT,
-            Some(message.into()),
-            String::new(),
-            None,
-        )
-        .await;
+        return error_page(&state, shell, StatusCode::CONFLICT, message.into()).await;
     }
     tokio::fs::remove_file(&path)
         .await
@@ -655,29 +649,13 @@ async fn upload_form(
         let name = match valid_model_name(field.file_name().unwrap_or_default()) {
             Ok(name) => name,
             Err(err) => {
-                return render_page(
-                    &state,
-                    shell,
-                    StatusCode::BAD_REQUEST,
-                    Some(err.to_string()),
-                    String::new(),
-                    None,
-                )
-                .await;
+                return error_page(&state, shell, StatusCode::BAD_REQUEST, err.to_string()).await;
             }
         };
         if models.join(&name).exists() {
             let message =
                 format!("A model named {name} already exists; remove it first or rename the file.");
-            return render_page(
-                &state,
-                shell,
-                StatusCode::CONFLICT,
-                Some(message),
-                String::new(),
-                None,
-            )
-            .await;
+            return error_page(&state, shell, StatusCode::CONFLICT, message).await;
         }
         let partial = partial_path(&models, &name);
         let mut file = tokio::fs::File::create(&partial)
@@ -697,15 +675,7 @@ async fn upload_form(
                     "The file is larger than the limit of {}.",
                     hardware::format_bytes(limit)
                 );
-                return render_page(
-                    &state,
-                    shell,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Some(message),
-                    String::new(),
-                    None,
-                )
-                .await;
+                return error_page(&state, shell, StatusCode::PAYLOAD_TOO_LARGE, message).await;
             }
             file.write_all(&chunk)
                 .await
@@ -722,26 +692,16 @@ async fn upload_form(
                 &format!("Added {name}."),
             )),
             Err(AppError::BadRequest(message)) => {
-                render_page(
-                    &state,
-                    shell,
-                    StatusCode::BAD_REQUEST,
-                    Some(message),
-                    String::new(),
-                    None,
-                )
-                .await
+                error_page(&state, shell, StatusCode::BAD_REQUEST, message).await
             }
             Err(other) => Err(other),
         };
     }
-    render_page(
+    error_page(
         &state,
         shell,
         StatusCode::BAD_REQUEST,
-        Some("Choose a .gguf file to upload.".into()),
-        String::new(),
-        None,
+        "Choose a .gguf file to upload.".into(),
     )
     .await
 }

@@ -93,6 +93,24 @@ fn owned(tx: &rusqlite::Connection, user: UserId, id: ConversationId) -> StoreRe
     found.map(|_| ()).ok_or(StoreError::NotFound)
 }
 
+/// Marks the conversation active at `at` and returns the message just inserted.
+fn inserted_message(
+    tx: &rusqlite::Connection,
+    id: ConversationId,
+    at: i64,
+) -> StoreResult<StoredMessage> {
+    let message_id = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
+        params![id.0, at],
+    )?;
+    Ok(tx.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+        [message_id],
+        message,
+    )?)
+}
+
 impl Store {
     pub async fn create_conversation(
         &self,
@@ -185,12 +203,7 @@ impl Store {
                 "INSERT INTO messages (conversation_id, role, content, created_at) VALUES (?1, 'user', ?2, ?3)",
                 params![id.0, content, at],
             )?;
-            tx.execute("UPDATE conversations SET updated_at = ?2 WHERE id = ?1", params![id.0, at])?;
-            Ok(tx.query_row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-                [tx.last_insert_rowid()],
-                message,
-            )?)
+            inserted_message(tx, id, at)
         })
         .await
     }
@@ -220,12 +233,7 @@ impl Store {
                     at
                 ],
             )?;
-            tx.execute("UPDATE conversations SET updated_at = ?2 WHERE id = ?1", params![id.0, at])?;
-            Ok(tx.query_row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-                [tx.last_insert_rowid()],
-                message,
-            )?)
+            inserted_message(tx, id, at)
         })
         .await
     }
