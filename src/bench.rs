@@ -42,44 +42,35 @@ struct HttpRun {
 }
 
 /// Runs the benchmark and prints the report.
+///
+/// The measurements run in rounds, each one taking the reference and the
+/// HTTP figure side by side, and the report gives the median of the
+/// per-round ratios: the speed of a shared or throttled machine drifts by
+/// 10–20 % within a minute, which a best-of over separate phases mistakes
+/// for overhead.
 pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     if !options.model.is_file() {
         bail!("no model at {}; pass --model", options.model.display());
     }
     println!(
-        "Hearth benchmark: {} on {} threads ({} answer tokens per chat, best of {} runs)\n",
+        "Hearth benchmark: {} on {} threads ({} answer tokens per chat, {} interleaved rounds)\n",
         crate::llm::model_name(&options.model),
         options.threads,
         options.tokens,
         options.runs
     );
 
-    // 1. The reference: the bare loop, on the same conversation the cold HTTP
-    // chat below sends (a system prompt no slot has seen, then the question).
-    let system = format!(
-        "Reference {}. {SYSTEM}",
-        crate::auth::token::random_token(6)
-    );
-    let messages = vec![
-        Message::new(Role::System, system),
-        Message::new(Role::User, PROMPT),
-    ];
-    let model = options.model.clone();
-    let (threads, tokens, runs) = (options.threads, options.tokens, options.runs);
-    let bare = tokio::task::spawn_blocking(move || {
-        crate::llm::bench::bare_decode(&model, threads, &messages, tokens, runs)
-    })
-    .await?
-    .map_err(|e| anyhow::anyhow!(e))?;
-    let bare_prompt = best(bare.iter().map(|r| r.prompt_tokens_per_second()));
-    let bare_generation = best(bare.iter().map(|r| r.generation_tokens_per_second()));
-    let bare_ttft = bare
-        .iter()
-        .map(|r| r.time_to_first_token)
-        .min()
-        .unwrap_or_default();
+    // The reference: the bare loop, loaded once, run between HTTP requests.
+    let bare = {
+        let model = options.model.clone();
+        let threads = options.threads;
+        tokio::task::spawn_blocking(move || crate::llm::bench::BareLoop::start(&model, threads))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?
+    };
+    let bare = std::sync::Arc::new(bare);
 
-    // 2. A real server on loopback with the same model and threads.
+    // A real server on loopback with the same model and threads.
     let data_dir = tempfile_dir()?;
     let mut config = Config {
         data_dir: data_dir.clone(),
@@ -103,144 +94,78 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
-    let chat = |content: String, history: Vec<Value>| {
-        let mut messages = history;
-        messages.push(json!({"role": "user", "content": content}));
-        messages
+    let http = Http {
+        client: &client,
+        base: &base,
+        key: &key,
     };
-
     // Warm up the HTTP path once.
-    stream_chat(&client, &base, &key, chat(PROMPT.into(), vec![]), 8).await?;
-    let mut singles = Vec::new();
+    http.chat(vec![user(PROMPT)], 8).await?;
+
+    let mut rounds = Vec::new();
     for _ in 0..options.runs {
-        singles.push(
-            stream_chat(
-                &client,
-                &base,
-                &key,
-                chat(PROMPT.into(), vec![]),
-                options.tokens,
-            )
-            .await?,
-        );
-    }
-    // A different prompt each time would defeat the prefix cache; the same
-    // prompt reuses it, so the single-chat prompt speed is measured cold in
-    // a fresh conversation below instead.
-    let cold_system = json!({"role": "system", "content": format!("Reference {}. {SYSTEM}", crate::auth::token::random_token(6))});
-    let cold = stream_chat(
-        &client,
-        &base,
-        &key,
-        chat(PROMPT.into(), vec![cold_system]),
-        options.tokens,
-    )
-    .await?;
-    let http_generation = best(singles.iter().map(|r| {
-        r.completion_tokens.saturating_sub(1) as f64 / r.generation_time.as_secs_f64().max(1e-9)
-    }));
-    let http_ttft = cold.time_to_first_token;
-    let http_prompt = cold.prompt_tokens as f64 / cold.time_to_first_token.as_secs_f64().max(1e-9);
-
-    // 3. Concurrent chats: aggregate answer tokens per second of wall time.
-    let mut aggregate = Vec::new();
-    for concurrency in [1usize, 2, 4, 8] {
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for n in 0..concurrency {
-            let (client, base, key) = (client.clone(), base.clone(), key.clone());
-            let content = format!(
-                "Visitor {n} ({}). {PROMPT}",
-                crate::auth::token::random_token(6)
-            );
-            tasks.push(tokio::spawn(async move {
-                stream_chat(
-                    &client,
-                    &base,
-                    &key,
-                    vec![json!({"role": "user", "content": content})],
-                    96,
-                )
-                .await
-            }));
-        }
-        let mut tokens = 0;
-        for task in tasks {
-            tokens += task.await??.completion_tokens;
-        }
-        aggregate.push((concurrency, tokens as f64 / started.elapsed().as_secs_f64()));
+        rounds.push(measure_round(&http, &bare, options.tokens).await?);
     }
 
-    // 4. Follow-up in a long conversation: about 2,000 tokens of history.
+    // Follow-up in a long conversation: about 2,000 tokens of history.
     let mut history = Vec::new();
     let note = "The patient called about an invoice from March, a crown on the lower left molar, and their insurance number. ";
     for turn in 0..14 {
-        history
-            .push(json!({"role": "user", "content": format!("Turn {turn}: {}", note.repeat(3))}));
+        history.push(user(&format!("Turn {turn}: {}", note.repeat(3))));
         history.push(json!({"role": "assistant", "content": format!("Noted for turn {turn}: {}", note.repeat(2))}));
     }
-    let first = stream_chat(
-        &client,
-        &base,
-        &key,
-        chat("Summarise the calls so far.".into(), history.clone()),
-        16,
-    )
-    .await?;
-    let mut longer = history.clone();
-    longer.push(json!({"role": "user", "content": "Summarise the calls so far."}));
+    let mut first_turn = history.clone();
+    first_turn.push(user("Summarise the calls so far."));
+    let first = http.chat(first_turn.clone(), 16).await?;
+    let mut longer = first_turn;
     longer.push(json!({"role": "assistant", "content": "The patient called about an invoice, a crown and their insurance."}));
-    let follow = stream_chat(
-        &client,
-        &base,
-        &key,
-        chat("And what should we do next?".into(), longer),
-        16,
-    )
-    .await?;
+    longer.push(user("And what should we do next?"));
+    let follow = http.chat(longer, 16).await?;
 
     let _ = stop.send(());
     let _ = server.await;
     state.engine.shutdown();
+    drop(bare);
     let _ = std::fs::remove_dir_all(&data_dir);
 
-    // 5. Idle memory of a server without a model.
+    // Idle memory of a server without a model.
     let idle_rss = idle_server_rss().await.ok();
 
-    let single_aggregate = aggregate[0].1;
+    let median_of = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
     println!("| figure | Hearth (HTTP) | reference | ratio | target |");
     println!("|---|---|---|---|---|");
+    let prompt_ratio = median_of(&|r| r.http_prompt / r.bare_prompt);
     println!(
-        "| prompt tokens/s (cold, {} tokens) | {:.0} | {:.0} (bare loop) | {:.2} | |",
-        cold.prompt_tokens,
-        http_prompt,
-        bare_prompt,
-        http_prompt / bare_prompt
+        "| prompt tokens/s (cold, {} tokens) | {:.0} | {:.0} (bare loop) | {prompt_ratio:.2} | |",
+        rounds[0].prompt_tokens,
+        median_of(&|r| r.http_prompt),
+        median_of(&|r| r.bare_prompt),
     );
+    let generation_ratio = median_of(&|r| r.http_generation / r.bare_generation);
     println!(
-        "| generation tokens/s (1 chat) | {:.1} | {:.1} (bare loop) | {:.2} | ≥ 0.95 {} |",
-        http_generation,
-        bare_generation,
-        http_generation / bare_generation,
-        verdict(http_generation / bare_generation >= 0.95)
+        "| generation tokens/s (1 chat) | {:.1} | {:.1} (bare loop) | {generation_ratio:.2} | ≥ 0.95 {} |",
+        median_of(&|r| r.http_generation),
+        median_of(&|r| r.bare_generation),
+        verdict(generation_ratio >= 0.95)
     );
-    let ttft_gap = http_ttft.as_secs_f64() * 1e3 - bare_ttft.as_secs_f64() * 1e3;
+    let ttft_gap = median_of(&|r| r.http_ttft_ms - r.bare_ttft_ms);
     println!(
-        "| time to first token, ms | {:.0} | {:.0} (bare loop) | +{:.0} ms | ≤ +15 ms {} |",
-        http_ttft.as_secs_f64() * 1e3,
-        bare_ttft.as_secs_f64() * 1e3,
-        ttft_gap,
+        "| time to first token, ms | {:.0} | {:.0} (bare loop) | {ttft_gap:+.0} ms | ≤ +15 ms {} |",
+        median_of(&|r| r.http_ttft_ms),
+        median_of(&|r| r.bare_ttft_ms),
         verdict(ttft_gap <= 15.0)
     );
-    for (concurrency, rate) in &aggregate {
+    let single = median_of(&|r| r.aggregate[0]);
+    for (i, concurrency) in CONCURRENCY.iter().enumerate() {
+        let ratio = median_of(&|r| r.aggregate[i] / r.aggregate[0]);
         let target = if *concurrency == 4 {
-            format!("≥ 1.5 {}", verdict(rate / single_aggregate >= 1.5))
+            format!("≥ 1.5 {}", verdict(ratio >= 1.5))
         } else {
             String::new()
         };
         println!(
-            "| aggregate tokens/s, {concurrency} chats | {rate:.1} | {single_aggregate:.1} (1 chat) | {:.2} | {target} |",
-            rate / single_aggregate
+            "| aggregate tokens/s, {concurrency} chats | {:.1} | {single:.1} (1 chat) | {ratio:.2} | {target} |",
+            median_of(&|r| r.aggregate[i]),
         );
     }
     let ratio = follow.time_to_first_token.as_secs_f64()
@@ -262,6 +187,16 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         ),
         None => println!("| idle server RSS without a model | not measured | | | |"),
     }
+    println!("\nper round (generation ratio, TTFT gap ms, 4-chat ratio):");
+    for (n, r) in rounds.iter().enumerate() {
+        println!(
+            "  {}: {:.2}, {:+.0}, {:.2}",
+            n + 1,
+            r.http_generation / r.bare_generation,
+            r.http_ttft_ms - r.bare_ttft_ms,
+            r.aggregate[2] / r.aggregate[0]
+        );
+    }
     println!(
         "\nmachine: {} logical CPUs, {} physical cores used for {} threads",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -272,12 +207,99 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "✓" } else { "✗" }
+/// Chats measured together in the aggregate figures.
+const CONCURRENCY: [usize; 4] = [1, 2, 4, 8];
+
+/// One round: each HTTP figure next to its reference, taken back to back.
+struct Round {
+    prompt_tokens: usize,
+    bare_prompt: f64,
+    bare_generation: f64,
+    bare_ttft_ms: f64,
+    http_prompt: f64,
+    http_generation: f64,
+    http_ttft_ms: f64,
+    /// Aggregate answer tokens per second for each of [`CONCURRENCY`].
+    aggregate: Vec<f64>,
 }
 
-fn best(values: impl Iterator<Item = f64>) -> f64 {
-    values.fold(0.0, f64::max)
+async fn measure_round(
+    http: &Http<'_>,
+    bare: &std::sync::Arc<crate::llm::bench::BareLoop>,
+    tokens: usize,
+) -> anyhow::Result<Round> {
+    // A system prompt no slot has seen, so both sides evaluate it all.
+    let fresh_system = || {
+        format!(
+            "Reference {}. {SYSTEM}",
+            crate::auth::token::random_token(6)
+        )
+    };
+    let messages = vec![
+        Message::new(Role::System, fresh_system()),
+        Message::new(Role::User, PROMPT),
+    ];
+    let reference = {
+        let bare = bare.clone();
+        tokio::task::spawn_blocking(move || bare.run(&messages, tokens))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?
+    };
+    let cold = http
+        .chat(
+            vec![
+                json!({"role": "system", "content": fresh_system()}),
+                user(PROMPT),
+            ],
+            tokens,
+        )
+        .await?;
+
+    let mut aggregate = Vec::new();
+    for concurrency in CONCURRENCY {
+        let started = Instant::now();
+        let chats = (0..concurrency).map(|n| {
+            let content = format!(
+                "Visitor {n} ({}). {PROMPT}",
+                crate::auth::token::random_token(6)
+            );
+            http.chat(vec![user(&content)], 96)
+        });
+        let mut answered = 0;
+        for run in futures::future::join_all(chats).await {
+            answered += run?.completion_tokens;
+        }
+        aggregate.push(answered as f64 / started.elapsed().as_secs_f64());
+    }
+
+    Ok(Round {
+        prompt_tokens: cold.prompt_tokens,
+        bare_prompt: reference.prompt_tokens_per_second(),
+        bare_generation: reference.generation_tokens_per_second(),
+        bare_ttft_ms: reference.time_to_first_token.as_secs_f64() * 1e3,
+        http_prompt: cold.prompt_tokens as f64 / cold.time_to_first_token.as_secs_f64().max(1e-9),
+        http_generation: cold.completion_tokens.saturating_sub(1) as f64
+            / cold.generation_time.as_secs_f64().max(1e-9),
+        http_ttft_ms: cold.time_to_first_token.as_secs_f64() * 1e3,
+        aggregate,
+    })
+}
+
+fn user(content: &str) -> Value {
+    json!({"role": "user", "content": content})
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "✓" } else { "✗" }
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
@@ -307,72 +329,76 @@ async fn bench_user(state: &AppState) -> anyhow::Result<String> {
     Ok(key.key)
 }
 
-/// Streams one chat completion and times it as a client.
-async fn stream_chat(
-    client: &reqwest::Client,
-    base: &str,
-    key: &str,
-    messages: Vec<Value>,
-    tokens: usize,
-) -> anyhow::Result<HttpRun> {
-    let body = json!({
-        "model": "bench", "messages": messages, "stream": true,
-        "stream_options": {"include_usage": true},
-        "max_tokens": tokens, "temperature": 0, "ignore_eos": true,
-    });
-    let started = Instant::now();
-    let mut response = client
-        .post(format!("{base}/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .context("request failed")?;
-    if !response.status().is_success() {
-        bail!(
-            "the server answered {}: {}",
-            response.status(),
-            response.text().await.unwrap_or_default()
-        );
-    }
-    let (mut first, mut last) = (None, None);
-    let mut usage = (0, 0);
-    let mut buffer = String::new();
-    while let Some(chunk) = response.chunk().await? {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let Some(data) = event.trim().strip_prefix("data: ") else {
-                continue;
-            };
-            if data == "[DONE]" {
-                continue;
-            }
-            let value: Value = serde_json::from_str(data)?;
-            if value["choices"][0]["delta"]["content"]
-                .as_str()
-                .is_some_and(|c| !c.is_empty())
-            {
-                let now = Instant::now();
-                first.get_or_insert(now);
-                last = Some(now);
-            }
-            if let Some(u) = value.get("usage") {
-                usage = (
-                    u["prompt_tokens"].as_u64().unwrap_or(0) as usize,
-                    u["completion_tokens"].as_u64().unwrap_or(0) as usize,
-                );
+/// A client of the server under test.
+struct Http<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    key: &'a str,
+}
+
+impl Http<'_> {
+    /// Streams one chat completion and times it as a client.
+    async fn chat(&self, messages: Vec<Value>, tokens: usize) -> anyhow::Result<HttpRun> {
+        let (client, base, key) = (self.client, self.base, self.key);
+        let body = json!({
+            "model": "bench", "messages": messages, "stream": true,
+            "stream_options": {"include_usage": true},
+            "max_tokens": tokens, "temperature": 0, "ignore_eos": true,
+        });
+        let started = Instant::now();
+        let mut response = client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .context("request failed")?;
+        if !response.status().is_success() {
+            bail!(
+                "the server answered {}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        let (mut first, mut last) = (None, None);
+        let mut usage = (0, 0);
+        let mut buffer = String::new();
+        while let Some(chunk) = response.chunk().await? {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let Some(data) = event.trim().strip_prefix("data: ") else {
+                    continue;
+                };
+                if data == "[DONE]" {
+                    continue;
+                }
+                let value: Value = serde_json::from_str(data)?;
+                if value["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .is_some_and(|c| !c.is_empty())
+                {
+                    let now = Instant::now();
+                    first.get_or_insert(now);
+                    last = Some(now);
+                }
+                if let Some(u) = value.get("usage") {
+                    usage = (
+                        u["prompt_tokens"].as_u64().unwrap_or(0) as usize,
+                        u["completion_tokens"].as_u64().unwrap_or(0) as usize,
+                    );
+                }
             }
         }
+        let first = first.context("no answer tokens arrived")?;
+        Ok(HttpRun {
+            prompt_tokens: usage.0,
+            completion_tokens: usage.1,
+            time_to_first_token: first.duration_since(started),
+            generation_time: last.unwrap_or(first).duration_since(first),
+            total: started.elapsed(),
+        })
     }
-    let first = first.context("no answer tokens arrived")?;
-    Ok(HttpRun {
-        prompt_tokens: usage.0,
-        completion_tokens: usage.1,
-        time_to_first_token: first.duration_since(started),
-        generation_time: last.unwrap_or(first).duration_since(first),
-        total: started.elapsed(),
-    })
 }
 
 /// Starts `hearth serve` with no model in a temporary directory and reads

@@ -2,11 +2,18 @@
 //! llama.cpp on the same model, threads and prompt as the HTTP measurements,
 //! with no server, scheduler or channels around it. One sequence, the whole
 //! prompt in one batch, greedy sampling, a fixed number of answer tokens.
+//!
+//! The loop lives on its own thread with the model loaded for the whole
+//! benchmark, so `hearth bench` can interleave reference runs with HTTP runs:
+//! on a shared or thermally throttled machine the speed drifts by 10–20 %
+//! over a minute, and only measurements taken side by side compare fairly.
 
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -39,68 +46,131 @@ impl BareRun {
     }
 }
 
-/// Loads `model` and runs the conversation `runs` times (after one warm-up),
-/// generating exactly `tokens` answer tokens each time.
-pub fn bare_decode(
-    model: &Path,
+type RunRequest = (Vec<Message>, usize, mpsc::Sender<Result<BareRun, String>>);
+
+/// A model loaded on its own thread, ready to run the bare loop on request.
+pub struct BareLoop {
+    requests: mpsc::Sender<RunRequest>,
+}
+
+impl BareLoop {
+    /// Loads `model` with `threads` threads; returns once it is loaded and
+    /// warmed up (one short run), or the reason it could not be.
+    pub fn start(model: &Path, threads: u32) -> Result<BareLoop, String> {
+        let (requests, receiver) = mpsc::channel::<RunRequest>();
+        let (ready, loaded) = mpsc::channel();
+        let model = model.to_path_buf();
+        std::thread::Builder::new()
+            .name("hearth-bench-bare".into())
+            .spawn(move || serve(model, threads, receiver, ready))
+            .map_err(|e| format!("cannot start the reference thread: {e}"))?;
+        loaded
+            .recv()
+            .map_err(|_| "the reference thread ended while loading".to_string())??;
+        Ok(BareLoop { requests })
+    }
+
+    /// Evaluates the conversation from an empty cache and generates exactly
+    /// `tokens` answer tokens. Blocking.
+    pub fn run(&self, messages: &[Message], tokens: usize) -> Result<BareRun, String> {
+        let (reply, result) = mpsc::channel();
+        self.requests
+            .send((messages.to_vec(), tokens, reply))
+            .map_err(|_| "the reference thread has ended".to_string())?;
+        result
+            .recv()
+            .map_err(|_| "the reference thread has ended".to_string())?
+    }
+}
+
+fn serve(
+    path: PathBuf,
     threads: u32,
-    messages: &[Message],
-    tokens: usize,
-    runs: usize,
-) -> Result<Vec<BareRun>, String> {
-    let backend = backend()?;
-    let model = LlamaModel::load_from_file(backend, model, &LlamaModelParams::default())
-        .map_err(|e| format!("cannot load {}: {e}", model.display()))?;
+    requests: mpsc::Receiver<RunRequest>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
+    let loaded = (|| {
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, &path, &LlamaModelParams::default())
+            .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+        let template = model
+            .chat_template(None)
+            .or_else(|_| LlamaChatTemplate::new("chatml"))
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((model, template))
+    })();
+    let (model, template) = match loaded {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            let _ = ready.send(Err(err));
+            return;
+        }
+    };
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(4096))
         .with_n_batch(512)
         .with_n_ubatch(512)
         .with_n_threads(threads as i32)
         .with_n_threads_batch(threads as i32);
-    let mut ctx = model
-        .new_context(backend, params)
-        .map_err(|e| format!("cannot create a context: {e}"))?;
-    let template = model
-        .chat_template(None)
-        .or_else(|_| LlamaChatTemplate::new("chatml"))
-        .map_err(|e| e.to_string())?;
-    let refs: Vec<&Message> = messages.iter().collect();
-    let mut results = Vec::new();
-    for run in 0..=runs {
-        ctx.clear_kv_cache();
-        let started = Instant::now();
-        let prompt = tokenize_chat(&model, &template, &refs).map_err(|e| e.to_string())?;
-        let mut batch = LlamaBatch::new(prompt.len().max(1), 1);
-        for (i, token) in prompt.iter().enumerate() {
-            batch
-                .add(*token, i as i32, &[0], i + 1 == prompt.len())
-                .map_err(|e| e.to_string())?;
+    let mut ctx = match backend().and_then(|b| {
+        model
+            .new_context(b, params)
+            .map_err(|e| format!("cannot create a context: {e}"))
+    }) {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            let _ = ready.send(Err(err));
+            return;
         }
-        let prompt_start = Instant::now();
-        ctx.decode(&mut batch).map_err(|e| e.to_string())?;
-        let prompt_time = prompt_start.elapsed();
-        let mut sampler = LlamaSampler::greedy();
-        let mut token = sampler.sample(&ctx, batch.n_tokens() - 1);
-        let first = Instant::now();
-        let time_to_first_token = first.duration_since(started);
-        for position in prompt.len()..prompt.len() + tokens.saturating_sub(1) {
-            batch.clear();
-            batch
-                .add(token, position as i32, &[0], true)
-                .map_err(|e| e.to_string())?;
-            ctx.decode(&mut batch).map_err(|e| e.to_string())?;
-            token = sampler.sample(&ctx, 0);
-        }
-        let generation_time = first.elapsed();
-        if run > 0 {
-            results.push(BareRun {
-                prompt_tokens: prompt.len(),
-                prompt_time,
-                time_to_first_token,
-                generated: tokens,
-                generation_time,
-            });
-        }
+    };
+    let warm_up = [Message::new(super::Role::User, "Hello")];
+    if let Err(err) = run_once(&model, &template, &mut ctx, &warm_up, 8) {
+        let _ = ready.send(Err(err));
+        return;
     }
-    Ok(results)
+    let _ = ready.send(Ok(()));
+    for (messages, tokens, reply) in requests {
+        let _ = reply.send(run_once(&model, &template, &mut ctx, &messages, tokens));
+    }
+}
+
+fn run_once(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    ctx: &mut LlamaContext<'_>,
+    messages: &[Message],
+    tokens: usize,
+) -> Result<BareRun, String> {
+    ctx.clear_kv_cache();
+    let refs: Vec<&Message> = messages.iter().collect();
+    let started = Instant::now();
+    let prompt = tokenize_chat(model, template, &refs).map_err(|e| e.to_string())?;
+    let mut batch = LlamaBatch::new(prompt.len().max(1), 1);
+    for (i, token) in prompt.iter().enumerate() {
+        batch
+            .add(*token, i as i32, &[0], i + 1 == prompt.len())
+            .map_err(|e| e.to_string())?;
+    }
+    let prompt_start = Instant::now();
+    ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+    let prompt_time = prompt_start.elapsed();
+    let mut sampler = LlamaSampler::greedy();
+    let mut token = sampler.sample(ctx, batch.n_tokens() - 1);
+    let first = Instant::now();
+    let time_to_first_token = first.duration_since(started);
+    for position in prompt.len()..prompt.len() + tokens.saturating_sub(1) {
+        batch.clear();
+        batch
+            .add(token, position as i32, &[0], true)
+            .map_err(|e| e.to_string())?;
+        ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+        token = sampler.sample(ctx, 0);
+    }
+    Ok(BareRun {
+        prompt_tokens: prompt.len(),
+        prompt_time,
+        time_to_first_token,
+        generated: tokens,
+        generation_time: first.elapsed(),
+    })
 }
