@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{OpenApi, SecurityRequirement};
 
 use crate::web::{Access, Routes};
-use crate::{admin, auth, chat};
+use crate::{admin, auth, chat, docs};
 
 pub fn routes() -> Routes {
     Routes::new().get("/api/v1/openapi.json", Access::Public, openapi_json)
@@ -34,6 +34,7 @@ pub fn openapi() -> OpenApi {
     doc.merge(auth::profile_api_doc());
     doc.merge(admin::api_doc());
     doc.merge(chat::api_doc());
+    doc.merge(docs::api_doc());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "api_key",

@@ -22,7 +22,7 @@ use crate::llm::Engine;
 use crate::store::{Store, StoreResult, now};
 use crate::web::middleware::HostAllowlist;
 use crate::web::{Access, RouteSpec, Routes, assets};
-use crate::{admin, api, auth, chat, pages};
+use crate::{admin, api, auth, chat, docs, pages};
 
 /// Setting key of the business name shown in the header.
 pub const BUSINESS_NAME_SETTING: &str = "business_name";
@@ -42,6 +42,8 @@ pub struct AppState {
     /// Answers being written now, so Stop can find them.
     pub running: Arc<Running>,
     assistant: Arc<RwLock<AssistantSettings>>,
+    /// Documents: the search index (once open) and the ingestion worker's bell.
+    pub docs: docs::Docs,
 }
 
 impl AppState {
@@ -105,6 +107,7 @@ impl AppState {
             engine,
             running: Arc::new(Running::default()),
             assistant: Arc::new(RwLock::new(settings)),
+            docs: docs::Docs::new(),
         })
     }
 
@@ -182,6 +185,7 @@ fn all_routes() -> Routes {
         .merge(auth::routes())
         .merge(pages::routes())
         .merge(chat::routes())
+        .merge(docs::routes())
         .merge(admin::routes())
         .merge(api::routes())
 }
@@ -226,18 +230,23 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
+    let stop_documents = tokio_util::sync::CancellationToken::new();
+    let documents = tokio::spawn(docs::run_background(state.clone(), stop_documents.clone()));
     let engine = state.engine.clone();
     let app = router(state);
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .context("the HTTP server failed")?;
+    .context("the HTTP server failed");
     purge.abort();
+    // A document being processed is left queued; the next start resumes it.
+    stop_documents.cancel();
+    let _ = documents.await;
     engine.shutdown();
-    Ok(())
+    served
 }
 
 /// Deletes expired sessions every ten minutes, so the table does not grow

@@ -51,6 +51,9 @@ enum Command {
     /// Manage the models in the data directory's models/
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Office documents
+    #[command(subcommand)]
+    Docs(DocsCommand),
     /// Print the effective configuration as TOML
     Config,
     /// Measure the assistant through the HTTP API against a bare llama.cpp loop
@@ -67,6 +70,25 @@ enum Command {
         /// Repetitions of the single-chat measurements
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Measure documents instead: ingestion, and search over HTTP against
+        /// raw tantivy at these numbers of chunks (e.g. --docs 10000,100000)
+        #[arg(long, value_delimiter = ',', value_name = "CHUNKS")]
+        docs: Vec<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocsCommand {
+    /// Import files and folders (e.g. a USB stick) into a collection; works
+    /// whether or not the server is running
+    Import {
+        /// Files or folders (folders are read recursively; hidden files are skipped)
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The shared collection to import into (created, for owners and
+        /// admins, if it does not exist)
+        #[arg(long)]
+        collection: String,
     },
 }
 
@@ -111,6 +133,21 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
+    // The extraction child: no configuration, no runtime, no logging to
+    // stderr beyond its own; its answer is one JSON document on stdout.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == crate::extract::SUBCOMMAND) {
+        return match args.get(2..) {
+            Some([path]) => crate::extract::child_main(
+                std::path::Path::new(path),
+                &crate::extract::Limits::from_env(),
+            ),
+            _ => {
+                eprintln!("hearth: extract-file takes one path (it is used by the server)");
+                ExitCode::from(2)
+            }
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -159,11 +196,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => runtime.block_on(user_command(config, command)),
         Command::Model(command) => runtime.block_on(model_command(config, command)),
+        Command::Docs(DocsCommand::Import { paths, collection }) => {
+            let all_indexed = runtime.block_on(crate::docs::import::run_console_import(
+                config,
+                paths,
+                &collection,
+            ))?;
+            if !all_indexed {
+                bail!("some files could not be imported (listed above)");
+            }
+            Ok(())
+        }
+        Command::Bench { docs, .. } if !docs.is_empty() => {
+            runtime.block_on(crate::bench::docs::run(docs))
+        }
         Command::Bench {
             model,
             threads,
             tokens,
             runs,
+            ..
         } => {
             let options = crate::bench::BenchOptions {
                 model: model.unwrap_or_else(|| config.configured_model()),

@@ -24,7 +24,37 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub llm: LlmConfig,
+    pub documents: DocumentsConfig,
     pub log: LogConfig,
+}
+
+/// Office documents: uploads, extraction, the search index and answers
+/// from documents.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// Largest document accepted by upload or import, in bytes.
+    pub max_upload_bytes: u64,
+    /// Seconds one file's text extraction may take before it is stopped
+    /// (and the file marked failed).
+    pub extract_timeout_secs: u64,
+    /// Memory one extraction may use, in MiB.
+    pub extract_memory_mb: u64,
+    /// Most bytes a ZIP-based file (DOCX, XLSX, ODT, ...) may unpack to;
+    /// larger ones are refused as likely ZIP bombs.
+    pub max_unpacked_bytes: u64,
+    /// Most text kept from one document, in bytes.
+    pub max_text_bytes: u64,
+    /// Stemming language of the search index (english, german, french,
+    /// spanish, italian, dutch, portuguese, swedish, norwegian, danish,
+    /// finnish, russian, ...). Changing it rebuilds the index.
+    pub language: String,
+    /// Words per chunk of text, the unit that search finds and answers cite.
+    pub chunk_words: usize,
+    /// Seconds between looks at the `inbox/` folder.
+    pub inbox_poll_secs: u64,
+    /// Passages given to the model when it answers from documents.
+    pub answer_passages: usize,
 }
 
 /// The local language model. Admin → Assistant and Admin → Models change the
@@ -120,6 +150,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             llm: LlmConfig::default(),
+            documents: DocumentsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -162,6 +193,22 @@ impl Default for LlmConfig {
             batch: 512,
             max_queue: 16,
             max_model_bytes: 64 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        DocumentsConfig {
+            max_upload_bytes: 100 * 1024 * 1024,
+            extract_timeout_secs: 120,
+            extract_memory_mb: 1024,
+            max_unpacked_bytes: 512 * 1024 * 1024,
+            max_text_bytes: 64 * 1024 * 1024,
+            language: "english".to_string(),
+            chunk_words: 220,
+            inbox_poll_secs: 5,
+            answer_passages: 4,
         }
     }
 }
@@ -290,6 +337,48 @@ impl Config {
         if llm.max_queue > 10_000 {
             bail!("llm.max_queue is {}; use at most 10000", llm.max_queue);
         }
+        let docs = &self.documents;
+        if docs.max_upload_bytes < 1024 {
+            bail!(
+                "documents.max_upload_bytes is {}; use at least 1024",
+                docs.max_upload_bytes
+            );
+        }
+        if !(1..=3600).contains(&docs.extract_timeout_secs) {
+            bail!(
+                "documents.extract_timeout_secs is {}; use 1 to 3600 seconds",
+                docs.extract_timeout_secs
+            );
+        }
+        if !(64..=65_536).contains(&docs.extract_memory_mb) {
+            bail!(
+                "documents.extract_memory_mb is {}; use 64 to 65536 MiB",
+                docs.extract_memory_mb
+            );
+        }
+        if docs.max_unpacked_bytes < 1024 * 1024 || docs.max_text_bytes < 1024 * 1024 {
+            bail!(
+                "documents.max_unpacked_bytes and documents.max_text_bytes must be at least 1 MiB"
+            );
+        }
+        if !(50..=2000).contains(&docs.chunk_words) {
+            bail!(
+                "documents.chunk_words is {}; use 50 to 2000 words",
+                docs.chunk_words
+            );
+        }
+        if !(1..=3600).contains(&docs.inbox_poll_secs) {
+            bail!(
+                "documents.inbox_poll_secs is {}; use 1 to 3600",
+                docs.inbox_poll_secs
+            );
+        }
+        if !(1..=20).contains(&docs.answer_passages) {
+            bail!(
+                "documents.answer_passages is {}; use 1 to 20",
+                docs.answer_passages
+            );
+        }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             bail!(
                 "log.filter {:?} is not a valid filter: {err}",
@@ -306,6 +395,22 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("hearth.db")
+    }
+
+    /// Uploaded originals (under internal names), and files being uploaded.
+    pub fn documents_dir(&self) -> PathBuf {
+        self.data_dir.join("documents")
+    }
+
+    /// The search index: derived from the database, rebuilt when lost.
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
+    /// Files dropped here (or in a sub-folder named after a collection) are
+    /// imported automatically. The OS image shares it on the network.
+    pub fn inbox_dir(&self) -> PathBuf {
+        self.data_dir.join("inbox")
     }
 
     /// Where GGUF models live: uploads, `hearth model add`, the default model.

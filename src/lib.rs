@@ -6,6 +6,9 @@
 //! assembled in [`web`]. [`llm`] owns the local model (the only place that
 //! talks to llama.cpp). [`error`] turns every failure into a friendly page or a JSON error
 //! with a stable code. [`audit`] is the append-only record of who did what.
+//! [`docs`] is the documents capability; it uses [`extract`] (text from
+//! office files, in a child process) and [`search`] (the only place that
+//! talks to tantivy).
 
 #![deny(clippy::await_holding_lock)]
 
@@ -18,9 +21,12 @@ pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod docs;
 pub mod error;
+pub mod extract;
 pub mod llm;
 pub mod pages;
+pub mod search;
 pub mod store;
 pub mod web;
 

@@ -1,6 +1,6 @@
 //! The home page and the daily-use sections whose capabilities have not
-//! landed yet (Search, Schedule): each shows what it will do, clearly marked
-//! as coming soon.
+//! landed yet (Schedule): each shows what it will do, clearly marked as
+//! coming soon.
 
 use askama::Template;
 use axum::response::{Redirect, Response};
@@ -12,7 +12,6 @@ use crate::web::{Access, Routes};
 pub fn routes() -> Routes {
     Routes::new()
         .get("/", Access::Staff, || async { Redirect::to("/chat") })
-        .get("/search", Access::Staff, search)
         .get("/schedule", Access::Staff, schedule)
 }
 
@@ -23,18 +22,6 @@ pub struct ComingSoonPage {
     title: &'static str,
     summary: &'static str,
     points: &'static [&'static str],
-}
-
-async fn search(shell: Shell) -> AppResult<Response> {
-    render(&ComingSoonPage {
-        shell,
-        title: "Search",
-        summary: "Find anything in the office's own files in a moment.",
-        points: &[
-            "PDF, Word, Excel, PowerPoint, e-mail and text files.",
-            "Each collection is visible only to the people allowed to see it.",
-        ],
-    })
 }
 
 async fn schedule(shell: Shell) -> AppResult<Response> {

@@ -131,7 +131,14 @@
           "Content-Type": "application/x-www-form-urlencoded",
           "X-CSRF-Token": csrf,
         },
-        body: new URLSearchParams({ content, csrf }),
+        body: (() => {
+          // Everything the form holds (documents toggle, collection), with
+          // the text as it was when sent.
+          const fields = new URLSearchParams(new FormData(form));
+          fields.set("content", content);
+          fields.set("csrf", csrf);
+          return fields;
+        })(),
         signal: ownController.signal,
         credentials: "same-origin",
       });
@@ -205,6 +212,12 @@
           if (payload.status === "stopped") meta.append(element("span", "badge muted", "Stopped"));
           if (payload.status === "length") meta.append(element("span", "badge muted", "Cut short: answer length limit"));
           if (payload.status === "failed") meta.append(element("span", "badge danger", "No answer"));
+          if (payload.sources_html) {
+            // Rendered and escaped by the server, like the answer itself.
+            const holder = document.createElement("div");
+            holder.innerHTML = payload.sources_html;
+            answerItem.append(...holder.childNodes);
+          }
           scrollToEnd();
           release();
         } else if (name === "error") {

@@ -32,7 +32,6 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/me/sessions", "staff"),
     ("DELETE", "/api/v1/me/sessions/{id}", "staff"),
     ("GET", "/", "staff"),
-    ("GET", "/search", "staff"),
     ("GET", "/schedule", "staff"),
     ("GET", "/chat", "staff"),
     ("POST", "/chat/new", "staff"),
@@ -50,6 +49,31 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/conversations/{id}/stop", "staff"),
     ("GET", "/v1/models", "staff"),
     ("POST", "/v1/chat/completions", "staff"),
+    ("GET", "/documents", "staff"),
+    ("POST", "/documents", "staff"),
+    ("GET", "/documents/{id}", "staff"),
+    ("GET", "/documents/{id}/download", "staff"),
+    ("POST", "/documents/{id}/move", "staff"),
+    ("POST", "/documents/{id}/reprocess", "staff"),
+    ("POST", "/documents/{id}/delete", "staff"),
+    ("GET", "/search", "staff"),
+    ("GET", "/api/v1/search", "staff"),
+    ("GET", "/collections", "staff"),
+    ("POST", "/collections", "staff"),
+    ("GET", "/admin/collections", "admin"),
+    ("POST", "/admin/collections", "admin"),
+    ("POST", "/admin/collections/{id}", "admin"),
+    ("POST", "/admin/collections/{id}/delete", "admin"),
+    ("POST", "/admin/search/rebuild", "admin"),
+    ("GET", "/admin/access", "admin"),
+    ("POST", "/admin/access/settings", "owner"),
+    ("GET", "/api/v1/documents", "staff"),
+    ("POST", "/api/v1/documents", "staff"),
+    ("GET", "/api/v1/documents/{id}", "staff"),
+    ("DELETE", "/api/v1/documents/{id}", "staff"),
+    ("POST", "/api/v1/documents/{id}/move", "staff"),
+    ("POST", "/api/v1/documents/{id}/reprocess", "staff"),
+    ("GET", "/api/v1/collections", "staff"),
     ("GET", "/admin", "admin"),
     ("GET", "/admin/users", "admin"),
     ("POST", "/admin/users", "admin"),
@@ -162,6 +186,15 @@ async fn each_role_gets_exactly_its_access_on_every_route() {
         .id
         .0;
     let anonymous = server.client();
+    // Creating shared collections is open to staff only when the owner
+    // allows it; allow it so the route's declared role is what is tested.
+    let response = owner
+        .post_form(
+            "/admin/access/settings",
+            &[("staff_create_collections", "on")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
 
     let roles: [(&str, &Client); 4] = [
         ("anonymous", &anonymous),
@@ -202,13 +235,13 @@ async fn staff_see_no_admin_link_and_get_a_friendly_refusal() {
     let staff = server.user(&owner, "sam", "staff").await;
     let (_, html) = staff.page("/chat").await;
     let nav = select_all_text(&html, ".main-nav a");
-    assert_eq!(nav, ["Chat", "Search", "Schedule"]);
+    assert_eq!(nav, ["Chat", "Documents", "Search", "Schedule"]);
     let (status, html) = staff.page("/admin/users").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(select_text(&html, "h1"), "Not allowed");
     let (_, html) = owner.page("/chat").await;
     assert_eq!(
         select_all_text(&html, ".main-nav a"),
-        ["Chat", "Search", "Schedule", "Admin"]
+        ["Chat", "Documents", "Search", "Schedule", "Admin"]
     );
 }

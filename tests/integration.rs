@@ -11,6 +11,8 @@ mod chat;
 mod cli;
 mod config;
 mod deploy;
+mod docs;
+mod extract;
 mod models;
 mod setup;
 mod store;

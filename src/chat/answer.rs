@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::audit;
 use crate::error::{AppError, AppResult};
 use crate::llm::{EngineError, Event, FinishReason, Generation, Message, Role};
-use crate::store::{ConversationId, NewAnswer, StoredMessage, UserId};
+use crate::store::{ConversationId, MessageSource, NewAnswer, StoredMessage, User, UserId};
 
 /// How often the browser gets a fresh rendering of the answer so far.
 const HTML_INTERVAL: Duration = Duration::from_millis(60);
@@ -79,20 +79,25 @@ pub enum Progress {
         html: String,
         source: String,
         tokens_per_second: Option<f64>,
+        /// The passages the answer was given (HTML list), if any.
+        sources_html: String,
     },
     /// No answer: the message says why.
     Error { message: String },
 }
 
 /// Starts answering the conversation's latest message. Progress goes to the
-/// returned receiver; the answer is stored whatever happens to it.
+/// returned receiver; the answer is stored whatever happens to it. When the
+/// conversation answers from documents, the best passages the person may
+/// see go to the model with the question, and the answer is stored with
+/// them; when none match, the answer says so without asking the model.
 pub async fn start(
     state: &AppState,
-    user: UserId,
+    user: &User,
     conversation: ConversationId,
 ) -> AppResult<(mpsc::Receiver<Progress>, oneshot::Receiver<StoredMessage>)> {
-    let history = state.store.messages(user, conversation).await?;
-    let messages: Vec<Message> = history
+    let history = state.store.messages(user.id, conversation).await?;
+    let mut messages: Vec<Message> = history
         .iter()
         .filter(|m| m.status != "failed" && !(m.role == "assistant" && m.content.is_empty()))
         .map(|m| {
@@ -104,22 +109,102 @@ pub async fn start(
             Message::new(role, m.content.clone())
         })
         .collect();
+    let first_answer = !history.iter().any(|m| m.role == "assistant");
+    let (use_documents, picked) = state
+        .store
+        .conversation_documents(user.id, conversation)
+        .await?;
+    let question = messages
+        .last()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.content.clone());
+    let grounding = match (&question, use_documents) {
+        (Some(question), true) => {
+            crate::docs::answer::ground(state, user, &picked, question).await?
+        }
+        _ => None,
+    };
     let settings = state.assistant();
-    let request = settings.request(&state.business_name(), messages);
+    let mut sources = Vec::new();
+    if let Some(grounding) = grounding {
+        if grounding.sources.is_empty() {
+            let content = crate::docs::answer::nothing_found(&grounding.searched);
+            return answer_directly(state, user.id, conversation, content, first_answer).await;
+        }
+        if let Some(last) = messages.last_mut() {
+            last.content = grounding.prompt;
+        }
+        sources = grounding.sources;
+    }
+    let mut request = settings.request(&state.business_name(), messages);
+    if !sources.is_empty() {
+        let instructions = crate::docs::answer::INSTRUCTIONS;
+        match request.messages.first_mut() {
+            Some(system) if system.role == Role::System => {
+                system.content = format!("{}\n\n{instructions}", system.content);
+            }
+            _ => request
+                .messages
+                .insert(0, Message::new(Role::System, instructions)),
+        }
+    }
     let generation = state.engine.generate(request).map_err(engine_error)?;
     state.running.insert(conversation, generation.id);
     let (progress, receiver) = mpsc::channel(256);
     let (stored, stored_receiver) = oneshot::channel();
-    let first_answer = !history.iter().any(|m| m.role == "assistant");
     tokio::spawn(drive(
         state.clone(),
-        user,
+        user.id,
         conversation,
         generation,
         progress,
         stored,
         first_answer,
+        sources,
     ));
+    Ok((receiver, stored_receiver))
+}
+
+/// Stores `content` as the answer without the model (nothing was found in
+/// the documents) and reports it as done.
+async fn answer_directly(
+    state: &AppState,
+    user: UserId,
+    conversation: ConversationId,
+    content: String,
+    first_answer: bool,
+) -> AppResult<(mpsc::Receiver<Progress>, oneshot::Receiver<StoredMessage>)> {
+    let saved = state
+        .store
+        .add_answer(
+            user,
+            conversation,
+            NewAnswer {
+                content,
+                status: "done",
+                source: "documents:none".into(),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                tokens_per_second: None,
+                dropped_messages: 0,
+            },
+        )
+        .await?;
+    let (progress, receiver) = mpsc::channel(4);
+    let (stored, stored_receiver) = oneshot::channel();
+    let _ = progress.try_send(Progress::Done {
+        message_id: saved.id.0,
+        status: status_label(&saved.status),
+        html: markdown::render(&saved.content),
+        source: saved.source.clone(),
+        tokens_per_second: None,
+        sources_html: String::new(),
+    });
+    let _ = stored.send(saved);
+    if first_answer {
+        let state = state.clone();
+        tokio::spawn(async move { name_conversation(&state, user, conversation).await });
+    }
     Ok((receiver, stored_receiver))
 }
 
@@ -159,6 +244,7 @@ pub fn engine_error(err: EngineError) -> AppError {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     state: AppState,
     user: UserId,
@@ -167,6 +253,7 @@ async fn drive(
     progress: mpsc::Sender<Progress>,
     stored: oneshot::Sender<StoredMessage>,
     first_answer: bool,
+    sources: Vec<MessageSource>,
 ) {
     let mut text = String::new();
     let mut dropped = 0usize;
@@ -186,7 +273,7 @@ async fn drive(
                 text.push_str(&piece);
                 let html = (last_html.elapsed() >= HTML_INTERVAL).then(|| {
                     last_html = Instant::now();
-                    markdown::render(&text)
+                    markdown::render(&crate::docs::answer::link_citations(&text, &sources))
                 });
                 Progress::Token { text: piece, html }
             }
@@ -216,7 +303,11 @@ async fn drive(
                 FinishReason::Length => "length",
                 FinishReason::Cancelled => "stopped",
             },
-            source: format!("local:{}", finished.model),
+            source: if sources.is_empty() {
+                format!("local:{}", finished.model)
+            } else {
+                format!("documents+local:{}", finished.model)
+            },
             prompt_tokens: finished.prompt_tokens as i64,
             completion_tokens: finished.completion_tokens as i64,
             tokens_per_second: Some(finished.tokens_per_second()).filter(|t| *t > 0.0),
@@ -266,14 +357,26 @@ async fn drive(
             return;
         }
     };
+    if !sources.is_empty()
+        && let Err(err) = state
+            .store
+            .add_message_sources(saved.id, sources.clone())
+            .await
+    {
+        tracing::warn!(error = %err, "the answer's sources were not stored");
+    }
     if listening {
         let _ = progress
             .send(Progress::Done {
                 message_id: saved.id.0,
                 status: status_label(&saved.status),
-                html: markdown::render(&saved.content),
-                source: saved.source.clone(),
+                html: markdown::render(&crate::docs::answer::link_citations(
+                    &saved.content,
+                    &sources,
+                )),
+                source: crate::chat::source_label(&saved.source),
                 tokens_per_second: saved.tokens_per_second,
+                sources_html: crate::docs::answer::render_sources(&sources),
             })
             .await;
     }

@@ -197,7 +197,7 @@ async fn post_message(
         .store
         .add_user_message(user.user.id, id, content)
         .await?;
-    let (progress, stored) = answer::start(&state, user.user.id, id).await?;
+    let (progress, stored) = answer::start(&state, &user.user, id).await?;
     if body.stream {
         let events = ReceiverStream::new(progress).map(|p| {
             let (name, data) = match &p {

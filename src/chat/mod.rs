@@ -72,10 +72,12 @@ pub struct MessageView {
     pub speed: String,
     pub dropped: i64,
     pub time: String,
+    /// The passages an answer from documents was given (HTML list).
+    pub sources_html: String,
 }
 
 impl MessageView {
-    fn from_stored(message: &StoredMessage) -> Self {
+    fn from_stored(message: &StoredMessage, sources: &[crate::store::MessageSource]) -> Self {
         let is_user = message.role == "user";
         MessageView {
             id: message.id.0,
@@ -83,7 +85,10 @@ impl MessageView {
             html: if is_user {
                 String::new()
             } else {
-                markdown::render(&message.content)
+                markdown::render(&crate::docs::answer::link_citations(
+                    &message.content,
+                    sources,
+                ))
             },
             text: message.content.clone(),
             status: message.status.clone(),
@@ -100,14 +105,19 @@ impl MessageView {
                 .unwrap_or_default(),
             dropped: message.dropped_messages,
             time: format_time(message.created_at),
+            sources_html: crate::docs::answer::render_sources(sources),
         }
     }
 }
 
-/// "Local model (SmolLM2-135M-Instruct.Q4_1.gguf)" for `local:...`.
+/// Where an answer came from, for people: "Local model · <file>" for
+/// `local:<file>`, "Documents + local model · <file>" for an answer from
+/// documents, "Documents · nothing found" when no passage matched.
 pub fn source_label(source: &str) -> String {
     match source.split_once(':') {
         Some(("local", model)) => format!("Local model · {model}"),
+        Some(("documents+local", model)) => format!("Documents + local model · {model}"),
+        Some(("documents", "none")) => "Documents · nothing found".to_string(),
         _ => String::new(),
     }
 }
@@ -126,6 +136,10 @@ pub struct ChatPage {
     /// Why the assistant cannot answer now, if it cannot.
     unavailable: Option<String>,
     max_message_chars: usize,
+    /// Collections the person may see (the picker), and the conversation's choice.
+    collections: Vec<crate::store::Collection>,
+    documents_on: bool,
+    picked: Option<i64>,
 }
 
 impl ChatPage {
@@ -173,14 +187,43 @@ async fn page(
         Some(id) => {
             let conversation = state.store.conversation(user.user.id, id).await?;
             let messages = state.store.messages(user.user.id, id).await?;
-            (
-                Some(conversation),
-                messages.iter().map(MessageView::from_stored).collect(),
-            )
+            let sources = state.store.conversation_sources(user.user.id, id).await?;
+            let views = messages
+                .iter()
+                .map(|m| {
+                    let own: Vec<_> = sources
+                        .iter()
+                        .filter(|(message, _)| *message == m.id)
+                        .map(|(_, s)| s.clone())
+                        .collect();
+                    MessageView::from_stored(m, &own)
+                })
+                .collect();
+            (Some(conversation), views)
         }
         None => (None, Vec::new()),
     };
+    let collections = state
+        .store
+        .visible_collections(crate::docs::viewer(&user.user))
+        .await?
+        .into_iter()
+        .filter(|c| c.document_count > 0)
+        .collect();
+    let (documents_on, picked) = match &current {
+        Some(c) => {
+            let (on, picked) = state
+                .store
+                .conversation_documents(user.user.id, c.id)
+                .await?;
+            (on, picked.first().map(|p| p.0))
+        }
+        None => (true, None),
+    };
     Ok(ChatPage {
+        collections,
+        documents_on,
+        picked,
         shell,
         conversations,
         query,
@@ -226,6 +269,30 @@ async fn conversation_page(
 #[derive(Deserialize)]
 struct MessageForm {
     content: String,
+    /// Present when the form shows the documents toggle.
+    #[serde(default)]
+    documents_form: Option<String>,
+    /// The "Answer from documents" checkbox.
+    #[serde(default)]
+    documents: Option<String>,
+    /// One collection to answer from; empty: all the person may see.
+    #[serde(default)]
+    collection: Option<String>,
+}
+
+impl MessageForm {
+    /// The conversation's documents choice, if the form carried one.
+    fn documents_choice(&self) -> Option<(bool, Vec<crate::store::CollectionId>)> {
+        self.documents_form.as_ref()?;
+        let picked = self
+            .collection
+            .as_deref()
+            .and_then(|c| c.trim().parse().ok())
+            .map(crate::store::CollectionId)
+            .into_iter()
+            .collect();
+        Some((self.documents.is_some(), picked))
+    }
 }
 
 /// Checks a message's text: not empty, not too long.
@@ -277,6 +344,7 @@ async fn new_conversation(
         content,
         &headers,
         true,
+        form.documents_choice(),
     )
     .await
 }
@@ -297,7 +365,8 @@ async fn post_message(
             return form_error(&state, shell, &user, Some(id), form.content, err, &headers).await;
         }
     };
-    respond(&state, shell, &user, id, content, &headers, false).await
+    let choice = form.documents_choice();
+    respond(&state, shell, &user, id, content, &headers, false, choice).await
 }
 
 /// A refused message: the page again with the text kept, or a JSON error for scripts.
@@ -329,6 +398,7 @@ async fn form_error(
 
 /// Stores the message and answers it: as a stream of events for the page's
 /// script, or by waiting for the whole answer and redirecting for a plain form.
+#[allow(clippy::too_many_arguments)]
 async fn respond(
     state: &AppState,
     shell: Shell,
@@ -337,6 +407,7 @@ async fn respond(
     content: String,
     headers: &HeaderMap,
     new: bool,
+    documents: Option<(bool, Vec<crate::store::CollectionId>)>,
 ) -> AppResult<Response> {
     if state.running.get(id).is_some() {
         let err = AppError::Conflict(
@@ -345,11 +416,17 @@ async fn respond(
         );
         return form_error(state, shell, user, Some(id), content, err, headers).await;
     }
+    if let Some((on, picked)) = documents {
+        state
+            .store
+            .set_conversation_documents(user.user.id, id, on, picked)
+            .await?;
+    }
     state
         .store
         .add_user_message(user.user.id, id, content.clone())
         .await?;
-    let started = answer::start(state, user.user.id, id).await;
+    let started = answer::start(state, &user.user, id).await;
     let (progress, stored) = match started {
         Ok(pair) => pair,
         Err(err @ (AppError::Unavailable { .. } | AppError::BadRequest(_)))

@@ -114,4 +114,92 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
     "#,
+    // 3: office documents, their collections and access, the ingestion
+    // queue (a document's status is its place in the queue), the text
+    // chunks the search index is rebuilt from, and the sources of answers.
+    r#"
+    CREATE TABLE collections (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        name        TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        -- Set for a person's own "My documents": only they see it.
+        personal_of INTEGER UNIQUE REFERENCES users(id),
+        created_by  INTEGER REFERENCES users(id),
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX collections_shared_names ON collections(name COLLATE NOCASE)
+        WHERE personal_of IS NULL;
+
+    -- Who may see a shared collection: every person with one of these roles,
+    -- and these people by name.
+    CREATE TABLE collection_roles (
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        role          TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'staff')),
+        PRIMARY KEY (collection_id, role)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE collection_users (
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        user_id       INTEGER NOT NULL REFERENCES users(id),
+        PRIMARY KEY (collection_id, user_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE documents (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection_id INTEGER NOT NULL REFERENCES collections(id),
+        title         TEXT NOT NULL,
+        -- The uploaded name, for people only: files are stored as stored_as.
+        file_name     TEXT NOT NULL,
+        -- Detected from the content by extraction (pdf, docx, ...).
+        format        TEXT,
+        size          INTEGER NOT NULL,
+        sha256        TEXT NOT NULL,
+        stored_as     TEXT NOT NULL UNIQUE,
+        status        TEXT NOT NULL CHECK (status IN ('queued', 'processing', 'indexed', 'failed')),
+        error_code    TEXT,
+        error_reason  TEXT,
+        pages         INTEGER,
+        chunk_count   INTEGER NOT NULL DEFAULT 0,
+        text_bytes    INTEGER NOT NULL DEFAULT 0,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        source        TEXT NOT NULL CHECK (source IN ('upload', 'inbox', 'import', 'api')),
+        uploaded_by   INTEGER REFERENCES users(id),
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        indexed_at    INTEGER
+    ) STRICT;
+    CREATE INDEX documents_by_collection ON documents(collection_id, updated_at DESC);
+    CREATE INDEX documents_by_status ON documents(status, id);
+    CREATE UNIQUE INDEX documents_by_content ON documents(collection_id, sha256);
+
+    CREATE TABLE chunks (
+        document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        ord         INTEGER NOT NULL,
+        page        INTEGER,
+        heading     TEXT,
+        text        TEXT NOT NULL,
+        PRIMARY KEY (document_id, ord)
+    ) STRICT, WITHOUT ROWID;
+
+    -- Whether a conversation answers from documents, and from which
+    -- collections (none listed: every collection its owner may see).
+    ALTER TABLE conversations ADD COLUMN use_documents INTEGER NOT NULL DEFAULT 1
+        CHECK (use_documents IN (0, 1));
+    CREATE TABLE conversation_collections (
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        collection_id   INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        PRIMARY KEY (conversation_id, collection_id)
+    ) STRICT, WITHOUT ROWID;
+
+    -- The passages an answer was given, numbered as the answer cites them.
+    CREATE TABLE message_sources (
+        message_id  INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        n           INTEGER NOT NULL,
+        document_id INTEGER REFERENCES documents(id) ON DELETE SET NULL,
+        chunk_ord   INTEGER NOT NULL,
+        page        INTEGER,
+        title       TEXT NOT NULL,
+        excerpt     TEXT NOT NULL,
+        PRIMARY KEY (message_id, n)
+    ) STRICT;
+    "#,
 ];

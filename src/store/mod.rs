@@ -11,6 +11,7 @@
 mod api_keys;
 mod audit;
 mod conversations;
+mod documents;
 mod migrations;
 mod sessions;
 mod settings;
@@ -26,6 +27,11 @@ use rusqlite::{Connection, OpenFlags};
 pub use api_keys::{ApiKey, ApiKeyId};
 pub use audit::{AuditFilter, AuditPage, AuditRecord, NewAuditRecord};
 pub use conversations::{Conversation, ConversationId, MessageId, NewAnswer, StoredMessage};
+pub use documents::{
+    Added, Collection, CollectionAccess, CollectionId, DocumentFilter, DocumentId, DocumentPage,
+    DocumentRecord, MessageSource, NewDocument, PERSONAL_COLLECTION_NAME, Processed, StoredChunk,
+    Viewer,
+};
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
 pub use settings::SettingVersion;
 pub use users::{NewUser, User, UserChange, UserId, UserWithHash};

@@ -59,14 +59,23 @@ pub struct Shell {
 
 impl Shell {
     pub fn from_extensions(state: &AppState, extensions: &Extensions, path: &str) -> Shell {
-        let section = ["chat", "search", "schedule", "admin", "profile"]
-            .into_iter()
-            .find(|s| {
-                path.strip_prefix('/')
-                    .and_then(|p| p.strip_prefix(s))
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-            .unwrap_or("");
+        let section = [
+            "chat",
+            "documents",
+            "collections",
+            "search",
+            "schedule",
+            "admin",
+            "profile",
+        ]
+        .into_iter()
+        .find(|s| {
+            path.strip_prefix('/')
+                .and_then(|p| p.strip_prefix(s))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map(|s| if s == "collections" { "documents" } else { s })
+        .unwrap_or("");
         Shell {
             business_name: state.business_name(),
             user: extensions.get::<CurrentUser>().map(|u| u.user.clone()),

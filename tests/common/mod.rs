@@ -42,6 +42,8 @@ impl TestServer {
     }
 
     pub async fn start_in(config: Config, data_dir: tempfile::TempDir) -> TestServer {
+        // Text extraction re-invokes the hearth binary, not this test binary.
+        hearth::docs::use_extractor_binary(PathBuf::from(env!("CARGO_BIN_EXE_hearth")));
         let state = AppState::new(config).await.expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -106,6 +108,19 @@ impl TestServer {
         let client = self.client();
         client.login(username, GOOD_PASSWORD).await;
         client
+    }
+
+    /// Stops the server and waits for it, keeping its data directory.
+    pub async fn stop_keeping_data(mut self) -> (Config, tempfile::TempDir) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+        let config = (*self.state.config).clone();
+        let dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
+        (config, dir)
     }
 
     /// Stops the server and waits for it, as a SIGTERM would.

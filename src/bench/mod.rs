@@ -7,6 +7,8 @@
 //! first token of a follow-up turn in a 2,000-token conversation; and the
 //! resident memory of an idle server without a model.
 
+pub mod docs;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -302,7 +304,7 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
 }
 
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "hearth-bench-{}",
         crate::auth::token::random_token(6)
@@ -312,7 +314,7 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// An owner account and an API key for it, straight through the admin code.
-async fn bench_user(state: &AppState) -> anyhow::Result<String> {
+pub(crate) async fn bench_user(state: &AppState) -> anyhow::Result<String> {
     let input = crate::admin::users::NewUserInput {
         username: "bench".into(),
         display_name: "Benchmark".into(),

@@ -1,0 +1,213 @@
+//! Answers from documents: before the model answers a message in a
+//! conversation that uses documents, the best passages from the
+//! collections the person may see (and picked) are retrieved, numbered,
+//! and given to the model with the question; the answer cites them as [1],
+//! and the passages are stored with the answer so people can check them.
+//! When nothing relevant is found, the answer says so instead of letting
+//! the model invent one.
+
+use askama::Template;
+
+use super::viewer;
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::store::{CollectionId, DocumentId, MessageSource, User};
+
+/// What the model is told on top of the assistant's system prompt.
+pub const INSTRUCTIONS: &str = "You answer from the office's documents. The user's message starts with numbered passages from those documents. Use only what the passages say, and cite each passage you use with its number in square brackets, like [1]. If the passages do not answer the question, say that the documents do not say, and do not guess.";
+
+/// Longest piece of one passage given to the model, in characters.
+const PASSAGE_CHARS: usize = 1200;
+
+/// The passages found for a question and the message the model reads.
+pub struct Grounding {
+    pub sources: Vec<MessageSource>,
+    /// The question with the numbered passages before it.
+    pub prompt: String,
+    /// Names of the collections searched, for the "nothing found" answer.
+    pub searched: Vec<String>,
+}
+
+/// Finds passages for `question` in the collections `user` may see
+/// (only those in `picked`, unless it is empty). `None` when there is
+/// nothing to search: no visible collections, or no index yet.
+pub async fn ground(
+    state: &AppState,
+    user: &User,
+    picked: &[CollectionId],
+    question: &str,
+) -> AppResult<Option<Grounding>> {
+    let visible = state.store.visible_collections(viewer(user)).await?;
+    let searched: Vec<_> = visible
+        .iter()
+        .filter(|c| picked.is_empty() || picked.contains(&c.id))
+        .collect();
+    if searched.is_empty() {
+        return Ok(None);
+    }
+    let Some(index) = state.docs.index().cloned() else {
+        tracing::info!("answering without documents: the search index is not open");
+        return Ok(None);
+    };
+    let allowed: Vec<i64> = searched.iter().map(|c| c.id.0).collect();
+    let limit = state.config.documents.answer_passages;
+    let text = question.to_string();
+    let passages = tokio::task::spawn_blocking(move || index.passages(&text, &allowed, limit))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("retrieval failed: {e}")))?;
+    // Sources are named by file, so two documents with one title differ.
+    let files = state
+        .store
+        .documents_by_ids(
+            viewer(user),
+            passages.iter().map(|p| DocumentId(p.doc_id)).collect(),
+        )
+        .await?;
+    let sources: Vec<MessageSource> = passages
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| MessageSource {
+            n: i as u32 + 1,
+            document_id: Some(DocumentId(p.doc_id)),
+            chunk_ord: p.chunk_ord,
+            page: p.page,
+            title: files
+                .iter()
+                .find(|d| d.id.0 == p.doc_id)
+                .map_or(p.title, |d| d.file_name.clone()),
+            excerpt: p.text,
+        })
+        .collect();
+    Ok(Some(Grounding {
+        prompt: prompt(&sources, question),
+        sources,
+        searched: searched.iter().map(|c| c.name.clone()).collect(),
+    }))
+}
+
+/// The user message the model reads: numbered passages, then the question.
+pub fn prompt(sources: &[MessageSource], question: &str) -> String {
+    let mut text = String::from("Passages from the office's documents:\n\n");
+    for source in sources {
+        let excerpt: String = source.excerpt.chars().take(PASSAGE_CHARS).collect();
+        let place = source
+            .page
+            .map(|p| format!(", page {p}"))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "[{}] {}{}\n{}\n\n",
+            source.n,
+            source.title,
+            place,
+            excerpt.trim()
+        ));
+    }
+    text.push_str("Question: ");
+    text.push_str(question);
+    text
+}
+
+/// The answer when no passage matched.
+pub fn nothing_found(searched: &[String]) -> String {
+    format!(
+        "I found nothing about this in the documents you can see (searched: {}). \
+         Try other words, check the collection, or turn off **Answer from documents** to ask the assistant in general.",
+        searched.join(", ")
+    )
+}
+
+/// Where a cited passage is shown.
+pub fn source_url(source: &MessageSource) -> Option<String> {
+    source.document_id.map(|d| {
+        format!(
+            "/documents/{}?chunk={}#chunk-{}",
+            d.0, source.chunk_ord, source.chunk_ord
+        )
+    })
+}
+
+/// The answer's Markdown with each `[n]` that names a source turned into a
+/// link to that passage (before rendering, so the sanitiser sees the links).
+pub fn link_citations(markdown: &str, sources: &[MessageSource]) -> String {
+    if sources.is_empty() {
+        return markdown.to_string();
+    }
+    let mut out = String::with_capacity(markdown.len() + 64);
+    let mut rest = markdown;
+    while let Some(start) = rest.find('[') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let closes = !digits.is_empty() && after[digits.len()..].starts_with(']');
+        let followed_by_link = closes && after[digits.len() + 1..].starts_with('(');
+        let source = digits
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| sources.iter().find(|s| s.n == n));
+        match (closes && !followed_by_link, source.and_then(source_url)) {
+            (true, Some(url)) => {
+                out.push_str(&format!("[\\[{digits}\\]]({url})"));
+                rest = &after[digits.len() + 1..];
+            }
+            _ => {
+                out.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The "Sources" list under an answer.
+#[derive(Template)]
+#[template(path = "docs/sources.html")]
+pub struct SourcesPartial<'a> {
+    pub sources: &'a [MessageSource],
+}
+
+impl SourcesPartial<'_> {
+    fn url(&self, source: &MessageSource) -> String {
+        source_url(source).unwrap_or_default()
+    }
+
+    fn excerpt(&self, source: &MessageSource) -> String {
+        crate::chat::answer::truncate_words(&source.excerpt, 300)
+    }
+}
+
+pub fn render_sources(sources: &[MessageSource]) -> String {
+    if sources.is_empty() {
+        return String::new();
+    }
+    SourcesPartial { sources }.render().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(n: u32) -> MessageSource {
+        MessageSource {
+            n,
+            document_id: Some(DocumentId(7)),
+            chunk_ord: 3,
+            page: Some(2),
+            title: "Policy".into(),
+            excerpt: "text".into(),
+        }
+    }
+
+    fn check(input: &str, expected: &str) {
+        assert_eq!(link_citations(input, &[source(1), source(2)]), expected);
+    }
+
+    #[test]
+    fn citations_become_links_to_passages() {
+        check("Yes [1].", "Yes [\\[1\\]](/documents/7?chunk=3#chunk-3).");
+        check("See [3] and [x] and [", "See [3] and [x] and [");
+        check("[2](http://a)", "[2](http://a)");
+        check("no citations", "no citations");
+    }
+}

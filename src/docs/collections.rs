@@ -1,0 +1,492 @@
+//! Collections and who may see them: the Collections page (what you can
+//! see; create a shared collection when allowed), Admin → Collections
+//! (every shared collection's roles and people; rebuild the search index)
+//! and Admin → Access (exactly which collections and how many documents a
+//! given person can see; whether staff may create collections).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{STAFF_COLLECTIONS_SETTING, staff_may_create_collections, viewer};
+use crate::app::AppState;
+use crate::audit::{self, Actor, Event};
+use crate::auth::{AdminUser, CurrentUser, Role};
+use crate::error::{AppError, AppResult};
+use crate::store::{Collection, CollectionAccess, CollectionId, User, UserId};
+use crate::web::layout::{Shell, redirect_with_flash, render};
+use crate::web::middleware::ClientIp;
+use crate::web::{Access, Routes};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/collections", Access::Staff, page)
+        .post("/collections", Access::Staff, create_submit)
+        .get("/admin/collections", Access::Admin, admin_page)
+        .post("/admin/collections", Access::Admin, admin_create_submit)
+        .post("/admin/collections/{id}", Access::Admin, update_submit)
+        .post(
+            "/admin/collections/{id}/delete",
+            Access::Admin,
+            delete_submit,
+        )
+        .post("/admin/search/rebuild", Access::Admin, rebuild_submit)
+        .get("/admin/access", Access::Admin, access_page)
+        .post("/admin/access/settings", Access::Owner, settings_submit)
+}
+
+/// The form that creates or changes a collection. Checkboxes arrive as
+/// repeated `role` and `user` fields.
+#[derive(Debug, Default)]
+pub struct CollectionForm {
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<Role>,
+    pub users: Vec<UserId>,
+}
+
+impl CollectionForm {
+    fn parse(pairs: Vec<(String, String)>) -> AppResult<CollectionForm> {
+        let mut form = CollectionForm::default();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "name" => form.name = value,
+                "description" => form.description = value.chars().take(500).collect(),
+                "role" => form.roles.push(
+                    value
+                        .parse()
+                        .map_err(|_| AppError::bad_request("Unknown role."))?,
+                ),
+                "user" => form.users.push(UserId(
+                    value
+                        .parse()
+                        .map_err(|_| AppError::bad_request("Unknown person."))?,
+                )),
+                _ => {}
+            }
+        }
+        Ok(form)
+    }
+
+    fn access(self) -> CollectionAccess {
+        CollectionAccess {
+            name: self.name,
+            description: self.description,
+            roles: self.roles,
+            users: self.users,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "docs/collections.html")]
+pub struct CollectionsPage {
+    shell: Shell,
+    collections: Vec<Collection>,
+    may_create: bool,
+    users: Vec<User>,
+    error: Option<String>,
+}
+
+impl CollectionsPage {
+    fn who(&self, collection: &Collection) -> String {
+        describe_access(collection, &self.users)
+    }
+}
+
+/// "Owners, admins and Dana Smith", for people.
+pub fn describe_access(collection: &Collection, users: &[User]) -> String {
+    if collection.is_personal() {
+        return "Only you".into();
+    }
+    let mut parts: Vec<String> = Role::ALL
+        .iter()
+        .rev()
+        .filter(|r| collection.roles.contains(r))
+        .map(|r| match r {
+            Role::Owner => "owners".to_string(),
+            Role::Admin => "admins".to_string(),
+            Role::Staff => "all staff".to_string(),
+        })
+        .collect();
+    parts.extend(
+        users
+            .iter()
+            .filter(|u| collection.users.contains(&u.id))
+            .map(|u| u.display_name.clone()),
+    );
+    match parts.len() {
+        0 => "Nobody yet".into(),
+        1 => capitalise(&parts[0]),
+        n => capitalise(&format!(
+            "{} and {}",
+            parts[..n - 1].join(", "),
+            parts[n - 1]
+        )),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+async fn may_create(state: &AppState, user: &User) -> AppResult<bool> {
+    Ok(user.role >= Role::Admin || staff_may_create_collections(state).await?)
+}
+
+async fn collections_page(
+    state: &AppState,
+    shell: Shell,
+    user: &User,
+    error: Option<String>,
+) -> AppResult<Response> {
+    state.store.personal_collection(user.id).await?;
+    let collections = state.store.visible_collections(viewer(user)).await?;
+    let users = state.store.users().await?;
+    render(&CollectionsPage {
+        shell,
+        collections,
+        may_create: may_create(state, user).await?,
+        users: users.into_iter().filter(|u| !u.disabled).collect(),
+        error,
+    })
+}
+
+async fn page(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+) -> AppResult<Response> {
+    collections_page(&state, shell, &user.user, None).await
+}
+
+/// Creates a shared collection; its creator always sees it.
+pub async fn create_collection(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    mut form: CollectionForm,
+) -> AppResult<Collection> {
+    if !may_create(state, user).await? {
+        return Err(AppError::Forbidden);
+    }
+    if !form.users.contains(&user.id) && !form.roles.contains(&user.role) {
+        form.users.push(user.id);
+    }
+    let collection = state
+        .store
+        .create_collection(form.access(), Some(user.id))
+        .await?;
+    audit::record(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::ok(
+            "collection.created",
+            format!("collection:{}", collection.id.0),
+        )
+        .detail(collection.name.clone()),
+    )
+    .await?;
+    Ok(collection)
+}
+
+async fn create_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let form = CollectionForm::parse(pairs)?;
+    match create_collection(&state, &user.user, &ip, form).await {
+        Ok(collection) => Ok(redirect_with_flash(
+            &state,
+            "/collections",
+            &format!("Created {}.", collection.name),
+        )),
+        Err(AppError::Conflict(message)) => {
+            collections_page(&state, shell, &user.user, Some(message)).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/collections.html")]
+pub struct AdminCollectionsPage {
+    shell: Shell,
+    collections: Vec<Collection>,
+    users: Vec<User>,
+    error: Option<String>,
+    counts: Vec<(String, i64)>,
+    index_problem: Option<String>,
+    index_counts: Option<(u64, u64)>,
+}
+
+impl AdminCollectionsPage {
+    fn who(&self, collection: &Collection) -> String {
+        describe_access(collection, &self.users)
+    }
+
+    fn has_role(&self, collection: &Collection, role: &str) -> bool {
+        collection.roles.iter().any(|r| r.as_str() == role)
+    }
+
+    fn has_user(&self, collection: &Collection, user: &User) -> bool {
+        collection.users.contains(&user.id)
+    }
+}
+
+async fn admin_collections_page(
+    state: &AppState,
+    shell: Shell,
+    error: Option<String>,
+) -> AppResult<Response> {
+    let users = state.store.users().await?;
+    render(&AdminCollectionsPage {
+        shell,
+        collections: state.store.shared_collections().await?,
+        users: users.into_iter().filter(|u| !u.disabled).collect(),
+        error,
+        counts: state.store.document_counts().await?,
+        index_problem: state.docs.problem(),
+        index_counts: state.docs.index().map(|i| {
+            let (documents, chunks) = i.counts();
+            (documents as u64, chunks as u64)
+        }),
+    })
+}
+
+async fn admin_page(
+    State(state): State<AppState>,
+    shell: Shell,
+    AdminUser(_): AdminUser,
+) -> AppResult<Response> {
+    admin_collections_page(&state, shell, None).await
+}
+
+async fn admin_create_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    AdminUser(user): AdminUser,
+    ClientIp(ip): ClientIp,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let form = CollectionForm::parse(pairs)?;
+    match create_collection(&state, &user.user, &ip, form).await {
+        Ok(collection) => Ok(redirect_with_flash(
+            &state,
+            "/admin/collections",
+            &format!("Created {}.", collection.name),
+        )),
+        Err(AppError::Conflict(message)) => {
+            admin_collections_page(&state, shell, Some(message)).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+async fn update_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    AdminUser(user): AdminUser,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let form = CollectionForm::parse(pairs)?;
+    let before = state.store.collection(CollectionId(id)).await?;
+    match state
+        .store
+        .update_collection(CollectionId(id), form.access())
+        .await
+    {
+        Ok(collection) => {
+            let users = state.store.users().await?;
+            audit::record(
+                &state.store,
+                Actor::User(&user.user),
+                &ip,
+                Event::ok("collection.access_changed", format!("collection:{id}")).detail(format!(
+                    "{}: {} → {}",
+                    collection.name,
+                    describe_access(&before, &users),
+                    describe_access(&collection, &users)
+                )),
+            )
+            .await?;
+            Ok(redirect_with_flash(
+                &state,
+                "/admin/collections",
+                &format!("Saved {}.", collection.name),
+            ))
+        }
+        Err(crate::store::StoreError::Conflict(message)) => {
+            admin_collections_page(&state, shell, Some(message)).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn delete_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    AdminUser(user): AdminUser,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    match state.store.delete_collection(CollectionId(id)).await {
+        Ok(collection) => {
+            audit::record(
+                &state.store,
+                Actor::User(&user.user),
+                &ip,
+                Event::ok("collection.deleted", format!("collection:{id}"))
+                    .detail(collection.name.clone()),
+            )
+            .await?;
+            Ok(redirect_with_flash(
+                &state,
+                "/admin/collections",
+                &format!("Deleted {}.", collection.name),
+            ))
+        }
+        Err(crate::store::StoreError::Conflict(message)) => {
+            admin_collections_page(&state, shell, Some(message)).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn rebuild_submit(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Response> {
+    let index = state.docs.index_or_unavailable()?;
+    let started = std::time::Instant::now();
+    let count = super::ingest::rebuild_index(&state.store, index)
+        .await
+        .map_err(AppError::Internal)?;
+    audit::record(
+        &state.store,
+        Actor::User(&user.user),
+        &ip,
+        Event::ok("search.rebuilt", "index").detail(format!("{count} documents")),
+    )
+    .await?;
+    Ok(redirect_with_flash(
+        &state,
+        "/admin/collections",
+        &format!(
+            "Search index rebuilt: {count} document(s) in {:.1} s.",
+            started.elapsed().as_secs_f64()
+        ),
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "admin/access.html")]
+pub struct AccessPage {
+    shell: Shell,
+    users: Vec<User>,
+    selected: Option<User>,
+    visible: Vec<Collection>,
+    staff_may_create: bool,
+    is_owner: bool,
+}
+
+impl AccessPage {
+    fn total_documents(&self) -> i64 {
+        self.visible.iter().map(|c| c.document_count).sum()
+    }
+
+    fn why(&self, collection: &Collection) -> String {
+        let Some(user) = &self.selected else {
+            return String::new();
+        };
+        if collection.personal_of == Some(user.id) {
+            "their own collection".into()
+        } else if collection.users.contains(&user.id) {
+            "named on it".into()
+        } else {
+            format!("as {}", user.role.label().to_lowercase())
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccessQuery {
+    #[serde(default)]
+    user: Option<i64>,
+}
+
+async fn access_page(
+    State(state): State<AppState>,
+    shell: Shell,
+    AdminUser(admin): AdminUser,
+    Query(query): Query<AccessQuery>,
+) -> AppResult<Response> {
+    let users = state.store.users().await?;
+    let selected = query
+        .user
+        .and_then(|id| users.iter().find(|u| u.id.0 == id).cloned());
+    let visible = match &selected {
+        Some(user) => state.store.visible_collections(viewer(user)).await?,
+        None => Vec::new(),
+    };
+    render(&AccessPage {
+        shell,
+        users,
+        selected,
+        visible,
+        staff_may_create: staff_may_create_collections(&state).await?,
+        is_owner: admin.user.role == Role::Owner,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    staff_create_collections: Option<String>,
+}
+
+async fn settings_submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<SettingsForm>,
+) -> AppResult<Response> {
+    let allow = form.staff_create_collections.is_some();
+    state
+        .store
+        .set_setting(
+            STAFF_COLLECTIONS_SETTING,
+            allow.to_string(),
+            Some(user.user.id),
+        )
+        .await?;
+    audit::record(
+        &state.store,
+        Actor::User(&user.user),
+        &ip,
+        Event::ok("settings.changed", STAFF_COLLECTIONS_SETTING).detail(allow.to_string()),
+    )
+    .await?;
+    Ok(redirect_with_flash(
+        &state,
+        "/admin/access",
+        if allow {
+            "Staff may now create shared collections."
+        } else {
+            "Only admins and owners create shared collections now."
+        },
+    ))
+}

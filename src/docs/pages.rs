@@ -1,0 +1,649 @@
+//! The Documents page (list with status, upload of several files at once),
+//! one document's page (text preview by page, download, move, re-process,
+//! delete), and the upload logic the API shares.
+
+use askama::Template;
+use axum::Form;
+use axum::body::Body;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::ingest::{self, StoreFileError};
+use super::{can_manage, can_upload_to, viewer};
+use crate::app::AppState;
+use crate::audit::{self, Actor, Event};
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::store::{
+    Added, Collection, CollectionId, DocumentFilter, DocumentId, DocumentRecord, NewDocument,
+    StoredChunk, User,
+};
+use crate::web::layout::{Shell, format_time, redirect_with_flash, render};
+use crate::web::middleware::ClientIp;
+use crate::web::{Access, Routes};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/documents", Access::Staff, list_page)
+        .route_with_own_limit(
+            axum::http::Method::POST,
+            "/documents",
+            Access::Staff,
+            upload_form,
+        )
+        .get("/documents/{id}", Access::Staff, document_page)
+        .get("/documents/{id}/download", Access::Staff, download)
+        .post("/documents/{id}/move", Access::Staff, move_submit)
+        .post("/documents/{id}/reprocess", Access::Staff, reprocess_submit)
+        .post("/documents/{id}/delete", Access::Staff, delete_submit)
+}
+
+const PAGE_SIZE: u32 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    collection: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    page: Option<u32>,
+}
+
+#[derive(Template)]
+#[template(path = "docs/index.html")]
+pub struct DocumentsPage {
+    shell: Shell,
+    documents: Vec<DocumentRecord>,
+    total: i64,
+    page: u32,
+    pages: u32,
+    collections: Vec<Collection>,
+    upload_targets: Vec<Collection>,
+    collection: Option<i64>,
+    status: String,
+    name: String,
+    max_upload_mb: u64,
+    pending: i64,
+    index_problem: Option<String>,
+}
+
+impl DocumentsPage {
+    fn status_is(&self, value: &str) -> bool {
+        self.status == value
+    }
+
+    fn status_label(&self, document: &DocumentRecord) -> &'static str {
+        status_label(&document.status)
+    }
+
+    fn size(&self, document: &DocumentRecord) -> String {
+        crate::llm::hardware::format_bytes(document.size.max(0) as u64)
+    }
+
+    fn when(&self, document: &DocumentRecord) -> String {
+        format_time(document.updated_at)
+    }
+
+    fn page_link(&self, page: u32) -> String {
+        let mut query = vec![("page", page.to_string())];
+        if let Some(c) = self.collection {
+            query.push(("collection", c.to_string()));
+        }
+        if !self.status.is_empty() {
+            query.push(("status", self.status.clone()));
+        }
+        if !self.name.is_empty() {
+            query.push(("name", self.name.clone()));
+        }
+        format!(
+            "/documents?{}",
+            serde_urlencoded::to_string(query).unwrap_or_default()
+        )
+    }
+}
+
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "queued" => "Queued",
+        "processing" => "Processing",
+        "indexed" => "Indexed",
+        "failed" => "Failed",
+        _ => "Unknown",
+    }
+}
+
+/// Collections `user` may add documents to, their own first (created on
+/// first use).
+pub async fn upload_targets(state: &AppState, user: &User) -> AppResult<Vec<Collection>> {
+    state.store.personal_collection(user.id).await?;
+    Ok(state
+        .store
+        .visible_collections(viewer(user))
+        .await?
+        .into_iter()
+        .filter(|c| can_upload_to(user, c))
+        .collect())
+}
+
+async fn list_page(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    Query(query): Query<ListQuery>,
+) -> AppResult<Response> {
+    let upload_targets = upload_targets(&state, &user.user).await?;
+    let collections = state.store.visible_collections(viewer(&user.user)).await?;
+    let collection = query
+        .collection
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok());
+    let status = query
+        .status
+        .filter(|s| ["queued", "processing", "indexed", "failed"].contains(&s.as_str()))
+        .unwrap_or_default();
+    let page = query.page.unwrap_or(1).max(1);
+    let listing = state
+        .store
+        .documents(
+            viewer(&user.user),
+            DocumentFilter {
+                collection: collection.map(CollectionId),
+                status: (!status.is_empty()).then(|| status.clone()),
+                name: query.name.clone(),
+                offset: (page - 1) * PAGE_SIZE,
+                limit: PAGE_SIZE,
+            },
+        )
+        .await?;
+    let pending = state.store.documents_pending().await?;
+    render(&DocumentsPage {
+        shell,
+        pages: (listing.total as u32).div_ceil(PAGE_SIZE).max(1),
+        documents: listing.documents,
+        total: listing.total,
+        page,
+        collections,
+        upload_targets,
+        collection,
+        status,
+        name: query.name.unwrap_or_default(),
+        max_upload_mb: state.config.documents.max_upload_bytes / (1024 * 1024),
+        pending,
+        index_problem: state.docs.problem(),
+    })
+}
+
+/// What happened to one uploaded file.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UploadResult {
+    pub file_name: String,
+    /// `queued` (new), `replaced` (a new version of a document with this
+    /// name), `duplicate` (already there; nothing changed) or `rejected`.
+    pub outcome: &'static str,
+    pub document: Option<DocumentRecord>,
+    /// Why a file was rejected, for people.
+    pub error: Option<String>,
+}
+
+/// Reads a multipart upload: a `collection` field (an id; default: the
+/// uploader's own collection) followed by one or more `file` fields. Each
+/// file is stored and queued on its own; a bad file never stops the rest.
+pub async fn receive_upload(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    multipart: &mut Multipart,
+    source: &'static str,
+) -> AppResult<Vec<UploadResult>> {
+    let targets = upload_targets(state, user).await?;
+    let mut collection = targets
+        .iter()
+        .find(|c| c.personal_of == Some(user.id))
+        .cloned()
+        .ok_or(AppError::Forbidden)?;
+    let mut results = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(format!("the upload could not be read: {e}")))?
+    {
+        match field.name() {
+            Some("collection") => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|_| AppError::bad_request("the upload was interrupted"))?;
+                let id: i64 = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| AppError::bad_request("Choose a collection."))?;
+                collection = targets
+                    .iter()
+                    .find(|c| c.id.0 == id)
+                    .cloned()
+                    .ok_or_else(|| {
+                        AppError::bad_request(
+                            "You cannot add documents to that collection. Choose another one.",
+                        )
+                    })?;
+            }
+            Some("file") | Some("files") => {
+                let file_name = ingest::clean_file_name(field.file_name().unwrap_or("unnamed"));
+                if field.file_name().is_none_or(str::is_empty) {
+                    continue;
+                }
+                let stored = ingest::store_stream(&state.config, field).await;
+                let result = match stored {
+                    Ok(stored) => {
+                        add_stored(state, user, ip, &collection, &file_name, stored, source).await?
+                    }
+                    Err(StoreFileError::Io(err)) => return Err(AppError::Internal(err.into())),
+                    Err(err) => {
+                        tracing::info!(file = %file_name, error = %err, "upload rejected");
+                        UploadResult {
+                            file_name,
+                            outcome: "rejected",
+                            document: None,
+                            error: Some(capitalise(&err.to_string())),
+                        }
+                    }
+                };
+                results.push(result);
+            }
+            _ => {}
+        }
+    }
+    Ok(results)
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+async fn add_stored(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    collection: &Collection,
+    file_name: &str,
+    stored: ingest::StoredFile,
+    source: &'static str,
+) -> AppResult<UploadResult> {
+    let added = ingest::add_document(
+        &state.store,
+        &state.config,
+        &state.docs.wake,
+        NewDocument {
+            collection_id: collection.id,
+            title: ingest::title_from_file_name(file_name),
+            file_name: file_name.to_string(),
+            size: stored.size as i64,
+            sha256: stored.sha256,
+            stored_as: stored.stored_as,
+            source,
+            uploaded_by: Some(user.id),
+        },
+    )
+    .await?;
+    let (outcome, document, error) = match added {
+        Added::New(document) => ("queued", document, None),
+        Added::Replaced { document, .. } => ("replaced", document, None),
+        Added::Duplicate(document) => {
+            let note = format!(
+                "Already in {} as \"{}\"; nothing changed.",
+                document.collection_name, document.title
+            );
+            ("duplicate", document, Some(note))
+        }
+    };
+    if outcome != "duplicate" {
+        audit::record(
+            &state.store,
+            Actor::User(user),
+            ip,
+            Event::ok("docs.uploaded", format!("document:{}", document.id.0)).detail(format!(
+                "{} ({}) into {}",
+                document.file_name, outcome, document.collection_name
+            )),
+        )
+        .await?;
+    }
+    Ok(UploadResult {
+        file_name: file_name.to_string(),
+        outcome,
+        document: Some(document),
+        error,
+    })
+}
+
+/// The no-JavaScript upload: all chosen files in one form post.
+async fn upload_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    let results = receive_upload(&state, &user.user, &ip, &mut multipart, "upload").await?;
+    Ok(redirect_with_flash(
+        &state,
+        "/documents",
+        &summarise(&results),
+    ))
+}
+
+/// One line for people about a batch of uploads.
+pub fn summarise(results: &[UploadResult]) -> String {
+    if results.is_empty() {
+        return "Choose one or more files to upload.".into();
+    }
+    let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
+    let mut parts = Vec::new();
+    let queued = count("queued") + count("replaced");
+    if queued > 0 {
+        parts.push(format!("{queued} file(s) added and being processed"));
+    }
+    if count("duplicate") > 0 {
+        parts.push(format!("{} already there", count("duplicate")));
+    }
+    for rejected in results.iter().filter(|r| r.outcome == "rejected") {
+        parts.push(format!(
+            "{}: {}",
+            rejected.file_name,
+            rejected.error.as_deref().unwrap_or("rejected")
+        ));
+    }
+    format!("{}.", parts.join("; "))
+}
+
+#[derive(Template)]
+#[template(path = "docs/document.html")]
+pub struct DocumentPage {
+    shell: Shell,
+    document: DocumentRecord,
+    pages: Vec<PageOfText>,
+    manageable: bool,
+    move_targets: Vec<Collection>,
+    highlight: Option<u32>,
+    size: String,
+    uploaded: String,
+}
+
+/// The chunks of one page (or of the whole document when it has no pages).
+pub struct PageOfText {
+    pub page: Option<u32>,
+    pub chunks: Vec<StoredChunk>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DocumentQuery {
+    #[serde(default)]
+    chunk: Option<u32>,
+}
+
+/// Loads a document the user may see, with its collection.
+pub async fn visible_document(
+    state: &AppState,
+    user: &User,
+    id: i64,
+) -> AppResult<(DocumentRecord, Collection)> {
+    let document = state.store.document(viewer(user), DocumentId(id)).await?;
+    let collection = state.store.collection(document.collection_id).await?;
+    Ok((document, collection))
+}
+
+async fn document_page(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Query(query): Query<DocumentQuery>,
+) -> AppResult<Response> {
+    let (document, collection) = visible_document(&state, &user.user, id).await?;
+    let chunks = state.store.document_chunks(document.id).await?;
+    let mut pages: Vec<PageOfText> = Vec::new();
+    for chunk in chunks {
+        match pages.last_mut() {
+            Some(last) if last.page == chunk.page => last.chunks.push(chunk),
+            _ => pages.push(PageOfText {
+                page: chunk.page,
+                chunks: vec![chunk],
+            }),
+        }
+    }
+    let manageable = can_manage(&user.user, &document, &collection);
+    let move_targets = if manageable {
+        super::pages::upload_targets(&state, &user.user)
+            .await?
+            .into_iter()
+            .filter(|c| c.id != document.collection_id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    render(&DocumentPage {
+        shell,
+        size: crate::llm::hardware::format_bytes(document.size.max(0) as u64),
+        uploaded: format_time(document.created_at),
+        document,
+        pages,
+        manageable,
+        move_targets,
+        highlight: query.chunk,
+    })
+}
+
+async fn download(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let (document, _) = visible_document(&state, &user.user, id).await?;
+    let path = ingest::stored_path(&state.config, &document.stored_as);
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored file missing: {e}")))?;
+    let mime = document
+        .format
+        .as_deref()
+        .and_then(crate::extract::Format::from_code)
+        .map(|f| f.mime())
+        .unwrap_or("application/octet-stream");
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    if let Ok(length) = HeaderValue::from_str(&document.size.to_string()) {
+        headers.insert(header::CONTENT_LENGTH, length);
+    }
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&content_disposition(&document.file_name))
+            .unwrap_or(HeaderValue::from_static("attachment")),
+    );
+    // An uploaded file is never run as a page of ours, whatever it holds.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}
+
+/// `attachment` with the original name: an ASCII fallback and the exact
+/// name in RFC 5987 form.
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " ._-()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Loads a document the user may change.
+pub async fn manageable_document(
+    state: &AppState,
+    user: &User,
+    id: i64,
+) -> AppResult<DocumentRecord> {
+    let (document, collection) = visible_document(state, user, id).await?;
+    if !can_manage(user, &document, &collection) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(document)
+}
+
+#[derive(Deserialize)]
+pub struct MoveForm {
+    collection: i64,
+}
+
+/// Moves a document; its index entries follow.
+pub async fn move_document(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: i64,
+    to: i64,
+) -> AppResult<DocumentRecord> {
+    let document = manageable_document(state, user, id).await?;
+    let targets = upload_targets(state, user).await?;
+    let target = targets
+        .iter()
+        .find(|c| c.id.0 == to)
+        .ok_or_else(|| AppError::bad_request("You cannot move documents into that collection."))?;
+    let moved = state.store.move_document(document.id, target.id).await?;
+    if let Some(index) = state.docs.index() {
+        ingest::reindex_from_store(&state.store, index, moved.id)
+            .await
+            .map_err(AppError::Internal)?;
+        index
+            .flush()
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    audit::record(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::ok("docs.moved", format!("document:{}", moved.id.0)).detail(format!(
+            "{} from {} to {}",
+            moved.file_name, document.collection_name, moved.collection_name
+        )),
+    )
+    .await?;
+    Ok(moved)
+}
+
+async fn move_submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(form): Form<MoveForm>,
+) -> AppResult<Response> {
+    let moved = move_document(&state, &user.user, &ip, id, form.collection).await?;
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/documents/{}", moved.id.0),
+        &format!("Moved to {}.", moved.collection_name),
+    ))
+}
+
+pub async fn reprocess_document(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: i64,
+) -> AppResult<DocumentRecord> {
+    let document = manageable_document(state, user, id).await?;
+    let queued = state.store.requeue_document(document.id).await?;
+    state.docs.wake.notify_one();
+    audit::record(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::ok("docs.reprocessed", format!("document:{}", queued.id.0))
+            .detail(queued.file_name.clone()),
+    )
+    .await?;
+    Ok(queued)
+}
+
+async fn reprocess_submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let queued = reprocess_document(&state, &user.user, &ip, id).await?;
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/documents/{}", queued.id.0),
+        "Queued to be processed again.",
+    ))
+}
+
+pub async fn delete_document(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: i64,
+) -> AppResult<DocumentRecord> {
+    let document = manageable_document(state, user, id).await?;
+    let deleted =
+        ingest::delete_document(&state.store, &state.config, state.docs.index(), document.id)
+            .await
+            .map_err(AppError::Internal)?;
+    audit::record(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::ok("docs.deleted", format!("document:{}", deleted.id.0)).detail(format!(
+            "{} from {}",
+            deleted.file_name, deleted.collection_name
+        )),
+    )
+    .await?;
+    Ok(deleted)
+}
+
+async fn delete_submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let deleted = delete_document(&state, &user.user, &ip, id).await?;
+    Ok(redirect_with_flash(
+        &state,
+        "/documents",
+        &format!("Deleted {}.", deleted.title),
+    ))
+}

@@ -1,0 +1,812 @@
+//! Office documents with real parts: uploads over HTTP, extraction in the
+//! real child process (`hearth extract-file`), a real tantivy index on disk,
+//! SQLite. Every fixture format ends indexed or failed with its reason;
+//! search finds stems, phrases and exclusions; collections keep content
+//! from people who may not see it (search, counts, previews, downloads,
+//! API, answers); ingestion resumes after a restart without duplicates;
+//! the console import and the inbox work.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/docs")
+        .join(name)
+}
+
+/// Uploads files through the API into `collection` (or the uploader's own).
+async fn upload(api: &ApiClient, collection: Option<i64>, files: &[(&str, Vec<u8>)]) -> Vec<Value> {
+    let mut form = reqwest::multipart::Form::new();
+    if let Some(c) = collection {
+        form = form.text("collection", c.to_string());
+    }
+    for (name, bytes) in files {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
+        );
+    }
+    let response = api
+        .request(Method::POST, "/api/v1/documents")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["results"].as_array().unwrap().clone()
+}
+
+async fn upload_fixtures(api: &ApiClient, collection: Option<i64>, names: &[&str]) -> Vec<Value> {
+    let files: Vec<(&str, Vec<u8>)> = names
+        .iter()
+        .map(|n| (*n, std::fs::read(fixture(n)).unwrap()))
+        .collect();
+    upload(api, collection, &files).await
+}
+
+/// Waits until none of the documents is queued or processing; returns them.
+async fn settled(api: &ApiClient, ids: &[i64]) -> Vec<Value> {
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    for _ in 0..600 {
+        let page: Value = api
+            .request(Method::GET, &format!("/api/v1/documents?ids={list}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let documents = page["documents"].as_array().unwrap().clone();
+        if documents
+            .iter()
+            .all(|d| d["status"] == "indexed" || d["status"] == "failed")
+        {
+            return documents;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("documents {list} were not processed in time");
+}
+
+fn ids_of(results: &[Value]) -> Vec<i64> {
+    results
+        .iter()
+        .filter_map(|r| r["document"]["id"].as_i64())
+        .collect()
+}
+
+async fn search(api: &ApiClient, query: &str) -> Value {
+    let response = api
+        .request(Method::GET, "/api/v1/search")
+        .query(&[("q", query)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "search {query}");
+    response.json().await.unwrap()
+}
+
+async fn owner_api(server: &TestServer, owner: &Client) -> ApiClient {
+    ApiClient::new(&server.base, &owner.api_key("docs tests").await)
+}
+
+/// A shared collection created by the owner, visible to these roles.
+async fn collection(api: &ApiClient, owner: &Client, name: &str, roles: &[&str]) -> i64 {
+    let mut fields = vec![("name", name)];
+    for role in roles {
+        fields.push(("role", role));
+    }
+    let response = owner.post_form("/admin/collections", &fields).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "create {name}");
+    let list: Value = api
+        .request(Method::GET, "/api/v1/collections")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_format_ends_indexed_or_with_its_reason() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let good = [
+        "sample.pdf",
+        "sample.docx",
+        "sample.odt",
+        "sample.xlsx",
+        "sample.ods",
+        "sample.pptx",
+        "sample.html",
+        "sample.md",
+        "sample.txt",
+        "sample.csv",
+        "sample.eml",
+    ];
+    let broken = [
+        ("truncated.pdf", "corrupt"),
+        ("zipbomb.docx", "too_large"),
+        ("encrypted.pdf", "encrypted"),
+        ("junk.pdf", "unsupported"),
+        ("scanned.pdf", "no_text"),
+        ("unknown.bin", "unsupported"),
+    ];
+    let mut names: Vec<&str> = good.to_vec();
+    names.extend(broken.iter().map(|(n, _)| *n));
+    let results = upload_fixtures(&api, None, &names).await;
+    assert_eq!(results.len(), names.len());
+    let documents = settled(&api, &ids_of(&results)).await;
+    for name in good {
+        let d = documents.iter().find(|d| d["file_name"] == name).unwrap();
+        assert_eq!(d["status"], "indexed", "{name}: {d}");
+        assert!(d["chunk_count"].as_i64().unwrap() >= 1, "{name}");
+    }
+    for (name, code) in broken {
+        let d = documents.iter().find(|d| d["file_name"] == name).unwrap();
+        assert_eq!(d["status"], "failed", "{name}: {d}");
+        assert_eq!(d["error_code"], code, "{name}: {d}");
+        assert!(
+            d["error_reason"].as_str().unwrap().len() > 10,
+            "{name}: {d}"
+        );
+    }
+    let encrypted = documents
+        .iter()
+        .find(|d| d["file_name"] == "encrypted.pdf")
+        .unwrap();
+    assert!(
+        encrypted["error_reason"]
+            .as_str()
+            .unwrap()
+            .contains("password"),
+        "{encrypted}"
+    );
+    // The known sentence is found in every good format.
+    let found = search(&api, "\"quarterly budget review\"").await;
+    let titles: std::collections::BTreeSet<&str> = found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["file_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        found["total"].as_u64().unwrap(),
+        good.len() as u64,
+        "{found}"
+    );
+    assert_eq!(
+        titles.len(),
+        10,
+        "one hit per document, ten to a page: {titles:?}"
+    );
+    // PDFs report the page of the passage.
+    let page_two: Value = api
+        .request(Method::GET, "/api/v1/search")
+        .query(&[("q", "budget"), ("type", "pdf")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page_two["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["format"] == "pdf" && h["page"].as_u64().is_some()),
+        "{page_two}"
+    );
+    // The page lists each failure with its reason.
+    let (status, html) = owner.page("/documents?status=failed").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(select_text(&html, "#documents").contains("password"));
+    // An empty file is refused at upload with a reason; the batch goes on.
+    let results = upload(
+        &api,
+        None,
+        &[
+            ("empty.txt", Vec::new()),
+            ("again.txt", b"Plain words about the garden shed.".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(results[0]["outcome"], "rejected");
+    assert_eq!(results[1]["outcome"], "queued");
+}
+
+#[tokio::test]
+async fn search_understands_stems_phrases_exclusion_and_prefixes() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let results = upload(
+        &api,
+        None,
+        &[
+            ("holidays.txt", b"Staff members take their holidays in summer. Holiday requests go to the office manager two weeks ahead.".to_vec()),
+            ("invoices.txt", b"Invoices are paid within thirty days. Late invoices receive a friendly reminder.".to_vec()),
+            ("draft.txt", b"Draft: invoices policy for the new year, not yet approved.".to_vec()),
+        ],
+    )
+    .await;
+    settled(&api, &ids_of(&results)).await;
+    let titles = |v: &Value| -> Vec<String> {
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Stemming: "holiday request" finds "Holiday requests" / "holidays".
+    assert_eq!(titles(&search(&api, "holiday request").await), ["holidays"]);
+    // A phrase.
+    assert_eq!(
+        titles(&search(&api, "\"paid within thirty days\"").await),
+        ["invoices"]
+    );
+    // Exclusion.
+    assert_eq!(titles(&search(&api, "invoices -draft").await), ["invoices"]);
+    // Prefix.
+    assert_eq!(titles(&search(&api, "remind*").await), ["invoices"]);
+    // OR.
+    let either = titles(&search(&api, "summer OR approved").await);
+    assert!(
+        either.contains(&"holidays".to_string()) && either.contains(&"draft".to_string()),
+        "{either:?}"
+    );
+    // Snippets highlight and escape.
+    let hit = &search(&api, "reminder").await["hits"][0];
+    assert!(
+        hit["snippet_html"].as_str().unwrap().contains("<mark>"),
+        "{hit}"
+    );
+    // Broken syntax is repaired or explained, never a server error.
+    for query in [
+        "\"unbalanced",
+        "AND AND",
+        "-",
+        "*",
+        "((",
+        "title:",
+        "10:30 error:",
+    ] {
+        let response = api
+            .request(Method::GET, "/api/v1/search")
+            .query(&[("q", query)])
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        match status {
+            StatusCode::OK => {}
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(body["error"]["code"], "bad_request", "{query}: {body}");
+                assert!(body["error"]["message"].as_str().unwrap().len() > 10);
+            }
+            other => panic!("{query}: {other} {body}"),
+        }
+    }
+    // The search page renders results and an empty state.
+    let (status, html) = owner.page("/search?q=holiday").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(select_text(&html, "#result-count").contains("1 document"));
+    let (_, html) = owner.page("/search?q=xylophone").await;
+    assert!(select_text(&html, "#no-results").contains("Nothing found"));
+}
+
+#[tokio::test]
+async fn staff_without_access_cannot_reach_hr_content_anywhere() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let staff = server.user(&owner, "sam", "staff").await;
+    let staff_api = ApiClient::new(&server.base, &staff.api_key("sam").await);
+    let hr = collection(&api, &owner, "HR", &["owner", "admin"]).await;
+    let policies = collection(&api, &owner, "Policies", &["owner", "admin", "staff"]).await;
+    let secret = upload(
+        &api,
+        Some(hr),
+        &[(
+            "salaries.txt",
+            b"Confidential: the zebracorn salary band for managers is secret.".to_vec(),
+        )],
+    )
+    .await;
+    let public = upload(
+        &api,
+        Some(policies),
+        &[(
+            "parking.txt",
+            b"Parking spaces behind the building are for patients. Zebracorn stickers are welcome."
+                .to_vec(),
+        )],
+    )
+    .await;
+    let secret_id = ids_of(&secret)[0];
+    settled(&api, &[secret_id, ids_of(&public)[0]]).await;
+
+    // The owner finds both; staff only the public one, and the count agrees.
+    assert_eq!(search(&api, "zebracorn").await["total"], 2);
+    let found = search(&staff_api, "zebracorn").await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["hits"][0]["title"], "parking");
+    assert!(!found.to_string().contains("salary"));
+    // Filtering by the hidden collection reveals nothing either.
+    let filtered: Value = staff_api
+        .request(Method::GET, "/api/v1/search")
+        .query(&[("q", "zebracorn"), ("collection", &hr.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["total"], 0);
+    // Lists, status, preview, download and actions: as if it did not exist.
+    let list: Value = staff_api
+        .request(Method::GET, "/api/v1/documents")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 1, "{list}");
+    let by_id: Value = staff_api
+        .request(Method::GET, &format!("/api/v1/documents?ids={secret_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_id["total"], 0);
+    for path in [
+        format!("/api/v1/documents/{secret_id}"),
+        format!("/documents/{secret_id}"),
+        format!("/documents/{secret_id}/download"),
+    ] {
+        let response = staff_api.request(Method::GET, &path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let response = staff_api
+        .request(Method::DELETE, &format!("/api/v1/documents/{secret_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let collections: Value = staff_api
+        .request(Method::GET, "/api/v1/collections")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!collections.to_string().contains("\"HR\""));
+    // The search page shows no HR count or snippet.
+    let (_, html) = staff.page("/search?q=salary").await;
+    assert!(!html.html().contains("zebracorn salary"));
+    assert!(select_text(&html, "#no-results").contains("Nothing found"));
+    // Admin → Access shows exactly what each person sees.
+    let sam_id = server
+        .state
+        .store
+        .user_by_username("sam")
+        .await
+        .unwrap()
+        .unwrap()
+        .user
+        .id
+        .0;
+    let (_, html) = owner.page(&format!("/admin/access?user={sam_id}")).await;
+    let summary = select_text(&html, "#access-summary");
+    assert!(
+        summary.contains("Policies") && !summary.contains("HR"),
+        "{summary}"
+    );
+    // Granting Sam by name opens it; the owner still sees it.
+    let response = owner
+        .post_form(
+            &format!("/admin/collections/{hr}"),
+            &[
+                ("name", "HR"),
+                ("role", "owner"),
+                ("role", "admin"),
+                ("user", &sam_id.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(search(&staff_api, "zebracorn").await["total"], 2);
+    let download = staff_api
+        .request(Method::GET, &format!("/documents/{secret_id}/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert!(
+        download.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(
+        download.bytes().await.unwrap().as_ref(),
+        b"Confidential: the zebracorn salary band for managers is secret."
+    );
+}
+
+#[tokio::test]
+async fn personal_collections_are_private_and_staff_cannot_create_shared_ones_by_default() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let staff = server.user(&owner, "sam", "staff").await;
+    let staff_api = ApiClient::new(&server.base, &staff.api_key("sam").await);
+    let mine = upload(
+        &staff_api,
+        None,
+        &[("notes.txt", b"My private quokka notes.".to_vec())],
+    )
+    .await;
+    assert_eq!(mine[0]["document"]["collection_name"], "My documents");
+    settled(&staff_api, &ids_of(&mine)).await;
+    assert_eq!(search(&staff_api, "quokka").await["total"], 1);
+    // Not even the owner sees someone's own documents.
+    assert_eq!(search(&api, "quokka").await["total"], 0);
+    // Staff cannot create shared collections until the owner allows it.
+    let response = staff
+        .post_form("/collections", &[("name", "Team"), ("role", "staff")])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = owner
+        .post_form(
+            "/admin/access/settings",
+            &[("staff_create_collections", "on")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = staff
+        .post_form("/collections", &[("name", "Team"), ("role", "staff")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // Staff cannot upload into a shared collection they did not create.
+    let policies = collection(&api, &owner, "Policies", &["owner", "admin", "staff"]).await;
+    let mut form = reqwest::multipart::Form::new().text("collection", policies.to_string());
+    form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x y z".to_vec()).file_name("x.txt"),
+    );
+    let response = staff_api
+        .request(Method::POST, "/api/v1/documents")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn duplicates_versions_move_reprocess_and_delete() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let first = upload(
+        &api,
+        None,
+        &[("rota.txt", b"Monday: Alice opens the office.".to_vec())],
+    )
+    .await;
+    let id = ids_of(&first)[0];
+    settled(&api, &[id]).await;
+    // The same content again: nothing changes.
+    let again = upload(
+        &api,
+        None,
+        &[("copy.txt", b"Monday: Alice opens the office.".to_vec())],
+    )
+    .await;
+    assert_eq!(again[0]["outcome"], "duplicate");
+    // A changed file under the same name replaces the old version.
+    let changed = upload(
+        &api,
+        None,
+        &[("rota.txt", b"Monday: Bob opens the office.".to_vec())],
+    )
+    .await;
+    assert_eq!(changed[0]["outcome"], "replaced");
+    assert_eq!(ids_of(&changed)[0], id);
+    settled(&api, &[id]).await;
+    assert_eq!(search(&api, "Alice").await["total"], 0);
+    assert_eq!(search(&api, "Bob").await["total"], 1);
+    // Move into a shared collection; the index follows.
+    let archive = collection(&api, &owner, "Archive", &["owner"]).await;
+    let moved: Value = api
+        .request(Method::POST, &format!("/api/v1/documents/{id}/move"))
+        .json(&json!({"collection": archive}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["collection_name"], "Archive");
+    let in_archive: Value = api
+        .request(Method::GET, "/api/v1/search")
+        .query(&[("q", "Bob"), ("collection", &archive.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(in_archive["total"], 1);
+    // Re-process.
+    let response = api
+        .request(Method::POST, &format!("/api/v1/documents/{id}/reprocess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    settled(&api, &[id]).await;
+    // Delete: file, text and index entries go; the audit log says who.
+    let stored: Vec<_> = std::fs::read_dir(server.data_dir.path().join("documents/files"))
+        .unwrap()
+        .collect();
+    assert_eq!(stored.len(), 1);
+    let response = api
+        .request(Method::DELETE, &format!("/api/v1/documents/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(search(&api, "Bob").await["total"], 0);
+    assert_eq!(
+        std::fs::read_dir(server.data_dir.path().join("documents/files"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let audit: Value = api
+        .request(Method::GET, "/api/v1/audit")
+        .query(&[("action", "docs")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions = audit.to_string();
+    for action in [
+        "docs.uploaded",
+        "docs.moved",
+        "docs.reprocessed",
+        "docs.deleted",
+    ] {
+        assert!(actions.contains(action), "{action} missing: {actions}");
+    }
+}
+
+#[tokio::test]
+async fn ingestion_resumes_after_a_restart_without_indexing_twice() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let files: Vec<(String, Vec<u8>)> = (0..12)
+        .map(|i| {
+            (
+                format!("memo-{i}.txt"),
+                format!("Memo {i}: the narwhal budget line {i} is approved.").into_bytes(),
+            )
+        })
+        .collect();
+    let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let results = upload(&api, None, &named).await;
+    let ids = ids_of(&results);
+    // Stop at once, with most of the queue unprocessed.
+    let (config, dir) = server.stop_keeping_data().await;
+    let server = TestServer::start_in(config, dir).await;
+    let owner = server.client();
+    owner.login("olivia", GOOD_PASSWORD).await;
+    let api = owner_api(&server, &owner).await;
+    let documents = settled(&api, &ids).await;
+    assert!(
+        documents.iter().all(|d| d["status"] == "indexed"),
+        "{documents:?}"
+    );
+    let found = search(&api, "narwhal").await;
+    assert_eq!(found["total"], 12, "each memo exactly once: {found}");
+}
+
+#[tokio::test]
+async fn console_import_works_with_and_without_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let usb = tempfile::tempdir().unwrap();
+    std::fs::create_dir(usb.path().join("old")).unwrap();
+    std::fs::write(
+        usb.path().join("letter.txt"),
+        "A letter about the walrus contract.",
+    )
+    .unwrap();
+    std::fs::write(
+        usb.path().join("old/minutes.md"),
+        "# Minutes\n\nThe walrus committee met on Tuesday.",
+    )
+    .unwrap();
+    std::fs::copy(fixture("junk.pdf"), usb.path().join("broken.pdf")).unwrap();
+    std::fs::write(usb.path().join(".hidden"), "skip me").unwrap();
+    // No server: the import processes the files itself.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["docs", "import"])
+        .arg(usb.path())
+        .args(["--collection", "Old files", "--data-dir"])
+        .arg(dir.path())
+        .env("HEARTH_CONFIG", write_empty_config(dir.path()))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "a file failed: {stdout}");
+    assert!(stdout.contains("2 indexed"), "{stdout}");
+    assert!(stdout.contains("broken.pdf"), "{stdout}");
+
+    // With a server running on the same data directory, the import queues
+    // and the server processes; the new documents appear in search.
+    let config = hearth::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..hearth::config::Config::default()
+    };
+    let server = TestServer::start_in(config, dir).await;
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    let api = owner_api(&server, &owner).await;
+    assert_eq!(search(&api, "walrus").await["total"], 2);
+    let more = tempfile::tempdir().unwrap();
+    std::fs::write(
+        more.path().join("later.txt"),
+        "The walrus budget was approved later.",
+    )
+    .unwrap();
+    let data_dir = server.data_dir.path().to_path_buf();
+    let path = more.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["docs", "import"])
+            .arg(&path)
+            .args(["--collection", "Old files", "--data-dir"])
+            .arg(&data_dir)
+            .env("HEARTH_CONFIG", write_empty_config(&data_dir))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("1 indexed"), "{stdout}");
+    assert_eq!(search(&api, "walrus").await["total"], 3);
+}
+
+fn write_empty_config(dir: &Path) -> PathBuf {
+    let path = dir.join("test-config.toml");
+    std::fs::write(&path, "").unwrap();
+    path
+}
+
+#[tokio::test]
+async fn files_dropped_into_the_inbox_are_imported() {
+    let server = TestServer::start_with(|c| c.documents.inbox_poll_secs = 1).await;
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    let api = owner_api(&server, &owner).await;
+    let inbox = server.data_dir.path().join("inbox");
+    std::fs::create_dir_all(inbox.join("Clients")).unwrap();
+    std::fs::write(
+        inbox.join("Clients/acme.txt"),
+        "Acme Ltd pays by the platypus invoice scheme.",
+    )
+    .unwrap();
+    std::fs::write(inbox.join("loose.txt"), "A loose note about the platypus.").unwrap();
+    for _ in 0..200 {
+        if search(&api, "platypus").await["total"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let found = search(&api, "platypus").await;
+    assert_eq!(found["total"], 2, "{found}");
+    let collections: Vec<&str> = found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["collection"].as_str().unwrap())
+        .collect();
+    assert!(
+        collections.contains(&"Clients") && collections.contains(&"Inbox"),
+        "{collections:?}"
+    );
+    assert!(!inbox.join("loose.txt").exists());
+}
+
+#[tokio::test]
+async fn answers_from_documents_cite_passages_and_admit_when_nothing_matches() {
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
+    let api = owner_api(&server, &owner).await;
+    let results = upload(&api, None, &[("opening-hours.txt", b"Opening hours: the dental practice opens at 8 and closes at 17 on weekdays. On Saturdays it is closed.".to_vec())]).await;
+    settled(&api, &ids_of(&results)).await;
+    let conversation: Value = api
+        .request(Method::POST, "/api/v1/conversations")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = conversation["id"].as_i64().unwrap();
+    let answer: Value = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
+        .json(&json!({"content": "When does the dental practice open on weekdays?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        answer["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("documents+local:"),
+        "{answer}"
+    );
+    // The page shows the passages used, linked to the document.
+    let (_, html) = owner.page(&format!("/chat/{id}")).await;
+    let sources = select_text(&html, ".sources");
+    assert!(sources.contains("opening-hours"), "{sources}");
+    assert!(html.html().contains("/documents/"));
+    // Nothing relevant: the assistant says so instead of inventing.
+    let answer: Value = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
+        .json(&json!({"content": "What colour is the xylophone quarantine?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["source"], "documents:none", "{answer}");
+    assert!(
+        answer["content"]
+            .as_str()
+            .unwrap()
+            .contains("found nothing")
+    );
+}

@@ -1,0 +1,684 @@
+//! Extraction tests on real files: one fixture per format and one per
+//! failure (tests/fixtures/docs/, made by make_fixtures.py), run through one
+//! `check` helper; the fenced child path end to end (`hearth extract-file`),
+//! including a kill on timeout; and a short seeded fuzz run that must not
+//! panic.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hearth::extract::{
+    self, ExtractError, Extracted, Format, Limits, detect, extract_bytes_in_process,
+    extract_in_process,
+};
+
+const SENTENCE: &str = "The quarterly budget review happens in March.";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/docs")
+        .join(name)
+}
+
+fn helper_exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_hearth"))
+}
+
+/// What a fixture should give.
+enum Expect {
+    /// Readable: the format, the page count, the title, and where the known
+    /// sentence is (page, heading path).
+    Text {
+        format: Format,
+        pages: Option<u32>,
+        title: Option<&'static str>,
+        page: Option<u32>,
+        heading: Option<&'static str>,
+    },
+    /// An error with this code whose reason mentions the phrase.
+    Error {
+        code: &'static str,
+        reason_has: &'static str,
+    },
+}
+
+fn text(format: Format, heading: Option<&'static str>) -> Expect {
+    Expect::Text {
+        format,
+        pages: None,
+        title: None,
+        page: None,
+        heading,
+    }
+}
+
+fn error(code: &'static str, reason_has: &'static str) -> Expect {
+    Expect::Error { code, reason_has }
+}
+
+/// Extracts `file` in process (and detects it) and compares with
+/// `expected`; returns a description of the mismatch.
+fn check(file: &str, expected: &Expect) -> Result<(), String> {
+    let path = fixture(file);
+    let result = extract_in_process(&path, &Limits::default());
+    match (expected, &result) {
+        (
+            Expect::Text {
+                format,
+                pages,
+                title,
+                page,
+                heading,
+            },
+            Ok(out),
+        ) => {
+            let detected = detect(&path, file).map_err(|e| format!("detect: {e:?}"))?;
+            if detected != *format || out.format != *format {
+                return Err(format!(
+                    "format {:?}/{detected:?}, want {format:?}",
+                    out.format
+                ));
+            }
+            if pages.is_some() && out.pages != *pages {
+                return Err(format!("pages {:?}, want {pages:?}", out.pages));
+            }
+            if title.is_some() && out.title.as_deref() != *title {
+                return Err(format!("title {:?}, want {title:?}", out.title));
+            }
+            let block = out
+                .blocks
+                .iter()
+                .find(|b| b.text.contains(SENTENCE))
+                .ok_or_else(|| format!("sentence missing from {:#?}", out.blocks))?;
+            if block.page != *page || block.heading.as_deref() != *heading {
+                return Err(format!(
+                    "sentence at page {:?} heading {:?}, want {page:?} {heading:?}",
+                    block.page, block.heading
+                ));
+            }
+            sane_blocks(out)
+        }
+        (Expect::Error { code, reason_has }, Err(e)) => {
+            if e.code() != *code {
+                return Err(format!("error {e:?}, want {code}"));
+            }
+            if !e.reason().contains(reason_has) {
+                return Err(format!("reason {:?} lacks {reason_has:?}", e.reason()));
+            }
+            Ok(())
+        }
+        (_, other) => Err(format!("got {other:?}")),
+    }
+}
+
+/// Blocks are non-empty, trimmed and of a reasonable size.
+fn sane_blocks(out: &Extracted) -> Result<(), String> {
+    for block in &out.blocks {
+        if block.text.is_empty() || block.text.trim() != block.text || block.text.len() > 4000 {
+            return Err(format!("odd block {block:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn fixtures_extract_as_expected() {
+    let cases = [
+        (
+            "sample.pdf",
+            Expect::Text {
+                format: Format::Pdf,
+                pages: Some(2),
+                title: Some("Quarterly report"),
+                page: Some(2),
+                heading: None,
+            },
+        ),
+        (
+            "sample.docx",
+            Expect::Text {
+                format: Format::Docx,
+                pages: None,
+                title: Some("Staff handbook"),
+                page: None,
+                heading: Some("Finance"),
+            },
+        ),
+        ("sample.odt", text(Format::Odt, Some("Finance"))),
+        ("sample.xlsx", text(Format::Xlsx, Some("Budget"))),
+        ("sample.ods", text(Format::Ods, Some("Budget"))),
+        (
+            "sample.pptx",
+            Expect::Text {
+                format: Format::Pptx,
+                pages: Some(2),
+                title: Some("Quarterly plan"),
+                page: Some(2),
+                heading: Some("Budget"),
+            },
+        ),
+        (
+            "sample.html",
+            Expect::Text {
+                format: Format::Html,
+                pages: None,
+                title: Some("Staff handbook"),
+                page: None,
+                heading: Some("Finance"),
+            },
+        ),
+        (
+            "sample.md",
+            text(Format::Markdown, Some("Staff handbook › Finance")),
+        ),
+        ("sample.txt", text(Format::Text, None)),
+        ("sample-utf16.txt", text(Format::Text, None)),
+        ("sample-latin1.txt", text(Format::Text, None)),
+        ("sample.csv", text(Format::Csv, None)),
+        (
+            "sample.eml",
+            Expect::Text {
+                format: Format::Eml,
+                pages: None,
+                title: Some("Budget review"),
+                page: None,
+                heading: None,
+            },
+        ),
+        ("truncated.pdf", error("corrupt", "damaged")),
+        (
+            "encrypted.pdf",
+            error("encrypted", "encrypted PDF: remove the password"),
+        ),
+        ("encrypted.docx", error("encrypted", "remove the password")),
+        (
+            "scanned.pdf",
+            error("no_text", "scanned PDF without a text layer"),
+        ),
+        (
+            "junk.pdf",
+            error("unsupported", "not a supported file type"),
+        ),
+        (
+            "unknown.bin",
+            error("unsupported", "not a supported file type"),
+        ),
+        ("image.png", error("unsupported", "looks like a PNG image")),
+        (
+            "archive.zip",
+            error("unsupported", "looks like a ZIP archive"),
+        ),
+        ("empty.txt", error("empty", "empty")),
+        ("zipbomb.docx", error("too_large", "zip bomb")),
+        ("zipbomb-lying.docx", error("too_large", "zip bomb")),
+    ];
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(file, expected)| check(file, expected).err().map(|e| format!("{file}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn text_encodings_decode_accents() {
+    for file in ["sample.txt", "sample-utf16.txt", "sample-latin1.txt"] {
+        let out = extract_in_process(&fixture(file), &Limits::default()).unwrap();
+        assert!(out.full_text().contains("Café breaks"), "{file}");
+    }
+}
+
+#[test]
+fn email_attachments_are_extracted_with_their_pages() {
+    let out = extract_in_process(&fixture("sample.eml"), &Limits::default()).unwrap();
+    let in_pdf = out
+        .blocks
+        .iter()
+        .find(|b| b.heading.as_deref() == Some("Attachment: report.pdf") && b.page == Some(2))
+        .expect("page 2 of the attached PDF");
+    assert!(in_pdf.text.contains(SENTENCE));
+    assert!(
+        out.blocks
+            .iter()
+            .any(|b| b.heading.as_deref() == Some("Attachment: owners.csv"))
+    );
+    // The logo is an image: skipped without a warning.
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    assert!(
+        out.blocks[0]
+            .text
+            .starts_with("From: Alice Example <alice@example.com>")
+    );
+}
+
+#[test]
+fn docx_headings_nest() {
+    let out = extract_in_process(&fixture("sample.docx"), &Limits::default()).unwrap();
+    let headings: Vec<_> = out.blocks.iter().map(|b| b.heading.clone()).collect();
+    assert_eq!(
+        headings,
+        [
+            Some("Leave policy".to_string()),
+            Some("Leave policy › Sick days".to_string()),
+            Some("Finance".to_string()),
+        ]
+    );
+    assert!(out.blocks[2].text.ends_with("Quarter | Owner\nQ1 | Alice"));
+}
+
+#[test]
+fn limits_are_enforced() {
+    let tiny_text = Limits {
+        max_text_bytes: 20,
+        ..Limits::default()
+    };
+    for file in [
+        "sample.txt",
+        "sample.docx",
+        "sample.pdf",
+        "sample.xlsx",
+        "sample.eml",
+    ] {
+        let err = extract_in_process(&fixture(file), &tiny_text).unwrap_err();
+        assert_eq!(err.code(), "too_large", "{file}: {err:?}");
+    }
+    let tiny_unpacked = Limits {
+        max_unpacked_bytes: 1000,
+        ..Limits::default()
+    };
+    for file in ["sample.docx", "sample.xlsx", "sample.odt", "sample.pptx"] {
+        let err = extract_in_process(&fixture(file), &tiny_unpacked).unwrap_err();
+        assert_eq!(err.code(), "too_large", "{file}: {err:?}");
+    }
+}
+
+#[test]
+fn errors_and_formats_round_trip_through_json() {
+    for format in Format::all() {
+        assert_eq!(Format::from_code(format.as_str()), Some(*format));
+        let json = serde_json::to_string(format).unwrap();
+        assert_eq!(json, format!("\"{}\"", format.as_str()));
+        assert!(!format.label().is_empty() && format.mime().contains('/'));
+    }
+    let errors = [
+        ExtractError::Empty,
+        ExtractError::Unsupported("a ZIP archive".into()),
+        ExtractError::Encrypted("PDF".into()),
+        ExtractError::NoText,
+        ExtractError::Corrupt("x".into()),
+        ExtractError::TooLarge("x".into()),
+        ExtractError::TimedOut,
+        ExtractError::OutOfMemory,
+        ExtractError::Crashed("x".into()),
+        ExtractError::Internal("x".into()),
+    ];
+    for error in errors {
+        let json = serde_json::to_value(&error).unwrap();
+        assert_eq!(json["code"], error.code());
+        assert_eq!(serde_json::from_value::<ExtractError>(json).unwrap(), error);
+        assert!(!error.reason().is_empty());
+    }
+    let limits = Limits::default();
+    let json = serde_json::to_string(&limits).unwrap();
+    assert!(json.contains("\"time\":60000"));
+    assert_eq!(serde_json::from_str::<Limits>(&json).unwrap(), limits);
+}
+
+// ------------------------------------------------------------ child path --
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn child_extracts_and_reports_errors() {
+    let rt = runtime();
+    let out = rt
+        .block_on(extract::extract(
+            helper_exe(),
+            &fixture("sample.docx"),
+            &Limits::default(),
+        ))
+        .unwrap();
+    assert!(out.full_text().contains(SENTENCE));
+
+    let pdf = rt
+        .block_on(extract::extract(
+            helper_exe(),
+            &fixture("sample.pdf"),
+            &Limits::default(),
+        ))
+        .unwrap();
+    assert_eq!(pdf.pages, Some(2));
+
+    let err = rt
+        .block_on(extract::extract(
+            helper_exe(),
+            &fixture("encrypted.pdf"),
+            &Limits::default(),
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), "encrypted");
+
+    // The limits reach the child through the environment.
+    let tiny = Limits {
+        max_text_bytes: 10,
+        ..Limits::default()
+    };
+    let err = rt
+        .block_on(extract::extract(
+            helper_exe(),
+            &fixture("sample.txt"),
+            &tiny,
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), "too_large");
+}
+
+#[test]
+fn child_past_its_time_is_killed() {
+    let rt = runtime();
+    let limits = Limits {
+        time: Duration::from_millis(1),
+        ..Limits::default()
+    };
+    let err = rt
+        .block_on(extract::extract(
+            helper_exe(),
+            &fixture("sample.pdf"),
+            &limits,
+        ))
+        .unwrap_err();
+    assert_eq!(err, ExtractError::TimedOut);
+}
+
+/// A stand-in helper that never answers and starts a grandchild: on timeout
+/// both must die, which only killing the process group achieves.
+#[test]
+fn timeout_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("slow-helper");
+    let pid_file = dir.path().join("input.pid");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsleep 30 &\necho $! > \"$2.pid\"\nsleep 30\n",
+    )
+    .unwrap();
+    make_executable(&script);
+    let limits = Limits {
+        time: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    let err = runtime()
+        .block_on(extract::extract(
+            &script,
+            &dir.path().join("input"),
+            &limits,
+        ))
+        .unwrap_err();
+    assert_eq!(err, ExtractError::TimedOut);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let grandchild = std::fs::read_to_string(&pid_file).unwrap();
+    let grandchild = grandchild.trim();
+    // Give the kernel a moment to deliver the signal.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while alive(grandchild) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(grandchild), "grandchild {grandchild} survived");
+}
+
+#[test]
+fn child_deaths_are_classified() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("segv", "kill -SEGV $$\n", "crashed"),
+        (
+            "oom",
+            "echo 'memory allocation of 4096 bytes failed' >&2\nkill -ABRT $$\n",
+            "out_of_memory",
+        ),
+        ("garbage", "echo not json\nexit 0\n", "crashed"),
+        (
+            "panic",
+            "echo \"thread 'main' panicked at x\" >&2\nexit 101\n",
+            "crashed",
+        ),
+    ];
+    let rt = runtime();
+    for (name, body, code) in cases {
+        let script = dir.path().join(name);
+        std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
+        make_executable(&script);
+        let err = rt
+            .block_on(extract::extract(
+                &script,
+                &fixture("sample.txt"),
+                &Limits::default(),
+            ))
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{name}: {err:?}");
+    }
+}
+
+/// The real helper under a small RLIMIT_AS, given a file it must read into
+/// memory: the allocation fails and the parent reports OutOfMemory.
+#[test]
+fn child_over_its_memory_limit_is_out_of_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.txt");
+    // Sparse: no disk is written, but reading it yields 300 MB.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(300_000_000)
+        .unwrap();
+    let limits = Limits {
+        memory_bytes: 128 << 20,
+        ..Limits::default()
+    };
+    let err = runtime()
+        .block_on(extract::extract(helper_exe(), &big, &limits))
+        .unwrap_err();
+    assert_eq!(err, ExtractError::OutOfMemory);
+}
+
+#[test]
+fn missing_helper_is_internal() {
+    let err = runtime()
+        .block_on(extract::extract(
+            Path::new("/nonexistent/hearth"),
+            &fixture("sample.txt"),
+            &Limits::default(),
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), "internal");
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Alive and not a zombie waiting for its reaper.
+fn alive(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+// ------------------------------------------------------------------ fuzz --
+
+/// xorshift64*: deterministic and dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Flips, overwrites, deletes, duplicates or truncates a few spots.
+fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
+    let mut data = input.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        if data.is_empty() {
+            data = rng.bytes(16);
+        }
+        let at = rng.below(data.len());
+        match rng.below(6) {
+            0 => data[at] ^= 1 << rng.below(8),
+            1 => data[at] = rng.next() as u8,
+            2 => {
+                let end = (at + 1 + rng.below(64)).min(data.len());
+                data.drain(at..end);
+            }
+            3 => {
+                let end = (at + 1 + rng.below(256)).min(data.len());
+                let chunk = data[at..end].to_vec();
+                let to = rng.below(data.len());
+                data.splice(to..to, chunk);
+            }
+            4 => data.truncate(at),
+            _ => {
+                let interesting: &[&[u8]] = &[
+                    b"<",
+                    b">",
+                    b"&",
+                    b"&#x0;",
+                    b"\"",
+                    b"\0",
+                    b"\xff\xfe",
+                    b"\r\n",
+                    b"%",
+                    b"\x0c",
+                    b"<w:p>",
+                    b"</w:t>",
+                    b"<h1>",
+                    b"# ",
+                    b"--",
+                    b"=?utf-8?b?",
+                ];
+                let piece = interesting[rng.below(interesting.len())];
+                data.splice(at..at, piece.iter().copied());
+            }
+        }
+    }
+    data
+}
+
+/// Rewrites a ZIP with one inner part mutated, so the XML parsers see
+/// damaged XML inside a valid container (byte flips on the container
+/// itself mostly stop at the CRC check).
+fn mutate_inside_zip(rng: &mut Rng, input: &[u8]) -> Option<Vec<u8>> {
+    use std::io::{Cursor, Read, Write};
+
+    let mut archive = zip::ZipArchive::new(Cursor::new(input)).ok()?;
+    let victim = rng.below(archive.len());
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).ok()?;
+        let name = entry.name().ok()?.into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).ok()?;
+        if index == victim {
+            data = mutate(rng, &data);
+        }
+        writer.start_file(name, options).ok()?;
+        writer.write_all(&data).ok()?;
+    }
+    Some(writer.finish().ok()?.into_inner())
+}
+
+/// Seeded mutations of every fixture plus random bytes behind each magic
+/// number, through the in-process path: no panic may escape. PDF gets fewer
+/// rounds because each starts two poppler processes. `EXTRACT_FUZZ_SCALE=N`
+/// runs N times as many rounds (with a different seed per scale) for a
+/// longer hunt; the default takes about ten seconds.
+#[test]
+fn fuzz_no_panics() {
+    let scale: usize = std::env::var("EXTRACT_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let started = Instant::now();
+    let limits = Limits {
+        time: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let mut rng = Rng(0x5eed_1234_abcd_0001 ^ scale as u64);
+    let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in std::fs::read_dir(fixture("")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".py") || name.starts_with("zipbomb") {
+            continue;
+        }
+        seeds.push((name, std::fs::read(&path).unwrap()));
+    }
+    seeds.sort();
+    let magic: &[(&str, &[u8])] = &[
+        ("x.pdf", b"%PDF-1.7\n"),
+        ("x.docx", b"PK\x03\x04"),
+        ("x.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),
+        ("x.html", b"<!DOCTYPE html><html>"),
+        ("x.eml", b"From: a@b\r\nTo: c@d\r\nSubject: x\r\n\r\n"),
+        ("x.md", b"# "),
+        ("x.csv", b"a,b\n"),
+        ("x.txt", b""),
+    ];
+
+    let mut runs = 0usize;
+    let mut failures = Vec::new();
+    let mut run = |name: &str, data: &[u8], runs: &mut usize| {
+        *runs += 1;
+        let outcome = std::panic::catch_unwind(|| extract_bytes_in_process(data, name, &limits));
+        if outcome.is_err() {
+            failures.push(format!("{name}: panic on {} bytes", data.len()));
+        }
+    };
+    for (name, seed) in &seeds {
+        let rounds = scale * if name.ends_with(".pdf") { 40 } else { 200 };
+        for round in 0..rounds {
+            let data = if round % 3 == 0
+                && let Some(inner) = mutate_inside_zip(&mut rng, seed)
+            {
+                inner
+            } else {
+                mutate(&mut rng, seed)
+            };
+            run(name, &data, &mut runs);
+        }
+    }
+    for (name, prefix) in magic {
+        let rounds = scale * if name.ends_with(".pdf") { 40 } else { 200 };
+        for _ in 0..rounds {
+            let mut data = prefix.to_vec();
+            let len = rng.below(2048);
+            data.extend(rng.bytes(len));
+            run(name, &data, &mut runs);
+        }
+    }
+    eprintln!("fuzz: {runs} inputs in {:.1?}", started.elapsed());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
