@@ -144,7 +144,7 @@ fn run_once(
     ctx.clear_kv_cache();
     let refs: Vec<&Message> = messages.iter().collect();
     let started = Instant::now();
-    let prompt = tokenize_chat(model, template, &refs).map_err(|e| e.to_string())?;
+    let prompt = tokenize_chat(model, template, &[], &refs).map_err(|e| e.to_string())?;
     let mut batch = LlamaBatch::new(prompt.len().max(1), 1);
     for (i, token) in prompt.iter().enumerate() {
         batch

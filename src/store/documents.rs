@@ -276,6 +276,21 @@ fn collection_by_id(c: &Connection, id: CollectionId) -> StoreResult<Collection>
     })
 }
 
+/// The collections whose ids `query` selects, in its order.
+fn collections_selected(
+    c: &Connection,
+    query: &str,
+    params: &[(&str, &dyn rusqlite::ToSql)],
+) -> StoreResult<Vec<Collection>> {
+    let mut stmt = c.prepare(query)?;
+    let ids: Vec<i64> = stmt
+        .query_map(params, |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    ids.into_iter()
+        .map(|id| collection_by_id(c, CollectionId(id)))
+        .collect()
+}
+
 fn is_visible(c: &Connection, viewer: Viewer, id: CollectionId) -> StoreResult<bool> {
     Ok(c.query_row(
         &format!("SELECT EXISTS (SELECT 1 FROM collections c WHERE c.id = :id AND {VISIBLE})"),
@@ -440,15 +455,11 @@ impl Store {
     /// Every shared collection (for the people who manage them), by name.
     pub async fn shared_collections(&self) -> StoreResult<Vec<Collection>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
+            collections_selected(
+                c,
                 "SELECT id FROM collections WHERE personal_of IS NULL ORDER BY name COLLATE NOCASE",
-            )?;
-            let ids: Vec<i64> = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            ids.into_iter()
-                .map(|id| collection_by_id(c, CollectionId(id)))
-                .collect()
+                &[],
+            )
         })
         .await
     }
@@ -456,19 +467,14 @@ impl Store {
     /// The collections `viewer` may see: their own first, then by name.
     pub async fn visible_collections(&self, viewer: Viewer) -> StoreResult<Vec<Collection>> {
         self.read(move |c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT c.id FROM collections c WHERE {VISIBLE}
-                 ORDER BY c.personal_of IS NULL, c.name COLLATE NOCASE"
-            ))?;
-            let ids: Vec<i64> = stmt
-                .query_map(
-                    named_params! {":viewer": viewer.user.0, ":viewer_role": viewer.role.as_str()},
-                    |r| r.get(0),
-                )?
-                .collect::<Result<_, _>>()?;
-            ids.into_iter()
-                .map(|id| collection_by_id(c, CollectionId(id)))
-                .collect()
+            collections_selected(
+                c,
+                &format!(
+                    "SELECT c.id FROM collections c WHERE {VISIBLE}
+                     ORDER BY c.personal_of IS NULL, c.name COLLATE NOCASE"
+                ),
+                named_params! {":viewer": viewer.user.0, ":viewer_role": viewer.role.as_str()},
+            )
         })
         .await
     }
