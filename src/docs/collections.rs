@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{STAFF_COLLECTIONS_SETTING, staff_may_create_collections, viewer};
+use super::{STAFF_COLLECTIONS_SETTING, capitalise, staff_may_create_collections, viewer};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::{AdminUser, CurrentUser, Role};
@@ -126,14 +126,6 @@ pub fn describe_access(collection: &Collection, users: &[User]) -> String {
             parts[n - 1]
         )),
     }
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 async fn may_create(state: &AppState, user: &User) -> AppResult<bool> {

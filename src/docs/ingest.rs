@@ -197,15 +197,6 @@ pub fn limits(config: &Config) -> extract::Limits {
     }
 }
 
-/// `reason` with a capital first letter, as the pages show it.
-fn sentence_case(reason: &str) -> String {
-    let mut chars = reason.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 /// What the worker needs.
 #[derive(Clone)]
 pub struct Worker {
@@ -283,7 +274,7 @@ impl Worker {
                     Processed::Failed {
                         format: None,
                         code: err.code().to_string(),
-                        reason: sentence_case(&err.reason()),
+                        reason: super::capitalise(&err.reason()),
                     },
                     false,
                 )

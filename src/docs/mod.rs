@@ -120,6 +120,15 @@ impl Docs {
     }
 }
 
+/// `text` with a capital first letter, as pages show reasons and lists.
+pub fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Whose eyes a request reads with.
 pub fn viewer(user: &User) -> Viewer {
     Viewer {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::ingest::{self, StoreFileError};
-use super::{can_manage, can_upload_to, viewer};
+use super::{can_manage, can_upload_to, capitalise, viewer};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::CurrentUser;
@@ -136,8 +136,13 @@ async fn list_page(
     user: CurrentUser,
     Query(query): Query<ListQuery>,
 ) -> AppResult<Response> {
-    let upload_targets = upload_targets(&state, &user.user).await?;
+    state.store.personal_collection(user.user.id).await?;
     let collections = state.store.visible_collections(viewer(&user.user)).await?;
+    let upload_targets = collections
+        .iter()
+        .filter(|c| can_upload_to(&user.user, c))
+        .cloned()
+        .collect();
     let collection = query
         .collection
         .as_deref()
@@ -259,14 +264,6 @@ pub async fn receive_upload(
         }
     }
     Ok(results)
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 async fn add_stored(
