@@ -101,12 +101,17 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         base: &base,
         key: &key,
     };
+    // What the server puts before a request without a system message; the
+    // bare loop's concurrent runs get the same conversations.
+    let system = crate::chat::assistant::AssistantSettings::default()
+        .request(&state.business_name(), Vec::new())
+        .messages;
     // Warm up the HTTP path once.
     http.chat(vec![user(PROMPT)], 8).await?;
 
     let mut rounds = Vec::new();
     for _ in 0..options.runs {
-        rounds.push(measure_round(&http, &bare, options.tokens).await?);
+        rounds.push(measure_round(&http, &bare, &system, options.tokens).await?);
     }
 
     // Follow-up in a long conversation: about 2,000 tokens of history.
@@ -170,6 +175,14 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
             median_of(&|r| r.aggregate[i]),
         );
     }
+    let bare_single = median_of(&|r| r.bare_aggregate[0]);
+    for (i, concurrency) in TOGETHER.iter().enumerate().skip(1) {
+        println!(
+            "| bare loop aggregate tokens/s, {concurrency} sequences (llama.cpp's ceiling) | | {:.1} vs {bare_single:.1} (1 sequence) | {:.2} | |",
+            median_of(&|r| r.bare_aggregate[i]),
+            median_of(&|r| r.bare_aggregate[i] / r.bare_aggregate[0]),
+        );
+    }
     let ratio = follow.time_to_first_token.as_secs_f64()
         / first.time_to_first_token.as_secs_f64().max(1e-9);
     println!(
@@ -189,14 +202,19 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         ),
         None => println!("| idle server RSS without a model | not measured | | | |"),
     }
-    println!("\nper round (generation ratio, TTFT gap ms, 4-chat ratio):");
+    println!(
+        "\nper round (generation ratio, TTFT gap ms, 2- and 4-chat ratios, bare 2- and 4-sequence ratios):"
+    );
     for (n, r) in rounds.iter().enumerate() {
         println!(
-            "  {}: {:.2}, {:+.0}, {:.2}",
+            "  {}: {:.2}, {:+.0}, {:.2}, {:.2}, {:.2}, {:.2}",
             n + 1,
             r.http_generation / r.bare_generation,
             r.http_ttft_ms - r.bare_ttft_ms,
-            r.aggregate[2] / r.aggregate[0]
+            r.aggregate[1] / r.aggregate[0],
+            r.aggregate[2] / r.aggregate[0],
+            r.bare_aggregate[1] / r.bare_aggregate[0],
+            r.bare_aggregate[2] / r.bare_aggregate[0]
         );
     }
     println!(
@@ -211,6 +229,8 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
 
 /// Chats measured together in the aggregate figures.
 const CONCURRENCY: [usize; 4] = [1, 2, 4, 8];
+/// Answer tokens of each chat in the aggregate figures.
+const AGGREGATE_TOKENS: usize = 96;
 
 /// One round: each HTTP figure next to its reference, taken back to back.
 struct Round {
@@ -223,11 +243,17 @@ struct Round {
     http_ttft_ms: f64,
     /// Aggregate answer tokens per second for each of [`CONCURRENCY`].
     aggregate: Vec<f64>,
+    /// The bare loop's aggregate for each of [`TOGETHER`].
+    bare_aggregate: Vec<f64>,
 }
+
+/// Concurrent chats the bare loop also runs (up to the server's slots).
+const TOGETHER: [usize; 3] = [1, 2, 4];
 
 async fn measure_round(
     http: &Http<'_>,
     bare: &std::sync::Arc<crate::llm::bench::BareLoop>,
+    system: &[Message],
     tokens: usize,
 ) -> anyhow::Result<Round> {
     // A system prompt no slot has seen, so both sides evaluate it all.
@@ -257,21 +283,38 @@ async fn measure_round(
         )
         .await?;
 
+    let visitor = |n: usize| {
+        format!(
+            "Visitor {n} ({}). {PROMPT}",
+            crate::auth::token::random_token(6)
+        )
+    };
     let mut aggregate = Vec::new();
+    let mut bare_aggregate = Vec::new();
     for concurrency in CONCURRENCY {
         let started = Instant::now();
-        let chats = (0..concurrency).map(|n| {
-            let content = format!(
-                "Visitor {n} ({}). {PROMPT}",
-                crate::auth::token::random_token(6)
-            );
-            http.chat(vec![user(&content)], 96)
-        });
+        let chats = (0..concurrency).map(|n| http.chat(vec![user(&visitor(n))], AGGREGATE_TOKENS));
         let mut answered = 0;
         for run in futures::future::join_all(chats).await {
             answered += run?.completion_tokens;
         }
         aggregate.push(answered as f64 / started.elapsed().as_secs_f64());
+        if TOGETHER.contains(&concurrency) {
+            let conversations = (0..concurrency)
+                .map(|n| {
+                    let mut messages = system.to_vec();
+                    messages.push(Message::new(Role::User, visitor(n)));
+                    messages
+                })
+                .collect();
+            let bare = bare.clone();
+            let run = tokio::task::spawn_blocking(move || {
+                bare.run_together(conversations, AGGREGATE_TOKENS)
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
+            bare_aggregate.push(run.tokens_per_second());
+        }
     }
 
     Ok(Round {
@@ -284,6 +327,7 @@ async fn measure_round(
             / cold.generation_time.as_secs_f64().max(1e-9),
         http_ttft_ms: cold.time_to_first_token.as_secs_f64() * 1e3,
         aggregate,
+        bare_aggregate,
     })
 }
 

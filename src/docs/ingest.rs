@@ -280,6 +280,14 @@ impl Worker {
                 )
             }
         };
+        // When this is the last document waiting, everything indexed so far
+        // is made searchable before its status says so (in a longer batch the
+        // others become searchable within the index's commit interval).
+        if self.store.documents_pending().await? <= 1
+            && let Err(err) = self.index.flush().await
+        {
+            tracing::error!(error = %err, "cannot commit the search index");
+        }
         match self
             .store
             .finish_document(document.id, document.sha256.clone(), processed)

@@ -2,6 +2,9 @@
 //! llama.cpp on the same model, threads and prompt as the HTTP measurements,
 //! with no server, scheduler or channels around it. One sequence, the whole
 //! prompt in one batch, greedy sampling, a fixed number of answer tokens.
+//! For the aggregate figures it also runs several conversations at once, one
+//! sequence each, every step one batch: llama.cpp's own ceiling for
+//! concurrent chats on this machine.
 //!
 //! The loop lives on its own thread with the model loaded for the whole
 //! benchmark, so `hearth bench` can interleave reference runs with HTTP runs:
@@ -46,7 +49,29 @@ impl BareRun {
     }
 }
 
-type RunRequest = (Vec<Message>, usize, mpsc::Sender<Result<BareRun, String>>);
+/// Several conversations run together by the bare loop.
+#[derive(Debug, Clone)]
+pub struct BareParallelRun {
+    /// Answer tokens of all conversations together.
+    pub generated: usize,
+    /// From before tokenizing to the last token of the last conversation.
+    pub total_time: Duration,
+}
+
+impl BareParallelRun {
+    pub fn tokens_per_second(&self) -> f64 {
+        self.generated as f64 / self.total_time.as_secs_f64().max(1e-9)
+    }
+}
+
+enum RunRequest {
+    One(Vec<Message>, usize, mpsc::Sender<Result<BareRun, String>>),
+    Together(
+        Vec<Vec<Message>>,
+        usize,
+        mpsc::Sender<Result<BareParallelRun, String>>,
+    ),
+}
 
 /// A model loaded on its own thread, ready to run the bare loop on request.
 pub struct BareLoop {
@@ -74,12 +99,31 @@ impl BareLoop {
     /// `tokens` answer tokens. Blocking.
     pub fn run(&self, messages: &[Message], tokens: usize) -> Result<BareRun, String> {
         let (reply, result) = mpsc::channel();
-        self.requests
-            .send((messages.to_vec(), tokens, reply))
-            .map_err(|_| "the reference thread has ended".to_string())?;
+        self.send(RunRequest::One(messages.to_vec(), tokens, reply))?;
         result
             .recv()
             .map_err(|_| "the reference thread has ended".to_string())?
+    }
+
+    /// Runs the conversations together from an empty cache, one sequence
+    /// each, all prompts in the first batch and then one token of every
+    /// conversation per step, `tokens` answer tokens each. Blocking.
+    pub fn run_together(
+        &self,
+        conversations: Vec<Vec<Message>>,
+        tokens: usize,
+    ) -> Result<BareParallelRun, String> {
+        let (reply, result) = mpsc::channel();
+        self.send(RunRequest::Together(conversations, tokens, reply))?;
+        result
+            .recv()
+            .map_err(|_| "the reference thread has ended".to_string())?
+    }
+
+    fn send(&self, request: RunRequest) -> Result<(), String> {
+        self.requests
+            .send(request)
+            .map_err(|_| "the reference thread has ended".to_string())
     }
 }
 
@@ -129,9 +173,86 @@ fn serve(
         return;
     }
     let _ = ready.send(Ok(()));
-    for (messages, tokens, reply) in requests {
-        let _ = reply.send(run_once(&model, &template, &mut ctx, &messages, tokens));
+    for request in requests {
+        match request {
+            RunRequest::One(messages, tokens, reply) => {
+                let _ = reply.send(run_once(&model, &template, &mut ctx, &messages, tokens));
+            }
+            RunRequest::Together(conversations, tokens, reply) => {
+                let _ = reply.send(run_together(
+                    &model,
+                    &template,
+                    threads,
+                    &conversations,
+                    tokens,
+                ));
+            }
+        }
     }
+}
+
+/// The context for [`run_together`]: one KV stream per conversation, as the
+/// engine has, so the figures compare like with like. Created outside the
+/// timed part.
+fn run_together(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    threads: u32,
+    conversations: &[Vec<Message>],
+    tokens: usize,
+) -> Result<BareParallelRun, String> {
+    let n = conversations.len().max(1) as u32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(4096 * n))
+        .with_n_batch(4096)
+        .with_n_ubatch(512)
+        .with_n_seq_max(n)
+        .with_kv_unified(false)
+        .with_n_threads(threads as i32)
+        .with_n_threads_batch(threads as i32);
+    let mut ctx = model
+        .new_context(backend()?, params)
+        .map_err(|e| format!("cannot create a context: {e}"))?;
+    let started = Instant::now();
+    let mut prompts = Vec::new();
+    for messages in conversations {
+        let refs: Vec<&Message> = messages.iter().collect();
+        prompts.push(tokenize_chat(model, template, &[], &refs).map_err(|e| e.to_string())?);
+    }
+    let total: usize = prompts.iter().map(Vec::len).sum();
+    let mut batch = LlamaBatch::new(total.max(conversations.len()), 1);
+    let mut logits = Vec::new();
+    for (seq, prompt) in prompts.iter().enumerate() {
+        for (i, token) in prompt.iter().enumerate() {
+            let last = i + 1 == prompt.len();
+            if last {
+                logits.push(batch.n_tokens());
+            }
+            batch
+                .add(*token, i as i32, &[seq as i32], last)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+    let mut sampler = LlamaSampler::greedy();
+    let mut next: Vec<_> = logits.iter().map(|&i| sampler.sample(&ctx, i)).collect();
+    for step in 0..tokens.saturating_sub(1) {
+        batch.clear();
+        for (seq, token) in next.iter().enumerate() {
+            let position = (prompts[seq].len() + step) as i32;
+            batch
+                .add(*token, position, &[seq as i32], true)
+                .map_err(|e| e.to_string())?;
+        }
+        ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+        for (seq, token) in next.iter_mut().enumerate() {
+            *token = sampler.sample(&ctx, seq as i32);
+        }
+    }
+    Ok(BareParallelRun {
+        generated: tokens * conversations.len(),
+        total_time: started.elapsed(),
+    })
 }
 
 fn run_once(
