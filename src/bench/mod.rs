@@ -164,14 +164,15 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     );
     let single = median_of(&|r| r.aggregate[0]);
     for (i, concurrency) in CONCURRENCY.iter().enumerate() {
-        let ratio = median_of(&|r| r.aggregate[i] / r.aggregate[0]);
+        let ratio = median_of(&|r| r.aggregate_ratio[i]);
         let target = if *concurrency == 4 {
             format!("≥ 1.5 {}", verdict(ratio >= 1.5))
         } else {
             String::new()
         };
         println!(
-            "| aggregate tokens/s, {concurrency} chats | {:.1} | {single:.1} (1 chat) | {ratio:.2} | {target} |",
+            "| aggregate tokens/s, {concurrency} chat{} | {:.1} | {single:.1} (1 chat) | {ratio:.2} | {target} |",
+            if *concurrency == 1 { "" } else { "s" },
             median_of(&|r| r.aggregate[i]),
         );
     }
@@ -180,7 +181,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         println!(
             "| bare loop aggregate tokens/s, {concurrency} sequences (llama.cpp's ceiling) | | {:.1} vs {bare_single:.1} (1 sequence) | {:.2} | |",
             median_of(&|r| r.bare_aggregate[i]),
-            median_of(&|r| r.bare_aggregate[i] / r.bare_aggregate[0]),
+            median_of(&|r| r.bare_ratio[i]),
         );
     }
     let ratio = follow.time_to_first_token.as_secs_f64()
@@ -211,10 +212,10 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
             n + 1,
             r.http_generation / r.bare_generation,
             r.http_ttft_ms - r.bare_ttft_ms,
-            r.aggregate[1] / r.aggregate[0],
-            r.aggregate[2] / r.aggregate[0],
-            r.bare_aggregate[1] / r.bare_aggregate[0],
-            r.bare_aggregate[2] / r.bare_aggregate[0]
+            r.aggregate_ratio[1],
+            r.aggregate_ratio[2],
+            r.bare_ratio[1],
+            r.bare_ratio[2]
         );
     }
     println!(
@@ -241,10 +242,14 @@ struct Round {
     http_prompt: f64,
     http_generation: f64,
     http_ttft_ms: f64,
-    /// Aggregate answer tokens per second for each of [`CONCURRENCY`].
+    /// Aggregate answer tokens per second for each of [`CONCURRENCY`] (for
+    /// one chat: the median of the 1-chat runs between the others).
     aggregate: Vec<f64>,
+    /// Each aggregate over the 1-chat runs just before and after it.
+    aggregate_ratio: Vec<f64>,
     /// The bare loop's aggregate for each of [`TOGETHER`].
     bare_aggregate: Vec<f64>,
+    bare_ratio: Vec<f64>,
 }
 
 /// Concurrent chats the bare loop also runs (up to the server's slots).
@@ -283,39 +288,33 @@ async fn measure_round(
         )
         .await?;
 
-    let visitor = |n: usize| {
-        format!(
-            "Visitor {n} ({}). {PROMPT}",
-            crate::auth::token::random_token(6)
-        )
-    };
-    let mut aggregate = Vec::new();
-    let mut bare_aggregate = Vec::new();
-    for concurrency in CONCURRENCY {
-        let started = Instant::now();
-        let chats = (0..concurrency).map(|n| http.chat(vec![user(&visitor(n))], AGGREGATE_TOKENS));
-        let mut answered = 0;
-        for run in futures::future::join_all(chats).await {
-            answered += run?.completion_tokens;
-        }
-        aggregate.push(answered as f64 / started.elapsed().as_secs_f64());
+    // Each figure for several chats is taken between two 1-chat runs and
+    // compared with their mean: the machine's speed drifts within seconds.
+    let mut aggregate = vec![0.0];
+    let mut aggregate_ratio = vec![1.0];
+    let mut bare_aggregate = vec![0.0];
+    let mut bare_ratio = vec![1.0];
+    let mut single = http_aggregate(http, 1).await?;
+    let mut bare_single = bare_aggregate_run(bare, system, 1).await?;
+    let (mut singles, mut bare_singles) = (vec![single], vec![bare_single]);
+    for concurrency in CONCURRENCY.into_iter().skip(1) {
+        let together = http_aggregate(http, concurrency).await?;
+        let after = http_aggregate(http, 1).await?;
+        aggregate.push(together);
+        aggregate_ratio.push(together / ((single + after) / 2.0));
+        singles.push(after);
+        single = after;
         if TOGETHER.contains(&concurrency) {
-            let conversations = (0..concurrency)
-                .map(|n| {
-                    let mut messages = system.to_vec();
-                    messages.push(Message::new(Role::User, visitor(n)));
-                    messages
-                })
-                .collect();
-            let bare = bare.clone();
-            let run = tokio::task::spawn_blocking(move || {
-                bare.run_together(conversations, AGGREGATE_TOKENS)
-            })
-            .await?
-            .map_err(|e| anyhow::anyhow!(e))?;
-            bare_aggregate.push(run.tokens_per_second());
+            let together = bare_aggregate_run(bare, system, concurrency).await?;
+            let after = bare_aggregate_run(bare, system, 1).await?;
+            bare_aggregate.push(together);
+            bare_ratio.push(together / ((bare_single + after) / 2.0));
+            bare_singles.push(after);
+            bare_single = after;
         }
     }
+    aggregate[0] = median(singles);
+    bare_aggregate[0] = median(bare_singles);
 
     Ok(Round {
         prompt_tokens: cold.prompt_tokens,
@@ -327,8 +326,50 @@ async fn measure_round(
             / cold.generation_time.as_secs_f64().max(1e-9),
         http_ttft_ms: cold.time_to_first_token.as_secs_f64() * 1e3,
         aggregate,
+        aggregate_ratio,
         bare_aggregate,
+        bare_ratio,
     })
+}
+
+/// A chat's user message, different for every chat.
+fn visitor(n: usize) -> String {
+    format!(
+        "Visitor {n} ({}). {PROMPT}",
+        crate::auth::token::random_token(6)
+    )
+}
+
+/// Answer tokens per second of `concurrency` chats sent at once over HTTP.
+async fn http_aggregate(http: &Http<'_>, concurrency: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let chats = (0..concurrency).map(|n| http.chat(vec![user(&visitor(n))], AGGREGATE_TOKENS));
+    let mut answered = 0;
+    for run in futures::future::join_all(chats).await {
+        answered += run?.completion_tokens;
+    }
+    Ok(answered as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The same through the bare loop: `concurrency` sequences, one batch a step.
+async fn bare_aggregate_run(
+    bare: &std::sync::Arc<crate::llm::bench::BareLoop>,
+    system: &[Message],
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let conversations = (0..concurrency)
+        .map(|n| {
+            let mut messages = system.to_vec();
+            messages.push(Message::new(Role::User, visitor(n)));
+            messages
+        })
+        .collect();
+    let bare = bare.clone();
+    let run =
+        tokio::task::spawn_blocking(move || bare.run_together(conversations, AGGREGATE_TOKENS))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(run.tokens_per_second())
 }
 
 fn user(content: &str) -> Value {
