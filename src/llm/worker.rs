@@ -544,12 +544,12 @@ fn admit(
         .collect();
     let last_used: Vec<Instant> = slots.iter().map(|s| s.last_used).collect();
     let chosen = choose_slot(&busy, &prefixes, &last_used).unwrap_or(index);
-    let own = common_prefix(&slots[chosen].cache, &tokens);
-    let donor = slots
+    let own = prefixes[chosen];
+    let donor = prefixes
         .iter()
+        .copied()
         .enumerate()
         .filter(|(i, _)| *i != chosen)
-        .map(|(i, s)| (i, common_prefix(&s.cache, &tokens)))
         .max_by_key(|(_, n)| *n);
     let seq = slots[chosen].seq;
     let mut reused = own;
