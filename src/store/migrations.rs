@@ -202,4 +202,37 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (message_id, n)
     ) STRICT;
     "#,
+    // 4: answers are saved while they are written ('writing'), so a crash
+    // keeps what was streamed; at the next start they become 'interrupted'.
+    // SQLite cannot change a CHECK constraint in place, so the table is
+    // rebuilt (foreign keys are off during migrations, so nothing cascades).
+    // Documents remember how many pages were read by OCR.
+    r#"
+    CREATE TABLE messages_new (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id   INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role              TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content           TEXT NOT NULL,
+        -- done | stopped (someone pressed Stop) | length (hit the limit) | failed
+        -- | writing (being written now) | interrupted (the box stopped while writing)
+        status            TEXT NOT NULL DEFAULT 'done' CHECK (status IN
+                              ('done', 'stopped', 'length', 'failed', 'writing', 'interrupted')),
+        -- Where an answer came from, e.g. 'local:SmolLM2-135M-Instruct.Q4_1.gguf'.
+        source            TEXT NOT NULL DEFAULT '',
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        tokens_per_second REAL,
+        -- Older messages the model could not see for this answer.
+        dropped_messages  INTEGER NOT NULL DEFAULT 0,
+        created_at        INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO messages_new SELECT id, conversation_id, role, content, status, source,
+        prompt_tokens, completion_tokens, tokens_per_second, dropped_messages, created_at
+        FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_new RENAME TO messages;
+    CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+
+    ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];

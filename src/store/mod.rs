@@ -193,13 +193,30 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     if current == known {
         return Ok(());
     }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
-    for (index, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current) {
-        tx.execute_batch(sql)
-            .with_context(|| format!("migration {} failed", index + 1))?;
-        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
-    }
-    tx.commit()?;
+    // Foreign keys are off while the schema changes (SQLite's documented
+    // procedure for rebuilding a table: with them on, dropping the old copy
+    // would cascade into every table that refers to it), and every reference
+    // is checked before the migration commits.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = (|| -> anyhow::Result<()> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+        for (index, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current) {
+            tx.execute_batch(sql)
+                .with_context(|| format!("migration {} failed", index + 1))?;
+            tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        }
+        let broken: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if broken > 0 {
+            anyhow::bail!("the migration left {broken} broken references; nothing was changed");
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrated?;
     tracing::info!(from = current, to = known, "database schema migrated");
     Ok(())
 }
