@@ -66,7 +66,10 @@ impl AppState {
                 config.models_dir().display()
             )
         })?;
-        let store = Store::open(&config.database_path())?;
+        let store = Store::open_with_reserve(
+            &config.database_path(),
+            config.storage.reserve_mb * 1024 * 1024,
+        )?;
         let set_up = store.owner_exists().await?;
         let business_name = store
             .setting(BUSINESS_NAME_SETTING)
@@ -92,6 +95,15 @@ impl AppState {
         };
         let engine_config = settings.engine_config(&config, model_path);
         let engine = if with_model {
+            // Answers that were being written when the server last stopped
+            // (a crash, a power cut) keep their text and say so.
+            match store.interrupt_unfinished_answers().await? {
+                0 => {}
+                n => tracing::warn!(
+                    answers = n,
+                    "answers interrupted by the last stop are marked"
+                ),
+            }
             Engine::start(engine_config)
         } else {
             Engine::stopped(engine_config)
@@ -164,12 +176,22 @@ fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
         )
     })?;
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"ok").with_context(|| {
-        format!(
-            "the data directory {} is not writable; fix its owner or permissions, or choose another with --data-dir",
-            dir.display()
-        )
-    })?;
+    match std::fs::write(&probe, b"ok") {
+        Ok(()) => {}
+        // A full disk is not a reason to stay down: people must still be
+        // able to sign in and delete things to make room.
+        Err(err) if crate::disk::is_full(&err) => {
+            tracing::error!(dir = %dir.display(), "the data directory's disk is full");
+        }
+        Err(err) => {
+            return Err(err).with_context(|| {
+                format!(
+                    "the data directory {} is not writable; fix its owner or permissions, or choose another with --data-dir",
+                    dir.display()
+                )
+            });
+        }
+    }
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
@@ -205,10 +227,24 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready when the database answers and the data directory's disk has room
+/// above its floor; otherwise 503 with what is wrong.
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let disk = state.config.disk().status();
+    if disk.low() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "disk full: {} free, below the floor of {}\n",
+                crate::disk::human_size(disk.free),
+                crate::disk::human_size(disk.floor)
+            ),
+        )
+            .into_response();
+    }
     match state.store.ping().await {
         Ok(()) => "ready\n".into_response(),
         Err(err) => {
@@ -230,6 +266,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
+    let disk = tokio::spawn(watch_disk(state.clone()));
     let stop_documents = tokio_util::sync::CancellationToken::new();
     let documents = tokio::spawn(docs::run_background(state.clone(), stop_documents.clone()));
     let engine = state.engine.clone();
@@ -242,6 +279,7 @@ pub async fn run(
     .await
     .context("the HTTP server failed");
     purge.abort();
+    disk.abort();
     // A document being processed is left queued; the next start resumes it.
     stop_documents.cancel();
     let _ = documents.await;
@@ -267,6 +305,37 @@ async fn purge_sessions_periodically(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
             Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
+        }
+    }
+}
+
+/// Looks at the data directory's disk every half minute: says so in the log
+/// when free space falls under (or climbs back over) the floor, and sets
+/// the database's reserved room aside again once there is space.
+async fn watch_disk(state: AppState) {
+    let disk = state.config.disk();
+    let mut was_low = false;
+    let mut interval = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        interval.tick().await;
+        let status = disk.status();
+        if status.low() != was_low {
+            was_low = status.low();
+            if was_low {
+                tracing::error!(
+                    free = status.free,
+                    floor = status.floor,
+                    "the data directory's disk is nearly full: uploads are refused until there is room"
+                );
+            } else {
+                tracing::info!(
+                    free = status.free,
+                    "the data directory's disk has room again"
+                );
+            }
+        }
+        if !was_low {
+            state.store.ensure_reserve().await;
         }
     }
 }

@@ -25,7 +25,24 @@ pub struct Config {
     pub auth: AuthConfig,
     pub llm: LlmConfig,
     pub documents: DocumentsConfig,
+    pub storage: StorageConfig,
     pub log: LogConfig,
+}
+
+/// The data directory's disk: how much room is kept free, and the room
+/// kept aside so that signing in and deleting still work on a full disk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Uploads and imports are refused when free space would fall under the
+    /// smaller of this (in MiB) and `min_free_percent` of the disk.
+    pub min_free_mb: u64,
+    /// See `min_free_mb`.
+    pub min_free_percent: u64,
+    /// MiB set aside (a preallocated file) and given up when the database
+    /// finds the disk full, so signing in and deleting keep working; it is
+    /// set aside again once there is room.
+    pub reserve_mb: u64,
 }
 
 /// Office documents: uploads, extraction, the search index and answers
@@ -55,6 +72,11 @@ pub struct DocumentsConfig {
     pub inbox_poll_secs: u64,
     /// Passages given to the model when it answers from documents.
     pub answer_passages: usize,
+    /// Largest upload request (all its files together), in bytes.
+    pub max_request_bytes: u64,
+    /// Documents processed at the same time. With two, one slow file (a
+    /// huge scan, a hostile HTML file) no longer holds up everyone else's.
+    pub workers: usize,
 }
 
 /// The local language model. Admin → Assistant and Admin → Models change the
@@ -77,6 +99,9 @@ pub struct LlmConfig {
     pub batch: u32,
     /// Requests that may wait for a free slot; more are answered "busy".
     pub max_queue: usize,
+    /// Seconds a request may wait for a free slot before it is answered
+    /// "busy" (503 with Retry-After), so no client waits on until it times out.
+    pub max_wait_secs: u64,
     /// Largest model file accepted by upload, in bytes.
     pub max_model_bytes: u64,
 }
@@ -97,6 +122,14 @@ pub struct ServerConfig {
     /// Seconds a client may pause while sending a request body before it is
     /// dropped. (Not a limit on long answers or large uploads that keep moving.)
     pub request_timeout_secs: u64,
+    /// Seconds a new connection may take to send its request headers before
+    /// it is closed: stalled clients cannot hold connections open.
+    pub header_timeout_secs: u64,
+    /// Connections one address may hold open at once; more are closed at once.
+    pub max_connections_per_ip: usize,
+    /// Seconds the server waits for requests in flight when asked to stop;
+    /// after that it stops anyway.
+    pub shutdown_timeout_secs: u64,
 }
 
 /// Accounts, sessions and login protection.
@@ -151,6 +184,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             llm: LlmConfig::default(),
             documents: DocumentsConfig::default(),
+            storage: StorageConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -163,6 +197,19 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             max_request_bytes: 1024 * 1024,
             request_timeout_secs: 60,
+            header_timeout_secs: 10,
+            max_connections_per_ip: 64,
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            min_free_mb: 1024,
+            min_free_percent: 5,
+            reserve_mb: 16,
         }
     }
 }
@@ -192,6 +239,7 @@ impl Default for LlmConfig {
             context_per_chat: 2048,
             batch: 512,
             max_queue: 16,
+            max_wait_secs: 30,
             max_model_bytes: 64 * 1024 * 1024 * 1024,
         }
     }
@@ -209,6 +257,8 @@ impl Default for DocumentsConfig {
             chunk_words: 220,
             inbox_poll_secs: 5,
             answer_passages: 4,
+            max_request_bytes: 512 * 1024 * 1024,
+            workers: 2,
         }
     }
 }
@@ -289,6 +339,33 @@ impl Config {
         }
         if self.server.request_timeout_secs == 0 {
             bail!("server.request_timeout_secs must be at least 1");
+        }
+        if !(1..=600).contains(&self.server.header_timeout_secs) {
+            bail!(
+                "server.header_timeout_secs is {}; use 1 to 600 seconds",
+                self.server.header_timeout_secs
+            );
+        }
+        if self.server.max_connections_per_ip == 0 {
+            bail!("server.max_connections_per_ip must be at least 1");
+        }
+        if !(1..=3600).contains(&self.server.shutdown_timeout_secs) {
+            bail!(
+                "server.shutdown_timeout_secs is {}; use 1 to 3600 seconds",
+                self.server.shutdown_timeout_secs
+            );
+        }
+        if self.storage.min_free_percent > 50 {
+            bail!(
+                "storage.min_free_percent is {}; use 0 to 50",
+                self.storage.min_free_percent
+            );
+        }
+        if self.storage.reserve_mb > 1024 {
+            bail!(
+                "storage.reserve_mb is {}; use 0 to 1024 MiB",
+                self.storage.reserve_mb
+            );
         }
         if self.auth.session_idle_minutes == 0 || self.auth.session_max_hours == 0 {
             bail!("auth.session_idle_minutes and auth.session_max_hours must be at least 1");
@@ -373,6 +450,16 @@ impl Config {
                 docs.inbox_poll_secs
             );
         }
+        if docs.max_request_bytes < docs.max_upload_bytes {
+            bail!(
+                "documents.max_request_bytes ({}) must be at least documents.max_upload_bytes ({})",
+                docs.max_request_bytes,
+                docs.max_upload_bytes
+            );
+        }
+        if !(1..=16).contains(&docs.workers) {
+            bail!("documents.workers is {}; use 1 to 16", docs.workers);
+        }
         if !(1..=20).contains(&docs.answer_passages) {
             bail!(
                 "documents.answer_passages is {}; use 1 to 20",
@@ -416,6 +503,15 @@ impl Config {
     /// Where GGUF models live: uploads, `hearth model add`, the default model.
     pub fn models_dir(&self) -> PathBuf {
         self.data_dir.join("models")
+    }
+
+    /// The data directory's disk with the configured free-space floor.
+    pub fn disk(&self) -> crate::disk::Disk {
+        crate::disk::Disk::new(
+            self.data_dir.clone(),
+            self.storage.min_free_mb.saturating_mul(1024 * 1024),
+            self.storage.min_free_percent,
+        )
     }
 
     /// The model configured in the file, or the default model.

@@ -3,7 +3,7 @@
 //! [`AppError::Internal`], whose details go to the log and never to the client.
 //!
 //! A handler's error becomes a response carrying an [`ErrorBody`] extension;
-//! `web::errors` then renders it as a friendly HTML page, a JSON error, or a
+//! `web::middleware::render_errors` then renders it as a friendly HTML page, a JSON error, or a
 //! redirect to the login page, depending on where the request was going.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,6 +26,19 @@ pub enum AppError {
     Csrf,
     #[error("Not found.")]
     NotFound,
+    /// An OpenAI-style request named a model this box does not serve.
+    #[error("The model `{requested}` does not exist here; this Hearth serves `{serving}`.")]
+    ModelNotFound { requested: String, serving: String },
+    /// The request (or an upload in it) is larger than a limit; the message names it.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The client stopped sending the request body.
+    #[error("The request stalled: nothing arrived for too long. Try again.")]
+    Timeout,
+    /// The data directory's disk is full (or below its free-space floor):
+    /// nothing was stored.
+    #[error("{0}")]
+    DiskFull(String),
     /// The action conflicts with the current state (a taken username, say).
     #[error("{0}")]
     Conflict(String),
@@ -53,8 +66,9 @@ pub enum AppError {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable: `bad_request`, `unauthenticated`, `forbidden`,
-    /// `csrf_failed`, `not_found`, `conflict`, `rate_limited`, `setup_required`,
-    /// `unavailable`, `payload_too_large`, `method_not_allowed`, `internal`.
+    /// `csrf_failed`, `not_found`, `model_not_found`, `conflict`, `rate_limited`,
+    /// `setup_required`, `unavailable`, `payload_too_large`, `timeout`,
+    /// `disk_full`, `method_not_allowed`, `nothing_accepted`, `internal`.
     pub code: &'static str,
     /// For people; may change between versions.
     pub message: String,
@@ -71,7 +85,7 @@ fn kind_of(code: &str) -> &'static str {
         "forbidden" | "csrf_failed" => "permission_error",
         "not_found" => "not_found_error",
         "rate_limited" => "rate_limit_error",
-        "unavailable" | "setup_required" | "internal" => "server_error",
+        "unavailable" | "setup_required" | "internal" | "disk_full" => "server_error",
         _ => "invalid_request_error",
     }
 }
@@ -82,9 +96,17 @@ pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
+/// What people are told when the disk is full.
+pub const DISK_FULL_MESSAGE: &str = "The box's disk is full, so nothing was stored. \
+    An administrator can make room by deleting documents or unused models.";
+
 impl AppError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         AppError::BadRequest(message.into())
+    }
+
+    pub fn disk_full() -> Self {
+        AppError::DiskFull(DISK_FULL_MESSAGE.to_string())
     }
 
     pub fn status(&self) -> StatusCode {
@@ -92,7 +114,10 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
-            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::NotFound | AppError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::SetupRequired | AppError::Unavailable { .. } => {
@@ -109,6 +134,10 @@ impl AppError {
             AppError::Forbidden => "forbidden",
             AppError::Csrf => "csrf_failed",
             AppError::NotFound => "not_found",
+            AppError::ModelNotFound { .. } => "model_not_found",
+            AppError::TooLarge(_) => "payload_too_large",
+            AppError::Timeout => "timeout",
+            AppError::DiskFull(_) => "disk_full",
             AppError::Conflict(_) => "conflict",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::SetupRequired => "setup_required",

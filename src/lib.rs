@@ -21,6 +21,7 @@ pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod disk;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -28,6 +29,7 @@ pub mod llm;
 pub mod pages;
 pub mod search;
 pub mod store;
+pub mod text;
 pub mod web;
 
 pub use app::{AppState, router, run};

@@ -642,19 +642,25 @@ async fn openai_api_matches_the_wire_format() {
     assert!(!content.is_empty());
 
     // Bad requests get OpenAI-style errors.
+    let model = "SmolLM2-135M-Instruct.Q4_1.gguf";
     for (bad, fragment) in [
-        (json!({"model": "x", "messages": []}), "must not be empty"),
+        (json!({"model": model, "messages": []}), "must not be empty"),
         (
-            json!({"model": "x", "messages": [{"role": "tool", "content": "x"}]}),
+            json!({"model": model, "messages": [{"role": "tool", "content": "x"}]}),
             "not supported",
         ),
         (
-            json!({"model": "x", "messages": [{"role": "user", "content": "x"}], "n": 2}),
+            json!({"model": model, "messages": [{"role": "user", "content": "x"}], "n": 2}),
             "n = 1",
         ),
         (
-            json!({"model": "x", "messages": [{"role": "user", "content": "x"}], "temperature": 5}),
+            json!({"model": model, "messages": [{"role": "user", "content": "x"}], "temperature": 5}),
             "temperature",
+        ),
+        // Issue 9: a limit past the context is refused, naming the limit.
+        (
+            json!({"model": model, "messages": [{"role": "user", "content": "x"}], "max_tokens": 1_000_000_000}),
+            "between 1 and 2048",
         ),
     ] {
         let response = api
@@ -675,6 +681,42 @@ async fn openai_api_matches_the_wire_format() {
             "{error}"
         );
     }
+}
+
+/// Issue 9: an unknown model name was answered by the loaded model.
+#[tokio::test]
+async fn an_unknown_model_is_not_found() {
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
+    let api = api_for(&owner, &server).await;
+    let response = api
+        .request(Method::POST, "/v1/chat/completions")
+        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "model_not_found");
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-4o")
+    );
+    // The file name without .gguf names the model too.
+    let response = api
+        .request(Method::POST, "/v1/chat/completions")
+        .json(
+            &json!({"model": "smollm2-135m-instruct.q4_1", "max_tokens": 2,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -736,6 +778,7 @@ async fn follow_up_turns_reuse_the_cached_prefix() {
         context_per_chat: 1024,
         batch: 512,
         max_queue: 4,
+        max_wait: std::time::Duration::from_secs(30),
     });
     engine.wait_until_settled(Duration::from_secs(60)).await;
     use hearth::llm::{Event, Message, Request, Role, Sampling};
@@ -830,4 +873,135 @@ async fn the_official_openai_python_client_works_unchanged() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
+}
+
+/// Issue 9: without `stream` (and from the form without JavaScript) the
+/// answer was stored as "stopped" after one token, because dropping the
+/// progress channel read as "the client left".
+#[tokio::test]
+async fn a_client_that_waits_gets_the_whole_answer() {
+    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
+        return;
+    };
+    let api = api_for(&owner, &server).await;
+    let id = new_conversation(&api).await;
+    let response = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
+        .json(&json!({ "content": "Name three colours of the rainbow, one per line." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        ["done", "length"].contains(&answer["status"].as_str().unwrap()),
+        "{answer}"
+    );
+    assert!(
+        answer["completion_tokens"].as_i64().unwrap() > 2,
+        "{answer}"
+    );
+
+    // The form without JavaScript waits for the whole answer too.
+    let response = owner
+        .post_form(
+            &format!("/chat/{id}/messages"),
+            &[("content", "And three more, please.")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, conversation) = api.get_json(&format!("/api/v1/conversations/{id}")).await;
+    let last = &conversation["messages"][3];
+    assert_eq!(last["role"], "assistant");
+    assert!(
+        ["done", "length"].contains(&last["status"].as_str().unwrap()),
+        "{last}"
+    );
+    assert!(last["completion_tokens"].as_i64().unwrap() > 2, "{last}");
+}
+
+/// Issue 9: a message of only NUL characters was stored as an empty message.
+#[tokio::test]
+async fn messages_without_visible_text_are_refused() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = api_for(&owner, &server).await;
+    let id = new_conversation(&api).await;
+    for content in ["\0\0\0", " \u{7}\u{1b} \t", ""] {
+        let response = api
+            .request(
+                Method::POST,
+                &format!("/api/v1/conversations/{id}/messages"),
+            )
+            .json(&json!({ "content": content }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{content:?}");
+    }
+    let (_, conversation) = api.get_json(&format!("/api/v1/conversations/{id}")).await;
+    assert_eq!(conversation["messages"].as_array().unwrap().len(), 0);
+}
+
+/// Issue 9: after kill -9 during a streamed answer the question stayed with
+/// no answer and the streamed text was gone. It is saved as it streams and
+/// marked "interrupted" at the next start.
+#[tokio::test]
+async fn a_crash_mid_answer_keeps_what_was_streamed() {
+    let Some(model) = test_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let key = ChildServer::prepare(
+        dir.path(),
+        &format!(
+            "[llm]\nmodel = {:?}\nthreads = 2\n",
+            model.to_string_lossy()
+        ),
+    );
+    let mut server = ChildServer::start(dir.path()).await;
+    let api = ApiClient::new(&server.base, &key);
+    // The model loads in the background; wait until it answers.
+    let mut ready = false;
+    for _ in 0..600 {
+        let (_, models) = api.get_json("/v1/models").await;
+        if models["data"].as_array().is_some_and(|d| !d.is_empty()) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the model loaded: {}", server.log());
+    let id = new_conversation(&api).await;
+    let mut events = stream_message(
+        &api,
+        id,
+        "Write a very long story about a lighthouse keeper, with many chapters.",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let mut streamed = String::new();
+    while let Some((name, data)) = events.next().await {
+        if name == "token" {
+            let data: Value = serde_json::from_str(&data).unwrap();
+            streamed.push_str(data["text"].as_str().unwrap());
+        }
+        // Past one draft save (every second) with some text: pull the plug.
+        if streamed.len() > 40 && started.elapsed() > Duration::from_millis(2500) {
+            break;
+        }
+        assert_ne!(name, "done", "the answer ended before the crash");
+    }
+    server.kill();
+    drop(events);
+
+    let server = ChildServer::start(dir.path()).await;
+    let api = ApiClient::new(&server.base, &key);
+    let (status, conversation) = api.get_json(&format!("/api/v1/conversations/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = &conversation["messages"][1];
+    assert_eq!(answer["status"], "interrupted", "{conversation}");
+    let kept = answer["content"].as_str().unwrap();
+    assert!(!kept.is_empty(), "the streamed text is kept");
+    assert!(streamed.starts_with(kept), "{kept:?} is what was streamed");
 }

@@ -257,13 +257,14 @@ pub fn validate_username(username: &str) -> AppResult<String> {
     }
 }
 
-/// Full names: 1 to 100 characters, no control characters.
+/// Full names: 1 to 100 characters, without control or bidirectional
+/// characters (see [`crate::text::clean_name`]).
 pub fn validate_display_name(name: &str) -> AppResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    let name = crate::text::clean_name(name);
+    if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::bad_request("Give a name of 1 to 100 characters."));
     }
-    Ok(name.to_string())
+    Ok(name)
 }
 
 #[cfg(test)]

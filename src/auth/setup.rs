@@ -185,7 +185,8 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
             "That setup code is not right. It is printed in the server's console or log when Hearth starts.",
         ));
     }
-    let business_name = form.business_name.trim();
+    let business_name = crate::text::clean_name(&form.business_name);
+    let business_name = business_name.as_str();
     if business_name.is_empty() || business_name.chars().count() > 100 {
         return Err(AppError::bad_request(
             "Give the business a name of 1 to 100 characters.",

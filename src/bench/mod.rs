@@ -428,7 +428,7 @@ impl Http<'_> {
     async fn chat(&self, messages: Vec<Value>, tokens: usize) -> anyhow::Result<HttpRun> {
         let (client, base, key) = (self.client, self.base, self.key);
         let body = json!({
-            "model": "bench", "messages": messages, "stream": true,
+            "messages": messages, "stream": true,
             "stream_options": {"include_usage": true},
             "max_tokens": tokens, "temperature": 0, "ignore_eos": true,
         });

@@ -5,7 +5,7 @@
 //! goes away stops the generation within one decode step.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -16,49 +16,109 @@ use crate::app::AppState;
 use crate::audit;
 use crate::error::{AppError, AppResult};
 use crate::llm::{EngineError, Event, FinishReason, Generation, Message, Role};
-use crate::store::{ConversationId, MessageSource, NewAnswer, StoredMessage, User, UserId};
+use crate::store::{
+    ConversationId, MessageId, MessageSource, NewAnswer, StoredMessage, User, UserId,
+};
 
 /// How often the browser gets a fresh rendering of the answer so far.
 const HTML_INTERVAL: Duration = Duration::from_millis(60);
 
-/// Generations running now, by conversation, so Stop can find them.
+/// How often the text of an answer being written is saved, so that a crash
+/// (power cut, kill -9) loses at most this much of it. One small write per
+/// answer per second costs nothing next to generating it.
+const DRAFT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Answers being written now, by conversation: at most one per
+/// conversation, and Stop finds it here.
 #[derive(Default)]
 pub struct Running {
-    by_conversation: Mutex<HashMap<ConversationId, u64>>,
+    by_conversation: Mutex<HashMap<ConversationId, Entry>>,
+}
+
+#[derive(Default)]
+struct Entry {
+    /// The engine's generation, once it has one.
+    generation: Option<u64>,
+    /// Stop was pressed before the generation started.
+    stop_requested: bool,
+}
+
+/// The right to answer in one conversation, taken atomically by
+/// [`Running::claim`] and given back when dropped.
+pub struct Claim {
+    running: Arc<Running>,
+    conversation: ConversationId,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.running.lock().remove(&self.conversation);
+    }
+}
+
+impl Claim {
+    /// Records the generation so Stop can find it; false when Stop was
+    /// pressed before it started (the caller cancels it then).
+    fn started(&self, generation: u64) -> bool {
+        let mut map = self.running.lock();
+        let entry = map.entry(self.conversation).or_default();
+        entry.generation = Some(generation);
+        !entry.stop_requested
+    }
 }
 
 impl Running {
-    fn insert(&self, id: ConversationId, generation: u64) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Entry>> {
         self.by_conversation
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, generation);
     }
 
-    fn remove(&self, id: ConversationId, generation: u64) {
-        let mut map = self
-            .by_conversation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if map.get(&id) == Some(&generation) {
-            map.remove(&id);
+    /// Takes the conversation for one answer, or refuses when an answer is
+    /// already being written there. Check and take are one step, so two
+    /// messages sent at the same instant cannot both start answers.
+    pub fn claim(self: &Arc<Self>, conversation: ConversationId) -> Option<Claim> {
+        let mut map = self.lock();
+        if map.contains_key(&conversation) {
+            return None;
         }
+        map.insert(conversation, Entry::default());
+        Some(Claim {
+            running: self.clone(),
+            conversation,
+        })
     }
 
     /// Stops the answer being written in conversation `id`, if any.
     pub fn stop(&self, engine: &crate::llm::Engine, id: ConversationId) {
-        if let Some(generation) = self.get(id) {
+        let generation = {
+            let mut map = self.lock();
+            let Some(entry) = map.get_mut(&id) else {
+                return;
+            };
+            entry.stop_requested = true;
+            entry.generation
+        };
+        if let Some(generation) = generation {
             engine.cancel(generation);
         }
     }
 
-    pub fn get(&self, id: ConversationId) -> Option<u64> {
-        self.by_conversation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .copied()
+    /// Whether an answer is being written in conversation `id`.
+    pub fn is_answering(&self, id: ConversationId) -> bool {
+        self.lock().contains_key(&id)
     }
+}
+
+/// Who is waiting for an answer, which decides when it stops early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Follows the progress events (a browser's stream, a streamed API
+    /// call); the answer stops when the stream is dropped.
+    Stream,
+    /// Waits for the stored answer only (a form without JavaScript, a
+    /// non-streamed API call); the answer stops when the waiter goes away.
+    Wait,
 }
 
 /// What a listener hears about an answer in progress.
@@ -86,20 +146,45 @@ pub enum Progress {
     Error { message: String },
 }
 
-/// Starts answering the conversation's latest message. Progress goes to the
-/// returned receiver; the answer is stored whatever happens to it. When the
-/// conversation answers from documents, the best passages the person may
-/// see go to the model with the question, and the answer is stored with
-/// them; when none match, the answer says so without asking the model.
+/// An answer on its way: progress for a [`Listener::Stream`] (closed at
+/// once for [`Listener::Wait`]), and the stored answer when it ends.
+pub struct Answer {
+    pub progress: mpsc::Receiver<Progress>,
+    pub stored: oneshot::Receiver<StoredMessage>,
+}
+
+impl Answer {
+    /// Waits for the stored answer. Dropping this future stops an answer
+    /// started for [`Listener::Wait`].
+    pub async fn stored(self) -> AppResult<StoredMessage> {
+        drop(self.progress);
+        self.stored
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("the answer was not stored")))
+    }
+}
+
+/// Starts answering the conversation's latest message, holding `claim` until
+/// the answer is stored. Progress goes to the returned receiver (for
+/// [`Listener::Stream`]); the answer is stored whatever happens to it, and
+/// saved as it is written. When the conversation answers from documents, the
+/// best passages the person may see go to the model with the question, and
+/// the answer is stored with them; when none match, the answer says so
+/// without asking the model.
 pub async fn start(
     state: &AppState,
     user: &User,
     conversation: ConversationId,
-) -> AppResult<(mpsc::Receiver<Progress>, oneshot::Receiver<StoredMessage>)> {
+    claim: Claim,
+    listener: Listener,
+) -> AppResult<Answer> {
     let history = state.store.messages(user.id, conversation).await?;
     let mut messages: Vec<Message> = history
         .iter()
-        .filter(|m| m.status != "failed" && !(m.role == "assistant" && m.content.is_empty()))
+        .filter(|m| {
+            !matches!(m.status.as_str(), "failed" | "writing")
+                && !(m.role == "assistant" && m.content.is_empty())
+        })
         .map(|m| {
             let role = if m.role == "user" {
                 Role::User
@@ -149,20 +234,44 @@ pub async fn start(
         }
     }
     let generation = state.engine.generate(request).map_err(engine_error)?;
-    state.running.insert(conversation, generation.id);
+    let draft = match state
+        .store
+        .begin_answer(user.id, conversation, String::new())
+        .await
+    {
+        Ok(draft) => draft,
+        Err(err) => {
+            generation.cancel();
+            return Err(err.into());
+        }
+    };
+    if !claim.started(generation.id) {
+        generation.cancel();
+    }
     let (progress, receiver) = mpsc::channel(256);
     let (stored, stored_receiver) = oneshot::channel();
-    tokio::spawn(drive(
-        state.clone(),
-        user.id,
-        conversation,
-        generation,
-        progress,
-        stored,
-        first_answer,
-        sources,
-    ));
-    Ok((receiver, stored_receiver))
+    let listening = match listener {
+        Listener::Stream => Some(progress),
+        Listener::Wait => None,
+    };
+    tokio::spawn(
+        Driver {
+            state: state.clone(),
+            user: user.id,
+            conversation,
+            message: draft.id,
+            progress: listening,
+            stored,
+            first_answer,
+            sources,
+            _claim: claim,
+        }
+        .run(generation),
+    );
+    Ok(Answer {
+        progress: receiver,
+        stored: stored_receiver,
+    })
 }
 
 /// Stores `content` as the answer without the model (nothing was found in
@@ -173,7 +282,7 @@ async fn answer_directly(
     conversation: ConversationId,
     content: String,
     first_answer: bool,
-) -> AppResult<(mpsc::Receiver<Progress>, oneshot::Receiver<StoredMessage>)> {
+) -> AppResult<Answer> {
     let saved = state
         .store
         .add_answer(
@@ -205,7 +314,10 @@ async fn answer_directly(
         let state = state.clone();
         tokio::spawn(async move { name_conversation(&state, user, conversation).await });
     }
-    Ok((receiver, stored_receiver))
+    Ok(Answer {
+        progress: receiver,
+        stored: stored_receiver,
+    })
 }
 
 /// A server-sent event stream response: kept alive, never cached.
@@ -244,95 +356,103 @@ pub fn engine_error(err: EngineError) -> AppError {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn drive(
+/// The task that follows one generation to its end and stores the answer.
+struct Driver {
     state: AppState,
     user: UserId,
     conversation: ConversationId,
-    mut generation: Generation,
-    progress: mpsc::Sender<Progress>,
+    /// The `writing` message the answer is saved into.
+    message: MessageId,
+    /// Where progress goes, while someone follows it.
+    progress: Option<mpsc::Sender<Progress>>,
     stored: oneshot::Sender<StoredMessage>,
     first_answer: bool,
     sources: Vec<MessageSource>,
-) {
-    let mut text = String::new();
-    let mut dropped = 0usize;
-    let mut listening = true;
-    let mut last_html = Instant::now() - HTML_INTERVAL;
-    let mut outcome: Option<Result<crate::llm::Finished, EngineError>> = None;
-    while let Some(event) = generation.events.recv().await {
-        let message = match event {
-            Event::Queued { ahead } => Progress::Queued { ahead },
-            Event::Started {
-                dropped_messages, ..
-            } => {
-                dropped = dropped_messages;
-                Progress::Started { dropped }
+    /// Held until the answer is stored.
+    _claim: Claim,
+}
+
+impl Driver {
+    async fn run(mut self, mut generation: Generation) {
+        let mut text = String::new();
+        let mut dropped = 0usize;
+        let mut last_html = Instant::now() - HTML_INTERVAL;
+        let mut saved_draft = Instant::now();
+        let mut draft_dirty = false;
+        let mut cancelled = false;
+        let outcome = loop {
+            let event = tokio::select! {
+                event = generation.events.recv() => event,
+                // A waiter that goes away (a closed connection) stops the answer.
+                _ = self.stored.closed(), if self.progress.is_none() && !cancelled => {
+                    cancelled = true;
+                    generation.cancel();
+                    continue;
+                }
+            };
+            let Some(event) = event else { break None };
+            let message = match event {
+                Event::Queued { ahead } => Progress::Queued { ahead },
+                Event::Started {
+                    dropped_messages, ..
+                } => {
+                    dropped = dropped_messages;
+                    Progress::Started { dropped }
+                }
+                Event::Text(piece) => {
+                    text.push_str(&piece);
+                    draft_dirty = true;
+                    let html = (self.progress.is_some() && last_html.elapsed() >= HTML_INTERVAL)
+                        .then(|| {
+                            last_html = Instant::now();
+                            markdown::render(&crate::docs::answer::link_citations(
+                                &text,
+                                &self.sources,
+                            ))
+                        });
+                    Progress::Token { text: piece, html }
+                }
+                Event::Finished(finished) => break Some(Ok(finished)),
+                Event::Failed(err) => break Some(Err(err)),
+            };
+            if draft_dirty && saved_draft.elapsed() >= DRAFT_INTERVAL {
+                saved_draft = Instant::now();
+                draft_dirty = false;
+                self.save_draft(&text, dropped).await;
             }
-            Event::Text(piece) => {
-                text.push_str(&piece);
-                let html = (last_html.elapsed() >= HTML_INTERVAL).then(|| {
-                    last_html = Instant::now();
-                    markdown::render(&crate::docs::answer::link_citations(&text, &sources))
-                });
-                Progress::Token { text: piece, html }
-            }
-            Event::Finished(finished) => {
-                outcome = Some(Ok(finished));
-                break;
-            }
-            Event::Failed(err) => {
-                outcome = Some(Err(err));
-                break;
+            if let Some(progress) = &self.progress
+                && progress.send(message).await.is_err()
+            {
+                // The listener left (closed tab, dropped connection): stop.
+                self.progress = None;
+                cancelled = true;
+                generation.cancel();
             }
         };
-        if listening && progress.send(message).await.is_err() {
-            // The listener left (closed tab, dropped connection): stop.
-            listening = false;
-            generation.cancel();
+        drop(generation);
+        let answer = self.answer(text, dropped, outcome).await;
+        self.store(answer).await;
+    }
+
+    async fn save_draft(&self, text: &str, dropped: usize) {
+        if let Err(err) = self
+            .state
+            .store
+            .save_answer_draft(self.message, text.to_string(), dropped as i64)
+            .await
+        {
+            tracing::debug!(error = %err, message = self.message.0, "answer draft not saved");
         }
     }
-    state.running.remove(conversation, generation.id);
-    drop(generation);
 
-    let answer = match &outcome {
-        Some(Ok(finished)) => NewAnswer {
-            content: text.clone(),
-            status: match finished.reason {
-                FinishReason::Stop => "done",
-                FinishReason::Length => "length",
-                FinishReason::Cancelled => "stopped",
-            },
-            source: if sources.is_empty() {
-                format!("local:{}", finished.model)
-            } else {
-                format!("documents+local:{}", finished.model)
-            },
-            prompt_tokens: finished.prompt_tokens as i64,
-            completion_tokens: finished.completion_tokens as i64,
-            tokens_per_second: Some(finished.tokens_per_second()).filter(|t| *t > 0.0),
-            dropped_messages: dropped as i64,
-        },
-        Some(Err(err)) => {
-            let message = engine_error(err.clone()).to_string();
-            if listening {
-                let _ = progress
-                    .send(Progress::Error {
-                        message: message.clone(),
-                    })
-                    .await;
-            }
-            NewAnswer {
-                content: text.clone(),
-                status: "failed",
-                source: String::new(),
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                tokens_per_second: None,
-                dropped_messages: dropped as i64,
-            }
-        }
-        None => NewAnswer {
+    /// The answer to store for how the generation ended.
+    async fn answer(
+        &mut self,
+        text: String,
+        dropped: usize,
+        outcome: Option<Result<crate::llm::Finished, EngineError>>,
+    ) -> NewAnswer {
+        let failed = NewAnswer {
             content: text.clone(),
             status: "failed",
             source: String::new(),
@@ -340,51 +460,94 @@ async fn drive(
             completion_tokens: 0,
             tokens_per_second: None,
             dropped_messages: dropped as i64,
-        },
-    };
-    let saved = match state.store.add_answer(user, conversation, answer).await {
-        Ok(saved) => saved,
-        Err(err) => {
-            // The conversation was deleted while answering, or the disk failed.
-            tracing::warn!(error = %err, conversation = conversation.0, "answer not stored");
-            if listening {
-                let _ = progress
-                    .send(Progress::Error {
-                        message: "The answer could not be saved.".into(),
-                    })
-                    .await;
+        };
+        match outcome {
+            Some(Ok(finished)) => NewAnswer {
+                content: text,
+                status: match finished.reason {
+                    FinishReason::Stop => "done",
+                    FinishReason::Length => "length",
+                    FinishReason::Cancelled => "stopped",
+                },
+                source: if self.sources.is_empty() {
+                    format!("local:{}", finished.model)
+                } else {
+                    format!("documents+local:{}", finished.model)
+                },
+                prompt_tokens: finished.prompt_tokens as i64,
+                completion_tokens: finished.completion_tokens as i64,
+                tokens_per_second: Some(finished.tokens_per_second()).filter(|t| *t > 0.0),
+                dropped_messages: dropped as i64,
+            },
+            Some(Err(err)) => {
+                let message = engine_error(err).to_string();
+                self.send(Progress::Error { message }).await;
+                failed
             }
-            return;
+            None => failed,
         }
-    };
-    if !sources.is_empty()
-        && let Err(err) = state
-            .store
-            .add_message_sources(saved.id, sources.clone())
-            .await
-    {
-        tracing::warn!(error = %err, "the answer's sources were not stored");
     }
-    if listening {
-        let _ = progress
-            .send(Progress::Done {
-                message_id: saved.id.0,
-                status: status_label(&saved.status),
-                html: markdown::render(&crate::docs::answer::link_citations(
-                    &saved.content,
-                    &sources,
-                )),
-                source: crate::chat::source_label(&saved.source),
-                tokens_per_second: saved.tokens_per_second,
-                sources_html: crate::docs::answer::render_sources(&sources),
-            })
-            .await;
+
+    async fn send(&self, progress: Progress) {
+        if let Some(sender) = &self.progress {
+            let _ = sender.send(progress).await;
+        }
     }
-    let _ = stored.send(saved.clone());
-    // The answer is complete: end the listener's stream now, not after the title.
-    drop(progress);
-    if first_answer && saved.status != "failed" {
-        name_conversation(&state, user, conversation).await;
+
+    /// Stores the finished answer and its sources, tells the listener, and
+    /// names a new conversation.
+    async fn store(self, answer: NewAnswer) {
+        let saved = match self.state.store.finish_answer(self.message, answer).await {
+            Ok(saved) => saved,
+            Err(err) => {
+                // The conversation was deleted while answering, or the disk failed.
+                tracing::warn!(error = %err, conversation = self.conversation.0, "answer not stored");
+                self.send(Progress::Error {
+                    message: "The answer could not be saved.".into(),
+                })
+                .await;
+                return;
+            }
+        };
+        if !self.sources.is_empty()
+            && let Err(err) = self
+                .state
+                .store
+                .add_message_sources(saved.id, self.sources.clone())
+                .await
+        {
+            tracing::warn!(error = %err, "the answer's sources were not stored");
+        }
+        self.send(Progress::Done {
+            message_id: saved.id.0,
+            status: status_label(&saved.status),
+            html: markdown::render(&crate::docs::answer::link_citations(
+                &saved.content,
+                &self.sources,
+            )),
+            source: crate::chat::source_label(&saved.source),
+            tokens_per_second: saved.tokens_per_second,
+            sources_html: crate::docs::answer::render_sources(&self.sources),
+        })
+        .await;
+        let Driver {
+            state,
+            user,
+            conversation,
+            progress,
+            stored,
+            first_answer,
+            _claim,
+            ..
+        } = self;
+        let _ = stored.send(saved.clone());
+        // The answer is complete: end the listener's stream and free the
+        // conversation now, not after the title.
+        drop(progress);
+        drop(_claim);
+        if first_answer && saved.status != "failed" {
+            name_conversation(&state, user, conversation).await;
+        }
     }
 }
 
@@ -393,6 +556,8 @@ pub fn status_label(status: &str) -> &'static str {
         "done" => "done",
         "stopped" => "stopped",
         "length" => "length",
+        "writing" => "writing",
+        "interrupted" => "interrupted",
         _ => "failed",
     }
 }
@@ -471,7 +636,7 @@ pub fn clean_title(raw: &str) -> String {
 
 /// The first words of `text` within `max` characters, with an ellipsis if cut.
 pub fn truncate_words(text: &str, max: usize) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = crate::text::clean_name(text);
     if text.chars().count() <= max {
         return text;
     }

@@ -188,18 +188,21 @@ async fn post_message(
     let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
     let content = validate_message(&body.content)?;
-    if state.running.get(id).is_some() {
-        return Err(AppError::Conflict(
-            "An answer is already being written in this conversation.".into(),
-        ));
-    }
+    let claim = state.running.claim(id).ok_or_else(|| {
+        AppError::Conflict("An answer is already being written in this conversation.".into())
+    })?;
     state
         .store
         .add_user_message(user.user.id, id, content)
         .await?;
-    let (progress, stored) = answer::start(&state, &user.user, id).await?;
+    let listener = if body.stream {
+        answer::Listener::Stream
+    } else {
+        answer::Listener::Wait
+    };
+    let answer = answer::start(&state, &user.user, id, claim, listener).await?;
     if body.stream {
-        let events = ReceiverStream::new(progress).map(|p| {
+        let events = ReceiverStream::new(answer.progress).map(|p| {
             let (name, data) = match &p {
                 answer::Progress::Queued { ahead } => {
                     ("queued", serde_json::json!({ "ahead": ahead }))
@@ -226,11 +229,7 @@ async fn post_message(
         });
         return Ok(answer::event_stream(events));
     }
-    drop(progress);
-    let saved = stored
-        .await
-        .map_err(|_| AppError::Internal(anyhow::anyhow!("the answer was not stored")))?;
-    Ok(Json(saved).into_response())
+    Ok(Json(answer.stored().await?).into_response())
 }
 
 /// Stops the answer being written in this conversation, if any.

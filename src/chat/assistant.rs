@@ -117,6 +117,7 @@ impl AssistantSettings {
             context_per_chat: self.context_per_chat,
             batch: config.llm.batch,
             max_queue: config.llm.max_queue,
+            max_wait: std::time::Duration::from_secs(config.llm.max_wait_secs),
         }
     }
 }

@@ -49,6 +49,20 @@ const LINK_SCHEMES: [&str; 3] = ["http", "https", "mailto"];
 /// ranking to a site the model chose (`nofollow`).
 const LINK_REL: &str = "noopener noreferrer nofollow";
 
+/// `text` as Markdown that renders as exactly that text: every ASCII
+/// punctuation character is backslash-escaped, so a name like
+/// `Policies [Reset](http://evil)` cannot become a link, emphasis or HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Renders untrusted Markdown (model output) to safe HTML.
 pub fn render(markdown: &str) -> String {
     let markdown = cap_input(markdown);

@@ -297,7 +297,15 @@ impl MessageForm {
 
 /// Checks a message's text: not empty, not too long.
 pub fn validate_message(content: &str) -> AppResult<String> {
-    let trimmed = content.trim();
+    // Control characters (NUL, escapes, ...) carry nothing a person typed;
+    // line breaks and tabs stay. Emptiness is judged after this, so a
+    // message of only NULs is refused rather than stored empty.
+    let normalised: String = content
+        .replace("\r\n", "\n")
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect();
+    let trimmed = normalised.trim();
     if trimmed.is_empty() {
         return Err(AppError::bad_request("Type a message first."));
     }
@@ -307,7 +315,7 @@ pub fn validate_message(content: &str) -> AppResult<String> {
             "That message is {chars} characters long; the limit is {MAX_MESSAGE_CHARS}. Shorten it or split it up."
         )));
     }
-    Ok(trimmed.replace('\0', ""))
+    Ok(trimmed.to_string())
 }
 
 fn wants_stream(headers: &HeaderMap) -> bool {
@@ -409,13 +417,13 @@ async fn respond(
     new: bool,
     documents: Option<(bool, Vec<crate::store::CollectionId>)>,
 ) -> AppResult<Response> {
-    if state.running.get(id).is_some() {
+    let Some(claim) = state.running.claim(id) else {
         let err = AppError::Conflict(
             "The assistant is still answering in this conversation. Wait for it or press Stop."
                 .into(),
         );
         return form_error(state, shell, user, Some(id), content, err, headers).await;
-    }
+    };
     if let Some((on, picked)) = documents {
         state
             .store
@@ -426,9 +434,14 @@ async fn respond(
         .store
         .add_user_message(user.user.id, id, content.clone())
         .await?;
-    let started = answer::start(state, &user.user, id).await;
-    let (progress, stored) = match started {
-        Ok(pair) => pair,
+    let listener = if wants_stream(headers) {
+        answer::Listener::Stream
+    } else {
+        answer::Listener::Wait
+    };
+    let started = answer::start(state, &user.user, id, claim, listener).await;
+    let answer = match started {
+        Ok(answer) => answer,
         Err(err @ (AppError::Unavailable { .. } | AppError::BadRequest(_)))
             if !wants_stream(headers) =>
         {
@@ -452,7 +465,7 @@ async fn respond(
                 serde_json::json!({ "id": id.0, "url": format!("/chat/{}", id.0) }).to_string(),
             )
         });
-        let events = ReceiverStream::new(progress).map(|p| {
+        let events = ReceiverStream::new(answer.progress).map(|p| {
             let name = match &p {
                 answer::Progress::Queued { .. } => "queued",
                 answer::Progress::Started { .. } => "started",
@@ -469,9 +482,8 @@ async fn respond(
         let stream = futures::stream::iter(opening.map(Ok)).chain(events);
         return Ok(answer::event_stream(stream));
     }
-    // No JavaScript: wait for the answer (it is stored either way).
-    drop(progress);
-    let saved = stored.await;
+    // No JavaScript: wait for the whole answer.
+    let saved = answer.stored().await;
     let anchor = saved
         .map(|m| format!("#message-{}", m.id.0))
         .unwrap_or_default();
@@ -504,7 +516,7 @@ struct RenameForm {
 
 /// Checks a conversation title: 1 to 120 characters.
 pub fn validate_title(title: &str) -> AppResult<String> {
-    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title = crate::text::clean_name(title);
     if title.is_empty() || title.chars().count() > 120 {
         return Err(AppError::bad_request("A title has 1 to 120 characters."));
     }

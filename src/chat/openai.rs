@@ -60,8 +60,9 @@ async fn models(State(state): State<AppState>, _: CurrentUser) -> Json<Value> {
 
 #[derive(Debug, Deserialize)]
 struct CompletionRequest {
+    /// The model's id as `/v1/models` lists it (its file name, with or
+    /// without `.gguf`); another name is refused as `model_not_found`.
     #[serde(default)]
-    #[allow(dead_code)]
     model: Option<String>,
     messages: Vec<WireMessage>,
     #[serde(default)]
@@ -163,10 +164,15 @@ impl CompletionRequest {
             sampling.top_p = p.max(0.01);
         }
         if let Some(limit) = self.max_completion_tokens.or(self.max_tokens) {
-            if limit == 0 {
-                return Err(AppError::bad_request("max_tokens must be at least 1"));
+            // An answer can never be longer than one conversation's context,
+            // so a larger limit is refused rather than silently lowered.
+            let most = settings.context_per_chat;
+            if limit == 0 || limit > most {
+                return Err(AppError::BadRequest(format!(
+                    "max_tokens must be between 1 and {most} (the context of one conversation on this box)"
+                )));
             }
-            sampling.max_tokens = limit.min(settings.context_per_chat);
+            sampling.max_tokens = limit;
         }
         if self.frequency_penalty.is_some_and(|p| p != 0.0)
             || self.presence_penalty.is_some_and(|p| p != 0.0)
@@ -216,13 +222,32 @@ fn completion_id() -> String {
     )
 }
 
+/// Whether a client's `model` names the loaded model: its file name as
+/// `/v1/models` lists it, or that name without `.gguf` (any case).
+fn names_model(requested: &str, serving: &str) -> bool {
+    let requested = requested.trim();
+    let stem = serving.strip_suffix(".gguf").unwrap_or(serving);
+    requested.eq_ignore_ascii_case(serving) || requested.eq_ignore_ascii_case(stem)
+}
+
 async fn chat_completions(
     State(state): State<AppState>,
     _: CurrentUser,
     Json(body): Json<CompletionRequest>,
 ) -> AppResult<Response> {
-    let request = body.to_engine(&state)?;
     let model = crate::llm::model_name(&state.engine.config().model_path);
+    // Only a loaded model can be named wrongly; while none is, the engine
+    // answers "unavailable" below.
+    if let (Some(requested), EngineState::Ready { model }) =
+        (body.model.as_deref(), state.engine.state())
+        && !names_model(requested, &model)
+    {
+        return Err(AppError::ModelNotFound {
+            requested: requested.chars().take(100).collect(),
+            serving: model,
+        });
+    }
+    let request = body.to_engine(&state)?;
     let mut generation = state.engine.generate(request).map_err(engine_error)?;
     let id = completion_id();
     let created = now();

@@ -108,12 +108,17 @@ pub fn prompt(sources: &[MessageSource], question: &str) -> String {
     text
 }
 
-/// The answer when no passage matched.
+/// The answer when no passage matched. It is Markdown, and collection
+/// names are text: they are escaped so a name cannot plant a link.
 pub fn nothing_found(searched: &[String]) -> String {
+    let names: Vec<String> = searched
+        .iter()
+        .map(|name| crate::chat::markdown::escape(name))
+        .collect();
     format!(
         "I found nothing about this in the documents you can see (searched: {}). \
          Try other words, check the collection, or turn off **Answer from documents** to ask the assistant in general.",
-        searched.join(", ")
+        names.join(", ")
     )
 }
 

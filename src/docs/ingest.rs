@@ -147,7 +147,7 @@ pub fn title_from_file_name(name: &str) -> String {
 /// without control characters, at most 200 characters. For display only.
 pub fn clean_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let cleaned: String = crate::text::clean_name(base).chars().take(200).collect();
     let cleaned = cleaned.trim().to_string();
     if cleaned.is_empty() {
         "unnamed".to_string()
@@ -214,114 +214,164 @@ pub struct Outcome {
     pub document: DocumentRecord,
 }
 
+/// A document whose text was extracted (or could not be), on its way into
+/// the index.
+struct Prepared {
+    document: DocumentRecord,
+    /// What to index and then record, or why the document failed.
+    result: Result<(IndexDocument, Processed), Processed>,
+}
+
+/// Most documents committed to the index together.
+const MAX_BATCH: usize = 64;
+
+/// After a commit fails (a full disk), processing waits this long before
+/// trying again; the documents wait in the queue meanwhile.
+const RETRY_AFTER_FAILED_COMMIT: Duration = Duration::from_secs(30);
+
+/// How often the indexer looks for index writes that a failed commit
+/// dropped, when nothing else wakes it.
+const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+
 impl Worker {
-    /// Processes queued documents until `stop` resolves; between documents it
-    /// waits to be woken, and looks again every two seconds for documents
-    /// queued by another process (`hearth docs import`).
-    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+    /// Processes queued documents until `stop` resolves.
+    ///
+    /// `documents.workers` tasks each take the next document (fairly: a
+    /// person whose file is already being processed waits behind others)
+    /// and extract its text in a child process, so one slow file does not
+    /// hold up the rest. One indexer then writes what they produce into the
+    /// index in batches and records a document as indexed only after the
+    /// commit that made it searchable succeeded; when a commit fails, the
+    /// batch goes back to the queue and is tried again later.
+    pub async fn run(self, stop: tokio_util::sync::CancellationToken) {
         match self.store.requeue_interrupted_documents().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(documents = n, "resuming interrupted document processing"),
             Err(err) => tracing::error!(error = %err, "cannot requeue interrupted documents"),
         }
-        tokio::pin!(stop);
+        let workers = self.config.documents.workers.max(1);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Prepared>(workers);
+        let mut extractors = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            extractors.spawn(self.clone().extract_loop(sender.clone(), stop.clone()));
+        }
+        drop(sender);
         loop {
-            let processed = tokio::select! {
-                _ = &mut stop => return,
-                processed = self.process_next() => processed,
+            let first = tokio::select! {
+                _ = stop.cancelled() => break,
+                prepared = receiver.recv() => match prepared {
+                    Some(prepared) => Some(prepared),
+                    None => break,
+                },
+                _ = tokio::time::sleep(RECONCILE_EVERY) => None,
             };
-            match processed {
-                Ok(Some(_)) => continue,
-                Ok(None) => {
-                    if let Err(err) = self.index.flush().await {
-                        tracing::error!(error = %err, "cannot commit the search index");
-                    }
+            let Some(first) = first else {
+                self.reconcile_lost(&[]).await;
+                continue;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
                 }
-                Err(err) => tracing::error!(error = %err, "document processing failed"),
             }
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            if self.index_batch(batch).await.is_err() {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(RETRY_AFTER_FAILED_COMMIT) => {}
+                }
+            }
+        }
+        // Documents claimed but not recorded stay `processing`; the next
+        // start queues them again.
+        extractors.shutdown().await;
+    }
+
+    /// One extraction task: takes queued documents one at a time and hands
+    /// their text to the indexer; between documents it waits to be woken,
+    /// and looks every two seconds for documents queued by another process.
+    async fn extract_loop(
+        self,
+        sender: tokio::sync::mpsc::Sender<Prepared>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            let claimed = match self.store.claim_next_document().await {
+                Ok(claimed) => claimed,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot take the next document");
+                    None
+                }
+            };
+            let Some(document) = claimed else {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+                continue;
+            };
+            let prepared = tokio::select! {
+                _ = stop.cancelled() => return,
+                prepared = self.prepare(document) => prepared,
+            };
+            if sender.send(prepared).await.is_err() {
+                return;
             }
         }
     }
 
-    /// Processes every queued document, then commits: for the console import.
+    /// Processes every queued document, then returns: for the console
+    /// import, which runs without a server.
     pub async fn drain(&self, mut each: impl FnMut(&DocumentRecord)) -> anyhow::Result<()> {
         self.store.requeue_interrupted_documents().await?;
-        while let Some(outcome) = self.process_next().await? {
-            each(&outcome.document);
-        }
-        self.index.flush().await?;
-        Ok(())
-    }
-
-    /// Takes the next queued document and processes it; `None` when the
-    /// queue is empty.
-    pub async fn process_next(&self) -> anyhow::Result<Option<Outcome>> {
-        let Some(document) = self.store.claim_next_document().await? else {
-            return Ok(None);
-        };
-        let started = std::time::Instant::now();
-        let outcome = self.extract_and_index(&document).await;
-        let (processed, indexed) = match outcome {
-            Ok(processed) => (processed, true),
-            Err(err) => {
-                tracing::warn!(document = document.id.0, code = err.code(), reason = %err.reason(), "document not indexed");
-                let _ = self.index.delete_document(document.id.0).await;
-                (
-                    Processed::Failed {
-                        format: None,
-                        code: err.code().to_string(),
-                        reason: super::capitalise(&err.reason()),
-                    },
-                    false,
-                )
-            }
-        };
-        // When this is the last document waiting, everything indexed so far
-        // is made searchable before its status says so (in a longer batch the
-        // others become searchable within the index's commit interval).
-        if self.store.documents_pending().await? <= 1
-            && let Err(err) = self.index.flush().await
-        {
-            tracing::error!(error = %err, "cannot commit the search index");
-        }
-        match self
-            .store
-            .finish_document(document.id, document.sha256.clone(), processed)
-            .await
-        {
-            Ok(record) => {
-                tracing::info!(
-                    document = record.id.0,
-                    status = %record.status,
-                    chunks = record.chunk_count,
-                    ms = started.elapsed().as_millis() as u64,
-                    "document processed"
-                );
-                Ok(Some(Outcome { document: record }))
-            }
-            // Deleted or replaced while it was processed: its index entries,
-            // if any, belong to nothing now.
-            Err(StoreError::NotFound) => {
-                if indexed {
-                    let current = self.store.document_for_processing(document.id).await;
-                    if current.is_err() {
-                        let _ = self.index.delete_document(document.id.0).await;
-                    }
+        let workers = self.config.documents.workers.max(1);
+        loop {
+            let mut claimed = Vec::new();
+            while claimed.len() < workers {
+                match self.store.claim_next_document().await? {
+                    Some(document) => claimed.push(document),
+                    None => break,
                 }
-                Ok(Some(Outcome { document }))
             }
-            Err(err) => Err(err.into()),
+            if claimed.is_empty() {
+                return Ok(());
+            }
+            let batch =
+                futures::future::join_all(claimed.into_iter().map(|d| self.prepare(d))).await;
+            for outcome in self.index_batch(batch).await? {
+                each(&outcome.document);
+            }
         }
     }
 
-    async fn extract_and_index(
+    /// Extracts and chunks one claimed document.
+    async fn prepare(&self, document: DocumentRecord) -> Prepared {
+        let started = std::time::Instant::now();
+        let result = self.extract(&document).await.map_err(|err| {
+            tracing::warn!(document = document.id.0, code = err.code(), reason = %err.reason(), "document not indexed");
+            Processed::Failed {
+                format: None,
+                code: err.code().to_string(),
+                reason: super::capitalise(&err.reason()),
+            }
+        });
+        tracing::debug!(
+            document = document.id.0,
+            ms = started.elapsed().as_millis() as u64,
+            "document extracted"
+        );
+        Prepared { document, result }
+    }
+
+    async fn extract(
         &self,
         document: &DocumentRecord,
-    ) -> Result<Processed, ExtractError> {
+    ) -> Result<(IndexDocument, Processed), ExtractError> {
         if document.attempts > MAX_ATTEMPTS {
             return Err(ExtractError::Crashed(
                 "processing this file was interrupted several times".into(),
@@ -352,24 +402,143 @@ impl Worker {
                 text: c.text.clone(),
             })
             .collect();
-        self.index
-            .index_document(IndexDocument {
+        let format = extracted.format.as_str().to_string();
+        Ok((
+            IndexDocument {
                 doc_id: document.id.0,
                 collection_id: document.collection_id.0,
                 title: document.title.clone(),
                 file_name: document.file_name.clone(),
-                format: extracted.format.as_str().to_string(),
+                format: format.clone(),
                 modified: document.updated_at,
                 chunks,
-            })
-            .await
-            .map_err(|e| ExtractError::Crashed(format!("the search index refused it: {e}")))?;
-        Ok(Processed::Indexed {
-            format: extracted.format.as_str().to_string(),
-            pages: extracted.pages,
-            chunks: stored,
-            text_bytes,
-        })
+            },
+            Processed::Indexed {
+                format,
+                pages: extracted.pages,
+                chunks: stored,
+                text_bytes,
+            },
+        ))
+    }
+
+    /// Writes a batch into the index, commits, and only then records each
+    /// document's outcome. When the commit fails (or a failed commit since
+    /// dropped any of the batch's writes), the batch goes back to the queue
+    /// and this returns an error: the database never says "indexed" for a
+    /// document search cannot find.
+    async fn index_batch(&self, batch: Vec<Prepared>) -> anyhow::Result<Vec<Outcome>> {
+        let mut recorded = Vec::with_capacity(batch.len());
+        for prepared in batch {
+            let Prepared { document, result } = prepared;
+            let processed = match result {
+                Ok((doc, processed)) => match self.index.index_document(doc).await {
+                    Ok(()) => processed,
+                    Err(err) => {
+                        tracing::warn!(document = document.id.0, error = %err, "the search index refused a document");
+                        let _ = self.index.delete_document(document.id.0).await;
+                        Processed::Failed {
+                            format: None,
+                            code: "index".into(),
+                            reason: format!("The search index refused it: {err}"),
+                        }
+                    }
+                },
+                Err(failed) => {
+                    let _ = self.index.delete_document(document.id.0).await;
+                    failed
+                }
+            };
+            recorded.push((document, processed));
+        }
+        let committed = self.index.flush().await;
+        let lost = self.index.take_lost();
+        let ids: Vec<i64> = recorded.iter().map(|(d, _)| d.id.0).collect();
+        if let Err(err) = committed.map_err(anyhow::Error::from).and_then(|()| {
+            match ids.iter().any(|id| lost.contains(id)) {
+                true => Err(anyhow::anyhow!(
+                    "an earlier commit dropped part of the batch"
+                )),
+                false => Ok(()),
+            }
+        }) {
+            tracing::error!(error = %err, documents = ids.len(), "the search index could not be committed; the documents wait in the queue");
+            self.store
+                .release_documents(ids.iter().copied().map(DocumentId).collect())
+                .await?;
+            // Writing the other dropped documents again now would only be
+            // dropped again: they wait for the next reconciliation.
+            self.index
+                .mark_lost(lost.into_iter().filter(|id| !ids.contains(id)));
+            return Err(err);
+        }
+        self.reconcile_lost_ids(&lost, &ids).await;
+        let mut outcomes = Vec::with_capacity(recorded.len());
+        for (document, processed) in recorded {
+            let indexed = matches!(processed, Processed::Indexed { .. });
+            match self
+                .store
+                .finish_document(document.id, document.sha256.clone(), processed)
+                .await
+            {
+                Ok(record) => {
+                    tracing::info!(
+                        document = record.id.0,
+                        status = %record.status,
+                        chunks = record.chunk_count,
+                        "document processed"
+                    );
+                    outcomes.push(Outcome { document: record });
+                }
+                // Deleted or replaced while it was processed: its index
+                // entries, if any, belong to nothing now.
+                Err(StoreError::NotFound) => {
+                    if indexed
+                        && self
+                            .store
+                            .document_for_processing(document.id)
+                            .await
+                            .is_err()
+                    {
+                        let _ = self.index.delete_document(document.id.0).await;
+                    }
+                    outcomes.push(Outcome { document });
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Puts back what failed commits dropped, other than `skip` (a batch
+    /// that is queued again anyway), then commits.
+    async fn reconcile_lost(&self, skip: &[i64]) {
+        let lost = self.index.take_lost();
+        if lost.is_empty() {
+            return;
+        }
+        self.reconcile_lost_ids(&lost, skip).await;
+        if let Err(err) = self.index.flush().await {
+            tracing::warn!(error = %err, "the search index still cannot be committed");
+        }
+    }
+
+    async fn reconcile_lost_ids(&self, lost: &[i64], skip: &[i64]) {
+        for id in lost.iter().filter(|id| !skip.contains(id)) {
+            if let Err(err) = reconcile(&self.store, &self.index, DocumentId(*id)).await {
+                tracing::warn!(document = id, error = %err, "cannot put a document back into the index");
+            }
+        }
+    }
+}
+
+/// Brings the index in line with the database for one document: its stored
+/// chunks if it is indexed, nothing otherwise.
+pub async fn reconcile(store: &Store, index: &SearchIndex, id: DocumentId) -> anyhow::Result<()> {
+    match store.document_for_processing(id).await {
+        Ok(document) if document.status == "indexed" => reindex_from_store(store, index, id).await,
+        Ok(_) | Err(StoreError::NotFound) => Ok(index.delete_document(id.0).await?),
+        Err(err) => Err(err.into()),
     }
 }
 

@@ -269,7 +269,7 @@ pub async fn run_background(state: AppState, stop: CancellationToken) {
         wake: docs.wake.clone(),
     };
     let inbox = tokio::spawn(inbox::watch(state.clone(), stop.clone()));
-    worker.run(stop.cancelled()).await;
+    worker.run(stop.clone()).await;
     let _ = inbox.await;
     if let Err(err) = index.close().await {
         tracing::warn!(error = %err, "the search index did not close cleanly");

@@ -70,6 +70,8 @@ pub struct DocumentsPage {
     max_upload_mb: u64,
     pending: i64,
     index_problem: Option<String>,
+    /// Uploads are refused: the disk is under its floor.
+    disk_full: bool,
 }
 
 impl DocumentsPage {
@@ -160,12 +162,15 @@ async fn list_page(
                 collection: collection.map(CollectionId),
                 status: (!status.is_empty()).then(|| status.clone()),
                 name: query.name.clone(),
-                offset: (page - 1) * PAGE_SIZE,
+                offset: (page - 1).saturating_mul(PAGE_SIZE),
                 limit: PAGE_SIZE,
             },
         )
         .await?;
-    let pending = state.store.documents_pending().await?;
+    let pending = state
+        .store
+        .visible_documents_pending(viewer(&user.user))
+        .await?;
     render(&DocumentsPage {
         shell,
         pages: (listing.total as u32).div_ceil(PAGE_SIZE).max(1),
@@ -180,6 +185,7 @@ async fn list_page(
         max_upload_mb: state.config.documents.max_upload_bytes / (1024 * 1024),
         pending,
         index_problem: state.docs.problem(),
+        disk_full: state.config.disk().status().low(),
     })
 }
 

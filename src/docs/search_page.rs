@@ -162,7 +162,7 @@ async fn run_search(
         },
         modified_from: day_start(&filters.from, false)?,
         modified_to: day_start(&filters.to, true)?,
-        offset: (filters.page - 1) * PAGE_SIZE,
+        offset: (filters.page - 1).saturating_mul(PAGE_SIZE),
         limit: PAGE_SIZE,
     };
     let index = state.docs.index_or_unavailable()?.clone();

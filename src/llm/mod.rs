@@ -44,6 +44,9 @@ pub struct EngineConfig {
     pub batch: u32,
     /// Requests that may wait for a free slot; more are refused as busy.
     pub max_queue: usize,
+    /// Longest a request waits for a free slot. Past it, the request is told
+    /// the assistant is busy instead of waiting on until its client gives up.
+    pub max_wait: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

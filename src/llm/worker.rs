@@ -348,13 +348,19 @@ fn serve(
             }
         }
 
-        // Requests whose client went away before they started are dropped.
+        // Requests whose client went away before they started are dropped,
+        // and those that waited too long are told so: a client that was
+        // accepted is answered or told early, never left to time out.
         waiting.retain(|job| {
             let gone = job.events.is_closed();
-            if gone {
+            let expired = !gone && job.received.elapsed() >= config.max_wait;
+            if expired {
+                let _ = job.events.send(Event::Failed(EngineError::Busy));
+            }
+            if gone || expired {
                 shared.waiting.fetch_sub(1, Ordering::AcqRel);
             }
-            !gone
+            !(gone || expired)
         });
 
         // Admit waiting requests into free slots (not while a reload waits

@@ -213,6 +213,8 @@ struct Inner {
     analyzers: Analyzers,
     sender: SyncSender<Request>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// Documents whose writes a failed commit rolled back (see `writer`).
+    lost: Arc<std::sync::Mutex<BTreeSet<i64>>>,
 }
 
 impl Drop for Inner {
@@ -304,21 +306,19 @@ impl SearchIndex {
         let memory = config.writer_memory_bytes.max(MIN_MEMORY_PER_THREAD);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = cores.clamp(1, 4).min(memory / MIN_MEMORY_PER_THREAD).max(1);
-        let index_writer = index
-            .writer_with_num_threads(threads, memory)
-            .map_err(|error| match error {
-                TantivyError::LockFailure(..) => SearchError::Other(
-                    "the search index is already open in another process".to_string(),
-                ),
-                error => other(error),
-            })?;
         let (sender, receiver) = sync_channel(QUEUE_CAPACITY);
+        let lost = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
         let writer_thread = writer::spawn(
-            index_writer,
+            writer::WriterSpec {
+                index,
+                threads,
+                memory,
+            },
             reader.clone(),
             fields,
             config.commit_interval,
             receiver,
+            lost.clone(),
         )?;
         Ok(SearchIndex {
             inner: Arc::new(Inner {
@@ -327,6 +327,7 @@ impl SearchIndex {
                 analyzers,
                 sender,
                 writer_thread: Some(writer_thread),
+                lost,
             }),
         })
     }
@@ -352,6 +353,25 @@ impl SearchIndex {
     /// Commits now and returns once every earlier write is searchable.
     pub async fn flush(&self) -> Result<(), SearchError> {
         self.request(|reply| Request::Flush { reply }).await
+    }
+
+    /// The documents whose writes a failed commit rolled back since the last
+    /// call: whatever the index holds for them may be stale, so the caller
+    /// writes them again (or deletes them) from the database.
+    pub fn take_lost(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.inner.lost.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .collect()
+    }
+
+    /// Puts documents back into the lost set (their writes could not be
+    /// repeated yet), for a later [`take_lost`](Self::take_lost).
+    pub fn mark_lost(&self, ids: impl IntoIterator<Item = i64>) {
+        self.inner
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(ids);
     }
 
     /// Commits what is pending and stops the writer thread, releasing the

@@ -6,13 +6,25 @@
 //! in batches: when `commit_interval` has passed since the first uncommitted
 //! write, or at once for `Flush` and `Clear`. After every commit the shared
 //! reader is reloaded, so a flushed write is visible to the next search.
+//!
+//! A commit that fails (a full disk) is rolled back, which also gives tantivy
+//! a fresh writer: after such a failure the old one kept refusing work, and
+//! the index stayed stale until a restart. The documents whose writes were
+//! rolled back are kept in the shared `lost` set, so the documents
+//! capability can put them back once there is room.
+//!
+//! The thread and tantivy's indexing and merging threads (created from it)
+//! run at a lower CPU priority: on a two-core box, indexing must not take
+//! the cores the chat model is answering on.
 
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tantivy::schema::Term;
-use tantivy::{IndexReader, IndexWriter, TantivyDocument};
+use tantivy::{Index, IndexReader, IndexWriter, TantivyDocument, TantivyError};
 use tokio::sync::oneshot;
 
 use super::schema::{FIRST_CHUNK_MARKER, Fields};
@@ -47,33 +59,104 @@ pub(super) enum Request {
 /// request wakes it earlier.
 const IDLE_WAIT: Duration = Duration::from_secs(3600);
 
+/// Niceness of the index threads: well below the chat model (0), so that
+/// indexing takes the cores only when the model leaves them free.
+const NICENESS: i32 = 10;
+
+/// How the writer is made, again after a failed commit.
+pub(super) struct WriterSpec {
+    pub index: Index,
+    pub threads: usize,
+    pub memory: usize,
+}
+
+impl WriterSpec {
+    fn writer(&self) -> Result<IndexWriter, SearchError> {
+        self.index
+            .writer_with_num_threads(self.threads, self.memory)
+            .map_err(|error| match error {
+                TantivyError::LockFailure(..) => SearchError::Other(
+                    "the search index is already open in another process".to_string(),
+                ),
+                error => SearchError::Other(error.to_string()),
+            })
+    }
+}
+
+/// Starts the writer thread, which creates the `IndexWriter` itself (so
+/// tantivy's threads inherit its lower priority); returns once it has.
 pub(super) fn spawn(
-    index_writer: IndexWriter,
+    spec: WriterSpec,
     reader: IndexReader,
     fields: Fields,
     commit_interval: Duration,
     receiver: Receiver<Request>,
+    lost: Arc<Mutex<BTreeSet<i64>>>,
 ) -> Result<std::thread::JoinHandle<()>, SearchError> {
-    let mut owner = Owner {
-        index_writer,
-        reader,
-        fields,
-        commit_interval,
-        dirty_since: None,
-    };
-    std::thread::Builder::new()
+    let (ready, started) = sync_channel(1);
+    let thread = std::thread::Builder::new()
         .name("hearth-index".to_string())
-        .spawn(move || owner.run(receiver))
-        .map_err(|error| SearchError::Other(format!("cannot start the index thread: {error}")))
+        .spawn(move || {
+            lower_priority();
+            let index_writer = match spec.writer() {
+                Ok(writer) => {
+                    let _ = ready.send(Ok(()));
+                    writer
+                }
+                Err(error) => {
+                    let _ = ready.send(Err(error));
+                    return;
+                }
+            };
+            let mut owner = Owner {
+                index_writer,
+                spec,
+                reader,
+                fields,
+                commit_interval,
+                dirty_since: None,
+                uncommitted: BTreeSet::new(),
+                lost,
+            };
+            owner.run(receiver)
+        })
+        .map_err(|error| SearchError::Other(format!("cannot start the index thread: {error}")))?;
+    match started.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(error)) => {
+            let _ = thread.join();
+            Err(error)
+        }
+        Err(_) => Err(SearchError::Other(
+            "the index thread stopped while starting".to_string(),
+        )),
+    }
+}
+
+/// Lowers the calling thread's CPU priority (Linux: niceness is per thread,
+/// and threads it creates inherit it).
+fn lower_priority() {
+    // SAFETY: setpriority on our own thread id changes only its niceness.
+    let result =
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICENESS) };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the index thread's priority");
+    }
 }
 
 struct Owner {
     index_writer: IndexWriter,
+    spec: WriterSpec,
     reader: IndexReader,
     fields: Fields,
     commit_interval: Duration,
     /// When the oldest write not yet committed was applied.
     dirty_since: Option<Instant>,
+    /// Documents written since the last commit.
+    uncommitted: BTreeSet<i64>,
+    /// Documents whose writes a failed commit rolled back; shared with the
+    /// handles, which hand them to whoever puts them back.
+    lost: Arc<Mutex<BTreeSet<i64>>>,
 }
 
 impl Owner {
@@ -119,8 +202,12 @@ impl Owner {
         // Mutations are applied even when the requester stopped waiting: the
         // index must converge on what the database says, not on who listened.
         let (result, reply) = match request {
-            Request::Index { doc, reply } => (self.guarded(|owner| owner.index(doc)), reply),
+            Request::Index { doc, reply } => {
+                self.uncommitted.insert(doc.doc_id);
+                (self.guarded(|owner| owner.index(doc)), reply)
+            }
             Request::Delete { doc_id, reply } => {
+                self.uncommitted.insert(doc_id);
                 let result = self.guarded(|owner| {
                     owner
                         .index_writer
@@ -170,6 +257,24 @@ impl Owner {
                 ))
             }
         }
+    }
+
+    /// Returns the index to its last commit with a fresh writer, and
+    /// records the documents whose writes were dropped as lost.
+    fn roll_back(&mut self) {
+        if let Err(error) = self.index_writer.rollback() {
+            tracing::error!(%error, "rolling back the search index failed; starting a new writer");
+            match self.spec.writer() {
+                Ok(writer) => self.index_writer = writer,
+                Err(error) => tracing::error!(%error, "no new search index writer"),
+            }
+        }
+        self.dirty_since = None;
+        let dropped = std::mem::take(&mut self.uncommitted);
+        self.lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(dropped);
     }
 
     fn mark_dirty(&mut self) {
@@ -233,12 +338,12 @@ impl Owner {
     fn commit(&mut self) -> Result<(), SearchError> {
         let started = Instant::now();
         if let Err(error) = self.index_writer.commit() {
-            tracing::error!(%error, "committing the search index failed");
-            // Try again one interval from now rather than in a tight loop.
-            self.dirty_since = Some(Instant::now());
+            tracing::error!(%error, documents = self.uncommitted.len(), "committing the search index failed; rolling back");
+            self.roll_back();
             return Err(SearchError::Other(format!("commit failed: {error}")));
         }
         self.dirty_since = None;
+        self.uncommitted.clear();
         if let Err(error) = self.reader.reload() {
             tracing::error!(%error, "reloading the search reader failed");
             return Err(SearchError::Other(format!("reload failed: {error}")));

@@ -32,7 +32,8 @@ pub struct StoredMessage {
     /// `user` or `assistant`.
     pub role: String,
     pub content: String,
-    /// `done`, `stopped`, `length` or `failed`.
+    /// `done`, `stopped`, `length`, `failed`, `writing` (being written
+    /// now) or `interrupted` (the box stopped while it was being written).
     pub status: String,
     /// Where an answer came from: `local:<model file>`.
     pub source: String,
@@ -234,6 +235,105 @@ impl Store {
                 ],
             )?;
             inserted_message(tx, id, at)
+        })
+        .await
+    }
+
+    /// Starts an answer: an empty assistant message with status `writing`,
+    /// which [`Store::save_answer_draft`] fills as the text arrives and
+    /// [`Store::finish_answer`] completes. A crash in between leaves it
+    /// `writing`, and [`Store::interrupt_unfinished_answers`] marks it at the
+    /// next start, so what was streamed is kept.
+    pub async fn begin_answer(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        source: String,
+    ) -> StoreResult<StoredMessage> {
+        self.write(move |tx| {
+            owned(tx, user, id)?;
+            let at = now();
+            tx.execute(
+                "INSERT INTO messages (conversation_id, role, content, status, source, created_at)
+                 VALUES (?1, 'assistant', '', 'writing', ?2, ?3)",
+                params![id.0, source, at],
+            )?;
+            inserted_message(tx, id, at)
+        })
+        .await
+    }
+
+    /// Saves the text of an answer being written so far.
+    pub async fn save_answer_draft(
+        &self,
+        message: MessageId,
+        content: String,
+        dropped_messages: i64,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE messages SET content = ?2, dropped_messages = ?3
+                 WHERE id = ?1 AND status = 'writing'",
+                params![message.0, content, dropped_messages],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Completes an answer begun with [`Store::begin_answer`]. `NotFound` when
+    /// the conversation was deleted meanwhile.
+    pub async fn finish_answer(
+        &self,
+        message: MessageId,
+        answer: NewAnswer,
+    ) -> StoreResult<StoredMessage> {
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE messages SET content = ?2, status = ?3, source = ?4, prompt_tokens = ?5,
+                     completion_tokens = ?6, tokens_per_second = ?7, dropped_messages = ?8
+                 WHERE id = ?1 AND status = 'writing'",
+                params![
+                    message.0,
+                    answer.content,
+                    answer.status,
+                    answer.source,
+                    answer.prompt_tokens,
+                    answer.completion_tokens,
+                    answer.tokens_per_second,
+                    answer.dropped_messages,
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let at = now();
+            tx.execute(
+                "UPDATE conversations SET updated_at = ?2
+                 WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1)",
+                params![message.0, at],
+            )?;
+            Ok(tx.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+                [message.0],
+                self::message,
+            )?)
+        })
+        .await
+    }
+
+    /// Marks answers that were being written when the server stopped as
+    /// `interrupted`, keeping their text. Called once at start, before any
+    /// answer begins. Returns how many there were.
+    pub async fn interrupt_unfinished_answers(&self) -> StoreResult<usize> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE messages SET status = 'interrupted' WHERE status = 'writing'",
+                [],
+            )?)
         })
         .await
     }

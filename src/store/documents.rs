@@ -329,7 +329,8 @@ fn set_access(
 }
 
 fn validate_collection_name(name: &str) -> StoreResult<String> {
-    let name = name.trim();
+    let name = crate::text::clean_name(name);
+    let name = name.as_str();
     if name.is_empty() || name.chars().count() > 80 {
         return Err(StoreError::Conflict(
             "A collection needs a name of 1 to 80 characters.".into(),
@@ -643,13 +644,21 @@ impl Store {
         .await
     }
 
-    /// Takes the oldest queued document for processing.
+    /// Takes the next queued document for processing: the oldest one whose
+    /// uploader has nothing being processed right now, else the oldest one,
+    /// so one person's slow files never hold up everyone else's.
     pub async fn claim_next_document(&self) -> StoreResult<Option<DocumentRecord>> {
         self.write(|tx| {
             let id: Option<i64> = tx
                 .query_row(
                     "UPDATE documents SET status = 'processing', attempts = attempts + 1, updated_at = ?1
-                     WHERE id = (SELECT id FROM documents WHERE status = 'queued' ORDER BY id LIMIT 1)
+                     WHERE id = (
+                         SELECT q.id FROM documents q WHERE q.status = 'queued'
+                         ORDER BY EXISTS (
+                             SELECT 1 FROM documents p WHERE p.status = 'processing'
+                             AND p.uploaded_by IS q.uploaded_by
+                         ), q.id
+                         LIMIT 1)
                      RETURNING id",
                     [now()],
                     |r| r.get(0),
@@ -667,6 +676,38 @@ impl Store {
             Ok(tx.execute(
                 "UPDATE documents SET status = 'queued' WHERE status = 'processing'",
                 [],
+            )?)
+        })
+        .await
+    }
+
+    /// Puts documents being processed back in the queue without counting
+    /// the attempt: their processing was fine, the index could not take
+    /// them (a full disk).
+    pub async fn release_documents(&self, ids: Vec<DocumentId>) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut release = tx.prepare_cached(
+                "UPDATE documents SET status = 'queued', attempts = max(attempts - 1, 0)
+                 WHERE id = ?1 AND status = 'processing'",
+            )?;
+            for id in &ids {
+                release.execute([id.0])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// How many documents that `viewer` may see wait or are being processed.
+    pub async fn visible_documents_pending(&self, viewer: Viewer) -> StoreResult<i64> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT count(*) FROM documents d JOIN collections c ON c.id = d.collection_id
+                     WHERE d.status IN ('queued', 'processing') AND {VISIBLE}"
+                ),
+                named_params! {":viewer": viewer.user.0, ":viewer_role": viewer.role.as_str()},
+                |r| r.get(0),
             )?)
         })
         .await

@@ -206,7 +206,8 @@ pub const MIGRATIONS: &[&str] = &[
     // keeps what was streamed; at the next start they become 'interrupted'.
     // SQLite cannot change a CHECK constraint in place, so the table is
     // rebuilt (foreign keys are off during migrations, so nothing cascades).
-    // Documents remember how many pages were read by OCR.
+    // Documents remember how many pages were read by OCR; names lose
+    // bidirectional controls.
     r#"
     CREATE TABLE messages_new (
         id                INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -234,5 +235,14 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
 
     ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0;
+
+    -- Names stored before bidirectional controls were removed at input
+    -- (text::clean_name) lose them now: U+202A-202E, U+2066-2069, U+200E,
+    -- U+200F, U+061C. A collection whose cleaned name is taken keeps its own.
+    UPDATE documents SET file_name = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(file_name, char(8234), ''), char(8235), ''), char(8236), ''), char(8237), ''), char(8238), ''), char(8294), ''), char(8295), ''), char(8296), ''), char(8297), ''), char(8206), ''), char(8207), ''), char(1564), '');
+    UPDATE documents SET title = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(title, char(8234), ''), char(8235), ''), char(8236), ''), char(8237), ''), char(8238), ''), char(8294), ''), char(8295), ''), char(8296), ''), char(8297), ''), char(8206), ''), char(8207), ''), char(1564), '');
+    UPDATE OR IGNORE collections SET name = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(name, char(8234), ''), char(8235), ''), char(8236), ''), char(8237), ''), char(8238), ''), char(8294), ''), char(8295), ''), char(8296), ''), char(8297), ''), char(8206), ''), char(8207), ''), char(1564), '');
+    UPDATE users SET display_name = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(display_name, char(8234), ''), char(8235), ''), char(8236), ''), char(8237), ''), char(8238), ''), char(8294), ''), char(8295), ''), char(8296), ''), char(8297), ''), char(8206), ''), char(8207), ''), char(1564), '');
+    UPDATE conversations SET title = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(title, char(8234), ''), char(8235), ''), char(8236), ''), char(8237), ''), char(8238), ''), char(8294), ''), char(8295), ''), char(8296), ''), char(8297), ''), char(8206), ''), char(8207), ''), char(1564), '');
     "#,
 ];

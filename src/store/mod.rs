@@ -50,6 +50,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the message names it for people.
     #[error("{0}")]
     Conflict(String),
+    /// The disk is full: nothing was written.
+    #[error("the disk is full")]
+    DiskFull,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -58,6 +61,9 @@ impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         match err {
             rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull => {
+                StoreError::DiskFull
+            }
             other => StoreError::Other(anyhow::Error::new(other)),
         }
     }
@@ -68,6 +74,7 @@ impl From<StoreError> for crate::error::AppError {
         match err {
             StoreError::NotFound => crate::error::AppError::NotFound,
             StoreError::Conflict(message) => crate::error::AppError::Conflict(message),
+            StoreError::DiskFull => crate::error::AppError::disk_full(),
             StoreError::Other(err) => crate::error::AppError::Internal(err),
         }
     }
@@ -85,6 +92,90 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    reserve: Reserve,
+}
+
+/// Room set aside on the database's disk: a preallocated file that is given
+/// up when the disk is (nearly) full, so the small writes that get people
+/// out of trouble (signing in, deleting documents to make room) still fit.
+/// Without it a full disk locked everyone out.
+struct Reserve {
+    path: PathBuf,
+    bytes: u64,
+}
+
+/// Under this much free space, the reserve is given up before a write.
+const RESERVE_LOW_WATER: u64 = 4 * 1024 * 1024;
+
+impl Reserve {
+    fn exists(&self) -> bool {
+        self.bytes > 0 && self.path.exists()
+    }
+
+    /// Sets the room aside, if there is room for it and a margin.
+    fn ensure(&self) {
+        if self.bytes == 0 || self.path.exists() {
+            return;
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let Ok(space) = crate::disk::space(dir) else {
+            return;
+        };
+        if space.free < self.bytes.saturating_mul(4) {
+            return;
+        }
+        if let Err(err) = preallocate(&self.path, self.bytes) {
+            tracing::warn!(error = %err, "cannot set aside room on the disk");
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// Gives the room up when the disk is nearly full; true if it did.
+    fn release_if_low(&self) -> bool {
+        if !self.exists() {
+            return false;
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        match crate::disk::space(dir) {
+            Ok(space) if space.free < RESERVE_LOW_WATER => self.release(),
+            _ => false,
+        }
+    }
+
+    fn release(&self) -> bool {
+        let released = std::fs::remove_file(&self.path).is_ok();
+        if released {
+            tracing::error!(
+                bytes = self.bytes,
+                "the disk is full: released the room set aside so people can still sign in and delete"
+            );
+        }
+        released
+    }
+}
+
+/// Allocates `bytes` of real disk blocks for a new file at `path`.
+fn preallocate(path: &Path, bytes: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(path)?;
+    // SAFETY: fallocate on a file descriptor we own.
+    let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, bytes as libc::off_t) };
+    if result != 0 {
+        // File systems without fallocate get real zeros instead.
+        use std::io::Write;
+        let zeros = vec![0u8; 1024 * 1024];
+        let mut file = &file;
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+    }
+    file.sync_all()
 }
 
 impl Store {
@@ -92,19 +183,46 @@ impl Store {
     /// date in one transaction. A database written by a newer Hearth is
     /// refused rather than misread.
     pub fn open(path: &Path) -> anyhow::Result<Store> {
+        Store::open_with_reserve(path, 0)
+    }
+
+    /// Like [`Store::open`], keeping `reserve_bytes` of the disk set aside
+    /// (see `Reserve`) in a file next to the database.
+    pub fn open_with_reserve(path: &Path, reserve_bytes: u64) -> anyhow::Result<Store> {
+        let reserve = Reserve {
+            path: reserve_path(path),
+            bytes: reserve_bytes,
+        };
+        // A full disk must not stop the box from starting: the reserve is
+        // given up first, so the migration check and sessions still fit.
+        reserve.release_if_low();
         let mut writer = open_connection(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
             .context("cannot switch the database to WAL mode")?;
         migrate(&mut writer)?;
+        reserve.ensure();
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                reserve,
             }),
         })
+    }
+
+    /// Sets the reserved room aside again once the disk has room (called
+    /// periodically); true if the reserve is in place.
+    pub async fn ensure_reserve(&self) -> bool {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            inner.reserve.ensure();
+            inner.reserve.exists()
+        })
+        .await
+        .unwrap_or(false)
     }
 
     pub fn path(&self) -> &Path {
@@ -121,10 +239,20 @@ impl Store {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
+            inner.reserve.release_if_low();
+            let result = (|| {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            if matches!(result, Err(StoreError::DiskFull)) {
+                // Full before the low-water mark said so (another program
+                // filled it): give the room up now, for the next write.
+                inner.reserve.release();
+            }
+            result
         })
         .await
         .context("database task failed")?
@@ -164,6 +292,13 @@ impl Store {
             .await?;
         self.write(|_| Ok(())).await
     }
+}
+
+/// The reserve file beside the database: `hearth.db` → `hearth.db-reserve`.
+fn reserve_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push("-reserve");
+    db.with_file_name(name)
 }
 
 fn open_connection(path: &Path) -> anyhow::Result<Connection> {

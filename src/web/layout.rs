@@ -55,6 +55,20 @@ pub struct Shell {
     /// `admin`, `profile`, or empty.
     pub section: &'static str,
     pub flash: Option<String>,
+    /// For admins and owners: the data directory's disk is nearly full.
+    pub disk_warning: Option<String>,
+}
+
+/// What admins are told on every page while the disk is under its floor.
+pub fn disk_warning(state: &AppState) -> Option<String> {
+    let disk = state.config.disk().status();
+    disk.low().then(|| {
+        format!(
+            "The box's disk is nearly full ({} free): uploads are refused until there is room. \
+             Delete documents or unused models (Admin → Models) to make room.",
+            crate::disk::human_size(disk.free)
+        )
+    })
 }
 
 impl Shell {
@@ -76,9 +90,15 @@ impl Shell {
         })
         .map(|s| if s == "collections" { "documents" } else { s })
         .unwrap_or("");
+        let user = extensions.get::<CurrentUser>().map(|u| u.user.clone());
+        let disk_warning = user
+            .as_ref()
+            .filter(|u| u.role >= Role::Admin)
+            .and_then(|_| disk_warning(state));
         Shell {
             business_name: state.business_name(),
-            user: extensions.get::<CurrentUser>().map(|u| u.user.clone()),
+            user,
+            disk_warning,
             csrf_token: extensions
                 .get::<CsrfToken>()
                 .map(|t| t.0.clone())

@@ -425,3 +425,123 @@ impl EventReader {
         events
     }
 }
+
+/// A real `hearth serve` process, for what needs a process boundary: a
+/// crash (kill -9) and what the next start makes of it, signals, and
+/// connection-level behaviour.
+pub struct ChildServer {
+    pub child: std::process::Child,
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub data_dir: PathBuf,
+    config: PathBuf,
+}
+
+impl ChildServer {
+    /// Runs a console command against `data_dir`, with `stdin` as input.
+    pub fn console(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(args)
+            .env("HEARTH_DATA_DIR", data_dir)
+            .env("HEARTH_CONFIG", data_dir.join("test.toml"))
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("hearth runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Prepares `data_dir` with `config` (TOML) and an owner `olivia`;
+    /// returns her API key.
+    pub fn prepare(data_dir: &std::path::Path, config: &str) -> String {
+        std::fs::create_dir_all(data_dir).unwrap();
+        std::fs::write(data_dir.join("test.toml"), config).unwrap();
+        let added = ChildServer::console(
+            data_dir,
+            &[
+                "user", "add", "olivia", "--role", "owner", "--name", "Olivia",
+            ],
+            &format!("{GOOD_PASSWORD}\n"),
+        );
+        assert!(added.status.success(), "{added:?}");
+        let key = ChildServer::console(data_dir, &["user", "api-key", "olivia"], "");
+        assert!(key.status.success(), "{key:?}");
+        String::from_utf8_lossy(&key.stdout).trim().to_string()
+    }
+
+    /// Starts `hearth serve` on a free loopback port and waits until it answers.
+    pub async fn start(data_dir: &std::path::Path) -> ChildServer {
+        let addr = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap()
+        };
+        let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["serve", "--listen", &addr.to_string()])
+            .env("HEARTH_DATA_DIR", data_dir)
+            .env("HEARTH_CONFIG", data_dir.join("test.toml"))
+            .env_remove("RUST_LOG")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("hearth serve runs");
+        let server = ChildServer {
+            child,
+            base: format!("http://{addr}"),
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            config: data_dir.join("test.toml"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await
+                && response.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("hearth serve did not start: {}", server.log());
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// kill -9: no shutdown, no flushing, as in a power cut.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as systemd stops the service; returns how long it took to exit.
+    pub fn terminate(&mut self, patience: std::time::Duration) -> Option<std::time::Duration> {
+        let started = std::time::Instant::now();
+        // SAFETY: sends a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        while started.elapsed() < patience {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
