@@ -233,27 +233,26 @@ async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let unready = |why: String| {
+        let mut response = (axum::http::StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+        response
+            .extensions_mut()
+            .insert(crate::web::middleware::AsWritten);
+        response
+    };
     let disk = state.config.disk().status();
     if disk.low() {
-        return (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "disk full: {} free, below the floor of {}\n",
-                crate::disk::human_size(disk.free),
-                crate::disk::human_size(disk.floor)
-            ),
-        )
-            .into_response();
+        return unready(format!(
+            "disk full: {} free, below the floor of {}\n",
+            crate::disk::human_size(disk.free),
+            crate::disk::human_size(disk.floor)
+        ));
     }
     match state.store.ping().await {
         Ok(()) => "ready\n".into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "not ready: database check failed");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable\n",
-            )
-                .into_response()
+            unready("database unavailable\n".into())
         }
     }
 }

@@ -210,6 +210,9 @@ where
     match written {
         Ok(spooled) => Ok(spooled),
         Err(err) => {
+            // tokio finishes a write in the background; wait for it, or it
+            // could land after the file is cut back below.
+            let _ = file.flush().await;
             drop(file);
             if target.append && before > 0 {
                 if let Ok(file) = std::fs::OpenOptions::new().write(true).open(target.partial) {

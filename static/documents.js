@@ -52,7 +52,8 @@
       xhr.onload = () => {
         let json = null;
         try { json = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
-        if (xhr.status >= 200 && xhr.status < 300 && json && json.results && json.results[0]) {
+        // Refused uploads (4xx, 507) carry each file's reason in `results` too.
+        if (json && json.results && json.results[0]) {
           const result = json.results[0];
           if (result.outcome === "rejected") {
             fail(row, result.error || "Rejected.");

@@ -55,6 +55,7 @@ async fn upload_fixtures(api: &ApiClient, collection: Option<i64>, names: &[&str
 /// Waits until none of the documents is queued or processing; returns them.
 async fn settled(api: &ApiClient, ids: &[i64]) -> Vec<Value> {
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let mut last = Vec::new();
     for _ in 0..600 {
         let page: Value = api
             .request(Method::GET, &format!("/api/v1/documents?ids={list}"))
@@ -65,6 +66,10 @@ async fn settled(api: &ApiClient, ids: &[i64]) -> Vec<Value> {
             .await
             .unwrap();
         let documents = page["documents"].as_array().unwrap().clone();
+        last = documents
+            .iter()
+            .map(|d| format!("{}:{}", d["id"], d["status"]))
+            .collect();
         if documents
             .iter()
             .all(|d| d["status"] == "indexed" || d["status"] == "failed")
@@ -73,7 +78,7 @@ async fn settled(api: &ApiClient, ids: &[i64]) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("documents {list} were not processed in time");
+    panic!("documents were not processed in time: {last:?}");
 }
 
 fn ids_of(results: &[Value]) -> Vec<i64> {
@@ -809,4 +814,329 @@ async fn answers_from_documents_cite_passages_and_admit_when_nothing_matches() {
             .unwrap()
             .contains("found nothing")
     );
+}
+
+/// Text of about `bytes` bytes in words that do not repeat much (so it
+/// compresses as real text does), with `marker` at the start.
+fn wordy_text(marker: &str, bytes: usize, seed: u64) -> Vec<u8> {
+    const SYLLABLES: [&str; 16] = [
+        "ka", "lo", "mi", "ren", "tu", "sa", "vel", "dor", "pi", "qua", "ne", "zo", "bri", "fen",
+        "gal", "hu",
+    ];
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut text = format!("{marker}\n\n");
+    while text.len() < bytes {
+        for _ in 0..12 {
+            let mut word = String::new();
+            for _ in 0..3 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                word.push_str(SYLLABLES[(state >> 60) as usize]);
+            }
+            text.push_str(&word);
+            text.push(' ');
+        }
+        text.push_str(".\n");
+    }
+    text.into_bytes()
+}
+
+async fn upload_one(api: &ApiClient, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+    );
+    let response = api
+        .request(Method::POST, "/api/v1/documents")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn document_status(api: &ApiClient, id: i64) -> String {
+    let (_, document) = api.get_json(&format!("/api/v1/documents/{id}")).await;
+    document["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// Issue 9: with the data directory on a small file system, 22 of 45
+/// uploads answered "queued" were stored as empty files; sign-in and
+/// deleting answered 500 on the full disk; and after a failed index commit
+/// documents said "indexed" while search could not find them.
+#[tokio::test]
+async fn a_full_disk_loses_nothing_acknowledged_and_keeps_the_way_out_open() {
+    let disk = SmallDisk::mount(40 * 1024 * 1024);
+    let data_dir = disk.data_dir();
+    let config = hearth::config::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        storage: hearth::config::StorageConfig {
+            min_free_mb: 0,
+            min_free_percent: 0,
+            reserve_mb: 2,
+        },
+        ..hearth::config::Config::default()
+    };
+    let server = TestServer::start_in(config, data_dir).await;
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    let api = owner_api(&server, &owner).await;
+
+    // Upload until the disk is full: every upload answered "queued" must be
+    // stored whole; the first that does not fit is told the disk is full.
+    let mut acknowledged: Vec<(i64, String, Vec<u8>)> = Vec::new();
+    let mut refused = None;
+    for i in 0..80u64 {
+        let marker = format!("zqmarker{i}");
+        let bytes = wordy_text(&marker, 1_000_000, i);
+        let (status, body) = upload_one(&api, &format!("file{i}.txt"), bytes.clone()).await;
+        match status {
+            StatusCode::CREATED => {
+                let id = body["results"][0]["document"]["id"].as_i64().unwrap();
+                acknowledged.push((id, marker, bytes));
+            }
+            StatusCode::INSUFFICIENT_STORAGE => {
+                refused = Some(body);
+                break;
+            }
+            other => panic!("upload {i}: {other} {body}"),
+        }
+    }
+    let refused = refused.expect("the disk filled up");
+    assert_eq!(refused["error"]["code"], "disk_full", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disk is full")
+    );
+    assert!(acknowledged.len() >= 3, "some uploads fit first");
+    let partial = server.data_dir.path().join("documents/partial");
+    let leftovers = std::fs::read_dir(&partial).map_or(0, |d| d.count());
+    assert_eq!(leftovers, 0, "nothing half-written stays behind");
+    for (id, _, bytes) in &acknowledged {
+        let response = owner.get(&format!("/documents/{id}/download")).await;
+        assert_eq!(response.status(), StatusCode::OK, "document {id}");
+        let stored = response.bytes().await.unwrap();
+        assert!(stored == bytes[..], "document {id} is stored whole");
+    }
+
+    // The way out stays open on the full disk: signing in, then deleting.
+    let other = server.client();
+    let signed_in = other.login("olivia", GOOD_PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "sign-in works");
+    let (gone, _, _) = acknowledged.remove(0);
+    let response = api
+        .request(Method::DELETE, &format!("/api/v1/documents/{gone}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT, "deleting works");
+    // Make room for what is left to be indexed (each 1 MB file takes about
+    // 3 MB once its text is stored and indexed).
+    let keep = acknowledged.len() - 3;
+    for (id, _, _) in acknowledged.drain(..keep) {
+        let response = api
+            .request(Method::DELETE, &format!("/api/v1/documents/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
+    // A commit that fails leaves the document queued, not "indexed".
+    let everything_settled = settled(
+        &api,
+        &acknowledged
+            .iter()
+            .map(|(id, _, _)| *id)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let (reprocessed, marker, _) = acknowledged
+        .iter()
+        .zip(&everything_settled)
+        .find(|(_, d)| d["status"] == "indexed")
+        .map(|(a, _)| a.clone())
+        .expect("an indexed document");
+    let filler = {
+        // Leave room for the database's small writes, not for an index commit.
+        let path = disk.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        use std::io::Write;
+        let block = vec![0u8; 64 * 1024];
+        while disk.free() > 384 * 1024 && file.write_all(&block).is_ok() {}
+        file.sync_all().unwrap();
+        path
+    };
+    let response = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/documents/{reprocessed}/reprocess"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_ne!(
+            document_status(&api, reprocessed).await,
+            "indexed",
+            "not indexed while the index cannot be committed"
+        );
+    }
+
+    // Room again: everything converges, and the index agrees with the database.
+    std::fs::remove_file(filler).unwrap();
+    acknowledged.retain(|(id, _, _)| *id != reprocessed);
+    let (status, body) = upload_one(&api, "after.txt", wordy_text("zqafter", 200_000, 999)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let after = body["results"][0]["document"]["id"].as_i64().unwrap();
+    let mut ids: Vec<i64> = acknowledged.iter().map(|(id, _, _)| *id).collect();
+    ids.extend([reprocessed, after]);
+    let documents = settled(&api, &ids).await;
+    assert!(
+        documents.iter().all(|d| d["status"] == "indexed"),
+        "{documents:?}"
+    );
+    let found = search(&api, &marker).await;
+    assert_eq!(found["total"], 1, "the re-processed document is searchable");
+    assert_eq!(search(&api, "zqafter").await["total"], 1);
+    let index = server.state.docs.index().unwrap();
+    let (in_index, _) = index.counts();
+    let (_, listing) = api
+        .get_json("/api/v1/documents?status=indexed&limit=500")
+        .await;
+    assert_eq!(
+        in_index as i64,
+        listing["total"].as_i64().unwrap(),
+        "the index and the database agree"
+    );
+}
+
+/// Issue 9: under the free-space floor, uploads are refused before they
+/// start, the pages say why, and /readyz reports it.
+#[tokio::test]
+async fn uploads_are_refused_under_the_free_space_floor() {
+    let disk = SmallDisk::mount(24 * 1024 * 1024);
+    let data_dir = disk.data_dir();
+    let config = hearth::config::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        storage: hearth::config::StorageConfig {
+            min_free_mb: 8,
+            min_free_percent: 50,
+            reserve_mb: 1,
+        },
+        ..hearth::config::Config::default()
+    };
+    let server = TestServer::start_in(config, data_dir).await;
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    let api = owner_api(&server, &owner).await;
+    let ready = reqwest::get(format!("{}/readyz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    let filler = disk.path().join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    use std::io::Write;
+    while disk.free() > 4 * 1024 * 1024 {
+        file.write_all(&vec![0u8; 256 * 1024]).unwrap();
+    }
+    file.sync_all().unwrap();
+    drop(file);
+    let (status, body) = upload_one(&api, "small.txt", b"a small file".to_vec()).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["error"]["code"], "disk_full");
+    let ready = reqwest::get(format!("{}/readyz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.text().await.unwrap().contains("disk full"));
+    let (_, html) = owner.page("/documents").await;
+    assert!(select_text(&html, "#disk-full").contains("uploads are paused"));
+    assert!(select_text(&html, "#disk-warning").contains("nearly full"));
+
+    std::fs::remove_file(filler).unwrap();
+    let (status, body) = upload_one(&api, "small.txt", b"a small file".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Issue 9: an upload in which every file was rejected answered 201, and
+/// one request could carry any number of large files.
+#[tokio::test]
+async fn uploads_that_take_nothing_are_refused_and_requests_have_a_total_limit() {
+    let server = TestServer::start_with(|c| {
+        c.documents.max_upload_bytes = 64 * 1024;
+        c.documents.max_request_bytes = 100 * 1024;
+    })
+    .await;
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    let api = owner_api(&server, &owner).await;
+
+    let (status, body) = upload_one(&api, "empty.txt", Vec::new()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["results"][0]["outcome"], "rejected");
+    assert!(
+        body["results"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("empty")
+    );
+
+    let (status, body) = upload_one(&api, "big.txt", vec![b'a'; 80 * 1024]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    assert!(
+        body["results"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the limit")
+    );
+
+    // Two files of 60 KB are each fine, but not together.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![b'a'; 60 * 1024]).file_name("one.txt"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![b'b'; 60 * 1024]).file_name("two.txt"),
+        );
+    let response = api
+        .request(Method::POST, "/api/v1/documents")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // One good file among bad ones: 201, with each file's result.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(Vec::new()).file_name("empty.txt"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"hello there".to_vec()).file_name("good.txt"),
+        );
+    let response = api
+        .request(Method::POST, "/api/v1/documents")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["results"][0]["outcome"], "rejected");
+    assert_eq!(body["results"][1]["outcome"], "queued");
 }

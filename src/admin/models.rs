@@ -14,15 +14,14 @@ use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::AdminUser;
 use crate::chat::assistant::MODEL_SETTING_KEY;
 use crate::config::DEFAULT_MODEL_FILE;
+use crate::disk::{self, SpoolError};
 use crate::error::{AppError, AppResult};
 use crate::llm::gguf::{self, GgufInfo};
 use crate::llm::{EngineState, Event as LlmEvent, Message, Request, Role, Sampling, hardware};
@@ -535,36 +534,31 @@ async fn upload_chunk(
             query.offset
         )));
     }
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&partial)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let mut written = received;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|_| AppError::bad_request("the upload was interrupted; resume it"))?;
-        written += chunk.len() as u64;
-        if written > total {
-            drop(file);
+    let disk = state.config.disk();
+    disk.check_room(total - received)
+        .map_err(|_| AppError::disk_full())?;
+    let spooled = disk::spool(
+        disk::SpoolTarget {
+            disk: &disk,
+            partial: &partial,
+            limit: total,
+            append: true,
+        },
+        body.into_data_stream(),
+    )
+    .await;
+    let written = match spooled {
+        Ok(spooled) => spooled.size,
+        Err(SpoolError::TooLarge { .. }) => {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(AppError::bad_request(
                 "more data arrived than the file's size; start again",
             ));
         }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    file.sync_all()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    drop(file);
+        // A part with no bytes changes nothing.
+        Err(SpoolError::Empty) => received,
+        Err(err) => return Err(spool_error(err, &partial).await),
+    };
     if written < total {
         return Ok(Json(UploadState {
             name,
@@ -580,6 +574,25 @@ async fn upload_chunk(
         complete: true,
     })
     .into_response())
+}
+
+/// The answer for a model upload that could not be written. A full disk
+/// also removes what was received, to give the room back.
+async fn spool_error(err: SpoolError, partial: &FsPath) -> AppError {
+    match err {
+        SpoolError::DiskFull => {
+            let _ = tokio::fs::remove_file(partial).await;
+            AppError::disk_full()
+        }
+        SpoolError::Interrupted { stalled: true, .. } => AppError::Timeout,
+        SpoolError::Interrupted { .. } => {
+            AppError::bad_request("the upload was interrupted; resume it")
+        }
+        SpoolError::TooLarge { .. } | SpoolError::Empty => {
+            AppError::bad_request("the upload could not be read")
+        }
+        SpoolError::Io(err) => AppError::Internal(err.into()),
+    }
 }
 
 /// Checks a fully received file and moves it into place; a file that is not
@@ -611,7 +624,7 @@ async fn finish_upload(
             )));
         }
     };
-    tokio::fs::rename(partial, state.config.models_dir().join(name))
+    disk::commit(partial, &state.config.models_dir().join(name))
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     audit::record(
@@ -638,7 +651,7 @@ async fn upload_form(
 ) -> AppResult<Response> {
     let models = state.config.models_dir();
     let limit = state.config.llm.max_model_bytes;
-    while let Some(mut field) = multipart
+    while let Some(field) = multipart
         .next_field()
         .await
         .map_err(|e| AppError::BadRequest(format!("the upload could not be read: {e}")))?
@@ -658,33 +671,32 @@ async fn upload_form(
             return error_page(&state, shell, StatusCode::CONFLICT, message).await;
         }
         let partial = partial_path(&models, &name);
-        let mut file = tokio::fs::File::create(&partial)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        let mut written = 0u64;
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|_| AppError::bad_request("the upload was interrupted"))?
-        {
-            written += chunk.len() as u64;
-            if written > limit {
-                drop(file);
-                let _ = tokio::fs::remove_file(&partial).await;
+        let disk = state.config.disk();
+        let spooled = disk::spool(
+            disk::SpoolTarget {
+                disk: &disk,
+                partial: &partial,
+                limit,
+                append: false,
+            },
+            field,
+        )
+        .await;
+        match spooled {
+            Ok(_) => {}
+            Err(SpoolError::TooLarge { .. }) => {
                 let message = format!(
                     "The file is larger than the limit of {}.",
                     hardware::format_bytes(limit)
                 );
                 return error_page(&state, shell, StatusCode::PAYLOAD_TOO_LARGE, message).await;
             }
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| AppError::Internal(e.into()))?;
+            Err(SpoolError::Empty) => {
+                let message = "The file is empty.".to_string();
+                return error_page(&state, shell, StatusCode::BAD_REQUEST, message).await;
+            }
+            Err(err) => return Err(spool_error(err, &partial).await),
         }
-        file.sync_all()
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        drop(file);
         return match finish_upload(&state, &by.user, &ip, &partial, &name).await {
             Ok(_) => Ok(redirect_with_flash(
                 &state,

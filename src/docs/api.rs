@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -112,18 +113,51 @@ pub struct UploadResponse {
 /// it with `GET /api/v1/documents?ids=...`.
 #[utoipa::path(post, path = "/api/v1/documents", tag = "documents",
     request_body(content_type = "multipart/form-data", description = "`collection` (id, optional) then one or more `file` parts"),
-    responses((status = 201, body = UploadResponse), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 201, description = "At least one file was taken; each file's result", body = UploadResponse),
+        (status = 400, description = "No file was taken; `results` says why for each", body = ErrorEnvelope),
+        (status = 408, description = "The client stopped sending", body = ErrorEnvelope),
+        (status = 413, description = "Every file, or the request in all, is over its limit", body = ErrorEnvelope),
+        (status = 507, description = "The box's disk is full; nothing was stored", body = ErrorEnvelope)))]
 async fn upload(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     mut multipart: Multipart,
-) -> AppResult<(StatusCode, Json<UploadResponse>)> {
-    let results = pages::receive_upload(&state, &user.user, &ip, &mut multipart, "api").await?;
-    if results.is_empty() {
-        return Err(AppError::bad_request("Send at least one `file` part."));
+) -> AppResult<Response> {
+    let upload =
+        pages::receive_upload(&state, &user.user, &ip, &headers, &mut multipart, "api").await?;
+    if upload.accepted_any() {
+        return Ok((
+            StatusCode::CREATED,
+            Json(UploadResponse {
+                results: upload.results,
+            }),
+        )
+            .into_response());
     }
-    Ok((StatusCode::CREATED, Json(UploadResponse { results })))
+    // Nothing was taken: the error, with each file's reason beside it. (A
+    // JSON body without the error extension passes `render_errors` as is.)
+    let (error, results) = upload.refusal();
+    let response = error.into_response();
+    let Some(body) = response
+        .extensions()
+        .get::<crate::error::ErrorBody>()
+        .cloned()
+    else {
+        return Ok(response);
+    };
+    let mut refused = (
+        response.status(),
+        Json(serde_json::json!({ "error": body, "results": results })),
+    )
+        .into_response();
+    if let Some(retry) = response.headers().get(axum::http::header::RETRY_AFTER) {
+        refused
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, retry.clone());
+    }
+    Ok(refused)
 }
 
 /// One document and its processing status.

@@ -13,9 +13,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::Notify;
 
-use super::ingest::{self, StoreFileError};
+use super::ingest;
 use crate::auth::Role;
 use crate::config::Config;
+use crate::disk::SpoolError;
 use crate::store::{
     Added, Collection, CollectionAccess, DocumentId, NewDocument, Store, StoreError,
 };
@@ -41,9 +42,11 @@ pub async fn import_file(
         ingest::clean_file_name(&path.file_name().unwrap_or_default().to_string_lossy());
     let stored = match ingest::store_path(config, path).await {
         Ok(stored) => stored,
-        Err(StoreFileError::Io(err)) => {
+        Err(SpoolError::Io(err)) => {
             return Ok(Imported::Rejected(format!("cannot read it: {err}")));
         }
+        // Not the file's fault: stop, and leave it where it is.
+        Err(SpoolError::DiskFull) => anyhow::bail!("{}", crate::error::DISK_FULL_MESSAGE),
         Err(err) => return Ok(Imported::Rejected(err.to_string())),
     };
     let added = ingest::add_document(

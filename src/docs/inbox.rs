@@ -89,6 +89,10 @@ fn signature(metadata: &std::fs::Metadata) -> (u64, SystemTime) {
 }
 
 async fn take(state: &AppState, inbox: &Path, path: &Path, folder: Option<&str>) {
+    // On a (nearly) full disk the file waits in the inbox for room.
+    if state.config.disk().status().low() {
+        return;
+    }
     let name = folder.unwrap_or(INBOX_COLLECTION);
     let outcome = async {
         let (collection, _) = collection_named(&state.store, name).await?;

@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use futures::Stream;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::disk::{self, SpoolError};
 use crate::extract::{self, ExtractError};
 use crate::search::{self, IndexDocument, SearchIndex};
 use crate::store::{
@@ -32,19 +31,6 @@ pub struct StoredFile {
     pub stored_as: String,
     pub size: u64,
     pub sha256: String,
-}
-
-/// Why a file could not be stored.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreFileError {
-    #[error("the file is larger than the limit of {limit} MB")]
-    TooLarge { limit: u64 },
-    #[error("the file is empty")]
-    Empty,
-    #[error("the upload was interrupted: {0}")]
-    Interrupted(String),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
 }
 
 /// Processing a document more often than this means it keeps taking the
@@ -70,67 +56,74 @@ fn new_stored_name() -> String {
 }
 
 /// Streams an upload to disk while hashing and counting it; the file
-/// appears under its final name only once complete and within the limit.
-pub async fn store_stream<S, E>(config: &Config, mut body: S) -> Result<StoredFile, StoreFileError>
+/// appears under its final name only once complete, synced and within
+/// `limit` (at most `documents.max_upload_bytes`). See [`crate::disk::spool`].
+pub async fn store_stream<S, E>(
+    config: &Config,
+    limit: u64,
+    body: S,
+) -> Result<StoredFile, SpoolError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let limit = config.documents.max_upload_bytes;
-    let partial_dir = config.documents_dir().join("partial");
-    tokio::fs::create_dir_all(&partial_dir).await?;
-    tokio::fs::create_dir_all(files_dir(config)).await?;
     let stored_as = new_stored_name();
-    let partial = partial_dir.join(&stored_as);
-    let result = async {
-        let mut file = tokio::fs::File::create(&partial).await?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(piece) = body.next().await {
-            let piece = piece.map_err(|e| StoreFileError::Interrupted(e.to_string()))?;
-            size += piece.len() as u64;
-            if size > limit {
-                return Err(StoreFileError::TooLarge {
-                    limit: limit / (1024 * 1024),
-                });
-            }
-            hasher.update(&piece);
-            file.write_all(&piece).await?;
-        }
-        if size == 0 {
-            return Err(StoreFileError::Empty);
-        }
-        file.sync_all().await?;
-        Ok((size, hex::encode(hasher.finalize())))
+    let partial = partials_dir(config).join(&stored_as);
+    let disk = config.disk();
+    let spooled = disk::spool(
+        disk::SpoolTarget {
+            disk: &disk,
+            partial: &partial,
+            limit: limit.min(config.documents.max_upload_bytes),
+            append: false,
+        },
+        body,
+    )
+    .await?;
+    let stored = async {
+        tokio::fs::create_dir_all(files_dir(config)).await?;
+        disk::commit(&partial, &stored_path(config, &stored_as)).await
     }
     .await;
-    match result {
-        Ok((size, sha256)) => {
-            tokio::fs::rename(&partial, stored_path(config, &stored_as)).await?;
-            Ok(StoredFile {
-                stored_as,
-                size,
-                sha256,
-            })
-        }
-        Err(err) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            Err(err)
-        }
+    if let Err(err) = stored {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(err.into());
+    }
+    Ok(StoredFile {
+        stored_as,
+        size: spooled.size,
+        sha256: spooled.sha256,
+    })
+}
+
+/// Where uploads are written until they are complete.
+fn partials_dir(config: &Config) -> PathBuf {
+    config.documents_dir().join("partial")
+}
+
+/// Removes uploads a crash left half-written; called once at start, before
+/// any upload is accepted.
+pub fn clean_partial_uploads(config: &Config) {
+    match disk::clean_partials(&partials_dir(config)) {
+        0 => {}
+        n => tracing::info!(
+            files = n,
+            "removed half-written uploads left by the last stop"
+        ),
     }
 }
 
 /// Copies a file from disk (console import, the inbox) into storage.
-pub async fn store_path(config: &Config, path: &Path) -> Result<StoredFile, StoreFileError> {
+pub async fn store_path(config: &Config, path: &Path) -> Result<StoredFile, SpoolError> {
     let file = tokio::fs::File::open(path).await?;
     let size = file.metadata().await?.len();
-    if size > config.documents.max_upload_bytes {
-        return Err(StoreFileError::TooLarge {
-            limit: config.documents.max_upload_bytes / (1024 * 1024),
-        });
+    let limit = config.documents.max_upload_bytes;
+    if size > limit {
+        return Err(SpoolError::TooLarge { limit });
     }
+    config.disk().check_room(size)?;
     let stream = tokio_util::io::ReaderStream::new(file);
-    store_stream(config, stream).await
+    store_stream(config, limit, stream).await
 }
 
 /// A human title from an uploaded file name: the name without its
@@ -225,9 +218,11 @@ struct Prepared {
 /// Most documents committed to the index together.
 const MAX_BATCH: usize = 64;
 
-/// After a commit fails (a full disk), processing waits this long before
-/// trying again; the documents wait in the queue meanwhile.
+/// After a commit fails (a full disk), processing waits up to this long
+/// before trying again, or until someone has made room (free space grew by
+/// [`ROOM_MADE`]); the documents wait in the queue meanwhile.
 const RETRY_AFTER_FAILED_COMMIT: Duration = Duration::from_secs(30);
+const ROOM_MADE: u64 = 1024 * 1024;
 
 /// How often the indexer looks for index writes that a failed commit
 /// dropped, when nothing else wakes it.
@@ -279,13 +274,27 @@ impl Worker {
             if self.index_batch(batch).await.is_err() {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(RETRY_AFTER_FAILED_COMMIT) => {}
+                    _ = self.wait_for_room() => {}
                 }
             }
         }
         // Documents claimed but not recorded stay `processing`; the next
         // start queues them again.
         extractors.shutdown().await;
+    }
+
+    /// Waits until someone has made room on the disk, or at most
+    /// [`RETRY_AFTER_FAILED_COMMIT`].
+    async fn wait_for_room(&self) {
+        let disk = self.config.disk();
+        let before = disk.status().free;
+        let deadline = tokio::time::Instant::now() + RETRY_AFTER_FAILED_COMMIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if disk.status().free >= before.saturating_add(ROOM_MADE) {
+                return;
+            }
+        }
     }
 
     /// One extraction task: takes queued documents one at a time and hands
@@ -598,12 +607,22 @@ pub async fn delete_document(
     config: &Config,
     index: Option<&SearchIndex>,
     id: DocumentId,
-) -> anyhow::Result<DocumentRecord> {
+) -> Result<DocumentRecord, StoreError> {
     let record = store.delete_document(id).await?;
-    if let Some(index) = index {
-        index.delete_document(id.0).await?;
-        index.flush().await?;
-    }
+    // The file goes first: on a full disk, deleting is how people make room.
     let _ = tokio::fs::remove_file(stored_path(config, &record.stored_as)).await;
+    if let Some(index) = index {
+        // The database no longer has it, so no page or answer shows it; if
+        // the index cannot be committed now (a full disk), the deletion is
+        // kept for the next reconciliation instead of failing the request.
+        let removed = match index.delete_document(id.0).await {
+            Ok(()) => index.flush().await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = removed {
+            tracing::warn!(document = id.0, error = %err, "the search index could not drop a deleted document yet");
+            index.mark_lost([id.0]);
+        }
+    }
     Ok(record)
 }

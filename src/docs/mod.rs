@@ -251,6 +251,9 @@ pub async fn run_background(state: AppState, stop: CancellationToken) {
             _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
         }
     };
+    // Holding the lock, no other process is processing: whatever is in
+    // `documents/partial/` was left half-written by a crash.
+    ingest::clean_partial_uploads(&state.config);
     let index = match open_index(&state.store, &state.config).await {
         Ok(index) => index,
         Err(err) => {

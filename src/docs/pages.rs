@@ -10,11 +10,12 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::ingest::{self, StoreFileError};
+use super::ingest;
 use super::{can_manage, can_upload_to, capitalise, viewer};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::CurrentUser;
+use crate::disk::SpoolError;
 use crate::error::{AppError, AppResult};
 use crate::store::{
     Added, Collection, CollectionId, DocumentFilter, DocumentId, DocumentRecord, NewDocument,
@@ -199,36 +200,104 @@ pub struct UploadResult {
     pub document: Option<DocumentRecord>,
     /// Why a file was rejected, for people.
     pub error: Option<String>,
+    /// Rejected for its size.
+    #[serde(skip)]
+    pub too_large: bool,
+}
+
+/// What became of an upload request: a result per file, and why reading
+/// stopped early (a request over its total limit, a stalled client, a
+/// full disk), if it did.
+pub struct Upload {
+    pub results: Vec<UploadResult>,
+    pub stopped: Option<AppError>,
+}
+
+impl Upload {
+    /// Whether any file was taken (queued, a new version, or already there).
+    pub fn accepted_any(&self) -> bool {
+        self.results.iter().any(|r| r.outcome != "rejected")
+    }
+
+    /// The error to answer when nothing was taken: why reading stopped, or
+    /// else what the files have in common (all too large: 413), or 400.
+    pub fn refusal(self) -> (AppError, Vec<UploadResult>) {
+        let error = match self.stopped {
+            Some(error) => error,
+            None if self.results.is_empty() => {
+                AppError::bad_request("Send at least one file (a `file` part).")
+            }
+            None if self.results.iter().all(|r| r.too_large) => AppError::TooLarge(format!(
+                "Nothing was uploaded: {}",
+                summarise(&self.results)
+            )),
+            None => AppError::BadRequest(format!(
+                "Nothing was uploaded: {}",
+                summarise(&self.results)
+            )),
+        };
+        (error, self.results)
+    }
 }
 
 /// Reads a multipart upload: a `collection` field (an id; default: the
 /// uploader's own collection) followed by one or more `file` fields. Each
 /// file is stored and queued on its own; a bad file never stops the rest.
+/// The request as a whole may carry at most `documents.max_request_bytes`,
+/// and nothing is read while the disk is under its free-space floor.
 pub async fn receive_upload(
     state: &AppState,
     user: &User,
     ip: &str,
+    headers: &axum::http::HeaderMap,
     multipart: &mut Multipart,
     source: &'static str,
-) -> AppResult<Vec<UploadResult>> {
+) -> AppResult<Upload> {
+    let max_request = state.config.documents.max_request_bytes;
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = announced
+        && length > max_request
+    {
+        return Err(AppError::TooLarge(format!(
+            "The upload is {}; at most {} can be sent at once. Send fewer files at a time.",
+            crate::disk::human_size(length),
+            crate::disk::human_size(max_request)
+        )));
+    }
+    state
+        .config
+        .disk()
+        .check_room(announced.unwrap_or(0))
+        .map_err(|_| AppError::disk_full())?;
     let targets = upload_targets(state, user).await?;
     let mut collection = targets
         .iter()
         .find(|c| c.personal_of == Some(user.id))
         .cloned()
         .ok_or(AppError::Forbidden)?;
-    let mut results = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::BadRequest(format!("the upload could not be read: {e}")))?
-    {
+    let mut upload = Upload {
+        results: Vec::new(),
+        stopped: None,
+    };
+    let mut budget = max_request;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) => {
+                upload.stopped = Some(body_error(&err.body_text(), err.status()));
+                break;
+            }
+        };
         match field.name() {
             Some("collection") => {
                 let text = field
                     .text()
                     .await
-                    .map_err(|_| AppError::bad_request("the upload was interrupted"))?;
+                    .map_err(|e| body_error(&e.body_text(), e.status()))?;
                 let id: i64 = text
                     .trim()
                     .parse()
@@ -248,28 +317,80 @@ pub async fn receive_upload(
                 if field.file_name().is_none_or(str::is_empty) {
                     continue;
                 }
-                let stored = ingest::store_stream(&state.config, field).await;
+                let per_file = state.config.documents.max_upload_bytes;
+                let stored = ingest::store_stream(&state.config, budget, field).await;
+                let rejected = |error: String, too_large: bool| UploadResult {
+                    file_name: file_name.clone(),
+                    outcome: "rejected",
+                    document: None,
+                    error: Some(capitalise(&error)),
+                    too_large,
+                };
                 let result = match stored {
                     Ok(stored) => {
+                        budget = budget.saturating_sub(stored.size);
                         add_stored(state, user, ip, &collection, &file_name, stored, source).await?
                     }
-                    Err(StoreFileError::Io(err)) => return Err(AppError::Internal(err.into())),
-                    Err(err) => {
-                        tracing::info!(file = %file_name, error = %err, "upload rejected");
-                        UploadResult {
-                            file_name,
-                            outcome: "rejected",
-                            document: None,
-                            error: Some(capitalise(&err.to_string())),
-                        }
+                    Err(SpoolError::TooLarge { limit }) if limit < per_file => {
+                        // The request's total, not this file, is over.
+                        upload.results.push(rejected(
+                            format!(
+                                "the upload is larger than {} in all; send fewer files at a time",
+                                crate::disk::human_size(max_request)
+                            ),
+                            true,
+                        ));
+                        upload.stopped = Some(AppError::TooLarge(format!(
+                            "The upload is larger than {} in all; send fewer files at a time.",
+                            crate::disk::human_size(max_request)
+                        )));
+                        break;
                     }
+                    Err(err @ (SpoolError::TooLarge { .. } | SpoolError::Empty)) => {
+                        tracing::info!(file = %file_name, error = %err, "upload rejected");
+                        let too_large = matches!(err, SpoolError::TooLarge { .. });
+                        rejected(err.to_string(), too_large)
+                    }
+                    Err(SpoolError::DiskFull) => {
+                        upload
+                            .results
+                            .push(rejected(crate::error::DISK_FULL_MESSAGE.to_string(), false));
+                        upload.stopped = Some(AppError::disk_full());
+                        break;
+                    }
+                    Err(SpoolError::Interrupted { message, stalled }) => {
+                        tracing::info!(file = %file_name, %message, "upload interrupted");
+                        upload.results.push(rejected(
+                            "the upload was interrupted; send it again".into(),
+                            false,
+                        ));
+                        upload.stopped = Some(if stalled {
+                            AppError::Timeout
+                        } else {
+                            AppError::bad_request("The upload was interrupted; send it again.")
+                        });
+                        break;
+                    }
+                    Err(SpoolError::Io(err)) => return Err(AppError::Internal(err.into())),
                 };
-                results.push(result);
+                upload.results.push(result);
             }
             _ => {}
         }
     }
-    Ok(results)
+    Ok(upload)
+}
+
+/// The error for a request body that could not be read: a stalled client
+/// (408), a body over its limit (413), or anything else (400).
+pub fn body_error(message: &str, status: axum::http::StatusCode) -> AppError {
+    if crate::disk::is_stall(message) {
+        AppError::Timeout
+    } else if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::TooLarge("The upload is larger than this server accepts.".into())
+    } else {
+        AppError::BadRequest(format!("The upload could not be read: {message}"))
+    }
 }
 
 async fn add_stored(
@@ -325,6 +446,7 @@ async fn add_stored(
         outcome,
         document: Some(document),
         error,
+        too_large: false,
     })
 }
 
@@ -333,14 +455,19 @@ async fn upload_form(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let results = receive_upload(&state, &user.user, &ip, &mut multipart, "upload").await?;
-    Ok(redirect_with_flash(
-        &state,
-        "/documents",
-        &summarise(&results),
-    ))
+    let upload =
+        receive_upload(&state, &user.user, &ip, &headers, &mut multipart, "upload").await?;
+    if !upload.accepted_any() {
+        return Err(upload.refusal().0);
+    }
+    let mut message = summarise(&upload.results);
+    if let Some(stopped) = upload.stopped {
+        message = format!("{message} {stopped}");
+    }
+    Ok(redirect_with_flash(&state, "/documents", &message))
 }
 
 /// One line for people about a batch of uploads.
@@ -622,8 +749,7 @@ pub async fn delete_document(
     let document = manageable_document(state, user, id).await?;
     let deleted =
         ingest::delete_document(&state.store, &state.config, state.docs.index(), document.id)
-            .await
-            .map_err(AppError::Internal)?;
+            .await?;
     audit::record(
         &state.store,
         Actor::User(user),

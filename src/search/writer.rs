@@ -269,6 +269,16 @@ impl Owner {
                 Err(error) => tracing::error!(%error, "no new search index writer"),
             }
         }
+        // The failed commit's half-written segment files belong to nothing;
+        // left there, every retry on a full disk added more of them and ate
+        // the room people made by deleting documents.
+        match self.index_writer.garbage_collect_files().wait() {
+            Ok(collected) => tracing::debug!(
+                files = collected.deleted_files.len(),
+                "removed the failed commit's files"
+            ),
+            Err(error) => tracing::warn!(%error, "cannot remove the failed commit's files"),
+        }
         self.dirty_since = None;
         let dropped = std::mem::take(&mut self.uncommitted);
         self.lost

@@ -747,7 +747,7 @@ impl Store {
             }
             tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id.0])?;
             let at = now();
-            match outcome {
+            match &outcome {
                 Processed::Indexed {
                     format,
                     pages,
@@ -757,7 +757,7 @@ impl Store {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO chunks (document_id, ord, page, heading, text) VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?;
-                    for chunk in &chunks {
+                    for chunk in chunks {
                         insert.execute(params![id.0, chunk.ord, chunk.page, chunk.heading, chunk.text])?;
                     }
                     tx.execute(
@@ -928,7 +928,7 @@ impl Store {
                 "DELETE FROM conversation_collections WHERE conversation_id = ?1",
                 [conversation.0],
             )?;
-            for id in picked {
+            for id in &picked {
                 tx.execute(
                     "INSERT OR IGNORE INTO conversation_collections (conversation_id, collection_id)
                      SELECT ?1, id FROM collections WHERE id = ?2",
@@ -950,7 +950,7 @@ impl Store {
                 "INSERT INTO message_sources (message_id, n, document_id, chunk_ord, page, title, excerpt)
                  VALUES (?1, ?2, (SELECT id FROM documents WHERE id = ?3), ?4, ?5, ?6, ?7)",
             )?;
-            for source in sources {
+            for source in &sources {
                 insert.execute(params![
                     message.0,
                     source.n,

@@ -96,9 +96,10 @@ struct Inner {
 }
 
 /// Room set aside on the database's disk: a preallocated file that is given
-/// up when the disk is (nearly) full, so the small writes that get people
+/// up when a write finds the disk full, so the small writes that get people
 /// out of trouble (signing in, deleting documents to make room) still fit.
-/// Without it a full disk locked everyone out.
+/// Without it a full disk locked everyone out. Uploads never reach it: they
+/// are refused at the free-space floor, long before.
 struct Reserve {
     path: PathBuf,
     bytes: u64,
@@ -230,27 +231,28 @@ impl Store {
     }
 
     /// Runs `f` with the writer connection inside a transaction, off the
-    /// async runtime. The transaction commits only if `f` succeeds.
+    /// async runtime. The transaction commits only if `f` succeeds. When the
+    /// disk is full, the reserve is given up and `f` runs once more.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        F: Fn(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            inner.reserve.release_if_low();
-            let result = (|| {
+            let mut attempt = || {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let value = f(&tx)?;
                 tx.commit()?;
                 Ok(value)
-            })();
-            if matches!(result, Err(StoreError::DiskFull)) {
-                // Full before the low-water mark said so (another program
-                // filled it): give the room up now, for the next write.
-                inner.reserve.release();
+            };
+            let result = attempt();
+            // The disk is full: give up the room set aside and try once
+            // more, so this write (a sign-in, a deletion) still happens.
+            if matches!(result, Err(StoreError::DiskFull)) && inner.reserve.release() {
+                return attempt();
             }
             result
         })

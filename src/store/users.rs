@@ -178,7 +178,7 @@ impl Store {
                  WHERE id = ?1",
                 params![
                     id.0,
-                    change.display_name.unwrap_or(before.display_name),
+                    change.display_name.clone().unwrap_or(before.display_name),
                     role.as_str(),
                     disabled,
                     now()

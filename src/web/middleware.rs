@@ -97,6 +97,11 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
     }
 }
 
+/// Marks an error response whose body its handler wrote for its readers
+/// (the plain-text `/readyz` answer): [`render_errors`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct AsWritten;
+
 fn is_api_path(path: &str) -> bool {
     path.starts_with("/api/") || path.starts_with("/v1/")
 }
@@ -120,6 +125,9 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    if response.extensions().get::<AsWritten>().is_some() {
         return response;
     }
     let described = response.extensions().get::<ErrorBody>().cloned();
@@ -200,6 +208,8 @@ fn error_title(status: StatusCode) -> &'static str {
         StatusCode::NOT_FOUND => "Page not found",
         StatusCode::TOO_MANY_REQUESTS => "Please wait",
         StatusCode::PAYLOAD_TOO_LARGE => "Too large",
+        StatusCode::REQUEST_TIMEOUT => "The request stalled",
+        StatusCode::INSUFFICIENT_STORAGE => "The disk is full",
         StatusCode::SERVICE_UNAVAILABLE => "Not available right now",
         s if s.is_server_error() => "Something went wrong",
         _ => "That did not work",

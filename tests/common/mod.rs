@@ -42,6 +42,13 @@ impl TestServer {
     }
 
     pub async fn start_in(config: Config, data_dir: tempfile::TempDir) -> TestServer {
+        // HEARTH_TEST_LOG=debug (a tracing filter) shows the servers' logs.
+        if let Ok(filter) = std::env::var("HEARTH_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         // Text extraction re-invokes the hearth binary, not this test binary.
         hearth::docs::use_extractor_binary(PathBuf::from(env!("CARGO_BIN_EXE_hearth")));
         let state = AppState::new(config).await.expect("state");
@@ -543,5 +550,66 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A small file system of its own (tmpfs), for what happens when the data
+/// directory's disk fills up. Mounting needs root, which CI has; elsewhere
+/// the test fails with a message saying so.
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    pub fn mount(bytes: u64) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={bytes}"))
+            .arg("tmpfs")
+            .arg(dir.path())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot mount a {bytes}-byte tmpfs at {}: the full-disk tests need root (CI runs them as root)",
+            dir.path().display()
+        );
+        SmallDisk { dir }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// A new temporary directory on this disk, for a server's data.
+    pub fn data_dir(&self) -> tempfile::TempDir {
+        tempfile::tempdir_in(self.dir.path()).unwrap()
+    }
+
+    /// Fills the disk to the last byte with a file it returns; delete it to
+    /// make room again.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let small = [0u8; 512];
+        while file.write_all(&small).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+
+    pub fn free(&self) -> u64 {
+        hearth::disk::space(self.dir.path()).unwrap().free
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
