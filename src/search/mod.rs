@@ -8,7 +8,9 @@
 //! [`SearchIndex::search`] is a short synchronous call meant for
 //! `spawn_blocking`. Access control is part of every query (a term filter on
 //! the collection), never a filter applied to results, so hit counts and
-//! snippets cannot leak documents a user may not see.
+//! snippets cannot leak documents a user may not see; and ranking uses BM25
+//! statistics of the user's collections only (see `stats`), so scores and
+//! order cannot either.
 //!
 //! The index is derived data: when [`SearchIndex::open`] answers
 //! [`SearchError::NeedsRebuild`], call [`SearchIndex::recreate`] and re-add
@@ -19,6 +21,7 @@ mod chunk;
 mod query;
 mod schema;
 mod snippet;
+mod stats;
 mod writer;
 
 #[cfg(test)]
@@ -31,19 +34,21 @@ use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
+use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermSetQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexSettings, ReloadPolicy, Searcher, TantivyDocument,
-    TantivyError, Term,
+    DocAddress, Index, IndexReader, IndexSettings, Order, ReloadPolicy, Score, Searcher,
+    TantivyDocument, TantivyError, Term,
 };
 use tokio::sync::oneshot;
 
 pub use chunk::{Section, chunk};
 
 use schema::{Analyzers, Fields};
+use stats::{Statistics, StatsCache};
 use writer::Request;
 
 /// How many write requests may wait for the writer thread. Past this,
@@ -211,6 +216,8 @@ struct Inner {
     reader: IndexReader,
     fields: Fields,
     analyzers: Analyzers,
+    /// BM25 statistics per set of readable collections.
+    stats: StatsCache,
     sender: SyncSender<Request>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     /// Documents whose writes a failed commit rolled back (see `writer`).
@@ -325,6 +332,7 @@ impl SearchIndex {
                 reader,
                 fields,
                 analyzers,
+                stats: StatsCache::default(),
                 sender,
                 writer_thread: Some(writer_thread),
                 lost,
@@ -433,12 +441,17 @@ impl SearchIndex {
         let started = Instant::now();
         query::check_length(&request.query)?;
         let searcher = self.inner.reader.searcher();
+        // Scores come from what the user may read, not from their own
+        // collection filter: like the other filters it narrows what matches
+        // without reordering it.
+        let visible = self.visible(&searcher, &request.allowed_collections)?;
+        let statistics = visible.statistics(&searcher);
         let parsed = query::parse(&request.query);
         let mut built = query::build(
             &parsed,
             &self.inner.analyzers,
             &self.inner.fields,
-            &searcher,
+            &statistics,
             query::Mode::AllWords,
         )?;
         let Some(filter) = self.filter(request) else {
@@ -451,7 +464,7 @@ impl SearchIndex {
         };
         let mut relaxed = false;
         let mut page = self.run(
-            &searcher,
+            &statistics,
             built.query.box_clone(),
             filter.as_ref(),
             request,
@@ -464,11 +477,11 @@ impl SearchIndex {
                 &parsed,
                 &self.inner.analyzers,
                 &self.inner.fields,
-                &searcher,
+                &statistics,
                 query::Mode::AnyWord,
             )?;
             page = self.run(
-                &searcher,
+                &statistics,
                 built.query.box_clone(),
                 filter.as_ref(),
                 request,
@@ -502,6 +515,19 @@ impl SearchIndex {
             took: started.elapsed(),
             relaxed,
         })
+    }
+
+    /// The chunks of `allowed_collections` in `searcher`, whose BM25
+    /// statistics every scored search uses.
+    fn visible(
+        &self,
+        searcher: &Searcher,
+        allowed_collections: &[i64],
+    ) -> Result<Arc<stats::Visible>, SearchError> {
+        let allowed: BTreeSet<i64> = allowed_collections.iter().copied().collect();
+        self.inner
+            .stats
+            .visible(searcher, self.inner.fields.collection_id, &allowed)
     }
 
     /// The access, collection, format and date filters as one query, or
@@ -562,7 +588,7 @@ impl SearchIndex {
 
     fn run(
         &self,
-        searcher: &Searcher,
+        statistics: &Statistics<'_>,
         user_query: Box<dyn Query>,
         filter: &dyn Query,
         request: &SearchRequest,
@@ -572,35 +598,36 @@ impl SearchIndex {
             (Occur::Must, user_query),
             (Occur::Must, filter.box_clone()),
         ]);
+        let searcher = statistics.searcher();
         let limit = request.limit.min(MAX_LIMIT);
         let offset = request.offset.min(MAX_OFFSET);
         if grouping == Grouping::ByDocument {
             let best = searcher
-                .search(&query, &query::BestChunkPerDocument)
+                .search_with_statistics_provider(&query, &query::BestChunkPerDocument, statistics)
                 .map_err(other)?;
             let total = best.len();
             let addresses = best.into_iter().skip(offset).take(limit).collect();
             return Ok(Page { total, addresses });
         }
         if limit == 0 {
+            // Counting does not score.
             let total = searcher.search(&query, &Count).map_err(other)?;
             return Ok(Page {
                 total,
                 addresses: Vec::new(),
             });
         }
-        let (total, addresses) = searcher
-            .search(
+        let (total, ranked) = searcher
+            .search_with_statistics_provider(
                 &query,
-                &(
-                    Count,
-                    TopDocs::with_limit(limit)
-                        .and_offset(offset)
-                        .order_by_score(),
-                ),
+                &(Count, best_chunks(limit, offset)),
+                statistics,
             )
             .map_err(other)?;
-        Ok(Page { total, addresses })
+        Ok(Page {
+            total,
+            addresses: scores_and_addresses(ranked),
+        })
     }
 
     /// The chunks that best answer a natural-language `question`, for
@@ -629,12 +656,14 @@ impl SearchIndex {
             return Ok(Vec::new());
         };
         let searcher = self.inner.reader.searcher();
+        let visible = self.visible(&searcher, allowed_collections)?;
+        let statistics = visible.statistics(&searcher);
         let query = BooleanQuery::new(vec![(Occur::Must, question_query), (Occur::Must, filter)]);
-        let top = searcher
-            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+        let ranked = searcher
+            .search_with_statistics_provider(&query, &best_chunks(limit, 0), &statistics)
             .map_err(other)?;
-        let mut passages = Vec::with_capacity(top.len());
-        for (score, address) in top {
+        let mut passages = Vec::with_capacity(ranked.len());
+        for (score, address) in scores_and_addresses(ranked) {
             let stored = StoredChunk::load(&searcher, &self.inner.fields, address)?;
             passages.push(Passage {
                 doc_id: stored.doc_id,
@@ -673,6 +702,33 @@ impl SearchIndex {
     pub fn segment_count(&self) -> usize {
         self.inner.reader.searcher().segment_readers().len()
     }
+}
+
+/// A chunk's rank: its score, then its document's id.
+type ChunkRank = (Score, Option<i64>);
+
+/// The best chunks, skipping `offset`: highest score first, equal scores by
+/// document id like `query::BestChunkPerDocument`. Tantivy alone would order
+/// ties by where chunks sit in the index, which merges (caused by anyone's
+/// writes) change.
+fn best_chunks(
+    limit: usize,
+    offset: usize,
+) -> impl Collector<Fruit = Vec<(ChunkRank, DocAddress)>> {
+    TopDocs::with_limit(limit).and_offset(offset).order_by((
+        SortBySimilarityScore,
+        (
+            SortByStaticFastValue::<i64>::for_field(query::DOC_ID_FIELD),
+            Order::Asc,
+        ),
+    ))
+}
+
+fn scores_and_addresses(ranked: Vec<(ChunkRank, DocAddress)>) -> Vec<(Score, DocAddress)> {
+    ranked
+        .into_iter()
+        .map(|((score, _), address)| (score, address))
+        .collect()
 }
 
 /// Whether hits are documents (their best chunk) or chunks.

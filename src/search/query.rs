@@ -13,8 +13,10 @@
 //!   on the web: `budget 2024 OR 2025` is budget AND (2024 OR 2025).
 //! - `-word`, `-"phrase"`, `NOT word`, `-(a b)`: exclude.
 //! - `AND`, `+word`: accepted, and the same as the default.
-//! - `budg*`: any word starting with "budg" (the 50 most common such words;
-//!   at least two letters, or it is a plain word).
+//! - `budg*`: any word starting with "budg" (the 50 most common such words
+//!   in the collections the user may read; at least two letters, or it is a
+//!   plain word). `"big bad wo"*` and `e-ma*`: a phrase whose last word is
+//!   a prefix, expanded the same way.
 //! - `title:word`, `title:"a phrase"`, `title:budg*`: in the title or file
 //!   name only.
 //! - `( … )`: grouping, eight levels deep at most.
@@ -30,14 +32,15 @@ use std::collections::{BTreeSet, HashMap};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, EmptyQuery, EnableScoring, Explanation, Occur, PhrasePrefixQuery,
-    PhraseQuery, Query, Scorer, TermQuery, Weight,
+    BooleanQuery, BoostQuery, EmptyQuery, EnableScoring, Explanation, Occur, PhraseQuery, Query,
+    Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{DocAddress, DocId, DocSet, Score, SegmentOrdinal, SegmentReader, Term};
 
 use super::SearchError;
 use super::schema::{Analyzers, Fields, tokens};
+use super::stats::Statistics;
 
 /// Groups nested deeper than this are flattened (their parentheses ignored):
 /// the parser is recursive, and a user's "((((…" must not exhaust the stack.
@@ -418,17 +421,20 @@ pub(super) struct Built {
 }
 
 /// Translates a parsed query into a tantivy query over the text fields.
+/// Prefixes expand to the words most common in the chunks `statistics`
+/// covers (what the reader may see), so that others' documents change
+/// neither the expansion nor, through it, the results.
 pub(super) fn build(
     parsed: &Parsed,
     analyzers: &Analyzers,
     fields: &Fields,
-    searcher: &Searcher,
+    statistics: &Statistics<'_>,
     mode: Mode,
 ) -> Result<Built, SearchError> {
     let mut builder = Builder {
         analyzers: analyzers.clone(),
         fields,
-        searcher,
+        statistics,
         units: 0,
         prefixes: 0,
         highlight: HighlightTerms::default(),
@@ -472,7 +478,7 @@ type Clauses = (Vec<Box<dyn Query>>, Vec<Box<dyn Query>>);
 struct Builder<'a> {
     analyzers: Analyzers,
     fields: &'a Fields,
-    searcher: &'a Searcher,
+    statistics: &'a Statistics<'a>,
     units: usize,
     prefixes: usize,
     highlight: HighlightTerms,
@@ -667,7 +673,7 @@ impl Builder<'_> {
                 } else {
                     self.fields.exact
                 };
-                let words = expand_prefix(self.searcher, field, prefix)?;
+                let words = expand_prefix(self.statistics, field, prefix)?;
                 if words.is_empty() {
                     return Ok(Some(Box::new(EmptyQuery)));
                 }
@@ -685,35 +691,56 @@ impl Builder<'_> {
                     .collect();
                 Ok(Some(Box::new(BooleanQuery::union(alternatives))))
             }
-            [leading @ .., _] => {
-                // "e-ma*": a phrase whose last word is a prefix.
+            [leading @ .., (last_position, last)] => {
+                // "e-ma*": a phrase whose last word is a prefix. Tantivy's
+                // `PhrasePrefixQuery` would expand it to the first words of
+                // each segment's dictionary and score it with whole-index
+                // statistics, both of which others' documents change; so
+                // expand it like a single prefix and ask for each phrase.
                 if highlight {
                     self.highlight
                         .exact
                         .extend(leading.iter().map(|(_, word)| word.clone()));
                 }
                 let field = self.fields.exact;
-                let mut query = PhrasePrefixQuery::new_with_offset(
-                    exact
-                        .iter()
-                        .map(|(position, word)| (*position, Term::from_field_text(field, word)))
-                        .collect(),
-                );
-                query.set_max_expansions(MAX_EXPANSIONS as u32);
-                Ok(Some(Box::new(query)))
+                let words = expand_prefix(self.statistics, field, last)?;
+                if words.is_empty() {
+                    return Ok(Some(Box::new(EmptyQuery)));
+                }
+                let phrases = words
+                    .iter()
+                    .map(|word| {
+                        let terms = leading
+                            .iter()
+                            .chain(std::iter::once(&(*last_position, word.clone())))
+                            .map(|(position, word)| (*position, Term::from_field_text(field, word)))
+                            .collect();
+                        Box::new(PhraseQuery::new_with_offset(terms)) as Box<dyn Query>
+                    })
+                    .collect();
+                Ok(Some(Box::new(BooleanQuery::union(phrases))))
             }
         }
     }
 }
 
-/// The most frequent indexed words of `field` that start with `prefix`.
+/// The indexed words of `field` that start with `prefix` and occur in the
+/// most visible chunks (at most [`MAX_EXPANSIONS`], most common first, then
+/// alphabetical).
+///
+/// Counting a word's visible chunks reads its posting lists, so words are
+/// taken in the order of their whole-index counts, an upper bound, and the
+/// search stops once no remaining word can beat the chosen ones. One thing
+/// still depends on other collections: a segment's dictionary is read only
+/// up to [`MAX_SCANNED_TERMS`] words with the prefix, which a prefix meets
+/// only in a vocabulary of tens of thousands of words sharing it.
 fn expand_prefix(
-    searcher: &Searcher,
+    statistics: &Statistics<'_>,
     field: Field,
     prefix: &str,
 ) -> Result<Vec<String>, SearchError> {
-    let mut frequencies: HashMap<String, u64> = HashMap::new();
-    for segment in searcher.segment_readers() {
+    let mut bounds: HashMap<String, u64> = HashMap::new();
+    for segment in statistics.segments_with_visible_chunks() {
         let inverted = segment
             .inverted_index(field)
             .map_err(|error| SearchError::Other(error.to_string()))?;
@@ -731,15 +758,36 @@ fn expand_prefix(
             }
             scanned += 1;
             if let Ok(word) = std::str::from_utf8(key) {
-                *frequencies.entry(word.to_string()).or_default() +=
-                    u64::from(stream.value().doc_freq);
+                *bounds.entry(word.to_string()).or_default() += u64::from(stream.value().doc_freq);
             }
         }
     }
-    let mut words: Vec<(String, u64)> = frequencies.into_iter().collect();
-    words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    words.truncate(MAX_EXPANSIONS);
-    Ok(words.into_iter().map(|(word, _)| word).collect())
+    let mut candidates: Vec<(String, u64)> = bounds.into_iter().collect();
+    candidates.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    // Best first: visible count descending, then the word.
+    let mut chosen: Vec<(String, u64)> = Vec::with_capacity(MAX_EXPANSIONS + 1);
+    for (word, bound) in candidates {
+        if chosen.len() == MAX_EXPANSIONS
+            && let Some((worst_word, worst_count)) = chosen.last()
+            && (bound < *worst_count || (bound == *worst_count && word > *worst_word))
+        {
+            // Candidates come in (bound, word) order, so none after this
+            // one can rank above the worst chosen word either.
+            break;
+        }
+        let count = statistics
+            .visible_doc_freq(&Term::from_field_text(field, &word))
+            .map_err(|error| SearchError::Other(error.to_string()))?;
+        if count == 0 {
+            continue;
+        }
+        let at = chosen.partition_point(|(other, other_count)| {
+            *other_count > count || (*other_count == count && *other < word)
+        });
+        chosen.insert(at, (word, count));
+        chosen.truncate(MAX_EXPANSIONS);
+    }
+    Ok(chosen.into_iter().map(|(word, _)| word).collect())
 }
 
 /// At most this many distinct words of a question are used.
@@ -870,8 +918,9 @@ impl Scorer for ForwardOnly {
     }
 }
 
-/// Name of the fast field the grouping collector reads.
-const DOC_ID_FIELD: &str = "doc_id";
+/// Name of the fast field the grouping collector reads, and that breaks ties
+/// between equal scores.
+pub(super) const DOC_ID_FIELD: &str = "doc_id";
 
 /// Collects every matching chunk but keeps only the best-scoring one per
 /// document: a results page lists documents, and `total` counts them.

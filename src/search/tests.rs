@@ -839,3 +839,217 @@ fn benchmark_when_asked() {
     let report = bench::run(&dir.path().join("bench"), chunks).expect("bench");
     println!("{report}");
 }
+
+/// What a reader of `allowed` observes for each query: every hit's
+/// document, chunk, exact score and snippet, in order, and the totals; the
+/// same for chunk searches and for passages.
+fn observe(index: &SearchIndex, queries: &[&str], allowed: &[i64]) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    for query in queries {
+        let request = request(query, allowed);
+        for (kind, results) in [
+            ("documents", index.search(&request)),
+            ("chunks", index.search_chunks(&request)),
+        ] {
+            let results = results.unwrap_or_else(|error| panic!("{query:?} failed: {error}"));
+            let hits: Vec<String> = results
+                .hits
+                .iter()
+                .map(|hit| {
+                    format!(
+                        "{}/{} {} ({:#010x}) {}",
+                        hit.doc_id,
+                        hit.chunk_ord,
+                        hit.score,
+                        hit.score.to_bits(),
+                        hit.snippet_html
+                    )
+                })
+                .collect();
+            seen.push((
+                format!("{kind} for {query:?}"),
+                format!(
+                    "total {} relaxed {} hits {hits:#?}",
+                    results.total, results.relaxed
+                ),
+            ));
+        }
+        let passages = index.passages(query, allowed, 10).expect("passages");
+        let passages: Vec<String> = passages
+            .iter()
+            .map(|passage| {
+                format!(
+                    "{}/{} {} ({:#010x})",
+                    passage.doc_id,
+                    passage.chunk_ord,
+                    passage.score,
+                    passage.score.to_bits()
+                )
+            })
+            .collect();
+        seen.push((format!("passages for {query:?}"), format!("{passages:#?}")));
+    }
+    seen
+}
+
+/// Security finding: ranking used BM25 statistics of the whole index (how
+/// many chunks, how many contain a word, how long a field is on average),
+/// so a reader's scores and order moved when a colleague privately uploaded
+/// a document containing a word, and anyone could test guesses ("layoff", a
+/// name) that way. Now nothing a reader sees may change, down to a score's
+/// last bit, whatever is added to collections they cannot read.
+#[test]
+fn invisible_documents_change_no_score() {
+    let index = SearchIndex::open_in_ram(&config()).expect("open");
+    let runtime = runtime();
+    let visible = vec![
+        document(
+            1,
+            1,
+            "Budget 2024",
+            "xlsx",
+            &["The quarterly budget review is scheduled for March. Marketing costs increased."],
+        ),
+        document(
+            2,
+            1,
+            "Board Minutes",
+            "docx",
+            &[
+                "The board discussed the budget proposal and the new office lease.",
+                "A budget review follows in May; the lease is signed.",
+            ],
+        ),
+        document(
+            3,
+            1,
+            "Budgeting Basics",
+            "pdf",
+            &[
+                "A budget is a plan for money.",
+                "Review every budget line before the review meeting, and budget time for it.",
+            ],
+        ),
+        document(
+            4,
+            1,
+            "Contact",
+            "txt",
+            &["Send an e-mail to the office with your invoice number."],
+        ),
+        document(
+            5,
+            1,
+            "Leave",
+            "txt",
+            &["Holidays are reviewed each spring; the leave plan is on the intranet."],
+        ),
+    ];
+    runtime.block_on(fill(&index, visible.clone()));
+    let queries = [
+        // Plain words, and all words.
+        "budget",
+        "review",
+        "budget review",
+        "quarterly review budget march",
+        // Prefixes: the hidden documents below have 60 words starting with
+        // "budg", each more common than any of the reader's.
+        "budg*",
+        "title:budg*",
+        "e-ma*",
+        "\"budget rev\"*",
+        // Phrases, OR, titles, exclusions.
+        "\"budget review\"",
+        "lease OR layoff",
+        "budget OR plan",
+        "title:budget",
+        "budget -lease",
+        // No visible chunk has both words: the any-word fallback.
+        "budget layoff",
+        "what is the budget review plan?",
+    ];
+    let before = observe(&index, &queries, &[1]);
+    for (what, seen) in &before {
+        // Comparing empty pages would prove nothing.
+        assert!(!seen.starts_with("total 0"), "{what} found nothing");
+    }
+    let shared_before = observe(&index, &["budget"], &[1, 2]);
+
+    // What the reader cannot see: many long chunks with the same words
+    // (other counts, another average length) and the "budg…" words, written
+    // in ten commits so that segments are merged; and one of the reader's
+    // own documents indexed again among them (a deleted chunk in the old
+    // segment, a live one in a segment shared with collection 2).
+    let budg_words: Vec<String> = (0..60)
+        .map(|i| format!("budg{}{}", (b'a' + i / 26) as char, (b'a' + i % 26) as char))
+        .collect();
+    let filler = "budget review plan layoff lease e-mailing e-mail ".repeat(20);
+    let hidden_text = format!("{filler} {}", budg_words.join(" "));
+    let mut hidden: Vec<IndexDocument> = (100..140)
+        .map(|doc_id| {
+            document(
+                doc_id,
+                2,
+                "Budget Layoff Plan",
+                "docx",
+                &[
+                    hidden_text.as_str(),
+                    "The budget review of the layoff plan.",
+                ],
+            )
+        })
+        .collect();
+    hidden.insert(20, visible[2].clone());
+    for batch in hidden.chunks(5) {
+        runtime.block_on(fill(&index, batch.to_vec()));
+    }
+    // Tantivy merges in the background; give it a moment. The reader must
+    // see the same either way, so the test does not depend on the timing.
+    for _ in 0..20 {
+        if index.segment_count() < 5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        runtime.block_on(index.flush()).expect("flush");
+    }
+
+    let after = observe(&index, &queries, &[1]);
+    assert_eq!(before.len(), after.len());
+    let changed: Vec<_> = before
+        .iter()
+        .zip(&after)
+        .filter(|(was, is)| was != is)
+        .collect();
+    if let Some(((what, was), (_, is))) = changed.first() {
+        let names: Vec<&String> = changed.iter().map(|((what, _), _)| what).collect();
+        panic!(
+            "invisible documents changed what the reader sees: {names:#?}\n\
+             first, {what}: before {was}\nafter {is}"
+        );
+    }
+    // The same documents do move a reader who may see them, so the
+    // comparison above would notice a leak.
+    let shared_after = observe(&index, &["budget"], &[1, 2]);
+    assert_ne!(shared_before[0], shared_after[0]);
+}
+
+#[test]
+fn statistics_are_cached_per_collection_set_within_bounds() {
+    let index = fixture();
+    let searcher = index.inner.reader.searcher();
+    let cache = &index.inner.stats;
+    let first = index.visible(&searcher, &[3, 1, 1]).expect("visible");
+    // The same set in another order is the same entry.
+    let again = index.visible(&searcher, &[1, 3]).expect("visible");
+    assert!(Arc::ptr_eq(&first, &again));
+    for collection in 10..200 {
+        index.visible(&searcher, &[collection]).expect("visible");
+    }
+    assert!(cache.len() <= 64, "{} sets cached", cache.len());
+    // A new generation forgets the old one's sets.
+    runtime().block_on(fill(&index, vec![document(60, 1, "New", "txt", &["new"])]));
+    let searcher = index.inner.reader.searcher();
+    let fresh = index.visible(&searcher, &[1, 3]).expect("visible");
+    assert!(!Arc::ptr_eq(&first, &fresh));
+    assert_eq!(cache.len(), 1);
+}
