@@ -269,21 +269,21 @@ pub async fn run(
     let stop_documents = tokio_util::sync::CancellationToken::new();
     let documents = tokio::spawn(docs::run_background(state.clone(), stop_documents.clone()));
     let engine = state.engine.clone();
+    let server = &state.config.server;
+    let limits = crate::web::serve::Limits {
+        header_timeout: Duration::from_secs(server.header_timeout_secs),
+        max_connections_per_ip: server.max_connections_per_ip,
+        shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
+    };
     let app = router(state);
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("the HTTP server failed");
+    crate::web::serve::serve(listener, app, limits, shutdown).await;
     purge.abort();
     disk.abort();
     // A document being processed is left queued; the next start resumes it.
     stop_documents.cancel();
     let _ = documents.await;
     engine.shutdown();
-    served
+    Ok(())
 }
 
 /// Deletes expired sessions every ten minutes, so the table does not grow

@@ -1005,3 +1005,56 @@ async fn a_crash_mid_answer_keeps_what_was_streamed() {
     assert!(!kept.is_empty(), "the streamed text is kept");
     assert!(streamed.starts_with(kept), "{kept:?} is what was streamed");
 }
+
+/// Issue 9: under load, requests the queue had accepted still timed out at
+/// the client. A request that waits past `llm.max_wait_secs` is told the
+/// assistant is busy instead.
+#[tokio::test]
+async fn a_request_that_waits_too_long_is_told_early() {
+    let Some(model) = test_model() else { return };
+    let engine = hearth::llm::Engine::start(hearth::llm::EngineConfig {
+        model_path: model,
+        fallback_model: None,
+        threads: 2,
+        parallel: 1,
+        context_per_chat: 2048,
+        batch: 512,
+        max_queue: 4,
+        max_wait: Duration::from_secs(1),
+    });
+    engine.wait_until_settled(Duration::from_secs(60)).await;
+    use hearth::llm::{EngineError, Event, Message, Request, Role, Sampling};
+    let request = |max_tokens| Request {
+        messages: vec![Message::new(Role::User, "Tell me a very long story.")],
+        sampling: Sampling {
+            temperature: 0.0,
+            max_tokens,
+            ignore_eos: true,
+            ..Sampling::default()
+        },
+    };
+    let mut long = engine.generate(request(1500)).unwrap();
+    // The long answer has the only slot.
+    while let Some(event) = long.events.recv().await {
+        if matches!(event, Event::Text(_)) {
+            break;
+        }
+    }
+    let asked = std::time::Instant::now();
+    let mut waiting = engine.generate(request(8)).unwrap();
+    let outcome = loop {
+        match waiting.events.recv().await {
+            Some(Event::Failed(err)) => break Some(err),
+            Some(Event::Finished(_)) | None => break None,
+            Some(_) => {}
+        }
+    };
+    assert_eq!(outcome, Some(EngineError::Busy), "told it is busy");
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "told early: {:?}",
+        asked.elapsed()
+    );
+    drop(long);
+    engine.shutdown();
+}

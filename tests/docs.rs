@@ -1065,7 +1065,12 @@ async fn uploads_are_refused_under_the_free_space_floor() {
 
     std::fs::remove_file(filler).unwrap();
     let (status, body) = upload_one(&api, "small.txt", b"a small file".to_vec()).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{body} with {} free",
+        disk.free()
+    );
 }
 
 /// Issue 9: an upload in which every file was rejected answered 201, and
@@ -1139,4 +1144,112 @@ async fn uploads_that_take_nothing_are_refused_and_requests_have_a_total_limit()
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["results"][0]["outcome"], "rejected");
     assert_eq!(body["results"][1]["outcome"], "queued");
+}
+
+/// Issue 9: a collection named like a Markdown link planted a clickable
+/// link in the "nothing found" answer for everyone who sees it.
+#[tokio::test]
+async fn collection_names_are_text_in_answers() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let name = "Policies [Reset your password](http://evil.example/reset) <b>now</b>";
+    collection(&api, &owner, name, &["owner", "admin", "staff"]).await;
+    for _ in 0..200 {
+        if server.state.docs.index().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let response = api
+        .request(Method::POST, "/api/v1/conversations")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let response = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
+        .json(&json!({ "content": "What does the parking policy say?" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["source"], "documents:none", "{answer}");
+    let (_, html) = owner.page(&format!("/chat/{id}")).await;
+    let links = select_all_text(&html, ".from-assistant a");
+    assert!(links.is_empty(), "no link in the answer: {links:?}");
+    let bubble = html
+        .select(&scraper::Selector::parse(".from-assistant").unwrap())
+        .next()
+        .unwrap()
+        .html();
+    assert!(!bubble.contains("href=\"http://evil.example"), "{bubble}");
+    assert!(!bubble.contains("<b>"), "{bubble}");
+    assert!(
+        select_text(&html, ".from-assistant")
+            .contains("[Reset your password](http://evil.example/reset)"),
+        "the name is shown as it was typed"
+    );
+}
+
+/// Issue 9: `invoice-<U+202E>txt.exe` was listed as "invoice-exe.txt".
+/// Bidirectional controls leave every name people type or upload.
+#[tokio::test]
+async fn names_lose_bidirectional_controls() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let results = upload(
+        &api,
+        None,
+        &[("invoice-\u{202E}txt.exe", b"An invoice.".to_vec())],
+    )
+    .await;
+    assert_eq!(results[0]["file_name"], "invoice-txt.exe");
+    assert_eq!(results[0]["document"]["file_name"], "invoice-txt.exe");
+    let (_, html) = owner.page("/documents").await;
+    assert!(!html.html().contains('\u{202E}'));
+
+    let name = "Quality \u{2066}team\u{2069}";
+    collection(&api, &owner, "Quality team", &["owner"]).await;
+    let response = owner
+        .post_form("/admin/collections", &[("name", name), ("role", "owner")])
+        .await;
+    // The cleaned name is taken already: refused as a duplicate, not stored twice.
+    assert_ne!(response.status(), StatusCode::SEE_OTHER);
+
+    let response = owner
+        .post_form(
+            "/admin/users",
+            &[
+                ("display_name", "Mallory \u{202E}rotartsinimdA"),
+                ("username", "mallory"),
+                ("role", "staff"),
+                ("password", GOOD_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, users) = api.get_json("/api/v1/users").await;
+    let mallory = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "mallory")
+        .unwrap();
+    assert_eq!(mallory["display_name"], "Mallory rotartsinimdA");
+
+    let response = api
+        .request(Method::POST, "/api/v1/conversations")
+        .json(&json!({ "title": "Budget \u{202E}2026" }))
+        .send()
+        .await
+        .unwrap();
+    let conversation: Value = response.json().await.unwrap();
+    assert_eq!(conversation["title"], "Budget 2026");
 }

@@ -75,3 +75,95 @@ async fn secrets_are_stored_hashed() {
         );
     }
 }
+
+/// Migration 4 rebuilds `messages` (new statuses): the answers' sources,
+/// which refer to messages, must survive it, and stored names lose their
+/// bidirectional controls.
+#[tokio::test]
+async fn migration_4_keeps_every_message_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hearth.db");
+    hearth::store::create_at_version(&path, 3).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, display_name, role, password_hash, created_at, updated_at)
+                 VALUES (1, 'olivia', 'Olivia \u{202E}reilliM', 'owner', 'x', 0, 0);
+             INSERT INTO collections (id, name, created_at) VALUES (1, 'HR\u{2066} files', 0);
+             INSERT INTO documents (id, collection_id, title, file_name, size, sha256, stored_as,
+                 status, source, created_at, updated_at)
+                 VALUES (1, 1, 'invoice', 'invoice-\u{202E}txt.exe', 1, 'abc', 'f1', 'indexed', 'upload', 0, 0);
+             INSERT INTO conversations (id, user_id, title, created_at, updated_at) VALUES (1, 1, 'Leave', 0, 0);
+             INSERT INTO messages (id, conversation_id, role, content, status, created_at)
+                 VALUES (1, 1, 'user', 'How much leave?', 'done', 0),
+                        (2, 1, 'assistant', 'Twenty days [1].', 'done', 0);
+             INSERT INTO message_sources (message_id, n, document_id, chunk_ord, title, excerpt)
+                 VALUES (2, 1, 1, 0, 'invoice', 'twenty days');",
+        )
+        .unwrap();
+    }
+    hearth::store::Store::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM messages"), 2);
+    assert_eq!(count("SELECT count(*) FROM message_sources"), 1);
+    assert_eq!(count("SELECT max(id) FROM messages"), 2);
+    let text = |sql: &str| -> String { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(text("SELECT file_name FROM documents"), "invoice-txt.exe");
+    assert_eq!(text("SELECT display_name FROM users"), "Olivia reilliM");
+    assert_eq!(text("SELECT name FROM collections"), "HR files");
+    // New ids keep counting up: AUTOINCREMENT survived the rebuild.
+    conn.execute(
+        "INSERT INTO messages (conversation_id, role, content, status, created_at) VALUES (1, 'assistant', '', 'writing', 0)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(count("SELECT max(id) FROM messages"), 3);
+}
+
+/// Issue 9: the "N being processed" badge counted everyone's queue.
+#[tokio::test]
+async fn the_processing_count_covers_only_what_the_reader_may_see() {
+    use hearth::auth::Role;
+    use hearth::store::{NewDocument, NewUser, Viewer};
+    let dir = tempfile::tempdir().unwrap();
+    let store = hearth::store::Store::open(&dir.path().join("hearth.db")).unwrap();
+    let mut viewers = Vec::new();
+    for name in ["ann", "bob"] {
+        let user = store
+            .create_user(NewUser {
+                username: name.into(),
+                display_name: name.into(),
+                role: Role::Staff,
+                password_hash: "x".into(),
+            })
+            .await
+            .unwrap();
+        viewers.push(Viewer {
+            user: user.id,
+            role: user.role,
+        });
+    }
+    let mine = store.personal_collection(viewers[0].user).await.unwrap();
+    store
+        .add_document(NewDocument {
+            collection_id: mine.id,
+            title: "private".into(),
+            file_name: "private.txt".into(),
+            size: 1,
+            sha256: "abc".into(),
+            stored_as: "f1".into(),
+            source: "upload",
+            uploaded_by: Some(viewers[0].user),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.visible_documents_pending(viewers[0]).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.visible_documents_pending(viewers[1]).await.unwrap(),
+        0
+    );
+}

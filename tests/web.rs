@@ -194,3 +194,146 @@ async fn health_and_readiness() {
     assert_eq!(client.get("/readyz").await.status(), StatusCode::OK);
     server.stop().await;
 }
+
+/// Reads from a raw connection until the server closes it or `patience`
+/// runs out; returns what arrived and whether it was closed.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    patience: std::time::Duration,
+) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&received).into(), true),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => return (String::from_utf8_lossy(&received).into(), false),
+        }
+    }
+}
+
+/// Issue 9: connections that stalled in their headers were kept forever.
+#[tokio::test]
+async fn a_client_that_stalls_in_its_headers_is_dropped() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|c| c.server.header_timeout_secs = 1).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (_, closed) = read_until_closed(&mut stalled, std::time::Duration::from_secs(5)).await;
+    assert!(closed, "the stalled connection was closed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    // A silent connection too.
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (_, closed) = read_until_closed(&mut silent, std::time::Duration::from_secs(5)).await;
+    assert!(closed, "a connection that sends nothing is closed");
+    // Others are served as usual.
+    let response = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Issue 9: one address could hold any number of connections open.
+#[tokio::test]
+async fn one_address_holds_a_bounded_number_of_connections() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|c| {
+        c.server.max_connections_per_ip = 3;
+        c.server.header_timeout_secs = 30;
+    })
+    .await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (_, closed) = read_until_closed(&mut extra, std::time::Duration::from_secs(2)).await;
+    assert!(closed, "the connection over the limit is closed at once");
+    held.pop();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let response = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "room again once one closed"
+    );
+}
+
+/// Issue 9: a stalled request body got 413 instead of 408.
+#[tokio::test]
+async fn a_stalled_body_is_a_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|c| c.server.request_timeout_secs = 1).await;
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    let key = owner.api_key("stall").await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    for (path, content_type) in [
+        ("/api/v1/conversations", "application/json"),
+        ("/api/v1/documents", "multipart/form-data; boundary=XyZ"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: {content_type}\r\nAccept: application/json\r\nContent-Length: 1000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let start = if content_type.starts_with("multipart") {
+            "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello"
+        } else {
+            "{\"title\": \"hel"
+        };
+        stream.write_all(start.as_bytes()).await.unwrap();
+        let (response, _) = read_until_closed(&mut stream, std::time::Duration::from_secs(5)).await;
+        assert!(response.starts_with("HTTP/1.1 408"), "{path}: {response}");
+        assert!(
+            response.contains("\"code\":\"timeout\""),
+            "{path}: {response}"
+        );
+    }
+}
+
+/// Issue 9: SIGTERM waited 90 s for a stalled client; stopping is bounded.
+#[tokio::test]
+async fn stopping_is_bounded_by_the_shutdown_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    ChildServer::prepare(
+        dir.path(),
+        "[server]\nshutdown_timeout_secs = 2\nrequest_timeout_secs = 120\nheader_timeout_secs = 120\n",
+    );
+    let mut server = ChildServer::start(dir.path()).await;
+    // A request whose body never finishes keeps a handler waiting.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\nusername=",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let took = server.terminate(std::time::Duration::from_secs(15));
+    let took = took.expect("the server stopped");
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "stopped in {took:?}: {}",
+        server.log()
+    );
+    drop(stream);
+}

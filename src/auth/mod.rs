@@ -193,8 +193,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Au
             return Err(AppError::Unauthenticated);
         };
         // Last use is shown with minute precision; skip the write otherwise.
-        if last_used.is_none_or(|t| now() - t >= 60) {
-            state.store.touch_api_key(id).await?;
+        // Best effort: a full disk must not lock people out.
+        if last_used.is_none_or(|t| now() - t >= 60)
+            && let Err(err) = state.store.touch_api_key(id).await
+        {
+            tracing::warn!(error = %err, "cannot record an API key's last use");
         }
         return Ok(Authentication::User(CurrentUser {
             user,
@@ -225,8 +228,10 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Au
         state.store.delete_session(session.id).await?;
         return Ok(Authentication::StaleSession);
     }
-    if at - session.last_seen_at >= 60 {
-        state.store.touch_session(session.id).await?;
+    if at - session.last_seen_at >= 60
+        && let Err(err) = state.store.touch_session(session.id).await
+    {
+        tracing::warn!(error = %err, "cannot record a session's last activity");
     }
     Ok(Authentication::User(CurrentUser {
         user: session.user,

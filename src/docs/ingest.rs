@@ -483,7 +483,8 @@ impl Worker {
         }
         self.reconcile_lost_ids(&lost, &ids).await;
         let mut outcomes = Vec::with_capacity(recorded.len());
-        for (document, processed) in recorded {
+        let mut recorded = recorded.into_iter();
+        while let Some((document, processed)) = recorded.next() {
             let indexed = matches!(processed, Processed::Indexed { .. });
             match self
                 .store
@@ -513,7 +514,25 @@ impl Worker {
                     }
                     outcomes.push(Outcome { document });
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => {
+                    // The database cannot record it (a full disk): the index
+                    // is ahead of it for this and the rest of the batch. They
+                    // go back to the queue (or, if even that cannot be
+                    // written, at the next start), and their index entries
+                    // are brought back in line by the next reconciliation.
+                    let rest: Vec<i64> = std::iter::once(document.id.0)
+                        .chain(recorded.map(|(d, _)| d.id.0))
+                        .collect();
+                    self.index.mark_lost(rest.iter().copied());
+                    if let Err(release) = self
+                        .store
+                        .release_documents(rest.into_iter().map(DocumentId).collect())
+                        .await
+                    {
+                        tracing::warn!(error = %release, "documents stay marked as being processed until the next start");
+                    }
+                    return Err(err.into());
+                }
             }
         }
         Ok(outcomes)

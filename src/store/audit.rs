@@ -61,7 +61,7 @@ pub struct AuditPage {
 
 impl Store {
     pub async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
-        self.write(move |tx| {
+        self.write_essential(move |tx| {
             tx.execute(
                 "INSERT INTO audit_log (at, actor_id, actor, action, target, outcome, ip, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -367,7 +367,7 @@ impl Store {
     }
 
     pub async fn delete_conversation(&self, user: UserId, id: ConversationId) -> StoreResult<()> {
-        self.write(move |tx| {
+        self.write_essential(move |tx| {
             owned(tx, user, id)?;
             tx.execute("DELETE FROM conversations WHERE id = ?1", [id.0])?;
             Ok(())

@@ -417,7 +417,7 @@ impl Store {
 
     /// Deletes an empty shared collection.
     pub async fn delete_collection(&self, id: CollectionId) -> StoreResult<Collection> {
-        self.write(move |tx| {
+        self.write_essential(move |tx| {
             let current = collection_by_id(tx, id)?;
             if current.is_personal() {
                 return Err(StoreError::Conflict(
@@ -830,7 +830,7 @@ impl Store {
 
     /// Deletes a document with its text; returns it so its file can go.
     pub async fn delete_document(&self, id: DocumentId) -> StoreResult<DocumentRecord> {
-        self.write(move |tx| {
+        self.write_essential(move |tx| {
             let record = document_by_id(tx, id)?;
             tx.execute("DELETE FROM documents WHERE id = ?1", [id.0])?;
             Ok(record)

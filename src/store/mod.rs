@@ -105,6 +105,13 @@ struct Reserve {
     bytes: u64,
 }
 
+/// Whether a write may use the reserve (see [`Store::write_essential`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    Ordinary,
+    Essential,
+}
+
 /// Under this much free space, the reserve is given up before a write.
 const RESERVE_LOW_WATER: u64 = 4 * 1024 * 1024;
 
@@ -231,9 +238,29 @@ impl Store {
     }
 
     /// Runs `f` with the writer connection inside a transaction, off the
-    /// async runtime. The transaction commits only if `f` succeeds. When the
-    /// disk is full, the reserve is given up and `f` runs once more.
+    /// async runtime. The transaction commits only if `f` succeeds.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_with(Urgency::Ordinary, f).await
+    }
+
+    /// Like [`Store::write`], for the writes that get people out of a full
+    /// disk (signing in and out, deleting, the audit record of those): when
+    /// the disk is full, the reserve is given up and `f` runs once more.
+    /// Ordinary writes never touch the reserve, so uploads and indexing
+    /// cannot use up the room kept for these.
+    async fn write_essential<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_with(Urgency::Essential, f).await
+    }
+
+    async fn write_with<T, F>(&self, urgency: Urgency, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: Fn(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
@@ -251,7 +278,10 @@ impl Store {
             let result = attempt();
             // The disk is full: give up the room set aside and try once
             // more, so this write (a sign-in, a deletion) still happens.
-            if matches!(result, Err(StoreError::DiskFull)) && inner.reserve.release() {
+            if urgency == Urgency::Essential
+                && matches!(result, Err(StoreError::DiskFull))
+                && inner.reserve.release()
+            {
                 return attempt();
             }
             result
@@ -373,6 +403,19 @@ fn conflict_on_unique(err: rusqlite::Error, message: &str) -> StoreError {
         }
         _ => err.into(),
     }
+}
+
+/// Creates a database with the schema of an older version (the first
+/// `version` migrations). Only for tests of later migrations.
+#[doc(hidden)]
+pub fn create_at_version(path: &Path, version: usize) -> anyhow::Result<()> {
+    let conn = open_connection(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    for (index, sql) in migrations::MIGRATIONS.iter().enumerate().take(version) {
+        conn.execute_batch(sql)?;
+        conn.pragma_update(None, "user_version", (index + 1) as i64)?;
+    }
+    Ok(())
 }
 
 /// Sets `PRAGMA user_version` directly. Only for tests that need a database

@@ -42,7 +42,7 @@ pub struct SessionInfo {
 impl Store {
     /// Creates a session and stamps the user's last login.
     pub async fn create_session(&self, new: NewSession) -> StoreResult<SessionId> {
-        self.write(move |tx| {
+        self.write_essential(move |tx| {
             let at = now();
             tx.execute(
                 "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, ip, user_agent)
@@ -109,7 +109,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id: SessionId) -> StoreResult<()> {
-        self.write(move |tx| {
+        self.write_essential(move |tx| {
             tx.execute("DELETE FROM sessions WHERE id = ?1", [id.0])?;
             Ok(())
         })
@@ -118,7 +118,7 @@ impl Store {
 
     /// Ends one of `user`'s sessions; false if it was not theirs or is gone.
     pub async fn delete_user_session(&self, user: UserId, id: SessionId) -> StoreResult<bool> {
-        self.write(move |tx| {
+        self.write_essential(move |tx| {
             Ok(tx.execute(
                 "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2",
                 params![id.0, user.0],

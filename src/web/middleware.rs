@@ -6,6 +6,8 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -94,6 +96,63 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
             )
                 .into_response()
         }
+    }
+}
+
+/// Gives every request body `server.request_timeout_secs` between pieces.
+/// A client that stalls gets 408 "the request stalled", whatever the handler
+/// made of the broken body (a form or JSON extractor says 400, a multipart
+/// reader 413 or 500): the body records that it timed out, and this turns
+/// the error response into the right one.
+pub async fn time_bodies(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let timeout = std::time::Duration::from_secs(state.config.server.request_timeout_secs);
+    let stalled = Arc::new(AtomicBool::new(false));
+    let (parts, body) = req.into_parts();
+    let body = Body::new(StallWatch {
+        inner: Box::pin(tower_http::timeout::TimeoutBody::new(timeout, body)),
+        stalled: stalled.clone(),
+    });
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if stalled.load(Ordering::Acquire)
+        && (response.status().is_client_error() || response.status().is_server_error())
+    {
+        tracing::info!("a request body stalled");
+        return AppError::Timeout.into_response();
+    }
+    response
+}
+
+/// A body that remembers whether it ended by timing out.
+struct StallWatch {
+    inner: std::pin::Pin<Box<tower_http::timeout::TimeoutBody<Body>>>,
+    stalled: Arc<AtomicBool>,
+}
+
+impl http_body::Body for StallWatch {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = self.inner.as_mut().poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Err(err))) = &polled
+            && err
+                .downcast_ref::<tower_http::timeout::TimeoutError>()
+                .is_some()
+        {
+            self.stalled.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

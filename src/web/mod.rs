@@ -7,8 +7,7 @@ pub mod assets;
 pub mod layout;
 pub mod middleware;
 pub mod routes;
-
-use std::time::Duration;
+pub mod serve;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -18,7 +17,6 @@ use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use routes::{Access, RouteSpec, Routes};
@@ -39,6 +37,7 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
     let app_layers = ServiceBuilder::new()
         .layer(from_fn_with_state(state.clone(), middleware::check_host))
         .layer(from_fn_with_state(state.clone(), middleware::render_errors))
+        .layer(from_fn_with_state(state.clone(), middleware::time_bodies))
         .layer(from_fn_with_state(state.clone(), middleware::authenticate))
         .layer(from_fn_with_state(state.clone(), middleware::require_setup))
         .layer(from_fn_with_state(state.clone(), middleware::check_csrf))
@@ -71,10 +70,7 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
             HeaderName::from_static("permissions-policy"),
             "camera=(), microphone=(), geolocation=(), payment=()",
         ))
-        .layer(CompressionLayer::new())
-        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
-            limits.request_timeout_secs,
-        )));
+        .layer(CompressionLayer::new());
     router
         .layer(app_layers)
         .with_state(state)
