@@ -394,6 +394,33 @@ fn child_past_its_time_is_killed() {
     assert_eq!(err, ExtractError::TimedOut);
 }
 
+/// The helper (and the tools it starts) run at a lower CPU priority, so a
+/// long OCR run does not slow the chat model down. A stand-in helper
+/// reports the niceness it was started with.
+#[test]
+fn helper_runs_at_low_cpu_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("nice-helper");
+    std::fs::write(
+        &script,
+        "#!/bin/sh
+printf '{\"Ok\":{\"format\":\"text\",\"title\":null,\"pages\":null,\
+         \"blocks\":[{\"page\":null,\"heading\":null,\"text\":\"%s\"}]}}' \"$(nice)\"\n",
+    )
+    .unwrap();
+    make_executable(&script);
+    let out = runtime()
+        .block_on(extract::extract(
+            &script,
+            &fixture("sample.txt"),
+            &Limits::default(),
+        ))
+        .unwrap();
+    let own = std::process::Command::new("nice").output().unwrap();
+    let own: i32 = String::from_utf8_lossy(&own.stdout).trim().parse().unwrap();
+    assert_eq!(out.full_text(), own.max(10).to_string());
+}
+
 /// A stand-in helper that never answers and starts a grandchild: on timeout
 /// both must die, which only killing the process group achieves.
 #[test]

@@ -1,8 +1,9 @@
 //! The subprocess fence around extraction.
 //!
 //! [`extract`] (server side) starts `<exe> extract-file <path>` in its own
-//! process group with a cleared environment and the limits in
-//! [`LIMITS_ENV`], waits at most `Limits::time`, and reads one JSON
+//! process group at a lower CPU priority (niceness [`HELPER_NICENESS`]),
+//! with a cleared environment and the limits in [`LIMITS_ENV`], waits at
+//! most `Limits::time`, and reads one JSON
 //! `Result<Extracted, ExtractError>` from its stdout. On timeout the whole
 //! group is killed, so a `pdftotext` grandchild dies too. A helper that dies
 //! without answering is classified from its exit status and the tail of its
@@ -37,6 +38,13 @@ pub const SUBCOMMAND: &str = "extract-file";
 /// How much of the helper's stderr is kept to explain a crash.
 const STDERR_TAIL: usize = 8 * 1024;
 
+/// The helper's niceness. On a 2-core office box the helper (OCR keeps a
+/// core busy for seconds per page) competes with the chat model for CPU.
+/// At nice 10 the kernel's scheduler weighs a nice-0 thread about 9 times
+/// heavier (CFS weights 1024 against 110), so the model barely notices a
+/// running extraction, while the helper still gets every idle cycle.
+const HELPER_NICENESS: i32 = 10;
+
 /// Extracts `path` in a fenced helper process (`exe extract-file path`).
 /// Never panics; every failure is an [`ExtractError`].
 pub async fn extract(exe: &Path, path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
@@ -60,6 +68,7 @@ pub async fn extract(exe: &Path, path: &Path, limits: &Limits) -> Result<Extract
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    lower_priority(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| ExtractError::Internal(format!("cannot start the extraction helper: {e}")))?;
@@ -113,6 +122,26 @@ pub async fn extract(exe: &Path, path: &Path, limits: &Limits) -> Result<Extract
         return result;
     }
     Err(classify_death(status, &err))
+}
+
+/// Sets the helper's niceness between fork and exec, so it holds from the
+/// helper's first instruction and is inherited by everything it starts
+/// (`pdftotext`, `pdftoppm`, `tesseract`). A server already running nicer
+/// keeps its own niceness for the helper. A failure is ignored: a helper at
+/// normal priority is slower for the chat, not wrong.
+fn lower_priority(command: &mut tokio::process::Command) {
+    // SAFETY: getpriority and setpriority are plain system calls that
+    // allocate nothing and touch no memory of the parent, which is what a
+    // pre_exec closure may do.
+    unsafe {
+        command.pre_exec(|| {
+            // -1 is both an error and a valid niceness; either way the
+            // helper ends up at HELPER_NICENESS or nicer.
+            let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+            libc::setpriority(libc::PRIO_PROCESS, 0, current.max(HELPER_NICENESS));
+            Ok(())
+        });
+    }
 }
 
 /// Kills the helper's process group when dropped before the helper was
