@@ -394,6 +394,35 @@ fn child_past_its_time_is_killed() {
     assert_eq!(err, ExtractError::TimedOut);
 }
 
+/// Regression: a 2 MB page of `<div>`s nested 100,000 deep kept the helper
+/// busy for minutes (html5ever is quadratic in depth; 48 s for this file
+/// with the debug build before the bound). Now its text comes out at once.
+#[test]
+fn deeply_nested_html_is_read_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.html");
+    let depth = 100_000;
+    let html = "<!DOCTYPE html><html><body>".to_string()
+        + &"<div class=\"x\">".repeat(depth)
+        + "deep text"
+        + &"</div>".repeat(depth)
+        + "<p>after</p>";
+    assert!(html.len() > 2_000_000);
+    std::fs::write(&path, html).unwrap();
+    let started = Instant::now();
+    let out = runtime()
+        .block_on(extract::extract(helper_exe(), &path, &Limits::default()))
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(out.full_text(), "deep text\n\nafter");
+    assert!(
+        out.warnings[0].contains("nests elements"),
+        "{:?}",
+        out.warnings
+    );
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
 /// The helper (and the tools it starts) run at a lower CPU priority, so a
 /// long OCR run does not slow the chat model down. A stand-in helper
 /// reports the niceness it was started with.

@@ -5,7 +5,9 @@
 //! whatever the markup's mistakes, and the tree is walked with ego-tree's
 //! iterative traversal: deeply nested junk cannot overflow the stack, which
 //! a recursive renderer would (a stack overflow aborts the process instead
-//! of unwinding).
+//! of unwinding). html5ever's time grows with the square of the nesting
+//! depth, so markup nested deeper than `nesting::MAX_DEPTH` is flattened
+//! first (its text kept), with a warning.
 
 use ego_tree::iter::Edge;
 use scraper::{Html, Node};
@@ -62,13 +64,20 @@ const BLOCK: &[&str] = &[
 
 pub(crate) fn extract(html: &str, limits: &Limits) -> Result<Extracted, ExtractError> {
     let mut builder = BlockBuilder::new(limits);
-    let title = write_html(html, &mut builder)?;
+    let (title, flattened) = write_bounded_html(html, &mut builder)?;
+    let mut warnings = Vec::new();
+    if flattened {
+        warnings.push(format!(
+            "the page nests elements more than {} deep; the deeper ones were read as plain text",
+            super::nesting::MAX_DEPTH
+        ));
+    }
     Ok(Extracted {
         format: Format::Html,
         title,
         pages: None,
         blocks: builder.finish(),
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
@@ -259,7 +268,16 @@ pub(crate) fn write_html(
     html: &str,
     builder: &mut BlockBuilder,
 ) -> Result<Option<String>, ExtractError> {
-    let document = Html::parse_document(html);
+    write_bounded_html(html, builder).map(|(title, _)| title)
+}
+
+/// [`write_html`], also saying whether deep nesting was flattened.
+fn write_bounded_html(
+    html: &str,
+    builder: &mut BlockBuilder,
+) -> Result<(Option<String>, bool), ExtractError> {
+    let (html, flattened) = super::nesting::bound_nesting(html);
+    let document = Html::parse_document(&html);
     let mut walker = Walker::default();
     for edge in document.tree.root().traverse() {
         match edge {
@@ -285,7 +303,7 @@ pub(crate) fn write_html(
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    Ok((!title.is_empty()).then_some(title))
+    Ok(((!title.is_empty()).then_some(title), flattened))
 }
 
 #[cfg(test)]
@@ -311,10 +329,9 @@ mod tests {
 
     #[test]
     fn deep_nesting_does_not_overflow() {
-        // html5ever's tree builder is quadratic in nesting depth (the fence's
-        // timeout covers that); this checks the stack, not the clock.
         let html = "<div>".repeat(5_000) + "deep text";
         let out = extract(&html, &Limits::default()).unwrap();
         assert_eq!(out.full_text(), "deep text");
+        assert!(out.warnings[0].contains("nests elements more than 512 deep"));
     }
 }

@@ -17,8 +17,8 @@
 //! every format writes into, which also enforces the text cap), `zipsafe`
 //! (bounded ZIP reading), `xml` (the one XML walker), one file per format
 //! family (`pdf`, `ooxml`, `xlsx`, `odf`, `html`, `markdown`, `text`, `eml`),
-//! and `child` (the subprocess fence). Nothing here depends on the rest of
-//! the crate.
+//! `nesting` (bounding HTML depth before html5ever), and `child` (the
+//! subprocess fence). Nothing here depends on the rest of the crate.
 
 mod blocks;
 mod child;
@@ -26,6 +26,7 @@ mod detect;
 mod eml;
 mod html;
 mod markdown;
+mod nesting;
 mod odf;
 mod ooxml;
 mod pdf;
