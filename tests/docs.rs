@@ -144,13 +144,13 @@ async fn every_format_ends_indexed_or_with_its_reason() {
         "sample.txt",
         "sample.csv",
         "sample.eml",
+        "scanned.pdf",
     ];
     let broken = [
         ("truncated.pdf", "corrupt"),
         ("zipbomb.docx", "too_large"),
         ("encrypted.pdf", "encrypted"),
         ("junk.pdf", "unsupported"),
-        ("scanned.pdf", "no_text"),
         ("unknown.bin", "unsupported"),
     ];
     let mut names: Vec<&str> = good.to_vec();
@@ -1252,4 +1252,39 @@ async fn names_lose_bidirectional_controls() {
         .unwrap();
     let conversation: Value = response.json().await.unwrap();
     assert_eq!(conversation["title"], "Budget 2026");
+}
+
+/// Scans are read by OCR: a word on a scanned page is found with its page
+/// number, a photo of text is indexed, the document says it was read by
+/// OCR, and a picture too large for OCR fails with a reason.
+#[tokio::test]
+async fn scanned_documents_are_read_by_ocr_and_say_so() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let results = upload_fixtures(&api, None, &["scanned.pdf", "scan.png", "huge.png"]).await;
+    let documents = settled(&api, &ids_of(&results)).await;
+    let by_name = |name: &str| documents.iter().find(|d| d["file_name"] == name).unwrap();
+    let scanned = by_name("scanned.pdf");
+    assert_eq!(scanned["status"], "indexed", "{scanned}");
+    assert_eq!(scanned["ocr_pages"], 2, "{scanned}");
+    assert_eq!(by_name("scan.png")["ocr_pages"], 1);
+    let huge = by_name("huge.png");
+    assert_eq!(huge["error_code"], "too_large", "{huge}");
+    assert!(
+        huge["error_reason"].as_str().unwrap().contains("pixels"),
+        "{huge}"
+    );
+
+    let found = search(&api, "summer party").await;
+    let hit = &found["hits"][0];
+    assert_eq!(hit["file_name"], "scanned.pdf", "{found}");
+    assert_eq!(hit["page"], 1, "{found}");
+    let found = search(&api, "copier").await;
+    assert_eq!(found["hits"][0]["file_name"], "scan.png", "{found}");
+
+    let id = scanned["id"].as_i64().unwrap();
+    let (status, html) = owner.page(&format!("/documents/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(select_text(&html, "#document-ocr"), "Read by OCR (2 pages)");
+    assert!(select_text(&html, "#page-2").contains("quarterly budget review"));
 }

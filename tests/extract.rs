@@ -1,8 +1,10 @@
 //! Extraction tests on real files: one fixture per format and one per
 //! failure (tests/fixtures/docs/, made by make_fixtures.py), run through one
-//! `check` helper; the fenced child path end to end (`hearth extract-file`),
-//! including a kill on timeout; and a short seeded fuzz run that must not
-//! panic.
+//! `check` helper; OCR of scanned PDFs and pictures (needs Debian's
+//! tesseract-ocr, which `.ci/deps` installs), and what happens without it;
+//! the fenced child path end to end (`hearth extract-file`), including a
+//! kill on timeout and the lowered CPU priority; and a short seeded fuzz run
+//! that must not panic.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -191,10 +193,22 @@ fn fixtures_extract_as_expected() {
             error("encrypted", "encrypted PDF: remove the password"),
         ),
         ("encrypted.docx", error("encrypted", "remove the password")),
+        // Image-only pages with a stamped page number: read by OCR.
         (
             "scanned.pdf",
-            error("no_text", "scanned PDF without a text layer"),
+            Expect::Text {
+                format: Format::Pdf,
+                pages: Some(2),
+                title: None,
+                page: Some(2),
+                heading: None,
+            },
         ),
+        ("scan.png", text(Format::Png, None)),
+        ("scan.jpg", text(Format::Jpeg, None)),
+        ("scan.tiff", text(Format::Tiff, None)),
+        ("image.png", error("no_text", "OCR found no text")),
+        ("huge.png", error("too_large", "20000 × 15000 pixels")),
         (
             "junk.pdf",
             error("unsupported", "not a supported file type"),
@@ -203,7 +217,6 @@ fn fixtures_extract_as_expected() {
             "unknown.bin",
             error("unsupported", "not a supported file type"),
         ),
-        ("image.png", error("unsupported", "looks like a PNG image")),
         (
             "archive.zip",
             error("unsupported", "looks like a ZIP archive"),
@@ -303,7 +316,7 @@ fn errors_and_formats_round_trip_through_json() {
         ExtractError::Empty,
         ExtractError::Unsupported("a ZIP archive".into()),
         ExtractError::Encrypted("PDF".into()),
-        ExtractError::NoText,
+        ExtractError::NoText("x".into()),
         ExtractError::Corrupt("x".into()),
         ExtractError::TooLarge("x".into()),
         ExtractError::TimedOut,
@@ -321,6 +334,124 @@ fn errors_and_formats_round_trip_through_json() {
     let json = serde_json::to_string(&limits).unwrap();
     assert!(json.contains("\"time\":60000"));
     assert_eq!(serde_json::from_str::<Limits>(&json).unwrap(), limits);
+}
+
+// ------------------------------------------------------------------- OCR --
+
+/// Regression: a PDF whose real text layer is one word was refused as a
+/// scan ("no text layer") by a characters-per-page threshold.
+#[test]
+fn short_text_pdfs_are_indexed_not_taken_for_scans() {
+    let out = extract_in_process(&fixture("short-text.pdf"), &Limits::default()).unwrap();
+    assert_eq!(out.full_text(), "Whatever");
+    assert_eq!(out.blocks[0].page, Some(1));
+    // Its blank second page goes to OCR, which finds nothing there: the
+    // document is not "read by OCR".
+    assert_eq!(out.pages, Some(2));
+    assert_eq!(out.ocr_pages, 0);
+}
+
+/// Each scanned page is read by OCR with its page number, although the
+/// scanner stamped a page number on it as real text.
+#[test]
+fn scanned_pdf_pages_are_read_by_ocr_with_their_page_numbers() {
+    let out = extract_in_process(&fixture("scanned.pdf"), &Limits::default()).unwrap();
+    assert_eq!(out.ocr_pages, 2);
+    assert_eq!(out.pages, Some(2));
+    let page_of = |words: &str| {
+        out.blocks
+            .iter()
+            .find(|b| b.text.contains(words))
+            .and_then(|b| b.page)
+    };
+    assert_eq!(page_of("summer party"), Some(1), "{:#?}", out.blocks);
+    assert_eq!(page_of(SENTENCE), Some(2), "{:#?}", out.blocks);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+}
+
+#[test]
+fn pictures_are_read_by_ocr_and_oversized_ones_refused_first() {
+    for file in ["scan.png", "scan.jpg", "scan.tiff"] {
+        let out = extract_in_process(&fixture(file), &Limits::default()).unwrap();
+        assert_eq!(out.ocr_pages, 1, "{file}");
+        assert_eq!(out.pages, None, "{file}");
+        assert!(out.full_text().contains("office copier"), "{file}");
+    }
+    // 300 megapixels declared in a 57 kB file: refused from the header,
+    // before a decoder allocates them.
+    let started = Instant::now();
+    let err = extract_in_process(&fixture("huge.png"), &Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "too_large");
+    assert!(
+        err.reason().contains("20000 × 15000 pixels") && err.reason().contains("67 megapixels"),
+        "{}",
+        err.reason()
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// The configured document language is read alongside English when its
+/// data is installed; otherwise English alone, with a warning that names
+/// the package.
+#[test]
+fn ocr_language_follows_the_documents_language() {
+    let german = Limits {
+        language: "german".to_string(),
+        ..Limits::default()
+    };
+    let out = extract_in_process(&fixture("scan.png"), &german).unwrap();
+    assert!(out.full_text().contains(SENTENCE));
+    let installed = std::process::Command::new("tesseract")
+        .arg("--list-langs")
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == "deu")
+    {
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    } else {
+        assert!(
+            out.warnings.len() == 1 && out.warnings[0].contains("tesseract-ocr-deu"),
+            "{:?}",
+            out.warnings
+        );
+    }
+}
+
+/// Runs the real helper with only poppler on its PATH: scans fail with a
+/// reason that says OCR is missing, text PDFs still work.
+#[test]
+fn without_tesseract_scans_say_ocr_is_not_installed() {
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["pdfinfo", "pdftotext", "pdftoppm"] {
+        let real = ["/usr/bin", "/bin", "/usr/local/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} is not installed (poppler-utils)"));
+        std::os::unix::fs::symlink(real, bin.path().join(tool)).unwrap();
+    }
+    let run = |file: &str| -> Result<Extracted, ExtractError> {
+        let output = std::process::Command::new(helper_exe())
+            .arg(extract::SUBCOMMAND)
+            .arg(fixture(file))
+            .env_clear()
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    for file in ["scanned.pdf", "scan.png"] {
+        let err = run(file).unwrap_err();
+        assert_eq!(err.code(), "no_text", "{file}");
+        assert!(
+            err.reason().contains("OCR is not installed"),
+            "{file}: {}",
+            err.reason()
+        );
+    }
+    assert!(run("sample.pdf").unwrap().full_text().contains(SENTENCE));
 }
 
 // ------------------------------------------------------------ child path --
@@ -352,6 +483,17 @@ fn child_extracts_and_reports_errors() {
         ))
         .unwrap();
     assert_eq!(pdf.pages, Some(2));
+
+    // OCR works inside the fence: cleared environment, 1 GiB RLIMIT_AS.
+    let scan = rt
+        .block_on(extract::extract(
+            helper_exe(),
+            &fixture("scanned.pdf"),
+            &Limits::default(),
+        ))
+        .unwrap();
+    assert_eq!(scan.ocr_pages, 2);
+    assert!(scan.full_text().contains(SENTENCE));
 
     let err = rt
         .block_on(extract::extract(
@@ -667,7 +809,10 @@ fn mutate_inside_zip(rng: &mut Rng, input: &[u8]) -> Option<Vec<u8>> {
 
 /// Seeded mutations of every fixture plus random bytes behind each magic
 /// number, through the in-process path: no panic may escape. PDF gets fewer
-/// rounds because each starts two poppler processes. `EXTRACT_FUZZ_SCALE=N`
+/// rounds because each starts two poppler processes. The memory limit is
+/// set so low that every picture and scanned page is refused for its size
+/// before OCR: what is fuzzed here is Hearth's own header parsing, and
+/// Tesseract at a second per page would make the run take many minutes. `EXTRACT_FUZZ_SCALE=N`
 /// runs N times as many rounds (with a different seed per scale) for a
 /// longer hunt; the default takes about ten seconds.
 #[test]
@@ -680,6 +825,7 @@ fn fuzz_no_panics() {
     let started = Instant::now();
     let limits = Limits {
         time: Duration::from_secs(5),
+        memory_bytes: 16,
         ..Limits::default()
     };
     let mut rng = Rng(0x5eed_1234_abcd_0001 ^ scale as u64);
@@ -702,6 +848,10 @@ fn fuzz_no_panics() {
         ("x.md", b"# "),
         ("x.csv", b"a,b\n"),
         ("x.txt", b""),
+        ("x.png", b"\x89PNG\r\n\x1a\n"),
+        ("x.jpg", b"\xff\xd8\xff"),
+        ("x.tiff", b"II*\0"),
+        ("x.tif", b"MM\0*"),
     ];
 
     let mut runs = 0usize;

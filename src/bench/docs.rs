@@ -203,6 +203,7 @@ async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
                 Processed::Indexed {
                     format: document.format.clone(),
                     pages: None,
+                    ocr_pages: 0,
                     text_bytes: document.chunks.iter().map(|c| c.text.len() as i64).sum(),
                     chunks: document
                         .chunks

@@ -187,6 +187,7 @@ pub fn limits(config: &Config) -> extract::Limits {
         memory_bytes: docs.extract_memory_mb * 1024 * 1024,
         max_unpacked_bytes: docs.max_unpacked_bytes,
         max_text_bytes: docs.max_text_bytes,
+        language: docs.language.clone(),
     }
 }
 
@@ -388,6 +389,9 @@ impl Worker {
         }
         let path = stored_path(&self.config, &document.stored_as);
         let extracted = extract::extract(&self.extractor, &path, &limits(&self.config)).await?;
+        for warning in &extracted.warnings {
+            tracing::warn!(document = document.id.0, %warning, "document read in part");
+        }
         let sections: Vec<search::Section<'_>> = extracted
             .blocks
             .iter()
@@ -427,6 +431,7 @@ impl Worker {
                 pages: extracted.pages,
                 chunks: stored,
                 text_bytes,
+                ocr_pages: extracted.ocr_pages,
             },
         ))
     }

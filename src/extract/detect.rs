@@ -2,7 +2,7 @@
 //!
 //! Order: empty, PDF header, ZIP container (then which office format by its
 //! parts), OLE compound file (old Office formats and encrypted new ones),
-//! other binary signatures (for a helpful "looks like" in the error), and
+//! the pictures OCR reads (PNG, JPEG, TIFF), other binary signatures (for a helpful "looks like" in the error), and
 //! finally text: email headers, HTML, then Markdown, CSV or plain text. The
 //! extension is consulted only in that last step, where content alone cannot
 //! tell a `.md` from a `.txt` that happens to contain a `#`.
@@ -54,12 +54,29 @@ fn detect_reader<R: Read + Seek>(mut reader: R, file_name: &str) -> Result<Forma
             .map_err(|e| ExtractError::Internal(e.to_string()))?;
         return Err(detect_ole(reader));
     }
+    if let Some(format) = detect_image(&head) {
+        return Ok(format);
+    }
     if let Some(kind) = infer::get(&head)
         && kind.matcher_type() != infer::MatcherType::Text
     {
         return Err(ExtractError::Unsupported(describe_binary(&kind)));
     }
     detect_text(&head, file_name)
+}
+
+/// PNG, JPEG and TIFF by their signatures. Other pictures (GIF, WebP,
+/// HEIC) are refused below as unsupported.
+fn detect_image(head: &[u8]) -> Option<Format> {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(Format::Png)
+    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Format::Jpeg)
+    } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+        Some(Format::Tiff)
+    } else {
+        None
+    }
 }
 
 /// Which OOXML or ODF format a ZIP container holds, judged by its parts.
@@ -345,11 +362,11 @@ mod tests {
     fn binaries_and_empties() {
         check(b"", "x.pdf", Err("empty"));
         check(b"  \n\t", "x.txt", Err("empty"));
-        check(
-            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
-            "x.pdf",
-            Err("unsupported"),
-        );
+        check(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "x.pdf", Ok(Format::Png));
+        check(b"\xff\xd8\xff\xe0\0\x10JFIF\0", "x", Ok(Format::Jpeg));
+        check(b"II*\0\x08\0\0\0", "x", Ok(Format::Tiff));
+        check(b"MM\0*\0\0\0\x08", "x", Ok(Format::Tiff));
+        check(b"GIF89a\x01\0\x01\0\0\0\0", "x.png", Err("unsupported"));
         check(
             b"junk\0\x01\x02\x03\0\0\xff\xfe",
             "x.pdf",

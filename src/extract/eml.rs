@@ -4,8 +4,10 @@
 //!
 //! Attachments are detected by content like uploads, and read from memory:
 //! no file is written and no path is built from the attachment's name.
-//! Images are skipped silently (signatures and logos); other attachments that
-//! cannot be read become warnings, not failures, since the message itself
+//! Images are skipped silently and not read by OCR: in mail they are
+//! signatures and logos far more often than scans, and OCR would spend
+//! seconds on each for noise. A scanned PDF attachment is read by OCR like
+//! an upload. Other attachments that cannot be read become warnings, not failures, since the message itself
 //! was readable. Nesting (a message attached to a message) stops at
 //! `MAX_NESTING`.
 
@@ -61,6 +63,7 @@ pub(crate) fn extract(
     let mut blocks = builder.finish();
     let mut warnings = Vec::new();
     let mut text_left = limits.max_text_bytes.saturating_sub(used);
+    let mut ocr_pages = 0;
 
     for (index, part) in message.attachments().enumerate() {
         let name = part
@@ -82,11 +85,15 @@ pub(crate) fn extract(
             extract(nested.raw_message(), &sub_limits, depth + 1)
         } else {
             let bytes = part.contents();
-            super::detect::detect_bytes(bytes, &name)
-                .and_then(|format| super::extract_bytes(format, bytes, &sub_limits, depth + 1))
+            match super::detect::detect_bytes(bytes, &name) {
+                Ok(format) if format.is_image() => continue,
+                Ok(format) => super::extract_bytes(format, bytes, &sub_limits, depth + 1),
+                Err(e) => Err(e),
+            }
         };
         match result {
             Ok(inner) => {
+                ocr_pages += inner.ocr_pages;
                 let prefix = format!("Attachment: {name}");
                 for block in inner.blocks {
                     text_left = text_left.saturating_sub(block.text.len() as u64);
@@ -118,6 +125,7 @@ pub(crate) fn extract(
         pages: None,
         blocks,
         warnings,
+        ocr_pages,
     })
 }
 

@@ -78,6 +78,7 @@ pub(crate) fn extract(html: &str, limits: &Limits) -> Result<Extracted, ExtractE
         pages: None,
         blocks: builder.finish(),
         warnings,
+        ocr_pages: 0,
     })
 }
 

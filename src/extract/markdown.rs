@@ -99,6 +99,7 @@ pub(crate) fn extract(markdown: &str, limits: &Limits) -> Result<Extracted, Extr
         pages: None,
         blocks: builder.finish(),
         warnings: Vec::new(),
+        ocr_pages: 0,
     })
 }
 

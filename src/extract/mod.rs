@@ -11,26 +11,32 @@
 //!
 //! The format is decided by content ([`detect`]): magic bytes, then the
 //! entries of a ZIP container, then text sniffing. The file name only breaks
-//! ties between text formats (Markdown, plain text, CSV).
+//! ties between text formats (Markdown, plain text, CSV). Scanned PDF pages
+//! and pictures (PNG, JPEG, TIFF) are read by OCR.
 //!
 //! Layout of this module: `detect` (what is it), `blocks` (the block builder
 //! every format writes into, which also enforces the text cap), `zipsafe`
 //! (bounded ZIP reading), `xml` (the one XML walker), one file per format
-//! family (`pdf`, `ooxml`, `xlsx`, `odf`, `html`, `markdown`, `text`, `eml`),
-//! `nesting` (bounding HTML depth before html5ever), and `child` (the
-//! subprocess fence). Nothing here depends on the rest of the crate.
+//! family (`pdf`, `ooxml`, `xlsx`, `odf`, `html`, `markdown`, `text`, `eml`,
+//! `image`), `nesting` (bounding HTML depth before html5ever), `tool`
+//! (running poppler and Tesseract with a deadline), `ocr` (Tesseract, for
+//! scanned PDF pages and pictures), and `child` (the subprocess fence).
+//! Nothing here depends on the rest of the crate.
 
 mod blocks;
 mod child;
 mod detect;
 mod eml;
 mod html;
+mod image;
 mod markdown;
 mod nesting;
+mod ocr;
 mod odf;
 mod ooxml;
 mod pdf;
 mod text;
+mod tool;
 mod xlsx;
 mod xml;
 mod zipsafe;
@@ -59,6 +65,10 @@ pub enum Format {
     Text,
     Csv,
     Eml,
+    /// Pictures, read by OCR.
+    Png,
+    Jpeg,
+    Tiff,
 }
 
 impl Format {
@@ -76,6 +86,9 @@ impl Format {
             Format::Text,
             Format::Csv,
             Format::Eml,
+            Format::Png,
+            Format::Jpeg,
+            Format::Tiff,
         ]
     }
 
@@ -93,7 +106,15 @@ impl Format {
             Format::Text => "text",
             Format::Csv => "csv",
             Format::Eml => "eml",
+            Format::Png => "png",
+            Format::Jpeg => "jpeg",
+            Format::Tiff => "tiff",
         }
+    }
+
+    /// Pictures, which only OCR can read.
+    pub fn is_image(self) -> bool {
+        matches!(self, Format::Png | Format::Jpeg | Format::Tiff)
     }
 
     /// Inverse of [`Format::as_str`].
@@ -115,6 +136,9 @@ impl Format {
             Format::Text => "Plain text",
             Format::Csv => "CSV table",
             Format::Eml => "Email message",
+            Format::Png => "PNG image",
+            Format::Jpeg => "JPEG image",
+            Format::Tiff => "TIFF image",
         }
     }
 
@@ -136,6 +160,9 @@ impl Format {
             Format::Text => "text/plain",
             Format::Csv => "text/csv",
             Format::Eml => "message/rfc822",
+            Format::Png => "image/png",
+            Format::Jpeg => "image/jpeg",
+            Format::Tiff => "image/tiff",
         }
     }
 }
@@ -170,13 +197,18 @@ pub struct Extracted {
     /// From the document's metadata, `<title>`, first Markdown heading or
     /// email subject.
     pub title: Option<String>,
-    /// Page count for PDF, slide count for PPTX.
+    /// Page count for PDF and multi-page TIFF, slide count for PPTX.
     pub pages: Option<u32>,
     pub blocks: Vec<Block>,
     /// Things a person may want to know that did not stop extraction, such as
     /// an email attachment that could not be read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How many pages (or pictures) had their text read by OCR rather than
+    /// from a text layer: scanned PDF pages, images. Blank pages OCR found
+    /// nothing on do not count.
+    #[serde(default)]
+    pub ocr_pages: u32,
 }
 
 impl Extracted {
@@ -209,9 +241,11 @@ pub enum ExtractError {
     /// Password-protected; the detail names the kind of document.
     #[error("encrypted {0}")]
     Encrypted(String),
-    /// A PDF whose pages have no text layer (a scan).
-    #[error("PDF has no text layer")]
-    NoText,
+    /// A PDF or picture without text: a scan that OCR could not read (or
+    /// OCR is not installed). The detail is the whole sentence for people,
+    /// e.g. "scanned PDF without a text layer, and OCR found no text in it".
+    #[error("no text: {0}")]
+    NoText(String),
     /// The file is damaged or is not what it claims to be.
     #[error("damaged file: {0}")]
     Corrupt(String),
@@ -240,7 +274,7 @@ impl ExtractError {
             ExtractError::Empty => "empty",
             ExtractError::Unsupported(_) => "unsupported",
             ExtractError::Encrypted(_) => "encrypted",
-            ExtractError::NoText => "no_text",
+            ExtractError::NoText(_) => "no_text",
             ExtractError::Corrupt(_) => "corrupt",
             ExtractError::TooLarge(_) => "too_large",
             ExtractError::TimedOut => "timed_out",
@@ -261,9 +295,7 @@ impl ExtractError {
             ExtractError::Encrypted(what) => {
                 format!("encrypted {what}: remove the password and upload again")
             }
-            ExtractError::NoText => "scanned PDF without a text layer: run it through OCR \
-                 (for example \"Save as searchable PDF\" in the scanner software) and upload again"
-                .to_string(),
+            ExtractError::NoText(detail) => detail.clone(),
             ExtractError::Corrupt(detail) => {
                 format!("the file is damaged and could not be read ({detail})")
             }
@@ -284,12 +316,13 @@ impl ExtractError {
     }
 }
 
-/// Resource limits for one extraction. The defaults suit a box with a few
-/// GiB of memory and documents of a few hundred pages.
+/// Resource limits for one extraction, and the documents' language (for
+/// OCR). The defaults suit a box with a few GiB of memory and documents of a
+/// few hundred pages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Wall-clock time for the whole extraction (the helper is killed after
-    /// it). In-process, only the `pdftotext` run is held to it.
+    /// it). In-process, only the poppler and OCR runs are held to it.
     #[serde(with = "duration_ms")]
     pub time: Duration,
     /// Address-space limit for the helper process (RLIMIT_AS).
@@ -298,6 +331,14 @@ pub struct Limits {
     pub max_unpacked_bytes: u64,
     /// Total text bytes an extraction may produce.
     pub max_text_bytes: u64,
+    /// The documents' language as configured for search (a stemmer name:
+    /// "english", "german", ...). OCR reads English plus this language.
+    #[serde(default = "default_language")]
+    pub language: String,
+}
+
+fn default_language() -> String {
+    "english".to_string()
 }
 
 impl Default for Limits {
@@ -307,6 +348,7 @@ impl Default for Limits {
             memory_bytes: 1 << 30,
             max_unpacked_bytes: 500_000_000,
             max_text_bytes: 50_000_000,
+            language: default_language(),
         }
     }
 }
@@ -419,14 +461,12 @@ fn extract_bytes(
         Format::Text => text::extract_plain(&text::decode(bytes)?, limits)?,
         Format::Csv => text::extract_csv(&text::decode(bytes)?, limits)?,
         Format::Eml => eml::extract(bytes, limits, depth)?,
+        Format::Png | Format::Jpeg | Format::Tiff => image::extract(format, bytes, limits)?,
     };
     if extracted.blocks.is_empty() {
-        // A PDF without text is a scan; anything else without text is empty.
-        return Err(if format == Format::Pdf {
-            ExtractError::NoText
-        } else {
-            ExtractError::Empty
-        });
+        // PDF and pictures explain their own lack of text (scan, OCR); a
+        // document of any other format without text is empty.
+        return Err(ExtractError::Empty);
     }
     extracted.title = extracted
         .title

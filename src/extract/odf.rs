@@ -55,6 +55,7 @@ pub(crate) fn extract(
         pages: None,
         blocks: builder.finish(),
         warnings: Vec::new(),
+        ocr_pages: 0,
     })
 }
 

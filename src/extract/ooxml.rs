@@ -44,6 +44,7 @@ pub(crate) fn extract_docx(bytes: &[u8], limits: &Limits) -> Result<Extracted, E
         pages: None,
         blocks: builder.finish(),
         warnings: Vec::new(),
+        ocr_pages: 0,
     })
 }
 
@@ -85,6 +86,7 @@ pub(crate) fn extract_pptx(bytes: &[u8], limits: &Limits) -> Result<Extracted, E
         pages: Some(u32::try_from(slides.len()).unwrap_or(u32::MAX)),
         blocks: builder.finish(),
         warnings: Vec::new(),
+        ocr_pages: 0,
     })
 }
 

@@ -104,6 +104,7 @@ pub(crate) fn extract_plain(text: &str, limits: &Limits) -> Result<Extracted, Ex
         pages: None,
         blocks: builder.finish(),
         warnings: Vec::new(),
+        ocr_pages: 0,
     })
 }
 
@@ -193,6 +194,7 @@ pub(crate) fn extract_csv(text: &str, limits: &Limits) -> Result<Extracted, Extr
         pages: None,
         blocks: builder.finish(),
         warnings: Vec::new(),
+        ocr_pages: 0,
     })
 }
 

@@ -51,6 +51,7 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
         pages: None,
         blocks,
         warnings,
+        ocr_pages: 0,
     })
 }
 

@@ -87,6 +87,8 @@ pub struct DocumentRecord {
     /// Why processing failed, for people.
     pub error_reason: Option<String>,
     pub pages: Option<i64>,
+    /// Pages (or pictures) whose text was read by OCR.
+    pub ocr_pages: i64,
     pub chunk_count: i64,
     pub text_bytes: i64,
     /// `upload`, `inbox`, `import` or `api`.
@@ -145,6 +147,7 @@ pub enum Processed {
         pages: Option<u32>,
         chunks: Vec<StoredChunk>,
         text_bytes: i64,
+        ocr_pages: u32,
     },
     Failed {
         format: Option<String>,
@@ -193,7 +196,8 @@ const VISIBLE: &str = "(c.personal_of = :viewer OR (c.personal_of IS NULL AND (
 
 const DOCUMENT_COLUMNS: &str = "d.id, d.collection_id, c.name, d.title, d.file_name, d.format, d.size, d.sha256,
     d.stored_as, d.status, d.error_code, d.error_reason, d.pages, d.chunk_count, d.text_bytes, d.source,
-    d.uploaded_by, (SELECT display_name FROM users WHERE id = d.uploaded_by), d.created_at, d.updated_at, d.indexed_at, d.attempts";
+    d.uploaded_by, (SELECT display_name FROM users WHERE id = d.uploaded_by), d.created_at, d.updated_at, d.indexed_at, d.attempts,
+    d.ocr_pages";
 
 fn document(row: &Row<'_>) -> rusqlite::Result<DocumentRecord> {
     Ok(DocumentRecord {
@@ -219,6 +223,7 @@ fn document(row: &Row<'_>) -> rusqlite::Result<DocumentRecord> {
         updated_at: row.get(19)?,
         indexed_at: row.get(20)?,
         attempts: row.get(21)?,
+        ocr_pages: row.get(22)?,
     })
 }
 
@@ -753,6 +758,7 @@ impl Store {
                     pages,
                     chunks,
                     text_bytes,
+                    ocr_pages,
                 } => {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO chunks (document_id, ord, page, heading, text) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -762,9 +768,9 @@ impl Store {
                     }
                     tx.execute(
                         "UPDATE documents SET status = 'indexed', format = ?2, pages = ?3, chunk_count = ?4,
-                         text_bytes = ?5, error_code = NULL, error_reason = NULL, updated_at = ?6, indexed_at = ?6
-                         WHERE id = ?1",
-                        params![id.0, format, pages, chunks.len() as i64, text_bytes, at],
+                         text_bytes = ?5, error_code = NULL, error_reason = NULL, updated_at = ?6, indexed_at = ?6,
+                         ocr_pages = ?7 WHERE id = ?1",
+                        params![id.0, format, pages, chunks.len() as i64, text_bytes, at, ocr_pages],
                     )?;
                 }
                 Processed::Failed {
@@ -774,7 +780,7 @@ impl Store {
                 } => {
                     tx.execute(
                         "UPDATE documents SET status = 'failed', format = coalesce(?2, format), pages = NULL,
-                         chunk_count = 0, text_bytes = 0, error_code = ?3, error_reason = ?4, updated_at = ?5,
+                         chunk_count = 0, text_bytes = 0, ocr_pages = 0, error_code = ?3, error_reason = ?4, updated_at = ?5,
                          indexed_at = NULL WHERE id = ?1",
                         params![id.0, format, code, reason, at],
                     )?;
