@@ -308,9 +308,10 @@ async fn purge_sessions_periodically(state: AppState) {
     }
 }
 
-/// Looks at the data directory's disk every half minute: says so in the log
-/// when free space falls under (or climbs back over) the floor, and sets
-/// the database's reserved room aside again once there is space.
+/// Every half minute: looks at the data directory's disk (says so in the
+/// log when free space falls under, or climbs back over, the floor, and
+/// sets the database's reserved room aside again once there is space), and
+/// hands memory freed since to the system (see [`crate::memory`]).
 async fn watch_disk(state: AppState) {
     let disk = state.config.disk();
     let mut was_low = false;
@@ -336,6 +337,7 @@ async fn watch_disk(state: AppState) {
         if !was_low {
             state.store.ensure_reserve().await;
         }
+        crate::memory::trim();
     }
 }
 

@@ -183,9 +183,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     let serving = matches!(command, Command::Serve);
     init_tracing(&config, serving);
+    crate::memory::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hearth-rt")
+        // Blocking work (SQLite, argon2, file I/O) is short; 512 threads (the
+        // default) under a burst of clients each kept their stacks and
+        // allocator caches long after it ended.
+        .max_blocking_threads(64)
         .build()
         .context("cannot start the async runtime")?;
     match command {

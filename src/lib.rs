@@ -26,6 +26,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod llm;
+pub mod memory;
 pub mod pages;
 pub mod search;
 pub mod store;

@@ -1,6 +1,7 @@
 //! Password policy and hashing. Hashes are argon2id with OWASP's minimum
 //! parameters (19 MiB, 2 passes, 1 lane); hashing runs on the blocking pool
-//! because each call takes tens of milliseconds of CPU on purpose.
+//! because each call takes tens of milliseconds of CPU on purpose, and at
+//! most half the cores hash at once.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -60,7 +61,24 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
     Ok(hash.to_string())
 }
 
+/// Password hashes computed at once: half the cores, at least one. Each
+/// takes 19 MiB and tens of milliseconds of CPU by design; unbounded, a
+/// burst of sign-ins took every core from the chat model and hundreds of
+/// MiB of memory. More wait their turn, which is fair to everyone.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::sync::Semaphore::new((cores / 2).max(1))
+});
+
+async fn hashing_turn() -> anyhow::Result<tokio::sync::SemaphorePermit<'static>> {
+    HASHING
+        .acquire()
+        .await
+        .context("password hashing is shut down")
+}
+
 pub async fn hash(password: String) -> anyhow::Result<String> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
         .context("password hashing task failed")?
@@ -69,6 +87,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 /// Whether `password` matches `hash`. A malformed stored hash is an error,
 /// not a mismatch, so it gets logged.
 pub async fn verify(password: String, hash: String) -> anyhow::Result<bool> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         match argon2().verify_password(password.as_bytes(), hash.as_str()) {
             Ok(()) => Ok(true),
