@@ -82,12 +82,41 @@ async fn ingest() -> anyhow::Result<()> {
     let key = super::bench_user(&state).await?;
     let (base, stop, server) = serve(&state).await?;
     wait_for_index(&state).await?;
-    let (documents, _) = corpus(2_000, 0);
     let client = reqwest::Client::new();
     let started = Instant::now();
+    let (count, text_bytes) = upload_corpus(&client, &base, &key, 200).await?;
+    loop {
+        if state.store.documents_pending().await? == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "ingestion (upload, extraction child, chunking, index, SQLite): {count} documents, {:.1} MB of text in {took:.1} s: {:.1} documents/s, {:.2} MB/s",
+        text_bytes as f64 / 1e6,
+        count as f64 / took,
+        text_bytes as f64 / 1e6 / took
+    );
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Uploads `n` office documents (text, Markdown, HTML and CSV, about 15 KB
+/// of text each) one after another through `POST /api/v1/documents`, as a
+/// person importing a folder would; returns how many and their text bytes.
+pub(crate) async fn upload_corpus(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    n: usize,
+) -> anyhow::Result<(usize, usize)> {
+    let (documents, _) = corpus(2_000, 0);
     let mut text_bytes = 0usize;
     let mut count = 0usize;
-    for (i, document) in documents.iter().take(200).enumerate() {
+    for (i, document) in documents.iter().take(n).enumerate() {
         let text: String = document
             .chunks
             .iter()
@@ -134,23 +163,7 @@ async fn ingest() -> anyhow::Result<()> {
             response.status()
         );
     }
-    loop {
-        if state.store.documents_pending().await? == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let took = started.elapsed().as_secs_f64();
-    println!(
-        "ingestion (upload, extraction child, chunking, index, SQLite): {count} documents, {:.1} MB of text in {took:.1} s: {:.1} documents/s, {:.2} MB/s",
-        text_bytes as f64 / 1e6,
-        count as f64 / took,
-        text_bytes as f64 / 1e6 / took
-    );
-    let _ = stop.send(());
-    let _ = server.await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    Ok((count, text_bytes))
 }
 
 async fn search_at(n_chunks: usize) -> anyhow::Result<()> {

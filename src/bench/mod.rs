@@ -4,8 +4,9 @@
 //!
 //! Figures: prompt and generation tokens/s and time to first token of one
 //! chat; aggregate tokens/s with 1, 2, 4 and 8 concurrent chats; time to
-//! first token of a follow-up turn in a 2,000-token conversation; and the
-//! resident memory of an idle server without a model.
+//! first token of a follow-up turn in a 2,000-token conversation; a chat's
+//! generation speed while 200 documents are imported, against the same chat
+//! alone; and the resident memory of an idle server without a model.
 
 pub mod docs;
 
@@ -129,10 +130,14 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     longer.push(user("And what should we do next?"));
     let follow = http.chat(longer, 16).await?;
 
+    // Chat while the box imports documents; the reference is no longer
+    // needed, and its threads must not compete with the server's.
+    drop(bare);
+    let import = chat_during_import(&http, &state, options.tokens).await?;
+
     let _ = stop.send(());
     let _ = server.await;
     state.engine.shutdown();
-    drop(bare);
     let _ = std::fs::remove_dir_all(&data_dir);
 
     // Idle memory of a server without a model.
@@ -194,6 +199,15 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         ratio,
         verdict(ratio <= 0.25)
     );
+    println!(
+        "| generation tokens/s while {} documents are imported | {:.1} ({} chats) | {:.1} (alone) | {:.2} | ≥ 0.6 {} |",
+        import.documents,
+        import.during,
+        import.chats,
+        import.alone,
+        import.during / import.alone.max(1e-9),
+        verdict(import.during / import.alone.max(1e-9) >= 0.6)
+    );
     match idle_rss {
         Some(kib) => println!(
             "| idle server RSS without a model, MB | {:.1} | 40 | {:.2} | < 40 MB {} |",
@@ -226,6 +240,60 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     );
     let _ = (first.total, follow.total);
     Ok(())
+}
+
+/// Chat speed alone and while documents are imported.
+struct ImportFigures {
+    documents: usize,
+    /// Median generation tokens/s of chats alone, and during the import.
+    alone: f64,
+    during: f64,
+    chats: usize,
+}
+
+/// Documents imported while chats are measured.
+const IMPORTED: usize = 200;
+
+/// One person chatting while another imports [`IMPORTED`] documents: the
+/// chat's generation speed against the same chat alone, just before. The
+/// import (uploads, then extraction in child processes, chunking and the
+/// index) runs at a lower CPU priority than the model, so the target is
+/// that chat keeps at least 0.6 of its speed.
+async fn chat_during_import(
+    http: &Http<'_>,
+    state: &AppState,
+    tokens: usize,
+) -> anyhow::Result<ImportFigures> {
+    let speed = |run: &HttpRun| {
+        run.completion_tokens.saturating_sub(1) as f64 / run.generation_time.as_secs_f64().max(1e-9)
+    };
+    let question = || vec![user(PROMPT)];
+    let mut alone = Vec::new();
+    for _ in 0..3 {
+        alone.push(speed(&http.chat(question(), tokens).await?));
+    }
+    let client = reqwest::Client::new();
+    let (base, key) = (http.base.to_string(), http.key.to_string());
+    let uploads =
+        tokio::spawn(
+            async move { docs::upload_corpus(&client, &base, &key, IMPORTED).await },
+        );
+    // Every chat counted starts while the import is still going.
+    let mut during = Vec::new();
+    while !uploads.is_finished() || state.store.documents_pending().await? > 0 {
+        during.push(speed(&http.chat(question(), tokens).await?));
+    }
+    let (documents, _) = uploads.await??;
+    anyhow::ensure!(
+        !during.is_empty(),
+        "the import ended before a chat could be measured"
+    );
+    Ok(ImportFigures {
+        documents,
+        alone: median(alone),
+        chats: during.len(),
+        during: median(during),
+    })
 }
 
 /// Chats measured together in the aggregate figures.
