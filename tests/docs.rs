@@ -1288,3 +1288,48 @@ async fn scanned_documents_are_read_by_ocr_and_say_so() {
     assert_eq!(select_text(&html, "#document-ocr"), "Read by OCR (2 pages)");
     assert!(select_text(&html, "#page-2").contains("quarterly budget review"));
 }
+
+/// Issue 9: one 2.2 MB deeply nested HTML file held up processing for
+/// everyone for about two minutes (a colleague's 23-byte file waited 125 s).
+#[tokio::test]
+async fn a_hostile_file_does_not_hold_up_a_colleagues_small_one() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let colleague = server.user(&owner, "sam", "staff").await;
+    let colleague_api = ApiClient::new(&server.base, &colleague.api_key("sam").await);
+    let depth = 100_000;
+    let bomb = format!(
+        "<html><body>{}deep text{}</body></html>",
+        "<div>".repeat(depth),
+        "</div>".repeat(depth)
+    );
+    let bombs = upload(
+        &api,
+        None,
+        &[
+            ("nested.html", bomb.clone().into_bytes()),
+            ("nested-2.html", format!("{bomb} ").into_bytes()),
+        ],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let small = upload(
+        &colleague_api,
+        None,
+        &[("note.txt", b"Lunch at noon.".to_vec())],
+    )
+    .await;
+    let small = ids_of(&small);
+    let documents = settled(&colleague_api, &small).await;
+    assert_eq!(documents[0]["status"], "indexed");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the small file waited {:?}",
+        started.elapsed()
+    );
+    let hostile = settled(&api, &ids_of(&bombs)).await;
+    assert!(
+        hostile.iter().all(|d| d["status"] == "indexed"),
+        "{hostile:?}"
+    );
+}

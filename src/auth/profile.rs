@@ -201,8 +201,9 @@ pub async fn issue_api_key(
     actor: Actor<'_>,
     ip: &str,
 ) -> AppResult<CreatedApiKey> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+    let name = crate::text::clean_name(name);
+    let name = name.as_str();
+    if name.is_empty() || name.chars().count() > 64 {
         return Err(AppError::bad_request(
             "Give the key a name of 1 to 64 characters, so you can tell your keys apart.",
         ));

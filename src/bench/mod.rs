@@ -275,9 +275,7 @@ async fn chat_during_import(
     let client = reqwest::Client::new();
     let (base, key) = (http.base.to_string(), http.key.to_string());
     let uploads =
-        tokio::spawn(
-            async move { docs::upload_corpus(&client, &base, &key, IMPORTED).await },
-        );
+        tokio::spawn(async move { docs::upload_corpus(&client, &base, &key, IMPORTED).await });
     // Every chat counted starts while the import is still going.
     let mut during = Vec::new();
     while !uploads.is_finished() || state.store.documents_pending().await? > 0 {

@@ -53,7 +53,9 @@ impl CollectionForm {
         for (key, value) in pairs {
             match key.as_str() {
                 "name" => form.name = value,
-                "description" => form.description = value.chars().take(500).collect(),
+                "description" => {
+                    form.description = crate::text::clean_name(&value).chars().take(500).collect()
+                }
                 "role" => form.roles.push(
                     value
                         .parse()
