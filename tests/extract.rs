@@ -589,7 +589,7 @@ printf '{\"Ok\":{\"format\":\"text\",\"title\":null,\"pages\":null,\
         .unwrap();
     let own = std::process::Command::new("nice").output().unwrap();
     let own: i32 = String::from_utf8_lossy(&own.stdout).trim().parse().unwrap();
-    assert_eq!(out.full_text(), own.max(10).to_string());
+    assert_eq!(out.full_text(), own.max(19).to_string());
 }
 
 /// A stand-in helper that never answers and starts a grandchild: on timeout

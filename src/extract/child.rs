@@ -1,7 +1,7 @@
 //! The subprocess fence around extraction.
 //!
 //! [`extract`] (server side) starts `<exe> extract-file <path>` in its own
-//! process group at a lower CPU priority (niceness [`HELPER_NICENESS`]),
+//! process group at the lowest CPU priority (niceness [`HELPER_NICENESS`]),
 //! with a cleared environment and the limits in [`LIMITS_ENV`], waits at
 //! most `Limits::time`, and reads one JSON
 //! `Result<Extracted, ExtractError>` from its stdout. On timeout the whole
@@ -39,11 +39,15 @@ pub const SUBCOMMAND: &str = "extract-file";
 const STDERR_TAIL: usize = 8 * 1024;
 
 /// The helper's niceness. On a 2-core office box the helper (OCR keeps a
-/// core busy for seconds per page) competes with the chat model for CPU.
-/// At nice 10 the kernel's scheduler weighs a nice-0 thread about 9 times
-/// heavier (CFS weights 1024 against 110), so the model barely notices a
-/// running extraction, while the helper still gets every idle cycle.
-const HELPER_NICENESS: i32 = 10;
+/// core busy for seconds per page) competes with the chat model for CPU,
+/// and llama.cpp's threads meet at a barrier after every operation, so any
+/// of them being preempted stalls the whole step. Measured with `hearth
+/// bench` (a chat asked back to back while 200 documents are imported, the
+/// index threads at the same niceness): at nice 10 the chat kept 0.58 of its
+/// speed (the import took 10 answers' time); at nice 19, 0.90 (51 answers);
+/// under `SCHED_IDLE`, 1.02, but the import starved (364 answers). Nice 19
+/// keeps the chat fast and the import moving.
+const HELPER_NICENESS: i32 = 19;
 
 /// Extracts `path` in a fenced helper process (`exe extract-file path`).
 /// Never panics; every failure is an [`ExtractError`].

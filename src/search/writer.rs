@@ -60,8 +60,9 @@ pub(super) enum Request {
 const IDLE_WAIT: Duration = Duration::from_secs(3600);
 
 /// Niceness of the index threads: well below the chat model (0), so that
-/// indexing takes the cores only when the model leaves them free.
-const NICENESS: i32 = 10;
+/// indexing takes the cores only when the model leaves them free (see
+/// `extract::child` for the measurements behind 19).
+const NICENESS: i32 = 19;
 
 /// How the writer is made, again after a failed commit.
 pub(super) struct WriterSpec {
