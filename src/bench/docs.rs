@@ -153,7 +153,7 @@ pub(crate) async fn upload_corpus(
         );
         let response = client
             .post(format!("{base}/api/v1/documents"))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .multipart(form)
             .send()
             .await?;

@@ -182,8 +182,9 @@ pub async fn start(
     let mut messages: Vec<Message> = history
         .iter()
         .filter(|m| {
-            !matches!(m.status.as_str(), "failed" | "writing")
-                && !(m.role == "assistant" && m.content.is_empty())
+            let unfinished = matches!(m.status.as_str(), "failed" | "writing");
+            let empty_answer = m.role == "assistant" && m.content.is_empty();
+            !unfinished && !empty_answer
         })
         .map(|m| {
             let role = if m.role == "user" {
