@@ -1333,3 +1333,25 @@ async fn a_hostile_file_does_not_hold_up_a_colleagues_small_one() {
         "{hostile:?}"
     );
 }
+
+/// Issue 9: half-written uploads left by a crash in `documents/partial/`
+/// were never removed.
+#[tokio::test]
+async fn half_written_uploads_are_removed_at_start() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let partial = data_dir.path().join("documents/partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("leftover"), b"half a file").unwrap();
+    let config = hearth::config::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..hearth::config::Config::default()
+    };
+    let server = TestServer::start_in(config, data_dir).await;
+    for _ in 0..200 {
+        if server.state.docs.index().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!partial.join("leftover").exists());
+}
