@@ -3,8 +3,7 @@
 //! (`auth.login`, `user.created`, `settings.changed`), so Admin → Audit can
 //! filter by capability with a prefix (`user`).
 
-use crate::error::AppResult;
-use crate::store::{NewAuditRecord, Store, User, now};
+use crate::store::{NewAuditRecord, Store, StoreResult, User, now};
 
 /// Who acted.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +56,12 @@ impl<'a> Event<'a> {
 
 /// Appends `event` to the log. A failure to record is an error for the
 /// caller: an action that cannot be audited should not be reported as done.
-pub async fn record(store: &Store, actor: Actor<'_>, ip: &str, event: Event<'_>) -> AppResult<()> {
+pub async fn record(
+    store: &Store,
+    actor: Actor<'_>,
+    ip: &str,
+    event: Event<'_>,
+) -> StoreResult<()> {
     let (actor_id, actor_name) = match actor {
         Actor::User(user) => (Some(user.id), user.username.clone()),
         Actor::Console => (None, "console".to_string()),

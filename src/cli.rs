@@ -14,9 +14,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::admin::users::{self, Manager, NewUserInput, UserUpdate};
 use crate::app::AppState;
 use crate::audit::Actor;
-use crate::auth::{self, Role};
+use crate::auth;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::error::AppError;
+use crate::store::Role;
 use crate::store::User;
 
 #[derive(Parser)]

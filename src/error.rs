@@ -229,3 +229,77 @@ impl IntoResponse for AppError {
 
 /// Handlers return this.
 pub type AppResult<T> = Result<T, AppError>;
+
+// Every domain error meets the web layer here, and only here: engines and
+// capabilities return their own errors, and these say what each means for a
+// client. Internals are logged (by `into_response`), never shown.
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match err {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::Conflict(message) => AppError::Conflict(message),
+            StoreError::DiskFull => AppError::disk_full(),
+            StoreError::Other(err) => AppError::Internal(err),
+        }
+    }
+}
+
+/// The engine's refusals, as a person or client can act on them.
+impl From<crate::llm::EngineError> for AppError {
+    fn from(err: crate::llm::EngineError) -> Self {
+        use crate::llm::EngineError;
+        match err {
+            EngineError::Busy => AppError::Unavailable {
+                message: "The assistant is busy. Try again in a few seconds.".into(),
+                retry_after_secs: 5,
+            },
+            EngineError::Unavailable(why) => AppError::Unavailable {
+                message: format!("The assistant is unavailable right now ({why})."),
+                retry_after_secs: 30,
+            },
+            EngineError::TooLong { tokens, limit } => AppError::BadRequest(format!(
+                "That message is too long for the model: it is {tokens} tokens and at most {limit} fit. Shorten it or split it up."
+            )),
+            EngineError::Failed(why) => {
+                AppError::Internal(anyhow::anyhow!("generation failed: {why}"))
+            }
+        }
+    }
+}
+
+impl From<crate::search::SearchError> for AppError {
+    fn from(err: crate::search::SearchError) -> Self {
+        use crate::search::SearchError;
+        match err {
+            SearchError::BadQuery(message) => AppError::BadRequest(message),
+            SearchError::Busy => AppError::Unavailable {
+                message: "Search is busy; try again in a moment.".into(),
+                retry_after_secs: 2,
+            },
+            other => AppError::Internal(anyhow::anyhow!("search failed: {other}")),
+        }
+    }
+}
+
+/// Why an upload could not be stored, for the whole request. (Uploads of
+/// several files turn a single file's refusal into a per-file result first.)
+impl From<crate::disk::SpoolError> for AppError {
+    fn from(err: crate::disk::SpoolError) -> Self {
+        use crate::disk::{SpoolError, human_size};
+        match err {
+            SpoolError::TooLarge { limit } => AppError::TooLarge(format!(
+                "The file is larger than the limit of {}.",
+                human_size(limit)
+            )),
+            SpoolError::Empty => AppError::bad_request("The file is empty."),
+            SpoolError::Interrupted { stalled: true, .. } => AppError::Timeout,
+            SpoolError::Interrupted { .. } => {
+                AppError::bad_request("The upload was interrupted; send it again.")
+            }
+            SpoolError::DiskFull => AppError::disk_full(),
+            SpoolError::Io(err) => AppError::Internal(err.into()),
+        }
+    }
+}

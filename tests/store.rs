@@ -124,7 +124,7 @@ async fn migration_4_keeps_every_message_and_source() {
 /// Issue 9: the "N being processed" badge counted everyone's queue.
 #[tokio::test]
 async fn the_processing_count_covers_only_what_the_reader_may_see() {
-    use hearth::auth::Role;
+    use hearth::store::Role;
     use hearth::store::{NewDocument, NewUser, Viewer};
     let dir = tempfile::tempdir().unwrap();
     let store = hearth::store::Store::open(&dir.path().join("hearth.db")).unwrap();

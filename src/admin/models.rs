@@ -296,7 +296,8 @@ pub async fn activate(
     state
         .engine
         .reconfigure(settings.engine_config(&state.config, path));
-    audit::record(&state.store, by, ip, Event::ok("model.activated", &name)).await
+    audit::record(&state.store, by, ip, Event::ok("model.activated", &name)).await?;
+    Ok(())
 }
 
 async fn activate_submit(
@@ -393,7 +394,7 @@ async fn try_submit(
     let mut generation = match state.engine.generate(request) {
         Ok(generation) => generation,
         Err(err) => {
-            let message = crate::chat::answer::engine_error(err).to_string();
+            let message = AppError::from(err).to_string();
             return render_page(
                 &state,
                 shell,
@@ -421,7 +422,7 @@ async fn try_submit(
                 break;
             }
             LlmEvent::Failed(err) => {
-                let message = crate::chat::answer::engine_error(err).to_string();
+                let message = AppError::from(err).to_string();
                 return render_page(
                     &state,
                     shell,
@@ -579,20 +580,10 @@ async fn upload_chunk(
 /// The answer for a model upload that could not be written. A full disk
 /// also removes what was received, to give the room back.
 async fn spool_error(err: SpoolError, partial: &FsPath) -> AppError {
-    match err {
-        SpoolError::DiskFull => {
-            let _ = tokio::fs::remove_file(partial).await;
-            AppError::disk_full()
-        }
-        SpoolError::Interrupted { stalled: true, .. } => AppError::Timeout,
-        SpoolError::Interrupted { .. } => {
-            AppError::bad_request("the upload was interrupted; resume it")
-        }
-        SpoolError::TooLarge { .. } | SpoolError::Empty => {
-            AppError::bad_request("the upload could not be read")
-        }
-        SpoolError::Io(err) => AppError::Internal(err.into()),
+    if matches!(err, SpoolError::DiskFull) {
+        let _ = tokio::fs::remove_file(partial).await;
     }
+    err.into()
 }
 
 /// Checks a fully received file and moves it into place; a file that is not

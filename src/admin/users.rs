@@ -14,8 +14,9 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::password;
-use crate::auth::{AdminUser, CurrentUser, Role};
+use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
+use crate::store::Role;
 use crate::store::{NewUser, User, UserChange, UserId};
 use crate::web::layout::{
     Shell, format_time, format_time_or_never, redirect_with_flash, render_with_status,

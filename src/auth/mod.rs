@@ -13,18 +13,14 @@ mod setup;
 pub mod throttle;
 pub mod token;
 
-use std::fmt;
-use std::str::FromStr;
-
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::store::{ApiKeyId, SessionId, User, now};
+use crate::store::{ApiKeyId, Role, SessionId, User, now};
 use crate::web::Routes;
 
 pub use login::{validate_display_name, validate_username};
@@ -38,69 +34,6 @@ pub const SESSION_COOKIE: &str = "hearth_session";
 pub const PRE_SESSION_COOKIE: &str = "hearth_csrf";
 /// Prefix of every API key, so leaked keys are recognisable (and scannable).
 pub const API_KEY_PREFIX: &str = "hth_";
-
-/// What a user may do. Ordered: each role can do everything the ones before it can.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Daily use: chat, search, schedule.
-    Staff,
-    /// Users and settings, but not ownership.
-    Admin,
-    /// Everything, including making others owners.
-    Owner,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Staff, Role::Admin, Role::Owner];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Staff => "staff",
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Staff => "Staff",
-            Role::Admin => "Admin",
-            Role::Owner => "Owner",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "staff" => Ok(Role::Staff),
-            "admin" => Ok(Role::Admin),
-            "owner" => Ok(Role::Owner),
-            other => Err(format!("unknown role {other:?}; use owner, admin or staff")),
-        }
-    }
-}
 
 /// How the current request was authenticated.
 #[derive(Debug, Clone)]

@@ -177,7 +177,8 @@ async fn change_password(
         ip,
         Event::ok("user.password_changed", &user.user.username),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -308,7 +309,8 @@ async fn end_session(
         ip,
         Event::ok("auth.session_ended", &user.user.username),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 async fn session_revoke(

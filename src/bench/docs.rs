@@ -171,7 +171,7 @@ async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
     let config = state_config(&dir);
     // Store the corpus as indexed documents, as processing would have.
     let state = AppState::for_console(config.clone()).await?;
-    let owner_role = crate::auth::Role::Owner;
+    let owner_role = crate::store::Role::Owner;
     for n in 1..=CORPUS_COLLECTIONS {
         state
             .store

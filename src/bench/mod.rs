@@ -469,7 +469,7 @@ pub(crate) async fn bench_user(state: &AppState) -> anyhow::Result<String> {
     let input = crate::admin::users::NewUserInput {
         username: "bench".into(),
         display_name: "Benchmark".into(),
-        role: Some(crate::auth::Role::Owner),
+        role: Some(crate::store::Role::Owner),
         password: format!("measuring {}", crate::auth::token::random_token(12)),
     };
     let user =

@@ -234,7 +234,7 @@ pub async fn start(
                 .insert(0, Message::new(Role::System, instructions)),
         }
     }
-    let generation = state.engine.generate(request).map_err(engine_error)?;
+    let generation = state.engine.generate(request)?;
     let draft = match state
         .store
         .begin_answer(user.id, conversation, String::new())
@@ -337,24 +337,6 @@ where
         axum::http::HeaderValue::from_static("no-cache"),
     );
     response
-}
-
-/// Maps the engine's refusals to what a person or client can act on.
-pub fn engine_error(err: EngineError) -> AppError {
-    match err {
-        EngineError::Busy => AppError::Unavailable {
-            message: "The assistant is busy. Try again in a few seconds.".into(),
-            retry_after_secs: 5,
-        },
-        EngineError::Unavailable(why) => AppError::Unavailable {
-            message: format!("The assistant is unavailable right now ({why})."),
-            retry_after_secs: 30,
-        },
-        EngineError::TooLong { tokens, limit } => AppError::BadRequest(format!(
-            "That message is too long for the model: it is {tokens} tokens and at most {limit} fit. Shorten it or split it up."
-        )),
-        EngineError::Failed(why) => AppError::Internal(anyhow::anyhow!("generation failed: {why}")),
-    }
 }
 
 /// The task that follows one generation to its end and stores the answer.
@@ -481,7 +463,7 @@ impl Driver {
                 dropped_messages: dropped as i64,
             },
             Some(Err(err)) => {
-                let message = engine_error(err).to_string();
+                let message = AppError::from(err).to_string();
                 self.send(Progress::Error { message }).await;
                 failed
             }
@@ -672,7 +654,8 @@ pub async fn audit_conversation(
         ip,
         audit::Event::ok(action, format!("conversation {}", conversation.0)),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::answer::engine_error;
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
@@ -248,7 +247,7 @@ async fn chat_completions(
         });
     }
     let request = body.to_engine(&state)?;
-    let mut generation = state.engine.generate(request).map_err(engine_error)?;
+    let mut generation = state.engine.generate(request)?;
     let id = completion_id();
     let created = now();
 
@@ -274,7 +273,7 @@ async fn chat_completions(
                     }))
                     .into_response());
                 }
-                Event::Failed(err) => return Err(engine_error(err)),
+                Event::Failed(err) => return Err(err.into()),
                 Event::Queued { .. } | Event::Started { .. } => {}
             }
         }
@@ -320,7 +319,7 @@ async fn chat_completions(
                         return Some((out, None));
                     }
                     Event::Failed(err) => {
-                        let message = engine_error(err).to_string();
+                        let message = AppError::from(err).to_string();
                         return Some((vec![json!({ "error": { "message": message, "type": "server_error", "code": "unavailable" } })], None));
                     }
                     Event::Queued { .. } | Event::Started { .. } => {}

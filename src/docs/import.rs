@@ -14,9 +14,9 @@ use anyhow::{Context, bail};
 use tokio::sync::Notify;
 
 use super::ingest;
-use crate::auth::Role;
 use crate::config::Config;
 use crate::disk::SpoolError;
+use crate::store::Role;
 use crate::store::{
     Added, Collection, CollectionAccess, DocumentId, NewDocument, Store, StoreError,
 };

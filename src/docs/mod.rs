@@ -30,9 +30,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::search::{SearchConfig, SearchError, SearchIndex};
+use crate::store::Role;
 use crate::store::{Collection, DocumentRecord, User, Viewer};
 use crate::web::Routes;
 

@@ -15,7 +15,7 @@ use super::viewer;
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
-use crate::search::{SearchError, SearchRequest};
+use crate::search::SearchRequest;
 use crate::store::Collection;
 use crate::web::layout::{Shell, render};
 use crate::web::{Access, Routes};
@@ -168,15 +168,7 @@ async fn run_search(
     let index = state.docs.index_or_unavailable()?.clone();
     let results = tokio::task::spawn_blocking(move || index.search(&request))
         .await
-        .map_err(|e| AppError::Internal(e.into()))?
-        .map_err(|err| match err {
-            SearchError::BadQuery(message) => AppError::BadRequest(message),
-            SearchError::Busy => AppError::Unavailable {
-                message: "Search is busy; try again in a moment.".into(),
-                retry_after_secs: 2,
-            },
-            other => AppError::Internal(anyhow::anyhow!("search failed: {other}")),
-        })?;
+        .map_err(|e| AppError::Internal(e.into()))??;
     let name_of = |id: i64| {
         collections
             .iter()

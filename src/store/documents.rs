@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::users::UserId;
 use super::{Store, StoreError, StoreResult, conflict_on_unique, now};
-use crate::auth::Role;
+use crate::store::Role;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,

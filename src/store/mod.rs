@@ -34,7 +34,7 @@ pub use documents::{
 };
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
 pub use settings::SettingVersion;
-pub use users::{NewUser, User, UserChange, UserId, UserWithHash};
+pub use users::{NewUser, Role, User, UserChange, UserId, UserWithHash};
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: usize = migrations::MIGRATIONS.len();
@@ -65,17 +65,6 @@ impl From<rusqlite::Error> for StoreError {
                 StoreError::DiskFull
             }
             other => StoreError::Other(anyhow::Error::new(other)),
-        }
-    }
-}
-
-impl From<StoreError> for crate::error::AppError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound => crate::error::AppError::NotFound,
-            StoreError::Conflict(message) => crate::error::AppError::Conflict(message),
-            StoreError::DiskFull => crate::error::AppError::disk_full(),
-            StoreError::Other(err) => crate::error::AppError::Internal(err),
         }
     }
 }

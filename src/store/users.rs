@@ -1,11 +1,76 @@
 //! Accounts. Users are never deleted, only disabled, so the audit log and
 //! ownership of conversations and documents keep pointing at someone.
 
+use std::fmt;
+use std::str::FromStr;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What a user may do. Ordered: each role can do everything the ones before it can.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Daily use: chat, search, schedule.
+    Staff,
+    /// Users and settings, but not ownership.
+    Admin,
+    /// Everything, including making others owners.
+    Owner,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Staff, Role::Admin, Role::Owner];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Staff => "Staff",
+            Role::Admin => "Admin",
+            Role::Owner => "Owner",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "staff" => Ok(Role::Staff),
+            "admin" => Ok(Role::Admin),
+            "owner" => Ok(Role::Owner),
+            other => Err(format!("unknown role {other:?}; use owner, admin or staff")),
+        }
+    }
+}
 
 use super::{Store, StoreError, StoreResult, conflict_on_unique, now};
-use crate::auth::Role;
 
 /// A user's id. Typed so it cannot be mixed up with other ids.
 #[derive(

@@ -11,8 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::app::AppState;
-use crate::auth::{self, CurrentUser, Role};
+use crate::auth::{self, CurrentUser};
 use crate::error::AppError;
+use crate::store::Role;
 use crate::store::User;
 use crate::web::assets;
 

@@ -15,8 +15,9 @@ use axum::routing::{MethodFilter, on};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::auth::{CurrentUser, Role};
+use crate::auth::CurrentUser;
 use crate::error::AppError;
+use crate::store::Role;
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
