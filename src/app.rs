@@ -42,7 +42,9 @@ pub struct AppState {
     /// Answers being written now, so Stop can find them.
     pub running: Arc<Running>,
     assistant: Arc<RwLock<AssistantSettings>>,
-    /// Documents: the search index (once open) and the ingestion worker's bell.
+    /// The search index, once open (or why not).
+    pub search: crate::search::IndexSlot,
+    /// Documents: the ingestion workers' bell and the extraction binary.
     pub docs: docs::Docs,
 }
 
@@ -119,6 +121,7 @@ impl AppState {
             engine,
             running: Arc::new(Running::default()),
             assistant: Arc::new(RwLock::new(settings)),
+            search: crate::search::IndexSlot::default(),
             docs: docs::Docs::new(),
         })
     }

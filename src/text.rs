@@ -36,6 +36,29 @@ pub fn clean_name(name: &str) -> String {
     out
 }
 
+/// The first words of `text` within `max` characters, with an ellipsis if cut.
+pub fn truncate_words(text: &str, max: usize) -> String {
+    let text = clean_name(text);
+    if text.chars().count() <= max {
+        return text;
+    }
+    let mut out = String::new();
+    for word in text.split(' ') {
+        if out.chars().count() + word.chars().count() + 1 > max.saturating_sub(1) {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        out = text.chars().take(max.saturating_sub(1)).collect();
+    }
+    out.push('…');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1007,7 +1007,7 @@ async fn a_full_disk_loses_nothing_acknowledged_and_keeps_the_way_out_open() {
     let found = search(&api, &marker).await;
     assert_eq!(found["total"], 1, "the re-processed document is searchable");
     assert_eq!(search(&api, "zqafter").await["total"], 1);
-    let index = server.state.docs.index().unwrap();
+    let index = server.state.search.index().unwrap();
     let (in_index, _) = index.counts();
     let (_, listing) = api
         .get_json("/api/v1/documents?status=indexed&limit=500")
@@ -1155,7 +1155,7 @@ async fn collection_names_are_text_in_answers() {
     let name = "Policies [Reset your password](http://evil.example/reset) <b>now</b>";
     collection(&api, &owner, name, &["owner", "admin", "staff"]).await;
     for _ in 0..200 {
-        if server.state.docs.index().is_some() {
+        if server.state.search.index().is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1348,7 +1348,7 @@ async fn half_written_uploads_are_removed_at_start() {
     };
     let server = TestServer::start_in(config, data_dir).await;
     for _ in 0..200 {
-        if server.state.docs.index().is_some() {
+        if server.state.search.index().is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -442,7 +442,7 @@ async fn try_submit(
         StatusCode::OK,
         None,
         prompt,
-        Some((crate::chat::markdown::render(&text), stats)),
+        Some((crate::web::markdown::render(&text), stats)),
     )
     .await
 }

@@ -67,7 +67,7 @@ async fn serve(
 
 async fn wait_for_index(state: &AppState) -> anyhow::Result<()> {
     for _ in 0..36_000 {
-        if state.docs.index().is_some() {
+        if state.search.index().is_some() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -240,7 +240,7 @@ async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
     let (base, stop, server) = serve(&state).await?;
     wait_for_index(&state).await?;
     let rebuild = started.elapsed();
-    let index = state.docs.index().context("no index")?.clone();
+    let index = state.search.index().context("no index")?.clone();
     let client = reqwest::Client::new();
     let allowed: Vec<i64> = (1..=CORPUS_COLLECTIONS).collect();
     let mut http = Vec::new();

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::markdown;
 use crate::app::AppState;
 use crate::audit;
 use crate::error::{AppError, AppResult};
@@ -19,6 +18,7 @@ use crate::llm::{EngineError, Event, FinishReason, Generation, Message, Role};
 use crate::store::{
     ConversationId, MessageId, MessageSource, NewAnswer, StoredMessage, User, UserId,
 };
+use crate::web::markdown;
 
 /// How often the browser gets a fresh rendering of the answer so far.
 const HTML_INTERVAL: Duration = Duration::from_millis(60);
@@ -206,7 +206,7 @@ pub async fn start(
         .map(|m| m.content.clone());
     let grounding = match (&question, use_documents) {
         (Some(question), true) => {
-            crate::docs::answer::ground(state, user, &picked, question).await?
+            crate::chat::grounding::ground(state, user, &picked, question).await?
         }
         _ => None,
     };
@@ -214,7 +214,7 @@ pub async fn start(
     let mut sources = Vec::new();
     if let Some(grounding) = grounding {
         if grounding.sources.is_empty() {
-            let content = crate::docs::answer::nothing_found(&grounding.searched);
+            let content = crate::chat::grounding::nothing_found(&grounding.searched);
             return answer_directly(state, user.id, conversation, content, first_answer).await;
         }
         if let Some(last) = messages.last_mut() {
@@ -224,7 +224,7 @@ pub async fn start(
     }
     let mut request = settings.request(&state.business_name(), messages);
     if !sources.is_empty() {
-        let instructions = crate::docs::answer::INSTRUCTIONS;
+        let instructions = crate::chat::grounding::INSTRUCTIONS;
         match request.messages.first_mut() {
             Some(system) if system.role == Role::System => {
                 system.content = format!("{}\n\n{instructions}", system.content);
@@ -388,7 +388,7 @@ impl Driver {
                     let html = (self.progress.is_some() && last_html.elapsed() >= HTML_INTERVAL)
                         .then(|| {
                             last_html = Instant::now();
-                            markdown::render(&crate::docs::answer::link_citations(
+                            markdown::render(&crate::chat::grounding::link_citations(
                                 &text,
                                 &self.sources,
                             ))
@@ -504,13 +504,13 @@ impl Driver {
         self.send(Progress::Done {
             message_id: saved.id.0,
             status: status_label(&saved.status),
-            html: markdown::render(&crate::docs::answer::link_citations(
+            html: markdown::render(&crate::chat::grounding::link_citations(
                 &saved.content,
                 &self.sources,
             )),
             source: crate::chat::source_label(&saved.source),
             tokens_per_second: saved.tokens_per_second,
-            sources_html: crate::docs::answer::render_sources(&self.sources),
+            sources_html: crate::chat::grounding::render_sources(&self.sources),
         })
         .await;
         let Driver {
@@ -614,30 +614,7 @@ pub fn clean_title(raw: &str) -> String {
         .trim_matches(|c: char| c == '"' || c == '\'' || c == '*' || c == '`')
         .trim_end_matches('.')
         .trim();
-    truncate_words(line, 60)
-}
-
-/// The first words of `text` within `max` characters, with an ellipsis if cut.
-pub fn truncate_words(text: &str, max: usize) -> String {
-    let text = crate::text::clean_name(text);
-    if text.chars().count() <= max {
-        return text;
-    }
-    let mut out = String::new();
-    for word in text.split(' ') {
-        if out.chars().count() + word.chars().count() + 1 > max.saturating_sub(1) {
-            break;
-        }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    if out.is_empty() {
-        out = text.chars().take(max.saturating_sub(1)).collect();
-    }
-    out.push('…');
-    out
+    crate::text::truncate_words(line, 60)
 }
 
 /// Records a conversation-level event in the audit log.

@@ -10,7 +10,7 @@
 pub mod answer;
 mod api;
 pub mod assistant;
-pub mod markdown;
+pub mod grounding;
 mod openai;
 
 use askama::Template;
@@ -27,7 +27,7 @@ use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::llm::EngineState;
-use crate::store::{Conversation, ConversationId, StoredMessage};
+use crate::store::{Conversation, ConversationId, StoredMessage, Viewer};
 use crate::web::layout::{Shell, format_time, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
@@ -85,7 +85,7 @@ impl MessageView {
             html: if is_user {
                 String::new()
             } else {
-                markdown::render(&crate::docs::answer::link_citations(
+                crate::web::markdown::render(&crate::chat::grounding::link_citations(
                     &message.content,
                     sources,
                 ))
@@ -105,7 +105,7 @@ impl MessageView {
                 .unwrap_or_default(),
             dropped: message.dropped_messages,
             time: format_time(message.created_at),
-            sources_html: crate::docs::answer::render_sources(sources),
+            sources_html: crate::chat::grounding::render_sources(sources),
         }
     }
 }
@@ -205,7 +205,7 @@ async fn page(
     };
     let collections = state
         .store
-        .visible_collections(crate::docs::viewer(&user.user))
+        .visible_collections(Viewer::of(&user.user))
         .await?
         .into_iter()
         .filter(|c| c.document_count > 0)
@@ -341,7 +341,7 @@ async fn new_conversation(
     };
     let conversation = state
         .store
-        .create_conversation(user.user.id, answer::truncate_words(&content, 48))
+        .create_conversation(user.user.id, crate::text::truncate_words(&content, 48))
         .await?;
     answer::audit_conversation(&state, &user.user, &ip, "chat.created", conversation.id).await?;
     respond(

@@ -11,12 +11,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::pages::{self, UploadResult};
-use super::viewer;
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{
-    Collection, CollectionId, DocumentFilter, DocumentId, DocumentPage, DocumentRecord,
+    Collection, CollectionId, DocumentFilter, DocumentId, DocumentPage, DocumentRecord, Viewer,
 };
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
@@ -70,7 +69,7 @@ async fn list(
             .collect();
         let documents = state
             .store
-            .documents_by_ids(viewer(&user.user), ids)
+            .documents_by_ids(Viewer::of(&user.user), ids)
             .await?;
         return Ok(Json(DocumentPage {
             total: documents.len() as i64,
@@ -88,7 +87,7 @@ async fn list(
         state
             .store
             .documents(
-                viewer(&user.user),
+                Viewer::of(&user.user),
                 DocumentFilter {
                     collection: query.collection.map(CollectionId),
                     status: query.status,
@@ -172,7 +171,7 @@ async fn read(
     Ok(Json(
         state
             .store
-            .document(viewer(&user.user), DocumentId(id))
+            .document(Viewer::of(&user.user), DocumentId(id))
             .await?,
     ))
 }
@@ -237,7 +236,10 @@ async fn collections(
 ) -> AppResult<Json<Vec<Collection>>> {
     state.store.personal_collection(user.user.id).await?;
     Ok(Json(
-        state.store.visible_collections(viewer(&user.user)).await?,
+        state
+            .store
+            .visible_collections(Viewer::of(&user.user))
+            .await?,
     ))
 }
 

@@ -10,13 +10,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{STAFF_COLLECTIONS_SETTING, capitalise, staff_may_create_collections, viewer};
+use super::{STAFF_COLLECTIONS_SETTING, capitalise, staff_may_create_collections};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, AppResult};
 use crate::store::Role;
-use crate::store::{Collection, CollectionAccess, CollectionId, User, UserId};
+use crate::store::{Collection, CollectionAccess, CollectionId, User, UserId, Viewer};
 use crate::web::layout::{Shell, redirect_with_flash, render};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
@@ -142,7 +142,7 @@ async fn collections_page(
     error: Option<String>,
 ) -> AppResult<Response> {
     state.store.personal_collection(user.id).await?;
-    let collections = state.store.visible_collections(viewer(user)).await?;
+    let collections = state.store.visible_collections(Viewer::of(user)).await?;
     let users = state.store.users().await?;
     render(&CollectionsPage {
         shell,
@@ -251,8 +251,8 @@ async fn admin_collections_page(
         users: users.into_iter().filter(|u| !u.disabled).collect(),
         error,
         counts: state.store.document_counts().await?,
-        index_problem: state.docs.problem(),
-        index_counts: state.docs.index().map(|i| {
+        index_problem: state.search.problem(),
+        index_counts: state.search.index().map(|i| {
             let (documents, chunks) = i.counts();
             (documents as u64, chunks as u64)
         }),
@@ -365,7 +365,7 @@ async fn rebuild_submit(
     AdminUser(user): AdminUser,
     ClientIp(ip): ClientIp,
 ) -> AppResult<Response> {
-    let index = state.docs.index_or_unavailable()?;
+    let index = super::index_or_unavailable(&state.search)?;
     let started = std::time::Instant::now();
     let count = super::ingest::rebuild_index(&state.store, index)
         .await
@@ -434,7 +434,7 @@ async fn access_page(
         .user
         .and_then(|id| users.iter().find(|u| u.id.0 == id).cloned());
     let visible = match &selected {
-        Some(user) => state.store.visible_collections(viewer(user)).await?,
+        Some(user) => state.store.visible_collections(Viewer::of(user)).await?,
         None => Vec::new(),
     };
     render(&AccessPage {

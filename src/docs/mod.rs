@@ -14,7 +14,6 @@
 //!   database at any time (Admin → Collections, or automatically when it
 //!   is missing or out of step).
 
-pub mod answer;
 mod api;
 mod collections;
 pub mod import;
@@ -24,16 +23,16 @@ mod pages;
 mod search_page;
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::search::{SearchConfig, SearchError, SearchIndex};
+use crate::search::{IndexSlot, SearchConfig, SearchError, SearchIndex};
 use crate::store::Role;
-use crate::store::{Collection, DocumentRecord, User, Viewer};
+use crate::store::{Collection, DocumentRecord, User};
 use crate::web::Routes;
 
 pub fn routes() -> Routes {
@@ -66,14 +65,11 @@ fn extractor_binary() -> PathBuf {
     })
 }
 
-/// The documents capability's shared handles.
+/// The documents capability's shared handles (the index itself is the
+/// search engine's, in `AppState::search`).
 #[derive(Clone)]
 pub struct Docs {
-    /// Set once the index is open (the server opens it in the background).
-    index: Arc<OnceLock<SearchIndex>>,
-    /// Why the index is not available, for people.
-    problem: Arc<RwLock<Option<String>>>,
-    /// Wakes the ingestion worker when a document is queued.
+    /// Wakes the ingestion workers when a document is queued.
     pub wake: Arc<Notify>,
     pub extractor: PathBuf,
 }
@@ -87,37 +83,20 @@ impl Default for Docs {
 impl Docs {
     pub fn new() -> Docs {
         Docs {
-            index: Arc::new(OnceLock::new()),
-            problem: Arc::new(RwLock::new(Some("The search index is starting.".into()))),
             wake: Arc::new(Notify::new()),
             extractor: extractor_binary(),
         }
     }
+}
 
-    pub fn index(&self) -> Option<&SearchIndex> {
-        self.index.get()
-    }
-
-    /// The index, or a "try again shortly" error saying why not.
-    pub fn index_or_unavailable(&self) -> AppResult<&SearchIndex> {
-        self.index.get().ok_or_else(|| AppError::Unavailable {
-            message: self
-                .problem()
-                .unwrap_or_else(|| "The search index is not available.".into()),
-            retry_after_secs: 5,
-        })
-    }
-
-    pub fn problem(&self) -> Option<String> {
-        self.problem
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn set_problem(&self, problem: Option<String>) {
-        *self.problem.write().unwrap_or_else(|p| p.into_inner()) = problem;
-    }
+/// The index, or a "try again shortly" error saying why not.
+pub fn index_or_unavailable(slot: &IndexSlot) -> AppResult<&SearchIndex> {
+    slot.index().ok_or_else(|| AppError::Unavailable {
+        message: slot
+            .problem()
+            .unwrap_or_else(|| "The search index is not available.".into()),
+        retry_after_secs: 5,
+    })
 }
 
 /// `text` with a capital first letter, as pages show reasons and lists.
@@ -126,14 +105,6 @@ pub fn capitalise(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
-    }
-}
-
-/// Whose eyes a request reads with.
-pub fn viewer(user: &User) -> Viewer {
-    Viewer {
-        user: user.id,
-        role: user.role,
     }
 }
 
@@ -231,18 +202,19 @@ pub async fn open_index(
 /// inbox until `stop`.
 pub async fn run_background(state: AppState, stop: CancellationToken) {
     let docs = state.docs.clone();
+    let slot = state.search.clone();
     let lock = loop {
         match try_processing_lock(&state.config) {
             Ok(Some(lock)) => break lock,
             Ok(None) => {
-                docs.set_problem(Some(
+                slot.set_problem(Some(
                     "Another Hearth process (a console import?) is processing documents; search starts when it finishes."
                         .into(),
                 ));
                 tracing::warn!("the processing lock is held by another process; waiting");
             }
             Err(err) => {
-                docs.set_problem(Some(format!("Cannot lock the data directory: {err}")));
+                slot.set_problem(Some(format!("Cannot lock the data directory: {err}")));
                 tracing::error!(error = %err, "cannot take the processing lock");
             }
         }
@@ -258,12 +230,11 @@ pub async fn run_background(state: AppState, stop: CancellationToken) {
         Ok(index) => index,
         Err(err) => {
             tracing::error!(error = %err, "the search index cannot be opened");
-            docs.set_problem(Some(format!("The search index cannot be opened: {err}")));
+            slot.set_problem(Some(format!("The search index cannot be opened: {err}")));
             return;
         }
     };
-    let _ = docs.index.set(index.clone());
-    docs.set_problem(None);
+    slot.set(index.clone());
     let worker = ingest::Worker {
         store: state.store.clone(),
         config: state.config.clone(),

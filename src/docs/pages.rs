@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::ingest;
-use super::{can_manage, can_upload_to, capitalise, viewer};
+use super::{can_manage, can_upload_to, capitalise};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::CurrentUser;
@@ -19,7 +19,7 @@ use crate::disk::SpoolError;
 use crate::error::{AppError, AppResult};
 use crate::store::{
     Added, Collection, CollectionId, DocumentFilter, DocumentId, DocumentRecord, NewDocument,
-    StoredChunk, User,
+    StoredChunk, User, Viewer,
 };
 use crate::web::layout::{Shell, format_time, redirect_with_flash, render};
 use crate::web::middleware::ClientIp;
@@ -126,7 +126,7 @@ pub async fn upload_targets(state: &AppState, user: &User) -> AppResult<Vec<Coll
     state.store.personal_collection(user.id).await?;
     Ok(state
         .store
-        .visible_collections(viewer(user))
+        .visible_collections(Viewer::of(user))
         .await?
         .into_iter()
         .filter(|c| can_upload_to(user, c))
@@ -140,7 +140,10 @@ async fn list_page(
     Query(query): Query<ListQuery>,
 ) -> AppResult<Response> {
     state.store.personal_collection(user.user.id).await?;
-    let collections = state.store.visible_collections(viewer(&user.user)).await?;
+    let collections = state
+        .store
+        .visible_collections(Viewer::of(&user.user))
+        .await?;
     let upload_targets = collections
         .iter()
         .filter(|c| can_upload_to(&user.user, c))
@@ -158,7 +161,7 @@ async fn list_page(
     let listing = state
         .store
         .documents(
-            viewer(&user.user),
+            Viewer::of(&user.user),
             DocumentFilter {
                 collection: collection.map(CollectionId),
                 status: (!status.is_empty()).then(|| status.clone()),
@@ -170,7 +173,7 @@ async fn list_page(
         .await?;
     let pending = state
         .store
-        .visible_documents_pending(viewer(&user.user))
+        .visible_documents_pending(Viewer::of(&user.user))
         .await?;
     render(&DocumentsPage {
         shell,
@@ -185,7 +188,7 @@ async fn list_page(
         name: query.name.unwrap_or_default(),
         max_upload_mb: state.config.documents.max_upload_bytes / (1024 * 1024),
         pending,
-        index_problem: state.docs.problem(),
+        index_problem: state.search.problem(),
         disk_full: state.config.disk().status().low(),
     })
 }
@@ -525,7 +528,10 @@ pub async fn visible_document(
     user: &User,
     id: i64,
 ) -> AppResult<(DocumentRecord, Collection)> {
-    let document = state.store.document(viewer(user), DocumentId(id)).await?;
+    let document = state
+        .store
+        .document(Viewer::of(user), DocumentId(id))
+        .await?;
     let collection = state.store.collection(document.collection_id).await?;
     Ok((document, collection))
 }
@@ -669,7 +675,7 @@ pub async fn move_document(
         .find(|c| c.id.0 == to)
         .ok_or_else(|| AppError::bad_request("You cannot move documents into that collection."))?;
     let moved = state.store.move_document(document.id, target.id).await?;
-    if let Some(index) = state.docs.index() {
+    if let Some(index) = state.search.index() {
         ingest::reindex_from_store(&state.store, index, moved.id)
             .await
             .map_err(AppError::Internal)?;
@@ -747,9 +753,13 @@ pub async fn delete_document(
     id: i64,
 ) -> AppResult<DocumentRecord> {
     let document = manageable_document(state, user, id).await?;
-    let deleted =
-        ingest::delete_document(&state.store, &state.config, state.docs.index(), document.id)
-            .await?;
+    let deleted = ingest::delete_document(
+        &state.store,
+        &state.config,
+        state.search.index(),
+        document.id,
+    )
+    .await?;
     audit::record(
         &state.store,
         Actor::User(user),

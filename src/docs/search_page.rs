@@ -11,12 +11,11 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::viewer;
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::search::SearchRequest;
-use crate::store::Collection;
+use crate::store::{Collection, Viewer};
 use crate::web::layout::{Shell, render};
 use crate::web::{Access, Routes};
 
@@ -165,7 +164,7 @@ async fn run_search(
         offset: (filters.page - 1).saturating_mul(PAGE_SIZE),
         limit: PAGE_SIZE,
     };
-    let index = state.docs.index_or_unavailable()?.clone();
+    let index = super::index_or_unavailable(&state.search)?.clone();
     let results = tokio::task::spawn_blocking(move || index.search(&request))
         .await
         .map_err(|e| AppError::Internal(e.into()))??;
@@ -268,7 +267,10 @@ async fn page(
     user: CurrentUser,
     Query(query): Query<SearchQuery>,
 ) -> AppResult<Response> {
-    let collections = state.store.visible_collections(viewer(&user.user)).await?;
+    let collections = state
+        .store
+        .visible_collections(Viewer::of(&user.user))
+        .await?;
     let filters = filters(&query);
     let (response, error) = if filters.query.is_empty() {
         (None, None)
@@ -321,7 +323,10 @@ async fn api_search(
     if filters.query.is_empty() {
         return Err(AppError::bad_request("Give a query in `q`."));
     }
-    let collections = state.store.visible_collections(viewer(&user.user)).await?;
+    let collections = state
+        .store
+        .visible_collections(Viewer::of(&user.user))
+        .await?;
     Ok(Json(run_search(&state, &filters, &collections).await?))
 }
 

@@ -206,6 +206,50 @@ pub struct Passage {
     pub score: f32,
 }
 
+/// The index of a running server once it is open, or why it is not (still
+/// opening, another process holds it, it failed): shared by everything that
+/// searches, so none of them needs the documents capability to find it.
+#[derive(Clone)]
+pub struct IndexSlot {
+    index: Arc<std::sync::OnceLock<SearchIndex>>,
+    problem: Arc<std::sync::RwLock<Option<String>>>,
+}
+
+impl Default for IndexSlot {
+    fn default() -> Self {
+        IndexSlot {
+            index: Arc::default(),
+            problem: Arc::new(std::sync::RwLock::new(Some(
+                "The search index is starting.".into(),
+            ))),
+        }
+    }
+}
+
+impl IndexSlot {
+    pub fn index(&self) -> Option<&SearchIndex> {
+        self.index.get()
+    }
+
+    /// Makes `index` the one everyone searches; clears the problem.
+    pub fn set(&self, index: SearchIndex) {
+        let _ = self.index.set(index);
+        self.set_problem(None);
+    }
+
+    /// Why the index is not available, for people.
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_problem(&self, problem: Option<String>) {
+        *self.problem.write().unwrap_or_else(|p| p.into_inner()) = problem;
+    }
+}
+
 /// A handle on one index; clones share it.
 #[derive(Clone)]
 pub struct SearchIndex {

@@ -36,6 +36,16 @@ pub struct Viewer {
     pub role: Role,
 }
 
+impl Viewer {
+    /// Whose eyes a request reads with.
+    pub fn of(user: &super::User) -> Viewer {
+        Viewer {
+            user: user.id,
+            role: user.role,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Collection {
     pub id: CollectionId,

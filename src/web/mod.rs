@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod layout;
+pub mod markdown;
 pub mod middleware;
 pub mod routes;
 pub mod serve;

@@ -8,10 +8,9 @@
 
 use askama::Template;
 
-use super::viewer;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::store::{CollectionId, DocumentId, MessageSource, User};
+use crate::store::{CollectionId, DocumentId, MessageSource, User, Viewer};
 
 /// What the model is told on top of the assistant's system prompt.
 pub const INSTRUCTIONS: &str = "You answer from the office's documents. The user's message starts with numbered passages from those documents. Use only what the passages say, and cite each passage you use with its number in square brackets, like [1]. If the passages do not answer the question, say that the documents do not say, and do not guess.";
@@ -37,7 +36,7 @@ pub async fn ground(
     picked: &[CollectionId],
     question: &str,
 ) -> AppResult<Option<Grounding>> {
-    let visible = state.store.visible_collections(viewer(user)).await?;
+    let visible = state.store.visible_collections(Viewer::of(user)).await?;
     let searched: Vec<_> = visible
         .iter()
         .filter(|c| picked.is_empty() || picked.contains(&c.id))
@@ -45,7 +44,7 @@ pub async fn ground(
     if searched.is_empty() {
         return Ok(None);
     }
-    let Some(index) = state.docs.index().cloned() else {
+    let Some(index) = state.search.index().cloned() else {
         tracing::info!("answering without documents: the search index is not open");
         return Ok(None);
     };
@@ -60,7 +59,7 @@ pub async fn ground(
     let files = state
         .store
         .documents_by_ids(
-            viewer(user),
+            Viewer::of(user),
             passages.iter().map(|p| DocumentId(p.doc_id)).collect(),
         )
         .await?;
@@ -113,7 +112,7 @@ pub fn prompt(sources: &[MessageSource], question: &str) -> String {
 pub fn nothing_found(searched: &[String]) -> String {
     let names: Vec<String> = searched
         .iter()
-        .map(|name| crate::chat::markdown::escape(name))
+        .map(|name| crate::web::markdown::escape(name))
         .collect();
     format!(
         "I found nothing about this in the documents you can see (searched: {}). \
@@ -167,7 +166,7 @@ pub fn link_citations(markdown: &str, sources: &[MessageSource]) -> String {
 
 /// The "Sources" list under an answer.
 #[derive(Template)]
-#[template(path = "docs/sources.html")]
+#[template(path = "chat/sources.html")]
 pub struct SourcesPartial<'a> {
     pub sources: &'a [MessageSource],
 }
@@ -178,7 +177,7 @@ impl SourcesPartial<'_> {
     }
 
     fn excerpt(&self, source: &MessageSource) -> String {
-        crate::chat::answer::truncate_words(&source.excerpt, 300)
+        crate::text::truncate_words(&source.excerpt, 300)
     }
 }
 
