@@ -326,7 +326,7 @@ async fn model_command(config: Config, command: ModelCommand) -> anyhow::Result<
     let state = AppState::for_console(config).await?;
     match command {
         ModelCommand::Add { file } => {
-            let (name, info) = crate::admin::models::add_from_file(&state, &file).await?;
+            let (name, info) = crate::chat::models::add_from_file(&state, &file).await?;
             println!(
                 "added {name}: {} {}, {} parameters; choose it under Admin → Models",
                 info.architecture.as_deref().unwrap_or("unknown"),
@@ -335,7 +335,7 @@ async fn model_command(config: Config, command: ModelCommand) -> anyhow::Result<
             );
         }
         ModelCommand::List => {
-            for entry in crate::admin::models::list_models(&state) {
+            for entry in crate::chat::models::list_models(&state) {
                 let details = match &entry.info {
                     Ok(info) => format!(
                         "{} {} {}",

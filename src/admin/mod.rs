@@ -1,11 +1,12 @@
-//! Admin: users, the assistant's settings, models and the audit log, as
-//! pages under `/admin` and as `/api/v1/users`, `/api/v1/assistant` and
-//! `/api/v1/audit`. Admins and owners only; the
-//! rules for who may change whom live in [`users`].
+//! Admin: the people who use the box and the audit log, as pages under
+//! `/admin` and as `/api/v1/users` and `/api/v1/audit`. Admins and owners
+//! only; the rules for who may change whom live in [`users`].
+//!
+//! Each capability's own admin pages live beside it (Admin → Assistant and
+//! Models in `chat`, Collections and Access in `docs`) and share this
+//! area's navigation (`templates/admin/nav.html`); see ARCHITECTURE.md.
 
-pub mod assistant;
 mod audit_log;
-pub mod models;
 pub mod users;
 
 use axum::response::Redirect;
@@ -18,14 +19,11 @@ pub fn routes() -> Routes {
             Redirect::to("/admin/users")
         })
         .merge(users::routes())
-        .merge(assistant::routes())
-        .merge(models::routes())
         .merge(audit_log::routes())
 }
 
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = users::api_doc();
     doc.merge(audit_log::api_doc());
-    doc.merge(assistant::api_doc());
     doc
 }

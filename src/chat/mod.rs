@@ -11,7 +11,9 @@ pub mod answer;
 mod api;
 pub mod assistant;
 pub mod grounding;
+pub mod models;
 mod openai;
+mod settings;
 
 use askama::Template;
 use axum::Form;
@@ -50,9 +52,16 @@ pub fn routes() -> Routes {
         .post("/chat/{id}/delete", Access::Staff, delete)
         .merge(api::routes())
         .merge(openai::routes())
+        .merge(settings::routes())
+        .merge(models::routes())
 }
 
-pub use api::api_doc;
+/// The chat capability's part of the OpenAPI document.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    let mut doc = api::api_doc();
+    doc.merge(settings::api_doc());
+    doc
+}
 
 #[derive(Deserialize, Default)]
 struct ListQuery {

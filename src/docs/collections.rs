@@ -214,7 +214,7 @@ async fn create_submit(
 }
 
 #[derive(Template)]
-#[template(path = "admin/collections.html")]
+#[template(path = "docs/collections_admin.html")]
 pub struct AdminCollectionsPage {
     shell: Shell,
     collections: Vec<Collection>,
@@ -388,7 +388,7 @@ async fn rebuild_submit(
 }
 
 #[derive(Template)]
-#[template(path = "admin/access.html")]
+#[template(path = "docs/access.html")]
 pub struct AccessPage {
     shell: Shell,
     users: Vec<User>,

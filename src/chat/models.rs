@@ -16,10 +16,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::assistant::MODEL_SETTING_KEY;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::AdminUser;
-use crate::chat::assistant::MODEL_SETTING_KEY;
 use crate::config::DEFAULT_MODEL_FILE;
 use crate::disk::{self, SpoolError};
 use crate::error::{AppError, AppResult};
@@ -176,7 +176,7 @@ pub fn list_models(state: &AppState) -> Vec<ModelEntry> {
 }
 
 #[derive(Template)]
-#[template(path = "admin/models.html")]
+#[template(path = "chat/models.html")]
 pub struct ModelsPage {
     shell: Shell,
     models: Vec<ModelEntry>,

@@ -12,10 +12,10 @@ use axum::response::Response;
 use axum::{Form, Json};
 use serde::Deserialize;
 
+use super::assistant::{AssistantSettings, SETTING_KEY};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::AdminUser;
-use crate::chat::assistant::{AssistantSettings, SETTING_KEY};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::llm::EngineStatus;
 use crate::store::{SettingVersion, User};
@@ -69,7 +69,7 @@ pub async fn apply(
 }
 
 #[derive(Template)]
-#[template(path = "admin/assistant.html")]
+#[template(path = "chat/settings.html")]
 pub struct AssistantPage {
     shell: Shell,
     settings: AssistantSettings,
