@@ -16,12 +16,7 @@ pub enum Actor<'a> {
     Anonymous(&'a str),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Failed,
-    Denied,
-}
+pub use crate::store::AuditOutcome as Outcome;
 
 /// One event.
 pub struct Event<'a> {
@@ -67,11 +62,7 @@ pub async fn record(
         Actor::Console => (None, "console".to_string()),
         Actor::Anonymous(claimed) => (None, claimed.chars().take(64).collect()),
     };
-    let outcome = match event.outcome {
-        Outcome::Ok => "ok",
-        Outcome::Failed => "failed",
-        Outcome::Denied => "denied",
-    };
+    let outcome = event.outcome;
     store
         .append_audit(NewAuditRecord {
             at: now(),

@@ -376,7 +376,7 @@ async fn audit_log_filters_and_pages() {
                 actor: "console".into(),
                 action: "test.filler".into(),
                 target: format!("#{n}"),
-                outcome: "ok",
+                outcome: hearth::store::AuditOutcome::Ok,
                 ip: String::new(),
                 detail: String::new(),
             })

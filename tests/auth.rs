@@ -169,7 +169,7 @@ async fn repeated_failures_are_throttled_per_account_and_address() {
         .state
         .store
         .audit(hearth::store::AuditFilter {
-            outcome: Some("denied".into()),
+            outcome: Some(hearth::store::AuditOutcome::Denied),
             limit: 10,
             ..Default::default()
         })

@@ -404,8 +404,10 @@ async fn answers_are_sanitised_markdown() {
             hearth::store::ConversationId(id),
             hearth::store::NewAnswer {
                 content: hostile.into(),
-                status: "done",
-                source: "local:test".into(),
+                status: hearth::store::MessageStatus::Done,
+                source: hearth::store::AnswerSource::Local {
+                    model: "test".into(),
+                },
                 prompt_tokens: 1,
                 completion_tokens: 1,
                 tokens_per_second: None,

@@ -312,7 +312,7 @@ async fn a_model_uploads_in_pieces_and_resumes_where_it_stopped() {
     let added = audit_of(&server, "model.added").await;
     assert_eq!(added.len(), 1, "{added:?}");
     assert_eq!(added[0].target, "copy.gguf");
-    assert_eq!(added[0].outcome, "ok");
+    assert_eq!(added[0].outcome, hearth::store::AuditOutcome::Ok);
     assert_eq!(added[0].actor, "olivia");
     assert!(added[0].detail.contains("Q4_1"), "{:?}", added[0]);
 }
@@ -336,7 +336,7 @@ async fn uploads_that_are_not_models_or_break_the_rules_are_refused() {
     );
     let refused = audit_of(&server, "model.added").await;
     assert_eq!(refused.len(), 1);
-    assert_eq!(refused[0].outcome, "failed");
+    assert_eq!(refused[0].outcome, hearth::store::AuditOutcome::Failed);
 
     for name in ["../x.gguf", "x.bin", ".hidden.gguf"] {
         let response = put_piece(&owner, &token, name, 10, 0, b"0123456789".to_vec()).await;

@@ -153,7 +153,7 @@ async fn the_processing_count_covers_only_what_the_reader_may_see() {
             size: 1,
             sha256: "abc".into(),
             stored_as: "f1".into(),
-            source: "upload",
+            source: hearth::store::DocumentSource::Upload,
             uploaded_by: Some(viewers[0].user),
         })
         .await

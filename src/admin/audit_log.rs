@@ -52,15 +52,17 @@ pub struct AuditQuery {
 impl AuditQuery {
     fn to_filter(&self) -> AppResult<AuditFilter> {
         let page = self.page.unwrap_or(1).max(1);
-        if !matches!(self.outcome.as_str(), "" | "ok" | "failed" | "denied") {
-            return Err(AppError::bad_request(
-                "outcome must be ok, failed or denied",
-            ));
-        }
+        let outcome = match self.outcome.as_str() {
+            "" => None,
+            word => Some(
+                word.parse::<crate::store::AuditOutcome>()
+                    .map_err(|_| AppError::bad_request("outcome must be ok, failed or denied"))?,
+            ),
+        };
         Ok(AuditFilter {
             actor: Some(self.actor.trim().to_string()),
             action: Some(self.action.trim().to_string()),
-            outcome: Some(self.outcome.clone()),
+            outcome,
             since: day_start(&self.since, 0)?,
             until: day_start(&self.until, 1)?,
             offset: (page - 1).saturating_mul(PER_PAGE),

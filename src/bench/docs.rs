@@ -18,7 +18,9 @@ use crate::app::AppState;
 use crate::config::Config;
 use crate::search::SearchRequest;
 use crate::search::bench::{CORPUS_COLLECTIONS, corpus, percentile};
-use crate::store::{CollectionAccess, CollectionId, NewDocument, Processed, StoredChunk};
+use crate::store::{
+    CollectionAccess, CollectionId, DocumentSource, NewDocument, Processed, StoredChunk,
+};
 
 const QUERIES: usize = 400;
 const WARMUP: usize = 40;
@@ -199,7 +201,7 @@ async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
                 size: 0,
                 sha256: format!("{:064x}", document.doc_id),
                 stored_as,
-                source: "import",
+                source: DocumentSource::Import,
                 uploaded_by: None,
             })
             .await?;

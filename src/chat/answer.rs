@@ -16,7 +16,8 @@ use crate::audit;
 use crate::error::{AppError, AppResult};
 use crate::llm::{EngineError, Event, FinishReason, Generation, Message, Role};
 use crate::store::{
-    ConversationId, MessageId, MessageSource, NewAnswer, StoredMessage, User, UserId,
+    AnswerSource, ConversationId, MessageId, MessageRole, MessageSource, MessageStatus, NewAnswer,
+    StoredMessage, User, UserId,
 };
 use crate::web::markdown;
 
@@ -135,7 +136,7 @@ pub enum Progress {
     /// The answer is stored.
     Done {
         message_id: i64,
-        status: &'static str,
+        status: MessageStatus,
         html: String,
         source: String,
         tokens_per_second: Option<f64>,
@@ -182,12 +183,12 @@ pub async fn start(
     let mut messages: Vec<Message> = history
         .iter()
         .filter(|m| {
-            let unfinished = matches!(m.status.as_str(), "failed" | "writing");
-            let empty_answer = m.role == "assistant" && m.content.is_empty();
+            let unfinished = matches!(m.status, MessageStatus::Failed | MessageStatus::Writing);
+            let empty_answer = m.role == MessageRole::Assistant && m.content.is_empty();
             !unfinished && !empty_answer
         })
         .map(|m| {
-            let role = if m.role == "user" {
+            let role = if m.role == MessageRole::User {
                 Role::User
             } else {
                 Role::Assistant
@@ -195,7 +196,7 @@ pub async fn start(
             Message::new(role, m.content.clone())
         })
         .collect();
-    let first_answer = !history.iter().any(|m| m.role == "assistant");
+    let first_answer = !history.iter().any(|m| m.role == MessageRole::Assistant);
     let (use_documents, picked) = state
         .store
         .conversation_documents(user.id, conversation)
@@ -235,11 +236,7 @@ pub async fn start(
         }
     }
     let generation = state.engine.generate(request)?;
-    let draft = match state
-        .store
-        .begin_answer(user.id, conversation, String::new())
-        .await
-    {
+    let draft = match state.store.begin_answer(user.id, conversation).await {
         Ok(draft) => draft,
         Err(err) => {
             generation.cancel();
@@ -291,8 +288,8 @@ async fn answer_directly(
             conversation,
             NewAnswer {
                 content,
-                status: "done",
-                source: "documents:none".into(),
+                status: MessageStatus::Done,
+                source: AnswerSource::NothingFoundInDocuments,
                 prompt_tokens: 0,
                 completion_tokens: 0,
                 tokens_per_second: None,
@@ -304,9 +301,9 @@ async fn answer_directly(
     let (stored, stored_receiver) = oneshot::channel();
     let _ = progress.try_send(Progress::Done {
         message_id: saved.id.0,
-        status: status_label(&saved.status),
+        status: saved.status,
         html: markdown::render(&saved.content),
-        source: saved.source.clone(),
+        source: saved.source.label(),
         tokens_per_second: None,
         sources_html: String::new(),
     });
@@ -437,8 +434,8 @@ impl Driver {
     ) -> NewAnswer {
         let failed = NewAnswer {
             content: text.clone(),
-            status: "failed",
-            source: String::new(),
+            status: MessageStatus::Failed,
+            source: AnswerSource::None,
             prompt_tokens: 0,
             completion_tokens: 0,
             tokens_per_second: None,
@@ -446,20 +443,24 @@ impl Driver {
         };
         match outcome {
             Some(Ok(finished)) => NewAnswer {
+                tokens_per_second: Some(finished.tokens_per_second()).filter(|t| *t > 0.0),
                 content: text,
                 status: match finished.reason {
-                    FinishReason::Stop => "done",
-                    FinishReason::Length => "length",
-                    FinishReason::Cancelled => "stopped",
+                    FinishReason::Stop => MessageStatus::Done,
+                    FinishReason::Length => MessageStatus::Length,
+                    FinishReason::Cancelled => MessageStatus::Stopped,
                 },
                 source: if self.sources.is_empty() {
-                    format!("local:{}", finished.model)
+                    AnswerSource::Local {
+                        model: finished.model,
+                    }
                 } else {
-                    format!("documents+local:{}", finished.model)
+                    AnswerSource::DocumentsAndLocal {
+                        model: finished.model,
+                    }
                 },
                 prompt_tokens: finished.prompt_tokens as i64,
                 completion_tokens: finished.completion_tokens as i64,
-                tokens_per_second: Some(finished.tokens_per_second()).filter(|t| *t > 0.0),
                 dropped_messages: dropped as i64,
             },
             Some(Err(err)) => {
@@ -503,12 +504,12 @@ impl Driver {
         }
         self.send(Progress::Done {
             message_id: saved.id.0,
-            status: status_label(&saved.status),
+            status: saved.status,
             html: markdown::render(&crate::chat::grounding::link_citations(
                 &saved.content,
                 &self.sources,
             )),
-            source: crate::chat::source_label(&saved.source),
+            source: saved.source.label(),
             tokens_per_second: saved.tokens_per_second,
             sources_html: crate::chat::grounding::render_sources(&self.sources),
         })
@@ -528,20 +529,9 @@ impl Driver {
         // conversation now, not after the title.
         drop(progress);
         drop(_claim);
-        if first_answer && saved.status != "failed" {
+        if first_answer && saved.status != MessageStatus::Failed {
             name_conversation(&state, user, conversation).await;
         }
-    }
-}
-
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "done" => "done",
-        "stopped" => "stopped",
-        "length" => "length",
-        "writing" => "writing",
-        "interrupted" => "interrupted",
-        _ => "failed",
     }
 }
 
@@ -551,7 +541,7 @@ async fn name_conversation(state: &AppState, user: UserId, conversation: Convers
     let Ok(history) = state.store.messages(user, conversation).await else {
         return;
     };
-    let Some(first) = history.iter().find(|m| m.role == "user") else {
+    let Some(first) = history.iter().find(|m| m.role == MessageRole::User) else {
         return;
     };
     let excerpt: String = first.content.chars().take(600).collect();

@@ -29,7 +29,7 @@ use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::llm::EngineState;
-use crate::store::{Conversation, ConversationId, StoredMessage, Viewer};
+use crate::store::{Conversation, ConversationId, MessageRole, StoredMessage, Viewer};
 use crate::web::layout::{Shell, format_time, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
@@ -76,7 +76,8 @@ pub struct MessageView {
     pub text: String,
     /// Sanitised HTML of an answer.
     pub html: String,
-    pub status: String,
+    /// The status word (`stopped`, ...), also the message's CSS class.
+    pub status: &'static str,
     pub source: String,
     pub speed: String,
     pub dropped: i64,
@@ -87,7 +88,7 @@ pub struct MessageView {
 
 impl MessageView {
     fn from_stored(message: &StoredMessage, sources: &[crate::store::MessageSource]) -> Self {
-        let is_user = message.role == "user";
+        let is_user = message.role == MessageRole::User;
         MessageView {
             id: message.id.0,
             is_user,
@@ -100,8 +101,8 @@ impl MessageView {
                 ))
             },
             text: message.content.clone(),
-            status: message.status.clone(),
-            source: source_label(&message.source),
+            status: message.status.as_str(),
+            source: message.source.label(),
             speed: message
                 .tokens_per_second
                 .map(|t| {
@@ -116,18 +117,6 @@ impl MessageView {
             time: format_time(message.created_at),
             sources_html: crate::chat::grounding::render_sources(sources),
         }
-    }
-}
-
-/// Where an answer came from, for people: "Local model · <file>" for
-/// `local:<file>`, "Documents + local model · <file>" for an answer from
-/// documents, "Documents · nothing found" when no passage matched.
-pub fn source_label(source: &str) -> String {
-    match source.split_once(':') {
-        Some(("local", model)) => format!("Local model · {model}"),
-        Some(("documents+local", model)) => format!("Documents + local model · {model}"),
-        Some(("documents", "none")) => "Documents · nothing found".to_string(),
-        _ => String::new(),
     }
 }
 

@@ -15,7 +15,8 @@ use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{
-    Collection, CollectionId, DocumentFilter, DocumentId, DocumentPage, DocumentRecord, Viewer,
+    Collection, CollectionId, DocumentFilter, DocumentId, DocumentPage, DocumentRecord,
+    DocumentStatus, Viewer,
 };
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
@@ -76,13 +77,14 @@ async fn list(
             documents,
         }));
     }
-    if let Some(status) = &query.status
-        && !["queued", "processing", "indexed", "failed"].contains(&status.as_str())
-    {
-        return Err(AppError::bad_request(
-            "status is one of queued, processing, indexed, failed",
-        ));
-    }
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<DocumentStatus>)
+        .transpose()
+        .map_err(|_| {
+            AppError::bad_request("status is one of queued, processing, indexed, failed")
+        })?;
     Ok(Json(
         state
             .store
@@ -90,7 +92,7 @@ async fn list(
                 Viewer::of(&user.user),
                 DocumentFilter {
                     collection: query.collection.map(CollectionId),
-                    status: query.status,
+                    status,
                     name: query.name,
                     offset: query.offset.unwrap_or(0),
                     limit: query.limit.unwrap_or(50).clamp(1, 500),
@@ -124,8 +126,15 @@ async fn upload(
     headers: axum::http::HeaderMap,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let upload =
-        pages::receive_upload(&state, &user.user, &ip, &headers, &mut multipart, "api").await?;
+    let upload = pages::receive_upload(
+        &state,
+        &user.user,
+        &ip,
+        &headers,
+        &mut multipart,
+        crate::store::DocumentSource::Api,
+    )
+    .await?;
     if upload.accepted_any() {
         return Ok((
             StatusCode::CREATED,

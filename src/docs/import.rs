@@ -18,7 +18,8 @@ use crate::config::Config;
 use crate::disk::SpoolError;
 use crate::store::Role;
 use crate::store::{
-    Added, Collection, CollectionAccess, DocumentId, NewDocument, Store, StoreError,
+    Added, Collection, CollectionAccess, DocumentId, DocumentSource, DocumentStatus, NewDocument,
+    Store, StoreError,
 };
 
 /// What importing one file did.
@@ -36,7 +37,7 @@ pub async fn import_file(
     wake: &Notify,
     path: &Path,
     collection: &Collection,
-    source: &'static str,
+    source: DocumentSource,
 ) -> anyhow::Result<Imported> {
     let file_name =
         ingest::clean_file_name(&path.file_name().unwrap_or_default().to_string_lossy());
@@ -170,7 +171,16 @@ pub async fn run_console_import(
     let mut rejected = Vec::new();
     for path in &files {
         progress.set_message(path.display().to_string());
-        match import_file(&store, &config, &wake, path, &collection, "import").await? {
+        match import_file(
+            &store,
+            &config,
+            &wake,
+            path,
+            &collection,
+            DocumentSource::Import,
+        )
+        .await?
+        {
             Imported::Queued(id) => queued.push((id, path.clone())),
             Imported::Duplicate(why) => duplicates.push((path.clone(), why)),
             Imported::Rejected(why) => rejected.push((path.clone(), why)),
@@ -210,7 +220,10 @@ pub async fn run_console_import(
             let mut done = 0;
             for id in &ids {
                 if let Ok(document) = store.document_for_processing(*id).await
-                    && (document.status == "indexed" || document.status == "failed")
+                    && (matches!(
+                        document.status,
+                        DocumentStatus::Indexed | DocumentStatus::Failed
+                    ))
                 {
                     done += 1;
                 }
@@ -229,10 +242,13 @@ pub async fn run_console_import(
         }
     }
 
-    let indexed = finished.values().filter(|d| d.status == "indexed").count();
+    let indexed = finished
+        .values()
+        .filter(|d| d.status == DocumentStatus::Indexed)
+        .count();
     let failed: Vec<_> = finished
         .iter()
-        .filter(|(_, d)| d.status == "failed")
+        .filter(|(_, d)| d.status == DocumentStatus::Failed)
         .collect();
     println!(
         "Imported into \"{}\": {} indexed, {} already there, {} failed.",

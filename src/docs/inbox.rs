@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::import::{Imported, collection_named, import_file};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
+use crate::store::DocumentSource;
 
 /// Collection for files dropped at the top of the inbox.
 pub const INBOX_COLLECTION: &str = "Inbox";
@@ -102,7 +103,7 @@ async fn take(state: &AppState, inbox: &Path, path: &Path, folder: Option<&str>)
             &state.docs.wake,
             path,
             &collection,
-            "inbox",
+            DocumentSource::Inbox,
         )
         .await?;
         Ok::<_, anyhow::Error>((collection, imported))

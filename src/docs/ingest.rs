@@ -22,7 +22,8 @@ use crate::disk::{self, SpoolError};
 use crate::extract::{self, ExtractError};
 use crate::search::{self, IndexDocument, SearchIndex};
 use crate::store::{
-    Added, DocumentId, DocumentRecord, NewDocument, Processed, Store, StoreError, StoredChunk,
+    Added, DocumentId, DocumentRecord, DocumentStatus, NewDocument, Processed, Store, StoreError,
+    StoredChunk,
 };
 
 /// A file stored under an internal name, not yet a document.
@@ -569,7 +570,9 @@ impl Worker {
 /// chunks if it is indexed, nothing otherwise.
 pub async fn reconcile(store: &Store, index: &SearchIndex, id: DocumentId) -> anyhow::Result<()> {
     match store.document_for_processing(id).await {
-        Ok(document) if document.status == "indexed" => reindex_from_store(store, index, id).await,
+        Ok(document) if document.status == DocumentStatus::Indexed => {
+            reindex_from_store(store, index, id).await
+        }
         Ok(_) | Err(StoreError::NotFound) => Ok(index.delete_document(id.0).await?),
         Err(err) => Err(err.into()),
     }
@@ -583,7 +586,7 @@ pub async fn reindex_from_store(
     id: DocumentId,
 ) -> anyhow::Result<()> {
     let document = store.document_for_processing(id).await?;
-    if document.status != "indexed" {
+    if document.status != DocumentStatus::Indexed {
         index.delete_document(id.0).await?;
         return Ok(());
     }

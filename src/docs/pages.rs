@@ -18,8 +18,8 @@ use crate::auth::CurrentUser;
 use crate::disk::SpoolError;
 use crate::error::{AppError, AppResult};
 use crate::store::{
-    Added, Collection, CollectionId, DocumentFilter, DocumentId, DocumentRecord, NewDocument,
-    StoredChunk, User, Viewer,
+    Added, Collection, CollectionId, DocumentFilter, DocumentId, DocumentRecord, DocumentSource,
+    DocumentStatus, NewDocument, StoredChunk, User, Viewer,
 };
 use crate::web::layout::{Shell, format_time, redirect_with_flash, render};
 use crate::web::middleware::ClientIp;
@@ -81,7 +81,7 @@ impl DocumentsPage {
     }
 
     fn status_label(&self, document: &DocumentRecord) -> &'static str {
-        status_label(&document.status)
+        status_label(document.status)
     }
 
     fn size(&self, document: &DocumentRecord) -> String {
@@ -110,13 +110,12 @@ impl DocumentsPage {
     }
 }
 
-pub fn status_label(status: &str) -> &'static str {
+pub fn status_label(status: DocumentStatus) -> &'static str {
     match status {
-        "queued" => "Queued",
-        "processing" => "Processing",
-        "indexed" => "Indexed",
-        "failed" => "Failed",
-        _ => "Unknown",
+        DocumentStatus::Queued => "Queued",
+        DocumentStatus::Processing => "Processing",
+        DocumentStatus::Indexed => "Indexed",
+        DocumentStatus::Failed => "Failed",
     }
 }
 
@@ -164,7 +163,7 @@ async fn list_page(
             Viewer::of(&user.user),
             DocumentFilter {
                 collection: collection.map(CollectionId),
-                status: (!status.is_empty()).then(|| status.clone()),
+                status: status.parse().ok(),
                 name: query.name.clone(),
                 offset: (page - 1).saturating_mul(PAGE_SIZE),
                 limit: PAGE_SIZE,
@@ -254,7 +253,7 @@ pub async fn receive_upload(
     ip: &str,
     headers: &axum::http::HeaderMap,
     multipart: &mut Multipart,
-    source: &'static str,
+    source: DocumentSource,
 ) -> AppResult<Upload> {
     let max_request = state.config.documents.max_request_bytes;
     let announced = headers
@@ -403,7 +402,7 @@ async fn add_stored(
     collection: &Collection,
     file_name: &str,
     stored: ingest::StoredFile,
-    source: &'static str,
+    source: DocumentSource,
 ) -> AppResult<UploadResult> {
     let added = ingest::add_document(
         &state.store,
@@ -461,8 +460,15 @@ async fn upload_form(
     headers: axum::http::HeaderMap,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let upload =
-        receive_upload(&state, &user.user, &ip, &headers, &mut multipart, "upload").await?;
+    let upload = receive_upload(
+        &state,
+        &user.user,
+        &ip,
+        &headers,
+        &mut multipart,
+        DocumentSource::Upload,
+    )
+    .await?;
     if !upload.accepted_any() {
         return Err(upload.refusal().0);
     }

@@ -6,7 +6,7 @@ use rusqlite::{ToSql, params};
 use serde::Serialize;
 
 use super::users::UserId;
-use super::{Store, StoreResult};
+use super::{AuditOutcome, Store, StoreResult};
 
 pub struct NewAuditRecord {
     pub at: i64,
@@ -14,7 +14,7 @@ pub struct NewAuditRecord {
     pub actor: String,
     pub action: String,
     pub target: String,
-    pub outcome: &'static str,
+    pub outcome: AuditOutcome,
     pub ip: String,
     pub detail: String,
 }
@@ -31,7 +31,7 @@ pub struct AuditRecord {
     pub action: String,
     pub target: String,
     /// `ok`, `failed` or `denied`.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     pub ip: String,
     pub detail: String,
 }
@@ -43,7 +43,7 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// An action or a prefix of one: `auth` matches `auth.login`.
     pub action: Option<String>,
-    pub outcome: Option<String>,
+    pub outcome: Option<AuditOutcome>,
     /// Unix seconds, inclusive.
     pub since: Option<i64>,
     /// Unix seconds, exclusive.
@@ -99,7 +99,7 @@ impl Store {
                 args.push(Box::new(action));
                 args.push(Box::new(format!("{escaped}.%")));
             }
-            if let Some(outcome) = filter.outcome.filter(|s| !s.is_empty()) {
+            if let Some(outcome) = filter.outcome {
                 clauses.push("outcome = ?");
                 args.push(Box::new(outcome));
             }

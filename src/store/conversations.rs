@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::users::UserId;
-use super::{Store, StoreError, StoreResult, now};
+use super::{AnswerSource, MessageRole, MessageStatus, Store, StoreError, StoreResult, now};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
@@ -29,14 +29,11 @@ pub struct Conversation {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredMessage {
     pub id: MessageId,
-    /// `user` or `assistant`.
-    pub role: String,
+    pub role: MessageRole,
     pub content: String,
-    /// `done`, `stopped`, `length`, `failed`, `writing` (being written
-    /// now) or `interrupted` (the box stopped while it was being written).
-    pub status: String,
-    /// Where an answer came from: `local:<model file>`.
-    pub source: String,
+    pub status: MessageStatus,
+    /// Where an answer came from: `local:<model file>`, ...
+    pub source: AnswerSource,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub tokens_per_second: Option<f64>,
@@ -48,8 +45,8 @@ pub struct StoredMessage {
 /// An answer to store.
 pub struct NewAnswer {
     pub content: String,
-    pub status: &'static str,
-    pub source: String,
+    pub status: MessageStatus,
+    pub source: AnswerSource,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub tokens_per_second: Option<f64>,
@@ -248,15 +245,14 @@ impl Store {
         &self,
         user: UserId,
         id: ConversationId,
-        source: String,
     ) -> StoreResult<StoredMessage> {
         self.write(move |tx| {
             owned(tx, user, id)?;
             let at = now();
             tx.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, source, created_at)
-                 VALUES (?1, 'assistant', '', 'writing', ?2, ?3)",
-                params![id.0, source, at],
+                "INSERT INTO messages (conversation_id, role, content, status, created_at)
+                 VALUES (?1, ?2, '', ?3, ?4)",
+                params![id.0, MessageRole::Assistant, MessageStatus::Writing, at],
             )?;
             inserted_message(tx, id, at)
         })

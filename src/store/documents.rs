@@ -14,7 +14,9 @@ use rusqlite::{Connection, OptionalExtension, Row, named_params, params};
 use serde::Serialize;
 
 use super::users::UserId;
-use super::{Store, StoreError, StoreResult, conflict_on_unique, now};
+use super::{
+    DocumentSource, DocumentStatus, Store, StoreError, StoreResult, conflict_on_unique, now,
+};
 use crate::store::Role;
 
 #[derive(
@@ -92,7 +94,7 @@ pub struct DocumentRecord {
     #[serde(skip)]
     pub stored_as: String,
     /// `queued`, `processing`, `indexed` or `failed`.
-    pub status: String,
+    pub status: DocumentStatus,
     pub error_code: Option<String>,
     /// Why processing failed, for people.
     pub error_reason: Option<String>,
@@ -102,7 +104,7 @@ pub struct DocumentRecord {
     pub chunk_count: i64,
     pub text_bytes: i64,
     /// `upload`, `inbox`, `import` or `api`.
-    pub source: String,
+    pub source: DocumentSource,
     pub uploaded_by: Option<UserId>,
     pub uploaded_by_name: Option<String>,
     pub created_at: i64,
@@ -122,7 +124,7 @@ pub struct NewDocument {
     pub size: i64,
     pub sha256: String,
     pub stored_as: String,
-    pub source: &'static str,
+    pub source: DocumentSource,
     pub uploaded_by: Option<UserId>,
 }
 
@@ -170,7 +172,7 @@ pub enum Processed {
 #[derive(Debug, Clone, Default)]
 pub struct DocumentFilter {
     pub collection: Option<CollectionId>,
-    pub status: Option<String>,
+    pub status: Option<DocumentStatus>,
     /// Part of the title or file name.
     pub name: Option<String>,
     pub offset: u32,

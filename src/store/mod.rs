@@ -12,6 +12,7 @@ mod api_keys;
 mod audit;
 mod conversations;
 mod documents;
+mod kinds;
 mod migrations;
 mod sessions;
 mod settings;
@@ -31,6 +32,9 @@ pub use documents::{
     Added, Collection, CollectionAccess, CollectionId, DocumentFilter, DocumentId, DocumentPage,
     DocumentRecord, MessageSource, NewDocument, PERSONAL_COLLECTION_NAME, Processed, StoredChunk,
     Viewer,
+};
+pub use kinds::{
+    AnswerSource, AuditOutcome, DocumentSource, DocumentStatus, MessageRole, MessageStatus,
 };
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
 pub use settings::SettingVersion;

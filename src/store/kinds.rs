@@ -1,0 +1,240 @@
+//! The closed sets the database stores, as types mirroring the schema's
+//! `CHECK` constraints: a status is a [`MessageStatus`], never a string that
+//! might be misspelt. Each converts to and from its SQL text (the same words
+//! the JSON API shows), so the rest of Hearth never sees the strings.
+
+/// Defines a stored enum: its variants with their SQL (and JSON) words, and
+/// the conversions every stored enum needs.
+macro_rules! stored_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+            utoipa::ToSchema,
+        )]
+        pub enum $name {
+            $( $(#[$variant_meta])* #[serde(rename = $text)] $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in the schema's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word the database and the API use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "{other:?} is not one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
+            }
+        }
+    };
+}
+
+stored_enum! {
+    /// Who wrote a message.
+    pub enum MessageRole {
+        User = "user",
+        Assistant = "assistant",
+    }
+}
+
+stored_enum! {
+    /// How a message ended (user messages are always `Done`).
+    pub enum MessageStatus {
+        Done = "done",
+        /// Someone pressed Stop.
+        Stopped = "stopped",
+        /// The answer reached its length limit.
+        Length = "length",
+        /// No answer: the model failed or was unavailable.
+        Failed = "failed",
+        /// Being written now.
+        Writing = "writing",
+        /// The server stopped while it was being written; the text so far is kept.
+        Interrupted = "interrupted",
+    }
+}
+
+stored_enum! {
+    /// A document's place in the ingestion queue.
+    pub enum DocumentStatus {
+        Queued = "queued",
+        Processing = "processing",
+        Indexed = "indexed",
+        Failed = "failed",
+    }
+}
+
+stored_enum! {
+    /// How a document arrived.
+    pub enum DocumentSource {
+        /// The Documents page.
+        Upload = "upload",
+        /// The `inbox/` folder.
+        Inbox = "inbox",
+        /// `hearth docs import`.
+        Import = "import",
+        /// `POST /api/v1/documents`.
+        Api = "api",
+    }
+}
+
+stored_enum! {
+    /// How an audited action ended.
+    pub enum AuditOutcome {
+        Ok = "ok",
+        Failed = "failed",
+        /// Refused for lack of permission.
+        Denied = "denied",
+    }
+}
+
+/// Where an answer came from, stored as `local:<model file>`,
+/// `documents+local:<model file>` or `documents:none` (and empty for an
+/// answer that failed before any model answered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerSource {
+    /// No model answered (the answer failed).
+    None,
+    /// The local model, alone.
+    Local { model: String },
+    /// The local model, reading passages from the office's documents.
+    DocumentsAndLocal { model: String },
+    /// Nothing matched in the documents; Hearth said so without a model.
+    NothingFoundInDocuments,
+}
+
+impl AnswerSource {
+    /// The stored text.
+    pub fn to_text(&self) -> String {
+        match self {
+            AnswerSource::None => String::new(),
+            AnswerSource::Local { model } => format!("local:{model}"),
+            AnswerSource::DocumentsAndLocal { model } => format!("documents+local:{model}"),
+            AnswerSource::NothingFoundInDocuments => "documents:none".to_string(),
+        }
+    }
+
+    /// Reads the stored text; anything unknown counts as no source.
+    pub fn from_text(text: &str) -> AnswerSource {
+        match text.split_once(':') {
+            Some(("local", model)) => AnswerSource::Local {
+                model: model.to_string(),
+            },
+            Some(("documents+local", model)) => AnswerSource::DocumentsAndLocal {
+                model: model.to_string(),
+            },
+            Some(("documents", "none")) => AnswerSource::NothingFoundInDocuments,
+            _ => AnswerSource::None,
+        }
+    }
+
+    /// For people: "Local model · <file>", "Documents + local model · <file>",
+    /// "Documents · nothing found", or nothing.
+    pub fn label(&self) -> String {
+        match self {
+            AnswerSource::None => String::new(),
+            AnswerSource::Local { model } => format!("Local model · {model}"),
+            AnswerSource::DocumentsAndLocal { model } => {
+                format!("Documents + local model · {model}")
+            }
+            AnswerSource::NothingFoundInDocuments => "Documents · nothing found".to_string(),
+        }
+    }
+}
+
+impl serde::Serialize for AnswerSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_text())
+    }
+}
+
+impl utoipa::PartialSchema for AnswerSource {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        String::schema()
+    }
+}
+
+impl utoipa::ToSchema for AnswerSource {}
+
+impl rusqlite::types::ToSql for AnswerSource {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.to_text().into())
+    }
+}
+
+impl rusqlite::types::FromSql for AnswerSource {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Ok(AnswerSource::from_text(value.as_str()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_reads_back_as_its_value() {
+        for status in MessageStatus::ALL {
+            assert_eq!(status.as_str().parse::<MessageStatus>(), Ok(*status));
+        }
+        for status in DocumentStatus::ALL {
+            assert_eq!(status.as_str().parse::<DocumentStatus>(), Ok(*status));
+        }
+        assert!("bogus".parse::<DocumentSource>().is_err());
+        for source in [
+            AnswerSource::None,
+            AnswerSource::Local {
+                model: "a.gguf".into(),
+            },
+            AnswerSource::DocumentsAndLocal {
+                model: "b:c.gguf".into(),
+            },
+            AnswerSource::NothingFoundInDocuments,
+        ] {
+            assert_eq!(AnswerSource::from_text(&source.to_text()), source);
+        }
+    }
+}
