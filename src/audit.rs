@@ -3,7 +3,9 @@
 //! (`auth.login`, `user.created`, `settings.changed`), so Admin → Audit can
 //! filter by capability with a prefix (`user`).
 
-use crate::store::{NewAuditRecord, Store, StoreResult, User, now};
+use crate::store::{
+    CollectionId, ConversationId, DocumentId, NewAuditRecord, Store, StoreResult, User, now,
+};
 
 /// Who acted.
 #[derive(Debug, Clone, Copy)]
@@ -18,25 +20,63 @@ pub enum Actor<'a> {
 
 pub use crate::store::AuditOutcome as Outcome;
 
+/// What an action was done to, stored as text the log can be filtered by:
+/// a username, `document:12`, `collection:3`, `conversation:5`, a model's
+/// file name, a setting's key, `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Nothing in particular (a failed setup).
+    Nothing,
+    /// A person, by username.
+    User(&'a str),
+    Document(DocumentId),
+    Collection(CollectionId),
+    Conversation(ConversationId),
+    /// A model, by file name.
+    Model(&'a str),
+    /// A setting, by key.
+    Setting(&'a str),
+    /// The search index as a whole.
+    SearchIndex,
+    /// The business, by name (setup).
+    Business(&'a str),
+}
+
+impl std::fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Nothing => Ok(()),
+            Target::User(name)
+            | Target::Model(name)
+            | Target::Setting(name)
+            | Target::Business(name) => f.write_str(name),
+            Target::Document(id) => write!(f, "document:{}", id.0),
+            Target::Collection(id) => write!(f, "collection:{}", id.0),
+            Target::Conversation(id) => write!(f, "conversation:{}", id.0),
+            Target::SearchIndex => f.write_str("index"),
+        }
+    }
+}
+
 /// One event.
 pub struct Event<'a> {
     pub action: &'a str,
-    pub target: String,
+    pub target: Target<'a>,
     pub outcome: Outcome,
     pub detail: String,
 }
 
 impl<'a> Event<'a> {
-    pub fn ok(action: &'a str, target: impl Into<String>) -> Self {
+    pub fn ok(action: &'a str, target: Target<'a>) -> Self {
         Event {
             action,
-            target: target.into(),
+            target,
             outcome: Outcome::Ok,
             detail: String::new(),
         }
     }
 
-    pub fn failed(action: &'a str, target: impl Into<String>) -> Self {
+    pub fn failed(action: &'a str, target: Target<'a>) -> Self {
         Event {
             outcome: Outcome::Failed,
             ..Event::ok(action, target)
@@ -69,7 +109,7 @@ pub async fn record(
             actor_id,
             actor: actor_name,
             action: event.action.to_string(),
-            target: event.target,
+            target: event.target.to_string(),
             outcome,
             ip: ip.to_string(),
             detail: event.detail,

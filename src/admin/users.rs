@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event};
+use crate::audit::{self, Actor, Event, Target};
 use crate::auth::password;
 use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -128,7 +128,7 @@ pub async fn create_user(
         &state.store,
         by.actor(),
         ip,
-        Event::ok("user.created", &user.username).detail(format!("role {role}")),
+        Event::ok("user.created", Target::User(&user.username)).detail(format!("role {role}")),
     )
     .await?;
     Ok(user)
@@ -187,7 +187,7 @@ pub async fn update_user(
             &state.store,
             by.actor(),
             ip,
-            Event::ok("user.updated", &after.username).detail(changes.join("; ")),
+            Event::ok("user.updated", Target::User(&after.username)).detail(changes.join("; ")),
         )
         .await?;
     }
@@ -196,7 +196,7 @@ pub async fn update_user(
             &state.store,
             by.actor(),
             ip,
-            Event::ok(action, &after.username),
+            Event::ok(action, Target::User(&after.username)),
         )
         .await?;
     }
@@ -228,7 +228,7 @@ pub async fn reset_password(
         &state.store,
         by.actor(),
         ip,
-        Event::ok("user.password_reset", &target.username),
+        Event::ok("user.password_reset", Target::User(&target.username)),
     )
     .await?;
     Ok(target)

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{CurrentUser, SESSION_COOKIE, password, safe_next, token};
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, Outcome, Target};
 use crate::error::{AppError, AppResult};
 use crate::store::{NewSession, SessionId, User};
 use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
@@ -107,7 +107,7 @@ async fn login_submit(
             &ip,
             Event {
                 outcome: Outcome::Denied,
-                ..Event::failed("auth.login", &username)
+                ..Event::failed("auth.login", Target::User(&username))
             }
             .detail("throttled after repeated failures"),
         )
@@ -137,7 +137,8 @@ async fn login_submit(
             &state.store,
             Actor::Anonymous(&username),
             &ip,
-            Event::failed("auth.login", &username).detail("wrong username or password"),
+            Event::failed("auth.login", Target::User(&username))
+                .detail("wrong username or password"),
         )
         .await?;
         tracing::info!(username, ip, delay_secs = wait.as_secs(), "failed login");
@@ -152,7 +153,7 @@ async fn login_submit(
             &state.store,
             Actor::User(&user),
             &ip,
-            Event::failed("auth.login", &user.username).detail("account disabled"),
+            Event::failed("auth.login", Target::User(&user.username)).detail("account disabled"),
         )
         .await?;
         return Ok(again(
@@ -200,7 +201,7 @@ pub(super) async fn start_session(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok("auth.login", &user.username),
+        Event::ok("auth.login", Target::User(&user.username)),
     )
     .await?;
     let mut response = Redirect::to(next).into_response();
@@ -227,7 +228,7 @@ async fn logout(
         &state.store,
         Actor::User(&user.user),
         &ip,
-        Event::ok("auth.logout", &user.user.username),
+        Event::ok("auth.logout", Target::User(&user.user.username)),
     )
     .await?;
     let mut response = redirect_with_flash(&state, "/login", "You are signed out.");

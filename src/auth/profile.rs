@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::{API_KEY_PREFIX, CurrentUser, password, token};
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event};
+use crate::audit::{self, Actor, Event, Target};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{ApiKey, ApiKeyId, SessionId, SessionInfo, User};
 use crate::web::layout::{
@@ -153,7 +153,7 @@ async fn change_password(
             &state.store,
             Actor::User(&user.user),
             ip,
-            Event::failed("user.password_changed", &user.user.username)
+            Event::failed("user.password_changed", Target::User(&user.user.username))
                 .detail("wrong current password"),
         )
         .await?;
@@ -175,7 +175,7 @@ async fn change_password(
         &state.store,
         Actor::User(&user.user),
         ip,
-        Event::ok("user.password_changed", &user.user.username),
+        Event::ok("user.password_changed", Target::User(&user.user.username)),
     )
     .await?;
     Ok(())
@@ -231,7 +231,7 @@ pub async fn issue_api_key(
         &state.store,
         actor,
         ip,
-        Event::ok("api_key.created", &user.username).detail(name),
+        Event::ok("api_key.created", Target::User(&user.username)).detail(name),
     )
     .await?;
     Ok(CreatedApiKey { key, api_key })
@@ -274,7 +274,7 @@ async fn revoke_key(
         &state.store,
         Actor::User(&user.user),
         ip,
-        Event::ok("api_key.revoked", &user.user.username).detail(name.clone()),
+        Event::ok("api_key.revoked", Target::User(&user.user.username)).detail(name.clone()),
     )
     .await?;
     Ok(name)
@@ -307,7 +307,7 @@ async fn end_session(
         &state.store,
         Actor::User(&user.user),
         ip,
-        Event::ok("auth.session_ended", &user.user.username),
+        Event::ok("auth.session_ended", Target::User(&user.user.username)),
     )
     .await?;
     Ok(())

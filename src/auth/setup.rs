@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::{Role, login, password, token};
 use crate::app::{AppState, BUSINESS_NAME_SETTING};
-use crate::audit::{self, Actor, Event};
+use crate::audit::{self, Actor, Event, Target};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{NewUser, User};
 use crate::web::layout::{Shell, render_with_status};
@@ -178,7 +178,7 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
             &state.store,
             Actor::Anonymous(&form.username),
             ip,
-            Event::failed("setup.completed", "").detail("wrong setup code"),
+            Event::failed("setup.completed", Target::Nothing).detail("wrong setup code"),
         )
         .await?;
         return Err(AppError::bad_request(
@@ -225,7 +225,7 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
         &state.store,
         Actor::User(&user),
         ip,
-        Event::ok("setup.completed", business_name),
+        Event::ok("setup.completed", Target::Business(business_name)),
     )
     .await?;
     state.is_set_up().await?;

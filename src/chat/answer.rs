@@ -619,7 +619,7 @@ pub async fn audit_conversation(
         &state.store,
         audit::Actor::User(user),
         ip,
-        audit::Event::ok(action, format!("conversation {}", conversation.0)),
+        audit::Event::ok(action, audit::Target::Conversation(conversation)),
     )
     .await?;
     Ok(())

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::assistant::MODEL_SETTING_KEY;
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event};
+use crate::audit::{self, Actor, Event, Target};
 use crate::auth::AdminUser;
 use crate::config::DEFAULT_MODEL_FILE;
 use crate::disk::{self, SpoolError};
@@ -296,7 +296,13 @@ pub async fn activate(
     state
         .engine
         .reconfigure(settings.engine_config(&state.config, path));
-    audit::record(&state.store, by, ip, Event::ok("model.activated", &name)).await?;
+    audit::record(
+        &state.store,
+        by,
+        ip,
+        Event::ok("model.activated", Target::Model(&name)),
+    )
+    .await?;
     Ok(())
 }
 
@@ -351,7 +357,7 @@ async fn delete_submit(
         &state.store,
         Actor::User(&by.user),
         &ip,
-        Event::ok("model.removed", &name),
+        Event::ok("model.removed", Target::Model(&name)),
     )
     .await?;
     Ok(redirect_with_flash(
@@ -607,7 +613,7 @@ async fn finish_upload(
                 &state.store,
                 Actor::User(by),
                 ip,
-                Event::failed("model.added", name).detail(err.to_string()),
+                Event::failed("model.added", Target::Model(name)).detail(err.to_string()),
             )
             .await?;
             return Err(AppError::BadRequest(format!(
@@ -622,7 +628,7 @@ async fn finish_upload(
         &state.store,
         Actor::User(by),
         ip,
-        Event::ok("model.added", name).detail(format!(
+        Event::ok("model.added", Target::Model(name)).detail(format!(
             "{}, {}",
             info.quantization,
             info.parameters_label()
@@ -735,7 +741,7 @@ pub async fn add_from_file(
         &state.store,
         Actor::Console,
         "",
-        Event::ok("model.added", &name).detail(format!(
+        Event::ok("model.added", Target::Model(&name)).detail(format!(
             "{}, {}",
             info.quantization,
             info.parameters_label()

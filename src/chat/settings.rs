@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::assistant::{AssistantSettings, SETTING_KEY};
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event};
+use crate::audit::{self, Actor, Event, Target};
 use crate::auth::AdminUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::llm::EngineStatus;
@@ -62,7 +62,8 @@ pub async fn apply(
         &state.store,
         Actor::User(by),
         ip,
-        Event::ok("settings.changed", "assistant").detail(format!("version {version}{note}")),
+        Event::ok("settings.changed", Target::Setting("assistant"))
+            .detail(format!("version {version}{note}")),
     )
     .await?;
     Ok(version)

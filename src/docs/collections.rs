@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{STAFF_COLLECTIONS_SETTING, capitalise, staff_may_create_collections};
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event};
+use crate::audit::{self, Actor, Event, Target};
 use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, AppResult};
 use crate::store::Role;
@@ -182,11 +182,8 @@ pub async fn create_collection(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok(
-            "collection.created",
-            format!("collection:{}", collection.id.0),
-        )
-        .detail(collection.name.clone()),
+        Event::ok("collection.created", Target::Collection(collection.id))
+            .detail(collection.name.clone()),
     )
     .await?;
     Ok(collection)
@@ -309,7 +306,11 @@ async fn update_submit(
                 &state.store,
                 Actor::User(&user.user),
                 &ip,
-                Event::ok("collection.access_changed", format!("collection:{id}")).detail(format!(
+                Event::ok(
+                    "collection.access_changed",
+                    Target::Collection(CollectionId(id)),
+                )
+                .detail(format!(
                     "{}: {} → {}",
                     collection.name,
                     describe_access(&before, &users),
@@ -343,7 +344,7 @@ async fn delete_submit(
                 &state.store,
                 Actor::User(&user.user),
                 &ip,
-                Event::ok("collection.deleted", format!("collection:{id}"))
+                Event::ok("collection.deleted", Target::Collection(CollectionId(id)))
                     .detail(collection.name.clone()),
             )
             .await?;
@@ -374,7 +375,7 @@ async fn rebuild_submit(
         &state.store,
         Actor::User(&user.user),
         &ip,
-        Event::ok("search.rebuilt", "index").detail(format!("{count} documents")),
+        Event::ok("search.rebuilt", Target::SearchIndex).detail(format!("{count} documents")),
     )
     .await?;
     Ok(redirect_with_flash(
@@ -472,7 +473,11 @@ async fn settings_submit(
         &state.store,
         Actor::User(&user.user),
         &ip,
-        Event::ok("settings.changed", STAFF_COLLECTIONS_SETTING).detail(allow.to_string()),
+        Event::ok(
+            "settings.changed",
+            Target::Setting(STAFF_COLLECTIONS_SETTING),
+        )
+        .detail(allow.to_string()),
     )
     .await?;
     Ok(redirect_with_flash(

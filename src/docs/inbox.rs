@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::import::{Imported, collection_named, import_file};
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event};
+use crate::audit::{self, Actor, Event, Target};
 use crate::store::DocumentSource;
 
 /// Collection for files dropped at the top of the inbox.
@@ -121,7 +121,7 @@ async fn take(state: &AppState, inbox: &Path, path: &Path, folder: Option<&str>)
                 &state.store,
                 Actor::Console,
                 "inbox",
-                Event::ok("docs.uploaded", format!("document:{}", id.0))
+                Event::ok("docs.uploaded", Target::Document(id))
                     .detail(format!("{file_name} (inbox) into {}", collection.name)),
             )
             .await;

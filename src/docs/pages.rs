@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::ingest;
 use super::{can_manage, can_upload_to, capitalise};
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event};
+use crate::audit::{self, Actor, Event, Target};
 use crate::auth::CurrentUser;
 use crate::disk::SpoolError;
 use crate::error::{AppError, AppResult};
@@ -192,13 +192,36 @@ async fn list_page(
     })
 }
 
+/// What became of one uploaded file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadOutcome {
+    /// A new document, waiting to be processed.
+    Queued,
+    /// A new version of a document with this name in the collection.
+    Replaced,
+    /// Already there; nothing changed.
+    Duplicate,
+    /// Not taken; the result's `error` says why.
+    Rejected,
+}
+
+impl UploadOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            UploadOutcome::Queued => "queued",
+            UploadOutcome::Replaced => "replaced",
+            UploadOutcome::Duplicate => "duplicate",
+            UploadOutcome::Rejected => "rejected",
+        }
+    }
+}
+
 /// What happened to one uploaded file.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UploadResult {
     pub file_name: String,
-    /// `queued` (new), `replaced` (a new version of a document with this
-    /// name), `duplicate` (already there; nothing changed) or `rejected`.
-    pub outcome: &'static str,
+    pub outcome: UploadOutcome,
     pub document: Option<DocumentRecord>,
     /// Why a file was rejected, for people.
     pub error: Option<String>,
@@ -218,7 +241,9 @@ pub struct Upload {
 impl Upload {
     /// Whether any file was taken (queued, a new version, or already there).
     pub fn accepted_any(&self) -> bool {
-        self.results.iter().any(|r| r.outcome != "rejected")
+        self.results
+            .iter()
+            .any(|r| r.outcome != UploadOutcome::Rejected)
     }
 
     /// The error to answer when nothing was taken: why reading stopped, or
@@ -323,7 +348,7 @@ pub async fn receive_upload(
                 let stored = ingest::store_stream(&state.config, budget, field).await;
                 let rejected = |error: String, too_large: bool| UploadResult {
                     file_name: file_name.clone(),
-                    outcome: "rejected",
+                    outcome: UploadOutcome::Rejected,
                     document: None,
                     error: Some(capitalise(&error)),
                     too_large,
@@ -421,24 +446,26 @@ async fn add_stored(
     )
     .await?;
     let (outcome, document, error) = match added {
-        Added::New(document) => ("queued", document, None),
-        Added::Replaced { document, .. } => ("replaced", document, None),
+        Added::New(document) => (UploadOutcome::Queued, document, None),
+        Added::Replaced { document, .. } => (UploadOutcome::Replaced, document, None),
         Added::Duplicate(document) => {
             let note = format!(
                 "Already in {} as \"{}\"; nothing changed.",
                 document.collection_name, document.title
             );
-            ("duplicate", document, Some(note))
+            (UploadOutcome::Duplicate, document, Some(note))
         }
     };
-    if outcome != "duplicate" {
+    if outcome != UploadOutcome::Duplicate {
         audit::record(
             &state.store,
             Actor::User(user),
             ip,
-            Event::ok("docs.uploaded", format!("document:{}", document.id.0)).detail(format!(
+            Event::ok("docs.uploaded", Target::Document(document.id)).detail(format!(
                 "{} ({}) into {}",
-                document.file_name, outcome, document.collection_name
+                document.file_name,
+                outcome.as_str(),
+                document.collection_name
             )),
         )
         .await?;
@@ -484,16 +511,20 @@ pub fn summarise(results: &[UploadResult]) -> String {
     if results.is_empty() {
         return "Choose one or more files to upload.".into();
     }
-    let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
+    let count = |o: UploadOutcome| results.iter().filter(|r| r.outcome == o).count();
     let mut parts = Vec::new();
-    let queued = count("queued") + count("replaced");
+    let queued = count(UploadOutcome::Queued) + count(UploadOutcome::Replaced);
     if queued > 0 {
         parts.push(format!("{queued} file(s) added and being processed"));
     }
-    if count("duplicate") > 0 {
-        parts.push(format!("{} already there", count("duplicate")));
+    let duplicates = count(UploadOutcome::Duplicate);
+    if duplicates > 0 {
+        parts.push(format!("{duplicates} already there"));
     }
-    for rejected in results.iter().filter(|r| r.outcome == "rejected") {
+    for rejected in results
+        .iter()
+        .filter(|r| r.outcome == UploadOutcome::Rejected)
+    {
         parts.push(format!(
             "{}: {}",
             rejected.file_name,
@@ -694,7 +725,7 @@ pub async fn move_document(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok("docs.moved", format!("document:{}", moved.id.0)).detail(format!(
+        Event::ok("docs.moved", Target::Document(moved.id)).detail(format!(
             "{} from {} to {}",
             moved.file_name, document.collection_name, moved.collection_name
         )),
@@ -731,8 +762,7 @@ pub async fn reprocess_document(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok("docs.reprocessed", format!("document:{}", queued.id.0))
-            .detail(queued.file_name.clone()),
+        Event::ok("docs.reprocessed", Target::Document(queued.id)).detail(queued.file_name.clone()),
     )
     .await?;
     Ok(queued)
@@ -770,7 +800,7 @@ pub async fn delete_document(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok("docs.deleted", format!("document:{}", deleted.id.0)).detail(format!(
+        Event::ok("docs.deleted", Target::Document(deleted.id)).detail(format!(
             "{} from {}",
             deleted.file_name, deleted.collection_name
         )),
