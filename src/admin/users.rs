@@ -356,9 +356,9 @@ async fn user_page(
     State(state): State<AppState>,
     shell: Shell,
     AdminUser(by): AdminUser,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
 ) -> AppResult<Response> {
-    render_user_page(&state, shell, &by, UserId(id), StatusCode::OK, None).await
+    render_user_page(&state, shell, &by, id, StatusCode::OK, None).await
 }
 
 /// Runs a change from the user page: a flash and back to the page on
@@ -406,7 +406,7 @@ async fn update_submit(
     shell: Shell,
     ClientIp(ip): ClientIp,
     AdminUser(by): AdminUser,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     Form(form): Form<UpdateForm>,
 ) -> AppResult<Response> {
     let update = UserUpdate {
@@ -414,7 +414,6 @@ async fn update_submit(
         role: form.role,
         disabled: None,
     };
-    let id = UserId(id);
     on_user_page(
         &state,
         shell,
@@ -437,10 +436,9 @@ async fn password_submit(
     shell: Shell,
     ClientIp(ip): ClientIp,
     AdminUser(by): AdminUser,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     Form(form): Form<ResetForm>,
 ) -> AppResult<Response> {
-    let id = UserId(id);
     let change = async {
         if form.password != form.password_confirm {
             return Err(AppError::bad_request("The two passwords differ."));
@@ -463,7 +461,7 @@ async fn set_disabled(
     shell: Shell,
     ip: String,
     by: CurrentUser,
-    id: i64,
+    id: UserId,
     disabled: bool,
 ) -> AppResult<Response> {
     let update = UserUpdate {
@@ -475,7 +473,6 @@ async fn set_disabled(
     } else {
         "{name} can sign in again."
     };
-    let id = UserId(id);
     on_user_page(
         &state,
         shell,
@@ -492,7 +489,7 @@ async fn disable_submit(
     shell: Shell,
     ClientIp(ip): ClientIp,
     AdminUser(by): AdminUser,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
 ) -> AppResult<Response> {
     set_disabled(state, shell, ip, by, id, true).await
 }
@@ -502,7 +499,7 @@ async fn enable_submit(
     shell: Shell,
     ClientIp(ip): ClientIp,
     AdminUser(by): AdminUser,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
 ) -> AppResult<Response> {
     set_disabled(state, shell, ip, by, id, false).await
 }
@@ -534,9 +531,9 @@ async fn api_create(
 async fn api_get(
     State(state): State<AppState>,
     _: AdminUser,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
 ) -> AppResult<Json<User>> {
-    Ok(Json(state.store.user(UserId(id)).await?))
+    Ok(Json(state.store.user(id).await?))
 }
 
 /// Changes a user's name, role or disabled state. Disabling ends their
@@ -548,11 +545,11 @@ async fn api_update(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AdminUser(by): AdminUser,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     Json(update): Json<UserUpdate>,
 ) -> AppResult<Json<User>> {
     Ok(Json(
-        update_user(&state, Manager::User(&by.user), UserId(id), &update, &ip).await?,
+        update_user(&state, Manager::User(&by.user), id, &update, &ip).await?,
     ))
 }
 
@@ -564,17 +561,10 @@ async fn api_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AdminUser(by): AdminUser,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     Json(reset): Json<PasswordReset>,
 ) -> AppResult<StatusCode> {
-    reset_password(
-        &state,
-        Manager::User(&by.user),
-        UserId(id),
-        &reset.password,
-        &ip,
-    )
-    .await?;
+    reset_password(&state, Manager::User(&by.user), id, &reset.password, &ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -284,9 +284,9 @@ async fn api_key_revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ApiKeyId>,
 ) -> AppResult<Response> {
-    let name = revoke_key(&state, &user, ApiKeyId(id), &ip).await?;
+    let name = revoke_key(&state, &user, id, &ip).await?;
     Ok(redirect_with_flash(
         &state,
         "/profile",
@@ -317,10 +317,10 @@ async fn session_revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<SessionId>,
 ) -> AppResult<Response> {
-    end_session(&state, &user, SessionId(id), &ip).await?;
-    let to = if user.session_id() == Some(SessionId(id)) {
+    end_session(&state, &user, id, &ip).await?;
+    let to = if user.session_id() == Some(id) {
         "/login"
     } else {
         "/profile"
@@ -384,9 +384,9 @@ async fn api_keys_revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ApiKeyId>,
 ) -> AppResult<StatusCode> {
-    revoke_key(&state, &user, ApiKeyId(id), &ip).await?;
+    revoke_key(&state, &user, id, &ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -408,9 +408,9 @@ async fn api_sessions_revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<SessionId>,
 ) -> AppResult<StatusCode> {
-    end_session(&state, &user, SessionId(id), &ip).await?;
+    end_session(&state, &user, id, &ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

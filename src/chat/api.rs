@@ -108,9 +108,8 @@ pub struct ConversationWithMessages {
 async fn read(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
 ) -> AppResult<Json<ConversationWithMessages>> {
-    let id = ConversationId(id);
     let conversation = state.store.conversation(user.user.id, id).await?;
     let messages = state.store.messages(user.user.id, id).await?;
     Ok(Json(ConversationWithMessages {
@@ -131,10 +130,9 @@ pub struct Rename {
 async fn rename(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
     Json(body): Json<Rename>,
 ) -> AppResult<Json<Conversation>> {
-    let id = ConversationId(id);
     state
         .store
         .rename_conversation(user.user.id, id, validate_title(&body.title)?, false)
@@ -150,9 +148,8 @@ async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
 ) -> AppResult<StatusCode> {
-    let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
     state.running.stop(&state.engine, id);
     state.store.delete_conversation(user.user.id, id).await?;
@@ -182,10 +179,9 @@ pub struct PostMessage {
 async fn post_message(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
     Json(body): Json<PostMessage>,
 ) -> AppResult<Response> {
-    let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
     let content = validate_message(&body.content)?;
     let claim = state.running.claim(id).ok_or_else(|| {
@@ -239,9 +235,8 @@ async fn post_message(
 async fn stop(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
 ) -> AppResult<StatusCode> {
-    let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
     state.running.stop(&state.engine, id);
     Ok(StatusCode::NO_CONTENT)

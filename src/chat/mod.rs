@@ -248,19 +248,10 @@ async fn conversation_page(
     State(state): State<AppState>,
     shell: Shell,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
     Query(query): Query<ListQuery>,
 ) -> AppResult<Response> {
-    let view = page(
-        &state,
-        shell,
-        &user,
-        Some(ConversationId(id)),
-        query.q,
-        String::new(),
-        None,
-    )
-    .await?;
+    let view = page(&state, shell, &user, Some(id), query.q, String::new(), None).await?;
     Ok(render_with_status(StatusCode::OK, &view))
 }
 
@@ -360,10 +351,9 @@ async fn post_message(
     shell: Shell,
     user: CurrentUser,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
     Form(form): Form<MessageForm>,
 ) -> AppResult<Response> {
-    let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
     let content = match validate_message(&form.content) {
         Ok(content) => content,
@@ -492,9 +482,8 @@ async fn stop(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
 ) -> AppResult<Response> {
-    let id = ConversationId(id);
     state.store.conversation(user.user.id, id).await?;
     state.running.stop(&state.engine, id);
     if headers
@@ -524,10 +513,9 @@ pub fn validate_title(title: &str) -> AppResult<String> {
 async fn rename(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
     Form(form): Form<RenameForm>,
 ) -> AppResult<Response> {
-    let id = ConversationId(id);
     let title = validate_title(&form.title)?;
     state
         .store
@@ -544,9 +532,8 @@ async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<ConversationId>,
 ) -> AppResult<Response> {
-    let id = ConversationId(id);
     let conversation = state.store.conversation(user.user.id, id).await?;
     state.running.stop(&state.engine, id);
     state.store.delete_conversation(user.user.id, id).await?;

@@ -175,13 +175,10 @@ async fn upload(
 async fn read(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
 ) -> AppResult<Json<DocumentRecord>> {
     Ok(Json(
-        state
-            .store
-            .document(Viewer::of(&user.user), DocumentId(id))
-            .await?,
+        state.store.document(Viewer::of(&user.user), id).await?,
     ))
 }
 
@@ -193,7 +190,7 @@ async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
 ) -> AppResult<StatusCode> {
     pages::delete_document(&state, &user.user, &ip, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -213,7 +210,7 @@ async fn move_to(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
     Json(body): Json<MoveRequest>,
 ) -> AppResult<Json<DocumentRecord>> {
     Ok(Json(
@@ -229,7 +226,7 @@ async fn reprocess(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
 ) -> AppResult<Json<DocumentRecord>> {
     Ok(Json(
         pages::reprocess_document(&state, &user.user, &ip, id).await?,

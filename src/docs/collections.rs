@@ -290,27 +290,19 @@ async fn update_submit(
     shell: Shell,
     AdminUser(user): AdminUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<CollectionId>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let form = CollectionForm::parse(pairs)?;
-    let before = state.store.collection(CollectionId(id)).await?;
-    match state
-        .store
-        .update_collection(CollectionId(id), form.access())
-        .await
-    {
+    let before = state.store.collection(id).await?;
+    match state.store.update_collection(id, form.access()).await {
         Ok(collection) => {
             let users = state.store.users().await?;
             audit::record(
                 &state.store,
                 Actor::User(&user.user),
                 &ip,
-                Event::ok(
-                    "collection.access_changed",
-                    Target::Collection(CollectionId(id)),
-                )
-                .detail(format!(
+                Event::ok("collection.access_changed", Target::Collection(id)).detail(format!(
                     "{}: {} → {}",
                     collection.name,
                     describe_access(&before, &users),
@@ -336,15 +328,15 @@ async fn delete_submit(
     shell: Shell,
     AdminUser(user): AdminUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<CollectionId>,
 ) -> AppResult<Response> {
-    match state.store.delete_collection(CollectionId(id)).await {
+    match state.store.delete_collection(id).await {
         Ok(collection) => {
             audit::record(
                 &state.store,
                 Actor::User(&user.user),
                 &ip,
-                Event::ok("collection.deleted", Target::Collection(CollectionId(id)))
+                Event::ok("collection.deleted", Target::Collection(id))
                     .detail(collection.name.clone()),
             )
             .await?;

@@ -563,12 +563,9 @@ pub struct DocumentQuery {
 pub async fn visible_document(
     state: &AppState,
     user: &User,
-    id: i64,
+    id: DocumentId,
 ) -> AppResult<(DocumentRecord, Collection)> {
-    let document = state
-        .store
-        .document(Viewer::of(user), DocumentId(id))
-        .await?;
+    let document = state.store.document(Viewer::of(user), id).await?;
     let collection = state.store.collection(document.collection_id).await?;
     Ok((document, collection))
 }
@@ -577,7 +574,7 @@ async fn document_page(
     State(state): State<AppState>,
     shell: Shell,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
     Query(query): Query<DocumentQuery>,
 ) -> AppResult<Response> {
     let (document, collection) = visible_document(&state, &user.user, id).await?;
@@ -617,7 +614,7 @@ async fn document_page(
 async fn download(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
 ) -> AppResult<Response> {
     let (document, _) = visible_document(&state, &user.user, id).await?;
     let path = ingest::stored_path(&state.config, &document.stored_as);
@@ -683,7 +680,7 @@ fn content_disposition(name: &str) -> String {
 pub async fn manageable_document(
     state: &AppState,
     user: &User,
-    id: i64,
+    id: DocumentId,
 ) -> AppResult<DocumentRecord> {
     let (document, collection) = visible_document(state, user, id).await?;
     if !can_manage(user, &document, &collection) {
@@ -702,7 +699,7 @@ pub async fn move_document(
     state: &AppState,
     user: &User,
     ip: &str,
-    id: i64,
+    id: DocumentId,
     to: i64,
 ) -> AppResult<DocumentRecord> {
     let document = manageable_document(state, user, id).await?;
@@ -738,7 +735,7 @@ async fn move_submit(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
     Form(form): Form<MoveForm>,
 ) -> AppResult<Response> {
     let moved = move_document(&state, &user.user, &ip, id, form.collection).await?;
@@ -753,7 +750,7 @@ pub async fn reprocess_document(
     state: &AppState,
     user: &User,
     ip: &str,
-    id: i64,
+    id: DocumentId,
 ) -> AppResult<DocumentRecord> {
     let document = manageable_document(state, user, id).await?;
     let queued = state.store.requeue_document(document.id).await?;
@@ -772,7 +769,7 @@ async fn reprocess_submit(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
 ) -> AppResult<Response> {
     let queued = reprocess_document(&state, &user.user, &ip, id).await?;
     Ok(redirect_with_flash(
@@ -786,7 +783,7 @@ pub async fn delete_document(
     state: &AppState,
     user: &User,
     ip: &str,
-    id: i64,
+    id: DocumentId,
 ) -> AppResult<DocumentRecord> {
     let document = manageable_document(state, user, id).await?;
     let deleted = ingest::delete_document(
@@ -813,7 +810,7 @@ async fn delete_submit(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
+    Path(id): Path<DocumentId>,
 ) -> AppResult<Response> {
     let deleted = delete_document(&state, &user.user, &ip, id).await?;
     Ok(redirect_with_flash(
