@@ -1355,3 +1355,24 @@ async fn half_written_uploads_are_removed_at_start() {
     }
     assert!(!partial.join("leftover").exists());
 }
+
+/// Issue 10: `GET /documents?page=4294967295` panicked a debug build. Every
+/// list clamps its page number.
+#[tokio::test]
+async fn huge_page_numbers_are_clamped_everywhere() {
+    let (_server, owner) = TestServer::with_owner().await;
+    for path in [
+        "/documents?page=4294967295",
+        "/documents?page=18446744073709551615",
+        "/search?q=budget&page=4294967295",
+        "/admin/audit?page=18446744073709551615",
+    ] {
+        let response = owner.get(path).await;
+        assert!(
+            response.status() == StatusCode::OK
+                || response.status() == StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            response.status()
+        );
+    }
+}

@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{AuditFilter, AuditPage, AuditRecord};
 use crate::web::layout::{Shell, format_time, render_with_status};
 use crate::web::middleware::percent_encode;
-use crate::web::{Access, Routes};
+use crate::web::{Access, Paging, Routes};
 
 /// Records per page.
 const PER_PAGE: u64 = 50;
@@ -51,7 +51,7 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     fn to_filter(&self) -> AppResult<AuditFilter> {
-        let page = self.page.unwrap_or(1).max(1);
+        let paging = Paging::new(self.page, PER_PAGE);
         let outcome = match self.outcome.as_str() {
             "" => None,
             word => Some(
@@ -65,8 +65,8 @@ impl AuditQuery {
             outcome,
             since: day_start(&self.since, 0)?,
             until: day_start(&self.until, 1)?,
-            offset: (page - 1).saturating_mul(PER_PAGE),
-            limit: PER_PAGE,
+            offset: paging.offset(),
+            limit: paging.per_page(),
         })
     }
 
@@ -129,7 +129,8 @@ async fn audit_page(
     _: AdminUser,
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Response> {
-    let page = query.page.unwrap_or(1).max(1);
+    let paging = Paging::new(query.page, PER_PAGE);
+    let page = paging.page();
     let (result, error) = match query.to_filter() {
         Ok(filter) => (state.store.audit(filter).await?, None),
         Err(AppError::BadRequest(message)) => (
@@ -141,7 +142,7 @@ async fn audit_page(
         ),
         Err(other) => return Err(other),
     };
-    let pages = result.total.div_ceil(PER_PAGE).max(1);
+    let pages = paging.pages(result.total);
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {

@@ -23,7 +23,7 @@ use crate::store::{
 };
 use crate::web::layout::{Shell, format_time, redirect_with_flash, render};
 use crate::web::middleware::ClientIp;
-use crate::web::{Access, Routes};
+use crate::web::{Access, Paging, Routes};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -41,7 +41,7 @@ pub fn routes() -> Routes {
         .post("/documents/{id}/delete", Access::Staff, delete_submit)
 }
 
-const PAGE_SIZE: u32 = 50;
+const PAGE_SIZE: u64 = 50;
 
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
@@ -52,7 +52,7 @@ pub struct ListQuery {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
-    page: Option<u32>,
+    page: Option<u64>,
 }
 
 #[derive(Template)]
@@ -61,8 +61,8 @@ pub struct DocumentsPage {
     shell: Shell,
     documents: Vec<DocumentRecord>,
     total: i64,
-    page: u32,
-    pages: u32,
+    page: u64,
+    pages: u64,
     collections: Vec<Collection>,
     upload_targets: Vec<Collection>,
     collection: Option<i64>,
@@ -92,7 +92,7 @@ impl DocumentsPage {
         format_time(document.updated_at)
     }
 
-    fn page_link(&self, page: u32) -> String {
+    fn page_link(&self, page: u64) -> String {
         let mut query = vec![("page", page.to_string())];
         if let Some(c) = self.collection {
             query.push(("collection", c.to_string()));
@@ -156,7 +156,7 @@ async fn list_page(
         .status
         .filter(|s| ["queued", "processing", "indexed", "failed"].contains(&s.as_str()))
         .unwrap_or_default();
-    let page = query.page.unwrap_or(1).max(1);
+    let paging = Paging::new(query.page, PAGE_SIZE);
     let listing = state
         .store
         .documents(
@@ -165,8 +165,8 @@ async fn list_page(
                 collection: collection.map(CollectionId),
                 status: status.parse().ok(),
                 name: query.name.clone(),
-                offset: (page - 1).saturating_mul(PAGE_SIZE),
-                limit: PAGE_SIZE,
+                offset: u32::try_from(paging.offset()).unwrap_or(u32::MAX),
+                limit: PAGE_SIZE as u32,
             },
         )
         .await?;
@@ -176,10 +176,10 @@ async fn list_page(
         .await?;
     render(&DocumentsPage {
         shell,
-        pages: (listing.total as u32).div_ceil(PAGE_SIZE).max(1),
+        pages: paging.pages(listing.total.max(0) as u64),
         documents: listing.documents,
         total: listing.total,
-        page,
+        page: paging.page(),
         collections,
         upload_targets,
         collection,

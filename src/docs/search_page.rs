@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::search::SearchRequest;
 use crate::store::{Collection, Viewer};
 use crate::web::layout::{Shell, render};
-use crate::web::{Access, Routes};
+use crate::web::{Access, Paging, Routes};
 
 pub fn routes() -> Routes {
     Routes::new().get("/search", Access::Staff, page).get(
@@ -138,7 +138,7 @@ fn filters(query: &SearchQuery) -> Filters {
             .unwrap_or_default(),
         from: query.from.clone().unwrap_or_default(),
         to: query.to.clone().unwrap_or_default(),
-        page: query.page.unwrap_or(1).clamp(1, 1000),
+        page: Paging::new(query.page.map(|p| p as u64), PAGE_SIZE as u64).page() as usize,
     }
 }
 
@@ -161,7 +161,7 @@ async fn run_search(
         },
         modified_from: day_start(&filters.from, false)?,
         modified_to: day_start(&filters.to, true)?,
-        offset: (filters.page - 1).saturating_mul(PAGE_SIZE),
+        offset: Paging::new(Some(filters.page as u64), PAGE_SIZE as u64).offset() as usize,
         limit: PAGE_SIZE,
     };
     let index = super::index_or_unavailable(&state.search)?.clone();

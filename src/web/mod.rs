@@ -7,6 +7,7 @@ pub mod assets;
 pub mod layout;
 pub mod markdown;
 pub mod middleware;
+pub mod paging;
 pub mod routes;
 pub mod serve;
 
@@ -20,6 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use paging::Paging;
 pub use routes::{Access, RouteSpec, Routes};
 
 use crate::app::AppState;
