@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::pages::{self, UploadResult};
+use super::manage::{self, UploadResult};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -126,7 +126,7 @@ async fn upload(
     headers: axum::http::HeaderMap,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let upload = pages::receive_upload(
+    let upload = manage::receive_upload(
         &state,
         &user.user,
         &ip,
@@ -192,7 +192,7 @@ async fn delete(
     ClientIp(ip): ClientIp,
     Path(id): Path<DocumentId>,
 ) -> AppResult<StatusCode> {
-    pages::delete_document(&state, &user.user, &ip, id).await?;
+    manage::delete_document(&state, &user.user, &ip, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -214,7 +214,7 @@ async fn move_to(
     Json(body): Json<MoveRequest>,
 ) -> AppResult<Json<DocumentRecord>> {
     Ok(Json(
-        pages::move_document(&state, &user.user, &ip, id, body.collection).await?,
+        manage::move_document(&state, &user.user, &ip, id, body.collection).await?,
     ))
 }
 
@@ -229,7 +229,7 @@ async fn reprocess(
     Path(id): Path<DocumentId>,
 ) -> AppResult<Json<DocumentRecord>> {
     Ok(Json(
-        pages::reprocess_document(&state, &user.user, &ip, id).await?,
+        manage::reprocess_document(&state, &user.user, &ip, id).await?,
     ))
 }
 

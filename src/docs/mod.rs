@@ -19,6 +19,7 @@ mod collections;
 pub mod import;
 pub mod inbox;
 pub mod ingest;
+mod manage;
 mod pages;
 mod search_page;
 
