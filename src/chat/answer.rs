@@ -12,7 +12,6 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppState;
-use crate::audit;
 use crate::error::{AppError, AppResult};
 use crate::llm::{EngineError, Event, FinishReason, Generation, Message, Role};
 use crate::store::{
@@ -605,24 +604,6 @@ pub fn clean_title(raw: &str) -> String {
         .trim_end_matches('.')
         .trim();
     crate::text::truncate_words(line, 60)
-}
-
-/// Records a conversation-level event in the audit log.
-pub async fn audit_conversation(
-    state: &AppState,
-    user: &crate::store::User,
-    ip: &str,
-    action: &str,
-    conversation: ConversationId,
-) -> AppResult<()> {
-    audit::record(
-        &state.store,
-        audit::Actor::User(user),
-        ip,
-        audit::Event::ok(action, audit::Target::Conversation(conversation)),
-    )
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

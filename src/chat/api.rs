@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use tokio_stream::wrappers::ReceiverStream;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{answer, validate_message, validate_title};
+use super::answer;
+use super::conversations::{self, Title};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{AppError, AppResult, ErrorEnvelope};
+use crate::error::{AppResult, ErrorEnvelope};
 use crate::store::{Conversation, ConversationId, StoredMessage};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
@@ -76,22 +77,10 @@ async fn create(
     Json(new): Json<NewConversation>,
 ) -> AppResult<(StatusCode, Json<Conversation>)> {
     let title = match new.title.as_deref() {
-        Some(title) => validate_title(title)?,
-        None => "New conversation".to_string(),
+        Some(title) => Title::Chosen(title),
+        None => Title::Automatic(""),
     };
-    let conversation = state.store.create_conversation(user.user.id, title).await?;
-    if new.title.is_some() {
-        state
-            .store
-            .rename_conversation(
-                user.user.id,
-                conversation.id,
-                conversation.title.clone(),
-                false,
-            )
-            .await?;
-    }
-    answer::audit_conversation(&state, &user.user, &ip, "chat.created", conversation.id).await?;
+    let conversation = conversations::create(&state, &user.user, &ip, title).await?;
     Ok((StatusCode::CREATED, Json(conversation)))
 }
 
@@ -133,11 +122,9 @@ async fn rename(
     Path(id): Path<ConversationId>,
     Json(body): Json<Rename>,
 ) -> AppResult<Json<Conversation>> {
-    state
-        .store
-        .rename_conversation(user.user.id, id, validate_title(&body.title)?, false)
-        .await?;
-    Ok(Json(state.store.conversation(user.user.id, id).await?))
+    Ok(Json(
+        conversations::rename(&state, &user.user, id, &body.title).await?,
+    ))
 }
 
 /// Deletes one of your conversations and its messages.
@@ -150,10 +137,7 @@ async fn delete(
     ClientIp(ip): ClientIp,
     Path(id): Path<ConversationId>,
 ) -> AppResult<StatusCode> {
-    state.store.conversation(user.user.id, id).await?;
-    state.running.stop(&state.engine, id);
-    state.store.delete_conversation(user.user.id, id).await?;
-    answer::audit_conversation(&state, &user.user, &ip, "chat.deleted", id).await?;
+    conversations::delete(&state, &user.user, &ip, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,21 +166,12 @@ async fn post_message(
     Path(id): Path<ConversationId>,
     Json(body): Json<PostMessage>,
 ) -> AppResult<Response> {
-    state.store.conversation(user.user.id, id).await?;
-    let content = validate_message(&body.content)?;
-    let claim = state.running.claim(id).ok_or_else(|| {
-        AppError::Conflict("An answer is already being written in this conversation.".into())
-    })?;
-    state
-        .store
-        .add_user_message(user.user.id, id, content)
-        .await?;
     let listener = if body.stream {
         answer::Listener::Stream
     } else {
         answer::Listener::Wait
     };
-    let answer = answer::start(&state, &user.user, id, claim, listener).await?;
+    let answer = conversations::send(&state, &user.user, id, &body.content, listener, None).await?;
     if body.stream {
         let events = ReceiverStream::new(answer.progress).map(|p| {
             let (name, data) = match &p {
@@ -237,8 +212,7 @@ async fn stop(
     user: CurrentUser,
     Path(id): Path<ConversationId>,
 ) -> AppResult<StatusCode> {
-    state.store.conversation(user.user.id, id).await?;
-    state.running.stop(&state.engine, id);
+    conversations::stop(&state, &user.user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

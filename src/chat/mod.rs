@@ -10,6 +10,7 @@
 pub mod answer;
 mod api;
 pub mod assistant;
+pub mod conversations;
 pub mod grounding;
 pub mod models;
 mod openai;
@@ -36,8 +37,7 @@ use crate::web::{Access, Routes};
 
 pub use answer::Running;
 
-/// Longest message a person may send, in characters.
-pub const MAX_MESSAGE_CHARS: usize = 32_000;
+pub use conversations::MAX_MESSAGE_CHARS;
 /// Conversations listed in the sidebar.
 const LIST_LIMIT: u32 = 200;
 
@@ -271,40 +271,20 @@ struct MessageForm {
 
 impl MessageForm {
     /// The conversation's documents choice, if the form carried one.
-    fn documents_choice(&self) -> Option<(bool, Vec<crate::store::CollectionId>)> {
+    fn documents_choice(&self) -> Option<conversations::DocumentsChoice> {
         self.documents_form.as_ref()?;
-        let picked = self
+        let collections = self
             .collection
             .as_deref()
             .and_then(|c| c.trim().parse().ok())
             .map(crate::store::CollectionId)
             .into_iter()
             .collect();
-        Some((self.documents.is_some(), picked))
+        Some(conversations::DocumentsChoice {
+            on: self.documents.is_some(),
+            collections,
+        })
     }
-}
-
-/// Checks a message's text: not empty, not too long.
-pub fn validate_message(content: &str) -> AppResult<String> {
-    // Control characters (NUL, escapes, ...) carry nothing a person typed;
-    // line breaks and tabs stay. Emptiness is judged after this, so a
-    // message of only NULs is refused rather than stored empty.
-    let normalised: String = content
-        .replace("\r\n", "\n")
-        .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .collect();
-    let trimmed = normalised.trim();
-    if trimmed.is_empty() {
-        return Err(AppError::bad_request("Type a message first."));
-    }
-    let chars = trimmed.chars().count();
-    if chars > MAX_MESSAGE_CHARS {
-        return Err(AppError::BadRequest(format!(
-            "That message is {chars} characters long; the limit is {MAX_MESSAGE_CHARS}. Shorten it or split it up."
-        )));
-    }
-    Ok(trimmed.to_string())
 }
 
 fn wants_stream(headers: &HeaderMap) -> bool {
@@ -322,17 +302,19 @@ async fn new_conversation(
     headers: HeaderMap,
     Form(form): Form<MessageForm>,
 ) -> AppResult<Response> {
-    let content = match validate_message(&form.content) {
+    let content = match conversations::validate_message(&form.content) {
         Ok(content) => content,
         Err(err) => {
             return form_error(&state, shell, &user, None, form.content, err, &headers).await;
         }
     };
-    let conversation = state
-        .store
-        .create_conversation(user.user.id, crate::text::truncate_words(&content, 48))
-        .await?;
-    answer::audit_conversation(&state, &user.user, &ip, "chat.created", conversation.id).await?;
+    let conversation = conversations::create(
+        &state,
+        &user.user,
+        &ip,
+        conversations::Title::Automatic(&content),
+    )
+    .await?;
     respond(
         &state,
         shell,
@@ -355,7 +337,7 @@ async fn post_message(
     Form(form): Form<MessageForm>,
 ) -> AppResult<Response> {
     state.store.conversation(user.user.id, id).await?;
-    let content = match validate_message(&form.content) {
+    let content = match conversations::validate_message(&form.content) {
         Ok(content) => content,
         Err(err) => {
             return form_error(&state, shell, &user, Some(id), form.content, err, &headers).await;
@@ -403,33 +385,20 @@ async fn respond(
     content: String,
     headers: &HeaderMap,
     new: bool,
-    documents: Option<(bool, Vec<crate::store::CollectionId>)>,
+    documents: Option<conversations::DocumentsChoice>,
 ) -> AppResult<Response> {
-    let Some(claim) = state.running.claim(id) else {
-        let err = AppError::Conflict(
-            "The assistant is still answering in this conversation. Wait for it or press Stop."
-                .into(),
-        );
-        return form_error(state, shell, user, Some(id), content, err, headers).await;
-    };
-    if let Some((on, picked)) = documents {
-        state
-            .store
-            .set_conversation_documents(user.user.id, id, on, picked)
-            .await?;
-    }
-    state
-        .store
-        .add_user_message(user.user.id, id, content.clone())
-        .await?;
     let listener = if wants_stream(headers) {
         answer::Listener::Stream
     } else {
         answer::Listener::Wait
     };
-    let started = answer::start(state, &user.user, id, claim, listener).await;
+    let started = conversations::send(state, &user.user, id, &content, listener, documents).await;
     let answer = match started {
         Ok(answer) => answer,
+        // Nothing was stored: the page again, with the message kept.
+        Err(err @ AppError::Conflict(_)) => {
+            return form_error(state, shell, user, Some(id), content, err, headers).await;
+        }
         Err(err @ (AppError::Unavailable { .. } | AppError::BadRequest(_)))
             if !wants_stream(headers) =>
         {
@@ -484,8 +453,7 @@ async fn stop(
     headers: HeaderMap,
     Path(id): Path<ConversationId>,
 ) -> AppResult<Response> {
-    state.store.conversation(user.user.id, id).await?;
-    state.running.stop(&state.engine, id);
+    conversations::stop(&state, &user.user, id).await?;
     if headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -501,26 +469,13 @@ struct RenameForm {
     title: String,
 }
 
-/// Checks a conversation title: 1 to 120 characters.
-pub fn validate_title(title: &str) -> AppResult<String> {
-    let title = crate::text::clean_name(title);
-    if title.is_empty() || title.chars().count() > 120 {
-        return Err(AppError::bad_request("A title has 1 to 120 characters."));
-    }
-    Ok(title)
-}
-
 async fn rename(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<ConversationId>,
     Form(form): Form<RenameForm>,
 ) -> AppResult<Response> {
-    let title = validate_title(&form.title)?;
-    state
-        .store
-        .rename_conversation(user.user.id, id, title, false)
-        .await?;
+    conversations::rename(&state, &user.user, id, &form.title).await?;
     Ok(redirect_with_flash(
         &state,
         &format!("/chat/{}", id.0),
@@ -534,10 +489,7 @@ async fn delete(
     ClientIp(ip): ClientIp,
     Path(id): Path<ConversationId>,
 ) -> AppResult<Response> {
-    let conversation = state.store.conversation(user.user.id, id).await?;
-    state.running.stop(&state.engine, id);
-    state.store.delete_conversation(user.user.id, id).await?;
-    answer::audit_conversation(&state, &user.user, &ip, "chat.deleted", id).await?;
+    let conversation = conversations::delete(&state, &user.user, &ip, id).await?;
     Ok(redirect_with_flash(
         &state,
         "/chat",

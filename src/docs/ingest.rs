@@ -487,7 +487,12 @@ impl Worker {
                 .mark_lost(lost.into_iter().filter(|id| !ids.contains(id)));
             return Err(err);
         }
-        self.reconcile_lost_ids(&lost, &ids).await;
+        if lost.iter().any(|id| !ids.contains(id)) {
+            self.reconcile_lost_ids(&lost, &ids).await;
+            if let Err(err) = self.index.flush().await {
+                tracing::warn!(error = %err, "the search index could not take the documents put back");
+            }
+        }
         let mut outcomes = Vec::with_capacity(recorded.len());
         let mut recorded = recorded.into_iter();
         while let Some((document, processed)) = recorded.next() {
