@@ -16,4 +16,5 @@ mod extract;
 mod models;
 mod setup;
 mod store;
+mod tidy;
 mod web;
