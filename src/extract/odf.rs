@@ -10,7 +10,7 @@
 //! expanded at most [`MAX_REPEAT`] times, so the attribute cannot be used to
 //! make us loop for ever.
 
-use super::blocks::BlockBuilder;
+use super::blocks::{BlockBuilder, emit_row, push_to_cell};
 use super::ooxml::join_cells;
 use super::xml::{XmlEvent, attr, local, walk};
 use super::zipsafe::Package;
@@ -231,10 +231,7 @@ impl OdfWalker {
         builder: &mut BlockBuilder,
     ) -> Result<(), ExtractError> {
         if let Some(cell) = self.tables.last_mut().and_then(|t| t.cell.as_mut()) {
-            if !cell.is_empty() {
-                cell.push(' ');
-            }
-            cell.push_str(p.text.trim());
+            push_to_cell(cell, p.text.trim());
             return Ok(());
         }
         // A paragraph nested in another (a footnote body, a text frame) is
@@ -246,17 +243,12 @@ impl OdfWalker {
     }
 
     fn emit_row(&mut self, row: &str, builder: &mut BlockBuilder) -> Result<(), ExtractError> {
-        if self.tables.len() > 1 {
-            let outer = self.tables.len() - 2;
-            if let Some(cell) = self.tables[outer].cell.as_mut() {
-                if !cell.is_empty() {
-                    cell.push(' ');
-                }
-                cell.push_str(row);
-                return Ok(());
-            }
-        }
-        builder.row(row)
+        let outer = self.tables.len().checked_sub(2);
+        emit_row(
+            outer.and_then(|i| self.tables[i].cell.as_mut()),
+            row,
+            builder,
+        )
     }
 }
 

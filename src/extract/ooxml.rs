@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use super::blocks::BlockBuilder;
+use super::blocks::{BlockBuilder, emit_row, push_to_cell};
 use super::xml::{XmlEvent, attr, local, walk};
 use super::zipsafe::{Package, resolve_target};
 use super::{ExtractError, Extracted, Format, Limits};
@@ -390,10 +390,7 @@ impl DocxWalker {
     ) -> Result<(), ExtractError> {
         // Text inside a table cell belongs to the cell, not the body.
         if let Some(cell) = self.tables.last_mut().and_then(|t| t.cell.as_mut()) {
-            if !cell.is_empty() {
-                cell.push(' ');
-            }
-            cell.push_str(&p.text);
+            push_to_cell(cell, &p.text);
             return Ok(());
         }
         // A paragraph inside a text box closes before the paragraph that
@@ -417,18 +414,12 @@ impl DocxWalker {
     }
 
     fn emit_row(&mut self, row: &str, builder: &mut BlockBuilder) -> Result<(), ExtractError> {
-        // A row of a nested table goes into the outer table's cell.
-        if self.tables.len() > 1 {
-            let outer = self.tables.len() - 2;
-            if let Some(cell) = self.tables[outer].cell.as_mut() {
-                if !cell.is_empty() {
-                    cell.push(' ');
-                }
-                cell.push_str(row);
-                return Ok(());
-            }
-        }
-        builder.row(row)
+        let outer = self.tables.len().checked_sub(2);
+        emit_row(
+            outer.and_then(|i| self.tables[i].cell.as_mut()),
+            row,
+            builder,
+        )
     }
 }
 

@@ -92,10 +92,7 @@ impl Store {
             }
             if let Some(action) = filter.action.filter(|s| !s.is_empty()) {
                 clauses.push("(action = ? OR action LIKE ? ESCAPE '\\')");
-                let escaped = action
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
+                let escaped = super::like_escaped(&action);
                 args.push(Box::new(action));
                 args.push(Box::new(format!("{escaped}.%")));
             }

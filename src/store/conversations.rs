@@ -91,6 +91,26 @@ fn owned(tx: &rusqlite::Connection, user: UserId, id: ConversationId) -> StoreRe
     found.map(|_| ()).ok_or(StoreError::NotFound)
 }
 
+/// Adds a message to one of `user`'s conversations, marks the conversation
+/// active, and returns the message.
+fn insert_message(
+    tx: &rusqlite::Connection,
+    user: UserId,
+    id: ConversationId,
+    role: MessageRole,
+    status: MessageStatus,
+    content: &str,
+) -> StoreResult<StoredMessage> {
+    owned(tx, user, id)?;
+    let at = now();
+    tx.execute(
+        "INSERT INTO messages (conversation_id, role, content, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id.0, role, content, status, at],
+    )?;
+    inserted_message(tx, id, at)
+}
+
 /// Marks the conversation active at `at` and returns the message just inserted.
 fn inserted_message(
     tx: &rusqlite::Connection,
@@ -140,7 +160,7 @@ impl Store {
     ) -> StoreResult<Vec<Conversation>> {
         self.read(move |c| {
             let pattern = query.filter(|q| !q.trim().is_empty()).map(|q| {
-                format!("%{}%", q.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+                super::contains_pattern(&q)
             });
             let mut stmt = c.prepare(&format!(
                 "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE user_id = ?1
@@ -195,43 +215,14 @@ impl Store {
         content: String,
     ) -> StoreResult<StoredMessage> {
         self.write(move |tx| {
-            owned(tx, user, id)?;
-            let at = now();
-            tx.execute(
-                "INSERT INTO messages (conversation_id, role, content, created_at) VALUES (?1, 'user', ?2, ?3)",
-                params![id.0, content, at],
-            )?;
-            inserted_message(tx, id, at)
-        })
-        .await
-    }
-
-    pub async fn add_answer(
-        &self,
-        user: UserId,
-        id: ConversationId,
-        answer: NewAnswer,
-    ) -> StoreResult<StoredMessage> {
-        self.write(move |tx| {
-            owned(tx, user, id)?;
-            let at = now();
-            tx.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, source, prompt_tokens,
-                     completion_tokens, tokens_per_second, dropped_messages, created_at)
-                 VALUES (?1, 'assistant', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    id.0,
-                    answer.content,
-                    answer.status,
-                    answer.source,
-                    answer.prompt_tokens,
-                    answer.completion_tokens,
-                    answer.tokens_per_second,
-                    answer.dropped_messages,
-                    at
-                ],
-            )?;
-            inserted_message(tx, id, at)
+            insert_message(
+                tx,
+                user,
+                id,
+                MessageRole::User,
+                MessageStatus::Done,
+                &content,
+            )
         })
         .await
     }
@@ -247,14 +238,14 @@ impl Store {
         id: ConversationId,
     ) -> StoreResult<StoredMessage> {
         self.write(move |tx| {
-            owned(tx, user, id)?;
-            let at = now();
-            tx.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, created_at)
-                 VALUES (?1, ?2, '', ?3, ?4)",
-                params![id.0, MessageRole::Assistant, MessageStatus::Writing, at],
-            )?;
-            inserted_message(tx, id, at)
+            insert_message(
+                tx,
+                user,
+                id,
+                MessageRole::Assistant,
+                MessageStatus::Writing,
+                "",
+            )
         })
         .await
     }

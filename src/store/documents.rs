@@ -586,7 +586,7 @@ impl Store {
     ) -> StoreResult<DocumentPage> {
         self.read(move |c| {
             let name = filter.name.filter(|n| !n.trim().is_empty()).map(|n| {
-                format!("%{}%", n.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+                super::contains_pattern(&n)
             });
             let condition = format!(
                 "{VISIBLE} AND (:collection IS NULL OR d.collection_id = :collection)

@@ -386,6 +386,19 @@ pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// `text` with LIKE's wildcards escaped (for `LIKE ? ESCAPE '\'`), so a
+/// search for "50%" or "a_b" means those characters.
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// `%text%` for a LIKE that finds `text` anywhere.
+fn contains_pattern(text: &str) -> String {
+    format!("%{}%", like_escaped(text.trim()))
+}
+
 /// Maps a unique-constraint failure to [`StoreError::Conflict`] with a message.
 fn conflict_on_unique(err: rusqlite::Error, message: &str) -> StoreError {
     match &err {
