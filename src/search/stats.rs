@@ -24,7 +24,7 @@
 //!
 //! Two much weaker dependencies on the rest of the index remain. Prefix
 //! expansion reads at most `MAX_SCANNED_TERMS` dictionary words per segment
-//! (see `query::expand_prefix`). And tantivy adds the scores of three or
+//! (see `query::build::expand_prefix`). And tantivy adds the scores of three or
 //! more required words in the order of their posting lists' lengths within
 //! a segment, so a merge can change such a score in its last bit.
 

@@ -1,61 +1,31 @@
-//! The query language users type, and its translation into tantivy queries.
-//!
-//! The syntax follows web search engines, because that is what people type:
-//!
-//! - `budget review`: every word must appear (in the text, the heading or
-//!   the title), ranked by BM25; words are stemmed, so "running" finds
-//!   "runs". When no chunk has every word, `search` retries with any word and
-//!   marks the results as relaxed. Stop words ("the", "of") are ignored
-//!   unless the query has nothing else.
-//! - `"exact phrase"`: those words in that order, unstemmed (case and accents
-//!   still ignored). A quoted single word matches only that form.
-//! - `a OR b` (also `|`): either. OR binds tighter than the implicit AND, as
-//!   on the web: `budget 2024 OR 2025` is budget AND (2024 OR 2025).
-//! - `-word`, `-"phrase"`, `NOT word`, `-(a b)`: exclude.
-//! - `AND`, `+word`: accepted, and the same as the default.
-//! - `budg*`: any word starting with "budg" (the 50 most common such words
-//!   in the collections the user may read; at least two letters, or it is a
-//!   plain word). `"big bad wo"*` and `e-ma*`: a phrase whose last word is
-//!   a prefix, expanded the same way.
-//! - `title:word`, `title:"a phrase"`, `title:budg*`: in the title or file
-//!   name only.
-//! - `( … )`: grouping, eight levels deep at most.
-//!
-//! Parsing never fails: unbalanced quotes run to the end, stray operators and
-//! parentheses are ignored, unknown `field:` prefixes are plain words. Only
-//! a query with nothing left to look for, or with too many words, is a
-//! [`SearchError::BadQuery`], with a message meant for the user.
+//! Turning a parsed query into a tantivy query: words become stemmed terms
+//! in the body, heading and title (boosted), phrases and hyphenated words
+//! become exact phrases, prefixes expand to the reader's most common
+//! matching words, and exclusions become `MustNot` clauses. Also the
+//! "any meaningful word" query used to find passages for a question, and
+//! the words a snippet should mark.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::Column;
 use tantivy::query::{
     BooleanQuery, BoostQuery, EmptyQuery, EnableScoring, Explanation, Occur, PhraseQuery, Query,
     Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocAddress, DocId, DocSet, Score, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{DocId, DocSet, Score, SegmentReader, Term};
 
-use super::SearchError;
-use super::schema::{Analyzers, Fields, tokens};
-use super::stats::Statistics;
-
-/// Groups nested deeper than this are flattened (their parentheses ignored):
-/// the parser is recursive, and a user's "((((…" must not exhaust the stack.
-const MAX_DEPTH: usize = 8;
+use super::parse::{Parsed, Unit};
+use crate::search::SearchError;
+use crate::search::schema::{Analyzers, Fields, tokens};
+use crate::search::stats::Statistics;
 
 /// More words or phrases than this is a `BadQuery`: each becomes several
 /// term queries, and prefixes expand further.
-pub(super) const MAX_UNITS: usize = 32;
+const MAX_UNITS: usize = 32;
 
 /// At most this many `prefix*` words per query: each one reads the term
 /// dictionaries.
-pub(super) const MAX_PREFIXES: usize = 8;
-
-/// Longer queries are a `BadQuery`; nobody types this much into a search box.
-pub(super) const MAX_QUERY_CHARS: usize = 1_000;
+const MAX_PREFIXES: usize = 8;
 
 /// Questions are cut to this many characters; a question is not a document.
 const MAX_QUESTION_CHARS: usize = 4_000;
@@ -74,332 +44,9 @@ const MIN_PREFIX_CHARS: usize = 2;
 const HEADING_BOOST: Score = 1.5;
 const TITLE_BOOST: Score = 2.0;
 
-/// A parsed query: clauses that must all hold.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct Parsed {
-    pub clauses: Vec<Clause>,
-}
-
-/// One clause: any of its alternatives (`a OR b`), or, when negated, none.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct Clause {
-    pub negated: bool,
-    pub alternatives: Vec<Unit>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(super) enum Unit {
-    Word {
-        text: String,
-        prefix: bool,
-        title: bool,
-    },
-    Phrase {
-        text: String,
-        title: bool,
-    },
-    Group(Parsed),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Token {
-    Word {
-        text: String,
-        negated: bool,
-        title: bool,
-        prefix: bool,
-    },
-    Phrase {
-        text: String,
-        negated: bool,
-        title: bool,
-    },
-    Open {
-        negated: bool,
-    },
-    Close,
-    Or,
-    And,
-    Not,
-}
-
-impl Token {
-    fn starts_unit(&self) -> bool {
-        matches!(
-            self,
-            Token::Word { .. } | Token::Phrase { .. } | Token::Open { .. } | Token::Not
-        )
-    }
-}
-
-/// Rejects input no person would type into a search box, before parsing.
-pub(super) fn check_length(input: &str) -> Result<(), SearchError> {
-    if input.chars().count() > MAX_QUERY_CHARS {
-        return Err(SearchError::BadQuery(format!(
-            "The search is too long: use at most {MAX_QUERY_CHARS} characters."
-        )));
-    }
-    Ok(())
-}
-
-/// Parses what a user typed. Never fails; see the module comment.
-pub(super) fn parse(input: &str) -> Parsed {
-    let mut parser = Parser {
-        tokens: lex(input),
-        position: 0,
-    };
-    parser.sequence(0)
-}
-
-fn lex(input: &str) -> Vec<Token> {
-    let chars: Vec<char> = input.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-            continue;
-        }
-        match c {
-            '(' => {
-                tokens.push(Token::Open { negated: false });
-                i += 1;
-            }
-            ')' => {
-                tokens.push(Token::Close);
-                i += 1;
-            }
-            '"' => {
-                let (token, next) = phrase_token(&chars, i + 1, false, false);
-                tokens.push(token);
-                i = next;
-            }
-            _ => {
-                let start = i;
-                while i < chars.len()
-                    && !chars[i].is_whitespace()
-                    && !matches!(chars[i], '"' | '(' | ')')
-                {
-                    i += 1;
-                }
-                let raw: String = chars[start..i].iter().collect();
-                match raw.as_str() {
-                    "OR" | "|" | "||" => {
-                        tokens.push(Token::Or);
-                        continue;
-                    }
-                    "AND" | "&" | "&&" => {
-                        tokens.push(Token::And);
-                        continue;
-                    }
-                    "NOT" => {
-                        tokens.push(Token::Not);
-                        continue;
-                    }
-                    _ => {}
-                }
-                let mut rest = raw.as_str();
-                let mut negated = false;
-                if let Some(after) = rest.strip_prefix('-') {
-                    negated = true;
-                    rest = after;
-                } else if let Some(after) = rest.strip_prefix('+') {
-                    rest = after;
-                }
-                let mut title = false;
-                if rest.len() >= 6
-                    && rest.is_char_boundary(6)
-                    && rest[..6].eq_ignore_ascii_case("title:")
-                {
-                    title = true;
-                    rest = &rest[6..];
-                }
-                if rest.is_empty() {
-                    // "-", "title:" and friends modify what follows directly.
-                    if chars.get(i) == Some(&'"') {
-                        let (token, next) = phrase_token(&chars, i + 1, negated, title);
-                        tokens.push(token);
-                        i = next;
-                    } else if chars.get(i) == Some(&'(') && !title {
-                        tokens.push(Token::Open { negated });
-                        i += 1;
-                    }
-                    continue;
-                }
-                let prefix = rest.ends_with('*');
-                let text = rest.trim_end_matches('*');
-                if !text.is_empty() {
-                    tokens.push(Token::Word {
-                        text: text.to_string(),
-                        negated,
-                        title,
-                        prefix,
-                    });
-                }
-            }
-        }
-    }
-    tokens
-}
-
-/// A quoted phrase starting after its opening quote; `"big bad wo"*` is a
-/// phrase whose last word is a prefix.
-fn phrase_token(chars: &[char], start: usize, negated: bool, title: bool) -> (Token, usize) {
-    let (text, next) = read_phrase(chars, start);
-    if chars.get(next) == Some(&'*') && chars.get(next - 1) == Some(&'"') {
-        let token = Token::Word {
-            text,
-            negated,
-            title,
-            prefix: true,
-        };
-        return (token, next + 1);
-    }
-    (
-        Token::Phrase {
-            text,
-            negated,
-            title,
-        },
-        next,
-    )
-}
-
-/// Reads a phrase body starting after its opening quote; an unclosed quote
-/// runs to the end of the input. Returns the text and the next index.
-fn read_phrase(chars: &[char], start: usize) -> (String, usize) {
-    let mut end = start;
-    while end < chars.len() && chars[end] != '"' {
-        end += 1;
-    }
-    let text = chars[start.min(end)..end].iter().collect();
-    (text, (end + 1).min(chars.len()))
-}
-
-struct Parser {
-    tokens: Vec<Token>,
-    position: usize,
-}
-
-impl Parser {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.position)
-    }
-
-    fn sequence(&mut self, depth: usize) -> Parsed {
-        let mut clauses = Vec::new();
-        while let Some(token) = self.peek() {
-            match token {
-                Token::Close if depth > 0 => break,
-                Token::Close | Token::Or | Token::And => {
-                    // Stray ")" at the top, or an operator with nothing on
-                    // its left: ignore it.
-                    self.position += 1;
-                    continue;
-                }
-                _ => {}
-            }
-            let before = self.position;
-            if let Some(clause) = self.clause(depth) {
-                clauses.push(clause);
-            }
-            if self.position == before {
-                self.position += 1;
-            }
-        }
-        Parsed { clauses }
-    }
-
-    fn clause(&mut self, depth: usize) -> Option<Clause> {
-        let mut alternatives = Vec::new();
-        if let Some(unit) = self.unary(depth) {
-            alternatives.push(unit);
-        }
-        while self.peek() == Some(&Token::Or) {
-            self.position += 1;
-            if !self.peek().is_some_and(Token::starts_unit) {
-                break;
-            }
-            if let Some(unit) = self.unary(depth) {
-                alternatives.push(unit);
-            }
-        }
-        if alternatives.len() == 1 {
-            let (negated, unit) = alternatives.remove(0);
-            return Some(Clause {
-                negated,
-                alternatives: vec![unit],
-            });
-        }
-        // "a OR -b" means nothing useful for a search: drop the negated side.
-        let alternatives: Vec<Unit> = alternatives
-            .into_iter()
-            .filter(|(negated, _)| !negated)
-            .map(|(_, unit)| unit)
-            .collect();
-        (!alternatives.is_empty()).then_some(Clause {
-            negated: false,
-            alternatives,
-        })
-    }
-
-    /// One unit with its negation, or `None` (consuming what was skipped).
-    fn unary(&mut self, depth: usize) -> Option<(bool, Unit)> {
-        let mut negate = false;
-        while let Some(token) = self.peek() {
-            match token {
-                Token::Not => negate = true,
-                Token::And => {}
-                _ => break,
-            }
-            self.position += 1;
-        }
-        let token = self.peek()?.clone();
-        match token {
-            Token::Word {
-                text,
-                negated,
-                title,
-                prefix,
-            } => {
-                self.position += 1;
-                Some((
-                    negate || negated,
-                    Unit::Word {
-                        text,
-                        prefix,
-                        title,
-                    },
-                ))
-            }
-            Token::Phrase {
-                text,
-                negated,
-                title,
-            } => {
-                self.position += 1;
-                Some((negate || negated, Unit::Phrase { text, title }))
-            }
-            Token::Open { negated } => {
-                self.position += 1;
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                let inner = self.sequence(depth + 1);
-                if self.peek() == Some(&Token::Close) {
-                    self.position += 1;
-                }
-                (!inner.clauses.is_empty()).then_some((negate || negated, Unit::Group(inner)))
-            }
-            Token::Close | Token::Or | Token::And | Token::Not => None,
-        }
-    }
-}
-
 /// Whether every word must match or any may (the relaxed retry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Mode {
+pub(in crate::search) enum Mode {
     AllWords,
     AnyWord,
 }
@@ -407,12 +54,12 @@ pub(super) enum Mode {
 /// Terms to mark in snippets: stems of the body analyser, and exact
 /// (lowercased, folded) words from phrases and prefix expansions.
 #[derive(Clone, Debug, Default)]
-pub(super) struct HighlightTerms {
+pub(in crate::search) struct HighlightTerms {
     pub stemmed: BTreeSet<String>,
     pub exact: BTreeSet<String>,
 }
 
-pub(super) struct Built {
+pub(in crate::search) struct Built {
     pub query: Box<dyn Query>,
     pub highlight: HighlightTerms,
     /// There are several required clauses, so an `AnyWord` retry can find
@@ -424,7 +71,7 @@ pub(super) struct Built {
 /// Prefixes expand to the words most common in the chunks `statistics`
 /// covers (what the reader may see), so that others' documents change
 /// neither the expansion nor, through it, the results.
-pub(super) fn build(
+pub(in crate::search) fn build(
     parsed: &Parsed,
     analyzers: &Analyzers,
     fields: &Fields,
@@ -794,7 +441,7 @@ fn expand_prefix(
 const MAX_QUESTION_TERMS: usize = 64;
 
 /// A question as "any of its meaningful words", or `None` if it has none.
-pub(super) fn question(
+pub(in crate::search) fn question(
     text: &str,
     analyzers: &Analyzers,
     fields: &Fields,
@@ -915,215 +562,5 @@ impl DocSet for ForwardOnly {
 impl Scorer for ForwardOnly {
     fn score(&mut self) -> Score {
         self.0.score()
-    }
-}
-
-/// Name of the fast field the grouping collector reads, and that breaks ties
-/// between equal scores.
-pub(super) const DOC_ID_FIELD: &str = "doc_id";
-
-/// Collects every matching chunk but keeps only the best-scoring one per
-/// document: a results page lists documents, and `total` counts them.
-pub(super) struct BestChunkPerDocument;
-
-type Best = HashMap<i64, (Score, DocAddress)>;
-
-fn keep_best(best: &mut Best, doc_id: i64, score: Score, address: DocAddress) {
-    match best.entry(doc_id) {
-        Entry::Occupied(mut entry) => {
-            if score > entry.get().0 {
-                entry.insert((score, address));
-            }
-        }
-        Entry::Vacant(entry) => {
-            entry.insert((score, address));
-        }
-    }
-}
-
-impl Collector for BestChunkPerDocument {
-    /// Best first; equal scores by document id.
-    type Fruit = Vec<(Score, DocAddress)>;
-    type Child = BestChunkSegment;
-
-    fn for_segment(
-        &self,
-        segment_ord: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<BestChunkSegment> {
-        Ok(BestChunkSegment {
-            segment_ord,
-            doc_ids: segment.fast_fields().i64(DOC_ID_FIELD)?,
-            best: HashMap::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, segment_fruits: Vec<Best>) -> tantivy::Result<Self::Fruit> {
-        let mut best = Best::new();
-        for fruit in segment_fruits {
-            for (doc_id, (score, address)) in fruit {
-                keep_best(&mut best, doc_id, score, address);
-            }
-        }
-        let mut ranked: Vec<(i64, Score, DocAddress)> = best
-            .into_iter()
-            .map(|(doc_id, (score, address))| (doc_id, score, address))
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        Ok(ranked
-            .into_iter()
-            .map(|(_, score, address)| (score, address))
-            .collect())
-    }
-}
-
-pub(super) struct BestChunkSegment {
-    segment_ord: SegmentOrdinal,
-    doc_ids: Column<i64>,
-    best: Best,
-}
-
-impl SegmentCollector for BestChunkSegment {
-    type Fruit = Best;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        if let Some(doc_id) = self.doc_ids.first(doc) {
-            keep_best(
-                &mut self.best,
-                doc_id,
-                score,
-                DocAddress::new(self.segment_ord, doc),
-            );
-        }
-    }
-
-    fn harvest(self) -> Best {
-        self.best
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn word(text: &str) -> Unit {
-        Unit::Word {
-            text: text.to_string(),
-            prefix: false,
-            title: false,
-        }
-    }
-
-    fn must(unit: Unit) -> Clause {
-        Clause {
-            negated: false,
-            alternatives: vec![unit],
-        }
-    }
-
-    fn check(input: &str, expected: Vec<Clause>) {
-        assert_eq!(parse(input).clauses, expected, "parsing {input:?}");
-    }
-
-    #[test]
-    fn parses_the_documented_syntax() {
-        check(
-            "budget review",
-            vec![must(word("budget")), must(word("review"))],
-        );
-        check(
-            "budget 2024 OR 2025",
-            vec![
-                must(word("budget")),
-                Clause {
-                    negated: false,
-                    alternatives: vec![word("2024"), word("2025")],
-                },
-            ],
-        );
-        check(
-            "-draft NOT old",
-            vec![
-                Clause {
-                    negated: true,
-                    alternatives: vec![word("draft")],
-                },
-                Clause {
-                    negated: true,
-                    alternatives: vec![word("old")],
-                },
-            ],
-        );
-        check(
-            "\"exact phrase\" budg* title:\"annual report\" TITLE:plan",
-            vec![
-                must(Unit::Phrase {
-                    text: "exact phrase".to_string(),
-                    title: false,
-                }),
-                must(Unit::Word {
-                    text: "budg".to_string(),
-                    prefix: true,
-                    title: false,
-                }),
-                must(Unit::Phrase {
-                    text: "annual report".to_string(),
-                    title: true,
-                }),
-                must(Unit::Word {
-                    text: "plan".to_string(),
-                    prefix: false,
-                    title: true,
-                }),
-            ],
-        );
-        check(
-            "-(a b) c",
-            vec![
-                Clause {
-                    negated: true,
-                    alternatives: vec![Unit::Group(Parsed {
-                        clauses: vec![must(word("a")), must(word("b"))],
-                    })],
-                },
-                must(word("c")),
-            ],
-        );
-    }
-
-    #[test]
-    fn forgives_typos() {
-        check(
-            "\"unclosed phrase",
-            vec![must(Unit::Phrase {
-                text: "unclosed phrase".to_string(),
-                title: false,
-            })],
-        );
-        check("AND AND x OR", vec![must(word("x"))]);
-        check("- * -* ) ( title:", vec![]);
-        check("a OR -b", vec![must(word("a"))]);
-        check(
-            "error: file",
-            vec![must(word("error:")), must(word("file"))],
-        );
-        check(
-            "(a (b",
-            vec![must(Unit::Group(Parsed {
-                clauses: vec![
-                    must(word("a")),
-                    must(Unit::Group(Parsed {
-                        clauses: vec![must(word("b"))],
-                    })),
-                ],
-            }))],
-        );
-        // Deep nesting is flattened, not recursed into.
-        let deep = "(".repeat(10_000) + "x" + &")".repeat(10_000);
-        assert!(!parse(&deep).clauses.is_empty());
     }
 }
