@@ -19,7 +19,7 @@ use crate::chat::Running;
 use crate::chat::assistant::{self, AssistantSettings};
 use crate::config::Config;
 use crate::llm::Engine;
-use crate::store::{Store, StoreResult, now};
+use crate::store::{Store, StoreResult};
 use crate::web::middleware::HostAllowlist;
 use crate::web::{Access, RouteSpec, Routes, assets};
 use crate::{admin, api, auth, chat, docs, pages};
@@ -81,6 +81,7 @@ impl AppState {
         let throttle = Throttle::new(
             config.auth.login_free_failures,
             Duration::from_secs(config.auth.login_max_delay_secs),
+            store.clock().clone(),
         );
         let hosts =
             HostAllowlist::for_this_machine(&config.server.allowed_hosts, config.server.listen);
@@ -296,7 +297,7 @@ async fn purge_sessions_periodically(state: AppState) {
     loop {
         interval.tick().await;
         let auth = &state.config.auth;
-        let at = now();
+        let at = state.store.now();
         let idle_cutoff = at - (auth.session_idle_minutes * 60) as i64;
         let absolute_cutoff = at - (auth.session_max_hours * 3600) as i64;
         match state

@@ -4,7 +4,7 @@
 //! filter by capability with a prefix (`user`).
 
 use crate::store::{
-    CollectionId, ConversationId, DocumentId, NewAuditRecord, Store, StoreResult, User, now,
+    CollectionId, ConversationId, DocumentId, NewAuditRecord, Store, StoreResult, User,
 };
 
 /// Who acted.
@@ -105,7 +105,7 @@ pub async fn record(
     let outcome = event.outcome;
     store
         .append_audit(NewAuditRecord {
-            at: now(),
+            at: store.now(),
             actor_id,
             actor: actor_name,
             action: event.action.to_string(),

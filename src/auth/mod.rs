@@ -20,7 +20,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::store::{ApiKeyId, Role, SessionId, User, now};
+use crate::store::{ApiKeyId, Role, SessionId, User};
 use crate::web::Routes;
 
 pub use login::{validate_display_name, validate_username};
@@ -127,7 +127,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Au
         };
         // Last use is shown with minute precision; skip the write otherwise.
         // Best effort: a full disk must not lock people out.
-        if last_used.is_none_or(|t| now() - t >= 60)
+        if last_used.is_none_or(|t| state.store.now() - t >= 60)
             && let Err(err) = state.store.touch_api_key(id).await
         {
             tracing::warn!(error = %err, "cannot record an API key's last use");
@@ -154,7 +154,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Au
         return Ok(Authentication::StaleSession);
     };
     let auth = &state.config.auth;
-    let at = now();
+    let at = state.store.now();
     let idle_limit = (auth.session_idle_minutes * 60) as i64;
     let absolute_limit = (auth.session_max_hours * 3600) as i64;
     if at - session.last_seen_at > idle_limit || at - session.created_at > absolute_limit {

@@ -6,10 +6,15 @@
 //! The counts live in memory: a restart forgives, which is acceptable because a
 //! restart takes longer than most delays, and it keeps failed logins from
 //! turning into database writes an attacker controls.
+//!
+//! Time is read from the store's [`Clock`] (monotonic instants), so tests
+//! can let a delay pass without waiting for it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::store::Clock;
 
 /// Entries untouched this long are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
@@ -21,6 +26,7 @@ pub struct Throttle {
     free_failures: u32,
     max_delay: Duration,
     entries: Mutex<HashMap<String, Entry>>,
+    clock: Clock,
 }
 
 #[derive(Clone, Copy)]
@@ -31,17 +37,18 @@ struct Entry {
 }
 
 impl Throttle {
-    pub fn new(free_failures: u32, max_delay: Duration) -> Self {
+    pub fn new(free_failures: u32, max_delay: Duration, clock: Clock) -> Self {
         Throttle {
             free_failures,
             max_delay,
             entries: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
     /// `Err(wait)` if any of `keys` is still blocked.
     pub fn check(&self, keys: &[&str]) -> Result<(), Duration> {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let wait = keys
             .iter()
@@ -54,7 +61,7 @@ impl Throttle {
 
     /// Counts a failure against each key; returns the wait now imposed.
     pub fn fail(&self, keys: &[&str]) -> Duration {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, e| now.duration_since(e.last_failure) < FORGET_AFTER);
@@ -111,14 +118,14 @@ mod tests {
 
     #[test]
     fn delays_double_after_free_failures() {
-        let t = Throttle::new(3, Duration::from_secs(60));
+        let t = Throttle::new(3, Duration::from_secs(60), Clock::system());
         let delays: Vec<u64> = (1..=10).map(|n| t.delay_after(n).as_secs()).collect();
         assert_eq!(delays, [0, 0, 0, 1, 2, 4, 8, 16, 32, 60]);
     }
 
     #[test]
     fn blocks_and_clears() {
-        let t = Throttle::new(1, Duration::from_secs(60));
+        let t = Throttle::new(1, Duration::from_secs(60), Clock::system());
         assert!(t.check(&["ip:1", "user:a"]).is_ok());
         t.fail(&["ip:1", "user:a"]);
         assert!(t.check(&["user:a"]).is_ok());
@@ -128,5 +135,21 @@ mod tests {
         assert!(t.check(&["ip:2", "user:b"]).is_ok());
         t.succeed(&["ip:1", "user:a"]);
         assert!(t.check(&["ip:1", "user:a"]).is_ok());
+    }
+
+    #[test]
+    fn delays_pass_and_old_failures_are_forgotten() {
+        let clock = Clock::system();
+        let t = Throttle::new(1, Duration::from_secs(60), clock.clone());
+        t.fail(&["user:a"]);
+        assert_eq!(t.fail(&["user:a"]), Duration::from_secs(1));
+        assert!(t.check(&["user:a"]).is_err());
+        clock.advance(Duration::from_secs(1));
+        assert!(t.check(&["user:a"]).is_ok());
+        // A third failure right away doubles the delay; an hour later it
+        // counts as the first again.
+        assert_eq!(t.fail(&["user:a"]), Duration::from_secs(2));
+        clock.advance(FORGET_AFTER);
+        assert_eq!(t.fail(&["user:a"]), Duration::ZERO);
     }
 }

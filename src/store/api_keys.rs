@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::users::{self, User, UserId};
-use super::{Store, StoreResult, conflict_on_unique, now};
+use super::{Store, StoreResult, conflict_on_unique};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
@@ -45,11 +45,12 @@ impl Store {
         key_hash: Vec<u8>,
         prefix: String,
     ) -> StoreResult<ApiKey> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO api_keys (user_id, name, key_hash, prefix, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![user.0, name, key_hash, prefix, now()],
+                params![user.0, name, key_hash, prefix, clock.now()],
             )
             .map_err(|e| conflict_on_unique(e, "key collision; try again"))?;
             Ok(tx.query_row(
@@ -78,12 +79,13 @@ impl Store {
     /// Revokes one of `user`'s keys; the name of the key, or `None` if it was
     /// not theirs or already revoked.
     pub async fn revoke_api_key(&self, user: UserId, id: ApiKeyId) -> StoreResult<Option<String>> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             Ok(tx
                 .query_row(
                     "UPDATE api_keys SET revoked_at = ?3
                      WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL RETURNING name",
-                    params![id.0, user.0, now()],
+                    params![id.0, user.0, clock.now()],
                     |r| r.get(0),
                 )
                 .optional()?)
@@ -118,10 +120,11 @@ impl Store {
     }
 
     pub async fn touch_api_key(&self, id: ApiKeyId) -> StoreResult<()> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             tx.execute(
                 "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
-                params![id.0, now()],
+                params![id.0, clock.now()],
             )?;
             Ok(())
         })

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::users::UserId;
-use super::{AnswerSource, MessageRole, MessageStatus, Store, StoreError, StoreResult, now};
+use super::{AnswerSource, MessageRole, MessageStatus, Store, StoreError, StoreResult};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
@@ -100,9 +100,9 @@ fn insert_message(
     role: MessageRole,
     status: MessageStatus,
     content: &str,
+    at: i64,
 ) -> StoreResult<StoredMessage> {
     owned(tx, user, id)?;
-    let at = now();
     tx.execute(
         "INSERT INTO messages (conversation_id, role, content, status, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -135,8 +135,9 @@ impl Store {
         user: UserId,
         title: String,
     ) -> StoreResult<Conversation> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
-            let at = now();
+            let at = clock.now();
             tx.execute(
                 "INSERT INTO conversations (user_id, title, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
                 params![user.0, title, at],
@@ -214,6 +215,7 @@ impl Store {
         id: ConversationId,
         content: String,
     ) -> StoreResult<StoredMessage> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             insert_message(
                 tx,
@@ -222,6 +224,7 @@ impl Store {
                 MessageRole::User,
                 MessageStatus::Done,
                 &content,
+                clock.now(),
             )
         })
         .await
@@ -237,6 +240,7 @@ impl Store {
         user: UserId,
         id: ConversationId,
     ) -> StoreResult<StoredMessage> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             insert_message(
                 tx,
@@ -245,6 +249,7 @@ impl Store {
                 MessageRole::Assistant,
                 MessageStatus::Writing,
                 "",
+                clock.now(),
             )
         })
         .await
@@ -278,6 +283,7 @@ impl Store {
         message: MessageId,
         answer: NewAnswer,
     ) -> StoreResult<StoredMessage> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE messages SET content = ?2, status = ?3, source = ?4, prompt_tokens = ?5,
@@ -297,7 +303,7 @@ impl Store {
             if changed == 0 {
                 return Err(StoreError::NotFound);
             }
-            let at = now();
+            let at = clock.now();
             tx.execute(
                 "UPDATE conversations SET updated_at = ?2
                  WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1)",

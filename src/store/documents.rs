@@ -14,9 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, named_params, params};
 use serde::Serialize;
 
 use super::users::UserId;
-use super::{
-    DocumentSource, DocumentStatus, Store, StoreError, StoreResult, conflict_on_unique, now,
-};
+use super::{DocumentSource, DocumentStatus, Store, StoreError, StoreResult, conflict_on_unique};
 use crate::store::Role;
 
 #[derive(
@@ -364,6 +362,7 @@ fn validate_collection_name(name: &str) -> StoreResult<String> {
 impl Store {
     /// The person's own collection, created the first time it is needed.
     pub async fn personal_collection(&self, user: UserId) -> StoreResult<Collection> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let existing: Option<i64> = tx
                 .query_row(
@@ -377,7 +376,7 @@ impl Store {
                 None => {
                     tx.execute(
                         "INSERT INTO collections (name, personal_of, created_by, created_at) VALUES (?1, ?2, ?2, ?3)",
-                        params![PERSONAL_COLLECTION_NAME, user.0, now()],
+                        params![PERSONAL_COLLECTION_NAME, user.0, clock.now()],
                     )?;
                     tx.last_insert_rowid()
                 }
@@ -393,11 +392,12 @@ impl Store {
         access: CollectionAccess,
         created_by: Option<UserId>,
     ) -> StoreResult<Collection> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let name = validate_collection_name(&access.name)?;
             tx.execute(
                 "INSERT INTO collections (name, description, created_by, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![name, access.description.trim(), created_by.map(|u| u.0), now()],
+                params![name, access.description.trim(), created_by.map(|u| u.0), clock.now()],
             )
             .map_err(|e| conflict_on_unique(e, "A collection with this name already exists."))?;
             let id = CollectionId(tx.last_insert_rowid());
@@ -517,6 +517,7 @@ impl Store {
     /// same content; a different content under the same file name replaces
     /// the earlier version (same id, processed again).
     pub async fn add_document(&self, new: NewDocument) -> StoreResult<Added> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let duplicate: Option<i64> = tx
                 .query_row(
@@ -528,7 +529,7 @@ impl Store {
             if let Some(id) = duplicate {
                 return Ok(Added::Duplicate(document_by_id(tx, DocumentId(id))?));
             }
-            let at = now();
+            let at = clock.now();
             let same_name: Option<(i64, String)> = tx
                 .query_row(
                     "SELECT id, stored_as FROM documents WHERE collection_id = ?1 AND file_name = ?2
@@ -665,7 +666,8 @@ impl Store {
     /// uploader has nothing being processed right now, else the oldest one,
     /// so one person's slow files never hold up everyone else's.
     pub async fn claim_next_document(&self) -> StoreResult<Option<DocumentRecord>> {
-        self.write(|tx| {
+        let clock = self.clock().clone();
+        self.write(move |tx| {
             let id: Option<i64> = tx
                 .query_row(
                     "UPDATE documents SET status = 'processing', attempts = attempts + 1, updated_at = ?1
@@ -677,7 +679,7 @@ impl Store {
                          ), q.id
                          LIMIT 1)
                      RETURNING id",
-                    [now()],
+                    [clock.now()],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -751,6 +753,7 @@ impl Store {
         sha256: String,
         outcome: Processed,
     ) -> StoreResult<DocumentRecord> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let current: Option<String> = tx
                 .query_row(
@@ -763,7 +766,7 @@ impl Store {
                 return Err(StoreError::NotFound);
             }
             tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id.0])?;
-            let at = now();
+            let at = clock.now();
             match &outcome {
                 Processed::Indexed {
                     format,
@@ -805,11 +808,12 @@ impl Store {
 
     /// Queues a document to be processed again.
     pub async fn requeue_document(&self, id: DocumentId) -> StoreResult<DocumentRecord> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE documents SET status = 'queued', attempts = 0, error_code = NULL, error_reason = NULL,
                  updated_at = ?2 WHERE id = ?1 AND status <> 'processing'",
-                params![id.0, now()],
+                params![id.0, clock.now()],
             )?;
             if changed == 0 {
                 document_by_id(tx, id)?;
@@ -829,11 +833,12 @@ impl Store {
         id: DocumentId,
         to: CollectionId,
     ) -> StoreResult<DocumentRecord> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             collection_by_id(tx, to)?;
             tx.execute(
                 "UPDATE documents SET collection_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.0, to.0, now()],
+                params![id.0, to.0, clock.now()],
             )
             .map_err(|e| {
                 conflict_on_unique(

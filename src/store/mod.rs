@@ -10,6 +10,7 @@
 
 mod api_keys;
 mod audit;
+mod clock;
 mod conversations;
 mod documents;
 mod kinds;
@@ -27,6 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use api_keys::{ApiKey, ApiKeyId};
 pub use audit::{AuditFilter, AuditPage, AuditRecord, NewAuditRecord};
+pub use clock::Clock;
 pub use conversations::{Conversation, ConversationId, MessageId, NewAnswer, StoredMessage};
 pub use documents::{
     Added, Collection, CollectionAccess, CollectionId, DocumentFilter, DocumentId, DocumentPage,
@@ -86,6 +88,9 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reserve: Reserve,
+    /// What "now" is for every timestamp this store writes, and for the
+    /// decisions made by comparing with them.
+    clock: Clock,
 }
 
 /// Room set aside on the database's disk: a preallocated file that is given
@@ -210,6 +215,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 reserve,
+                clock: Clock::system(),
             }),
         })
     }
@@ -228,6 +234,17 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The clock this store stamps its timestamps with. Whatever compares
+    /// time with them (session expiry, purges, login delays) reads it too.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Seconds since the Unix epoch by [`Store::clock`].
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
     }
 
     /// Runs `f` with the writer connection inside a transaction, off the
@@ -381,7 +398,9 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seconds since the Unix epoch: every timestamp in the database.
+/// Seconds since the Unix epoch by the system clock, for timestamps that are
+/// neither stored nor compared with stored ones (an API answer's `created`).
+/// Everything else reads [`Store::now`], which tests can advance.
 pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }

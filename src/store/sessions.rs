@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::users::{self, User, UserId};
-use super::{Store, StoreResult, now};
+use super::{Store, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
@@ -42,8 +42,9 @@ pub struct SessionInfo {
 impl Store {
     /// Creates a session and stamps the user's last login.
     pub async fn create_session(&self, new: NewSession) -> StoreResult<SessionId> {
+        let clock = self.clock().clone();
         self.write_essential(move |tx| {
-            let at = now();
+            let at = clock.now();
             tx.execute(
                 "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, ip, user_agent)
                  VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
@@ -98,10 +99,11 @@ impl Store {
     }
 
     pub async fn touch_session(&self, id: SessionId) -> StoreResult<()> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             tx.execute(
                 "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1",
-                params![id.0, now()],
+                params![id.0, clock.now()],
             )?;
             Ok(())
         })

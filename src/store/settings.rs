@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::users::UserId;
-use super::{Store, StoreResult, now};
+use super::{Store, StoreResult};
 
 impl Store {
     pub async fn setting(&self, key: &'static str) -> StoreResult<Option<String>> {
@@ -27,13 +27,14 @@ impl Store {
         value: String,
         by: Option<UserId>,
     ) -> StoreResult<i64> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let version: i64 = tx.query_row(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM settings_history WHERE key = ?1",
                 [key],
                 |r| r.get(0),
             )?;
-            let at = now();
+            let at = clock.now();
             let by = by.map(|u| u.0);
             tx.execute(
                 "INSERT INTO settings_history (key, version, value, changed_at, changed_by)

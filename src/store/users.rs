@@ -70,7 +70,7 @@ impl FromStr for Role {
     }
 }
 
-use super::{Store, StoreError, StoreResult, conflict_on_unique, now};
+use super::{Store, StoreError, StoreResult, conflict_on_unique};
 
 /// A user's id. Typed so it cannot be mixed up with other ids.
 #[derive(
@@ -147,8 +147,9 @@ pub(super) fn get(conn: &Connection, id: UserId) -> StoreResult<User> {
 
 impl Store {
     pub async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
-            let at = now();
+            let at = clock.now();
             tx.execute(
                 "INSERT INTO users (username, display_name, role, password_hash, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
@@ -222,6 +223,7 @@ impl Store {
     /// transaction. The last enabled owner can be neither demoted nor
     /// disabled, so the box never ends up without one.
     pub async fn update_user(&self, id: UserId, change: UserChange) -> StoreResult<User> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let before = get(tx, id)?;
             let role = change.role.unwrap_or(before.role);
@@ -246,7 +248,7 @@ impl Store {
                     change.display_name.clone().unwrap_or(before.display_name),
                     role.as_str(),
                     disabled,
-                    now()
+                    clock.now()
                 ],
             )?;
             if disabled {
@@ -265,10 +267,11 @@ impl Store {
         password_hash: String,
         keep_session: Option<super::SessionId>,
     ) -> StoreResult<()> {
+        let clock = self.clock().clone();
         self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.0, password_hash, now()],
+                params![id.0, password_hash, clock.now()],
             )?;
             if changed == 0 {
                 return Err(StoreError::NotFound);
