@@ -259,20 +259,22 @@ async fn one_address_holds_a_bounded_number_of_connections() {
             .unwrap();
         held.push(stream);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The server accepts connections in the order they were made, so the
+    // three are counted before it looks at this one.
     let mut extra = tokio::net::TcpStream::connect(&address).await.unwrap();
     let (_, closed) = read_until_closed(&mut extra, std::time::Duration::from_secs(2)).await;
     assert!(closed, "the connection over the limit is closed at once");
     held.pop();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let response = reqwest::get(format!("{}/healthz", server.base))
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "room again once one closed"
-    );
+    eventually(
+        "there is room again once one closed",
+        std::time::Duration::from_secs(5),
+        async || {
+            reqwest::get(format!("{}/healthz", server.base))
+                .await
+                .is_ok_and(|response| response.status() == StatusCode::OK)
+        },
+    )
+    .await;
 }
 
 /// Issue 9: a stalled request body got 413 instead of 408.
@@ -316,7 +318,8 @@ async fn stopping_is_bounded_by_the_shutdown_timeout() {
     let dir = tempfile::tempdir().unwrap();
     ChildServer::prepare(
         dir.path(),
-        "[server]\nshutdown_timeout_secs = 2\nrequest_timeout_secs = 120\nheader_timeout_secs = 120\n",
+        "[server]\nshutdown_timeout_secs = 2\nrequest_timeout_secs = 120\nheader_timeout_secs = 120\n\
+         [log]\nfilter = \"info,tower_http=debug\"\nformat = \"json\"\n",
     );
     let mut server = ChildServer::start(dir.path()).await;
     // A request whose body never finishes keeps a handler waiting.
@@ -327,12 +330,30 @@ async fn stopping_is_bounded_by_the_shutdown_timeout() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Stop only once the request has reached the handlers (tower_http logs
+    // its start at debug), or there is nothing in flight to wait for.
+    eventually(
+        "the stalled request is being handled",
+        std::time::Duration::from_secs(10),
+        async || {
+            server.log().lines().any(|line| {
+                line.contains("started processing request") && line.contains("\"path\":\"/login\"")
+            })
+        },
+    )
+    .await;
     let took = server.terminate(std::time::Duration::from_secs(15));
     let took = took.expect("the server stopped");
     assert!(
         took < std::time::Duration::from_secs(6),
         "stopped in {took:?}: {}",
+        server.log()
+    );
+    assert!(
+        server
+            .log()
+            .contains("requests still running at shutdown were cut off"),
+        "the stalled request was in flight: {}",
         server.log()
     );
     drop(stream);

@@ -347,6 +347,29 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// Waits until `condition` holds, looking every 20 ms; fails the test,
+/// saying it was waiting until `what`, if it does not within `timeout`.
+/// For "until the server has done this" in place of a sleep that is
+/// usually long enough: it returns as soon as the event happened, and a
+/// slow machine gets the whole `timeout`.
+pub async fn eventually(
+    what: &str,
+    timeout: std::time::Duration,
+    mut condition: impl AsyncFnMut() -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {timeout:?} until {what}, in vain"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The model for tests that need one: `HEARTH_TEST_MODEL` (the README's test
 /// command sets it). Without it those tests say so and pass vacuously, so the
 /// fast loop (`cargo test`) stays fast.
