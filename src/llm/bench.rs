@@ -24,7 +24,7 @@ use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 
 use super::Message;
-use super::worker::{backend, tokenize_chat};
+use super::llama::{backend, tokenize_chat};
 
 /// One run of the bare loop.
 #[derive(Debug, Clone)]

@@ -1,21 +1,29 @@
-//! The local language model: the only module that imports `llama_cpp_2`.
+//! The local language model: the only module that imports `llama_cpp_2`
+//! (in [`llama`] and [`bench`]).
 //!
 //! One named worker thread (`hearth-llm`, see [`worker`]) owns the llama.cpp
 //! backend, the model and its context. The rest of Hearth holds an [`Engine`]
 //! handle and talks to the worker through a closed set of [`Command`]s; each
 //! generation streams [`Event`]s back on its own channel. Dropping the
 //! [`Generation`] (a closed browser tab, a dropped API connection) or calling
-//! [`Generation::cancel`] frees its slot within one decode step.
+//! [`Generation::cancel`] frees its slot within one decode step. The
+//! engine's state is published on a watch channel ([`Engine::watch_state`]).
 //!
 //! Several conversations decode together in one batch (one sequence each,
-//! `parallel` slots): a new request joins between decode steps instead of
-//! waiting for the others to finish. A follow-up turn reuses the slot that
-//! still holds the conversation's prefix in the KV cache, so only the new
-//! tokens are evaluated.
+//! `parallel` slots, see [`scheduler`]): a new request joins between decode
+//! steps instead of waiting for the others to finish. A follow-up turn reuses
+//! the slot that still holds the conversation's prefix in the KV cache, so
+//! only the new tokens are evaluated. The scheduling rules are pure functions
+//! in [`policy`]; [`Engine::fake`] runs the same worker and scheduler on a
+//! scripted model, for tests.
 
 pub mod bench;
+mod fake;
 pub mod gguf;
 pub mod hardware;
+mod llama;
+mod policy;
+mod scheduler;
 mod worker;
 
 use std::collections::VecDeque;
@@ -25,7 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+
+pub use fake::FakeScript;
 
 /// How the engine runs; changing any of these reloads the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,13 +256,40 @@ pub(crate) struct Job {
 
 /// State shared between the handle and the worker.
 pub(crate) struct Shared {
-    pub state: Mutex<EngineState>,
+    /// What the engine is doing; every change is published to its receivers.
+    pub state: watch::Sender<EngineState>,
+    /// Set when the chosen model failed and the fallback answers instead.
     pub notice: Mutex<Option<String>>,
+    /// Set when a step broke and the context was restarted; cleared by the
+    /// next load.
+    pub incident: Mutex<Option<String>>,
     pub config: Mutex<EngineConfig>,
     pub active: AtomicUsize,
     /// Requests sent to the worker and not yet admitted to a slot.
     pub waiting: AtomicUsize,
     pub recent: Mutex<VecDeque<f64>>,
+}
+
+impl Shared {
+    fn new(state: EngineState, config: EngineConfig) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: watch::Sender::new(state),
+            notice: Mutex::new(None),
+            incident: Mutex::new(None),
+            config: Mutex::new(config),
+            active: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            recent: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    pub fn set_state(&self, state: EngineState) {
+        self.state.send_replace(state);
+    }
+
+    pub fn state(&self) -> EngineState {
+        self.state.borrow().clone()
+    }
 }
 
 /// A cheap-to-clone handle on the worker.
@@ -270,10 +307,34 @@ pub struct Generation {
     engine: Engine,
 }
 
+/// A whole answer, gathered by [`Generation::collect`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    pub finished: Finished,
+}
+
 impl Generation {
     /// Stops the generation; a `Finished` event with reason `Cancelled` follows.
     pub fn cancel(&self) {
         self.engine.cancel(self.id);
+    }
+
+    /// Waits for the whole answer: its text and numbers, or why it failed.
+    /// Dropping the future (a client that hung up) cancels the generation.
+    pub async fn collect(mut self) -> Result<Completion, EngineError> {
+        let mut text = String::new();
+        while let Some(event) = self.events.recv().await {
+            match event {
+                Event::Text(piece) => text.push_str(&piece),
+                Event::Finished(finished) => return Ok(Completion { text, finished }),
+                Event::Failed(error) => return Err(error),
+                Event::Queued { .. } | Event::Started { .. } => {}
+            }
+        }
+        Err(EngineError::Failed(
+            "the generation ended without a result".into(),
+        ))
     }
 }
 
@@ -286,26 +347,27 @@ impl Drop for Generation {
 impl Engine {
     /// Starts the worker thread, which loads the model in the background.
     pub fn start(config: EngineConfig) -> Engine {
+        Engine::spawn(config, llama::Llama)
+    }
+
+    /// Starts the worker thread with `runtime`.
+    fn spawn(config: EngineConfig, runtime: impl worker::Runtime) -> Engine {
         let (commands, receiver) = std::sync::mpsc::channel();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(EngineState::Loading {
+        let shared = Shared::new(
+            EngineState::Loading {
                 model: model_name(&config.model_path),
-            }),
-            notice: Mutex::new(None),
-            config: Mutex::new(config.clone()),
-            active: AtomicUsize::new(0),
-            waiting: AtomicUsize::new(0),
-            recent: Mutex::new(VecDeque::new()),
-        });
+            },
+            config.clone(),
+        );
         let worker_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("hearth-llm".into())
-            .spawn(move || worker::run(config, receiver, worker_shared));
+            .spawn(move || worker::run(runtime, config, receiver, worker_shared));
         if let Err(err) = spawned {
-            *shared.state.lock().unwrap_or_else(|p| p.into_inner()) = EngineState::Failed {
+            shared.set_state(EngineState::Failed {
                 model: String::new(),
                 error: format!("cannot start the model thread: {err}"),
-            };
+            });
         }
         Engine {
             commands,
@@ -319,14 +381,7 @@ impl Engine {
         let (commands, _) = std::sync::mpsc::channel();
         Engine {
             commands,
-            shared: Arc::new(Shared {
-                state: Mutex::new(EngineState::Stopped),
-                notice: Mutex::new(None),
-                config: Mutex::new(config),
-                active: AtomicUsize::new(0),
-                waiting: AtomicUsize::new(0),
-                recent: Mutex::new(VecDeque::new()),
-            }),
+            shared: Shared::new(EngineState::Stopped, config),
             next_id: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -392,11 +447,13 @@ impl Engine {
     }
 
     pub fn state(&self) -> EngineState {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.state()
+    }
+
+    /// The engine's state now and every change after, for whoever must
+    /// wait for one (a model that finishes loading, a reload).
+    pub fn watch_state(&self) -> watch::Receiver<EngineState> {
+        self.shared.state.subscribe()
     }
 
     pub fn config(&self) -> EngineConfig {
@@ -411,12 +468,7 @@ impl Engine {
         let config = self.config();
         EngineStatus {
             state: self.state(),
-            notice: self
-                .shared
-                .notice
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            notice: self.notice(),
             parallel: config.parallel,
             context_per_chat: config.context_per_chat,
             threads: config.threads,
@@ -433,17 +485,40 @@ impl Engine {
         }
     }
 
+    /// What the status pages should say besides the state: that the
+    /// default model answers instead of the chosen one, that a step broke
+    /// and the context was restarted, or both.
+    fn notice(&self) -> Option<String> {
+        let notice = self
+            .shared
+            .notice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let incident = self
+            .shared
+            .incident
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match (notice, incident) {
+            (Some(notice), Some(incident)) => Some(format!("{notice}; {incident}")),
+            (notice, incident) => notice.or(incident),
+        }
+    }
+
     /// Waits until the model has loaded or failed, up to `timeout`.
     pub async fn wait_until_settled(&self, timeout: Duration) -> EngineState {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let state = self.state();
-            if !matches!(state, EngineState::Loading { .. })
-                || tokio::time::Instant::now() >= deadline
-            {
-                return state;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut states = self.watch_state();
+        let settled = tokio::time::timeout(
+            timeout,
+            states.wait_for(|state| !matches!(state, EngineState::Loading { .. })),
+        )
+        .await;
+        match settled {
+            Ok(Ok(state)) => state.clone(),
+            // Timed out, or the worker is gone: the state as it stands.
+            _ => self.state(),
         }
     }
 }
