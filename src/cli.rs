@@ -216,6 +216,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { docs, .. } if !docs.is_empty() => {
             runtime.block_on(crate::bench::docs::run(docs))
         }
+        #[cfg(not(feature = "llama"))]
+        Command::Bench { .. } => bail!(
+            "hearth bench measures the model, and {}",
+            crate::llm::WITHOUT_LLAMA
+        ),
+        #[cfg(feature = "llama")]
         Command::Bench {
             model,
             threads,

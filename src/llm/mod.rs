@@ -1,5 +1,6 @@
 //! The local language model: the only module that imports `llama_cpp_2`
-//! (in [`llama`] and [`bench`]).
+//! (in [`llama`] and [`bench`], compiled with the `llama` cargo feature, on
+//! by default).
 //!
 //! One named worker thread (`hearth-llm`, see [`worker`]) owns the llama.cpp
 //! backend, the model and its context. The rest of Hearth holds an [`Engine`]
@@ -21,6 +22,7 @@ pub mod bench;
 mod fake;
 pub mod gguf;
 pub mod hardware;
+#[cfg(feature = "llama")]
 mod llama;
 mod policy;
 mod scheduler;
@@ -36,6 +38,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 pub use fake::FakeScript;
+
+/// Why a build without the `llama` feature runs no model.
+pub const WITHOUT_LLAMA: &str =
+    "this Hearth was built without llama.cpp (the `llama` cargo feature), so it cannot run a model";
 
 /// How the engine runs; changing any of these reloads the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -346,8 +352,14 @@ impl Drop for Generation {
 
 impl Engine {
     /// Starts the worker thread, which loads the model in the background.
+    /// Built without the `llama` feature, the model file is still checked
+    /// but never loaded: the engine fails, saying why.
     pub fn start(config: EngineConfig) -> Engine {
-        Engine::spawn(config, llama::Llama)
+        #[cfg(feature = "llama")]
+        let runtime = llama::Llama;
+        #[cfg(not(feature = "llama"))]
+        let runtime = worker::WithoutLlama;
+        Engine::spawn(config, runtime)
     }
 
     /// Starts the worker thread with `runtime`.

@@ -261,6 +261,7 @@ pub(super) fn places_to_announce(told: &[(u64, usize)], queue: &[u64]) -> Vec<us
 /// them. `specials` is longest first, so a marker that contains another is
 /// defused whole. (Only llama.cpp's tokenizer needs it: the scripted
 /// model's markers are not text.)
+#[cfg(any(feature = "llama", test))]
 pub(super) fn defuse_specials(text: &str, specials: &[String]) -> String {
     let mut out = text.to_string();
     for special in specials {

@@ -2,8 +2,10 @@
 //! the chosen one cannot load), serves it with the [`Scheduler`] until a
 //! reload or shutdown, and answers "unavailable" while no model is loaded.
 //!
-//! What a model is, is up to a [`Runtime`]: llama.cpp ([`super::llama`]) or
-//! a script ([`super::fake`], for tests).
+//! What a model is, is up to a [`Runtime`]: llama.cpp ([`super::llama`],
+//! with the `llama` feature), a script ([`super::fake`], for tests), or
+//! nothing at all in a build without llama.cpp, which still checks the
+//! model file so the admin pages say what is wrong with it.
 //!
 //! [`Scheduler`]: super::scheduler::Scheduler
 
@@ -181,5 +183,31 @@ fn fail_until_reconfigured(
             Ok(Command::Reconfigure(config)) => return Next::Reconfigure(config),
             Ok(Command::Shutdown) | Err(_) => return Next::Shutdown,
         }
+    }
+}
+
+/// The runtime of a build without llama.cpp: model files are still checked,
+/// so the admin pages say what is wrong with one, but none is ever loaded.
+#[cfg(not(feature = "llama"))]
+pub(super) struct WithoutLlama;
+
+#[cfg(not(feature = "llama"))]
+impl Runtime for WithoutLlama {
+    type Model = std::convert::Infallible;
+
+    fn load(&self, config: &EngineConfig) -> Result<Self::Model, String> {
+        check_model_file(config)?;
+        Err(super::WITHOUT_LLAMA.into())
+    }
+
+    fn serve(
+        &self,
+        model: &Self::Model,
+        _: &EngineConfig,
+        _: &Receiver<Command>,
+        _: &Shared,
+        _: &mut VecDeque<Box<Job>>,
+    ) -> Result<Next, String> {
+        match *model {}
     }
 }
