@@ -563,18 +563,13 @@ async fn name_conversation(state: &AppState, user: UserId, conversation: Convers
             ..Default::default()
         },
     };
-    let Ok(mut generation) = state.engine.generate(request) else {
+    let Ok(generation) = state.engine.generate(request) else {
         return;
     };
-    let mut title = String::new();
-    while let Some(event) = generation.events.recv().await {
-        match event {
-            Event::Text(piece) => title.push_str(&piece),
-            Event::Finished(_) | Event::Failed(_) => break,
-            _ => {}
-        }
-    }
-    let title = clean_title(&title);
+    let Ok(answer) = generation.collect().await else {
+        return;
+    };
+    let title = clean_title(&answer.text);
     if title.is_empty() {
         return;
     }

@@ -24,7 +24,7 @@ use crate::config::DEFAULT_MODEL_FILE;
 use crate::disk::{self, SpoolError};
 use crate::error::{AppError, AppResult};
 use crate::llm::gguf::{self, GgufInfo};
-use crate::llm::{EngineState, Event as LlmEvent, Message, Request, Role, Sampling, hardware};
+use crate::llm::{Completion, EngineState, Message, Request, Role, Sampling, hardware};
 use crate::store::User;
 use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
@@ -397,8 +397,21 @@ async fn try_submit(
             ..state.assistant().sampling()
         },
     };
-    let mut generation = match state.engine.generate(request) {
-        Ok(generation) => generation,
+    let outcome = match state.engine.generate(request) {
+        Ok(generation) => generation.collect().await,
+        Err(err) => Err(err),
+    };
+    let (text, stats) = match outcome {
+        Ok(Completion { text, finished }) => {
+            let stats = format!(
+                "{} · {} tokens · first token after {} ms · {:.0} tokens/s",
+                finished.model,
+                finished.completion_tokens,
+                finished.time_to_first_token.as_millis(),
+                finished.tokens_per_second()
+            );
+            (text, stats)
+        }
         Err(err) => {
             let message = AppError::from(err).to_string();
             return render_page(
@@ -412,36 +425,6 @@ async fn try_submit(
             .await;
         }
     };
-    let mut text = String::new();
-    let mut stats = String::new();
-    while let Some(event) = generation.events.recv().await {
-        match event {
-            LlmEvent::Text(piece) => text.push_str(&piece),
-            LlmEvent::Finished(finished) => {
-                stats = format!(
-                    "{} · {} tokens · first token after {} ms · {:.0} tokens/s",
-                    finished.model,
-                    finished.completion_tokens,
-                    finished.time_to_first_token.as_millis(),
-                    finished.tokens_per_second()
-                );
-                break;
-            }
-            LlmEvent::Failed(err) => {
-                let message = AppError::from(err).to_string();
-                return render_page(
-                    &state,
-                    shell,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some(message),
-                    prompt,
-                    None,
-                )
-                .await;
-            }
-            _ => {}
-        }
-    }
     render_page(
         &state,
         shell,

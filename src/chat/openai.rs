@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
-use crate::llm::{EngineState, Event, FinishReason, Finished, Message, Request, Role};
+use crate::llm::{Completion, EngineState, Event, FinishReason, Finished, Message, Request, Role};
 use crate::web::{Access, Routes};
 
 /// Most messages one request may carry.
@@ -247,39 +247,27 @@ async fn chat_completions(
         });
     }
     let request = body.to_engine(&state)?;
-    let mut generation = state.engine.generate(request)?;
+    let generation = state.engine.generate(request)?;
     let id = completion_id();
     let created = now();
 
     if !body.stream {
-        let mut text = String::new();
-        while let Some(event) = generation.events.recv().await {
-            match event {
-                Event::Text(piece) => text.push_str(&piece),
-                Event::Finished(finished) => {
-                    return Ok(Json(json!({
-                        "id": id,
-                        "object": "chat.completion",
-                        "created": created,
-                        "model": finished.model,
-                        "system_fingerprint": Value::Null,
-                        "choices": [{
-                            "index": 0,
-                            "message": { "role": "assistant", "content": text, "refusal": Value::Null },
-                            "logprobs": Value::Null,
-                            "finish_reason": finish_reason(finished.reason),
-                        }],
-                        "usage": usage(&finished),
-                    }))
-                    .into_response());
-                }
-                Event::Failed(err) => return Err(err.into()),
-                Event::Queued { .. } | Event::Started { .. } => {}
-            }
-        }
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "the generation ended without a result"
-        )));
+        let Completion { text, finished } = generation.collect().await?;
+        return Ok(Json(json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": finished.model,
+            "system_fingerprint": Value::Null,
+            "choices": [{
+                "index": 0,
+                "message": { "role": "assistant", "content": text, "refusal": Value::Null },
+                "logprobs": Value::Null,
+                "finish_reason": finish_reason(finished.reason),
+            }],
+            "usage": usage(&finished),
+        }))
+        .into_response());
     }
 
     let include_usage = body
