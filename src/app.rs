@@ -18,7 +18,7 @@ use crate::auth::throttle::Throttle;
 use crate::chat::Running;
 use crate::chat::assistant::{self, AssistantSettings};
 use crate::config::Config;
-use crate::llm::Engine;
+use crate::llm::{Engine, EngineConfig};
 use crate::store::{Store, StoreResult};
 use crate::web::middleware::HostAllowlist;
 use crate::web::{Access, RouteSpec, Routes, assets};
@@ -52,15 +52,27 @@ impl AppState {
     /// Opens the data directory and database, prepares shared state and
     /// starts loading the model.
     pub async fn new(config: Config) -> anyhow::Result<AppState> {
-        AppState::build(config, true).await
+        AppState::build(config, Some(Engine::start)).await
     }
 
     /// Like [`AppState::new`], without the model: for console commands.
     pub async fn for_console(config: Config) -> anyhow::Result<AppState> {
-        AppState::build(config, false).await
+        AppState::build(config, None::<fn(EngineConfig) -> Engine>).await
     }
 
-    async fn build(config: Config, with_model: bool) -> anyhow::Result<AppState> {
+    /// Like [`AppState::new`], with the engine `start` makes from the
+    /// configured engine settings: tests pass [`Engine::fake`].
+    pub async fn with_engine(
+        config: Config,
+        start: impl FnOnce(EngineConfig) -> Engine,
+    ) -> anyhow::Result<AppState> {
+        AppState::build(config, Some(start)).await
+    }
+
+    async fn build(
+        config: Config,
+        start: Option<impl FnOnce(EngineConfig) -> Engine>,
+    ) -> anyhow::Result<AppState> {
         prepare_data_dir(&config)?;
         std::fs::create_dir_all(config.models_dir()).with_context(|| {
             format!(
@@ -97,7 +109,7 @@ impl AppState {
             None => config.configured_model(),
         };
         let engine_config = settings.engine_config(&config, model_path);
-        let engine = if with_model {
+        let engine = if let Some(start) = start {
             // Answers that were being written when the server last stopped
             // (a crash, a power cut) keep their text and say so.
             match store.interrupt_unfinished_answers().await? {
@@ -107,7 +119,7 @@ impl AppState {
                     "answers interrupted by the last stop are marked"
                 ),
             }
-            Engine::start(engine_config)
+            start(engine_config)
         } else {
             Engine::stopped(engine_config)
         };

@@ -1,7 +1,9 @@
-//! Chat with the real default model: streaming, Stop, dropped connections,
-//! the queue, privacy between users, the OpenAI wire format, long
-//! conversations, and safe rendering of answers. Tests that need the model
-//! run when HEARTH_TEST_MODEL names it (the README's test command does).
+//! Chat: streaming, Stop, dropped connections, the queue, privacy between
+//! users, the OpenAI wire format, long conversations, and safe rendering of
+//! answers. They run with the real default model when HEARTH_TEST_MODEL
+//! names it (the README's test command does), and with the scripted engine
+//! (`Engine::fake`) otherwise; the one test that needs a `hearth serve`
+//! process with llama.cpp says it was skipped.
 
 use std::time::Duration;
 
@@ -49,9 +51,7 @@ async fn stream_message(api: &ApiClient, conversation: i64, content: &str) -> Ev
 
 #[tokio::test]
 async fn answers_stream_token_by_token_and_are_stored() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|_| {}).await;
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
     let events = stream_message(
@@ -105,9 +105,7 @@ async fn answers_stream_token_by_token_and_are_stored() {
 
 #[tokio::test]
 async fn the_chat_page_streams_and_works_without_javascript() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|_| {}).await;
     // The page's script asks for a stream from the form post.
     let token = owner.csrf().await;
     let response = owner
@@ -169,9 +167,7 @@ async fn the_chat_page_streams_and_works_without_javascript() {
 
 #[tokio::test]
 async fn stop_ends_the_answer_and_keeps_what_was_written() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|_| {}).await;
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
     let mut events = stream_message(
@@ -217,14 +213,11 @@ async fn stop_ends_the_answer_and_keeps_what_was_written() {
 
 #[tokio::test]
 async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_busy() {
-    let Some((server, owner)) = TestServer::with_model(|c| {
+    let (server, owner) = TestServer::with_model(|c| {
         c.llm.parallel = 1;
         c.llm.max_queue = 1;
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let api = api_for(&owner, &server).await;
     let (a, b, c) = (
         new_conversation(&api).await,
@@ -284,9 +277,7 @@ async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_b
 
 #[tokio::test]
 async fn nobody_sees_anyone_elses_conversations() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|_| {}).await;
     let sam = server.user(&owner, "sam", "staff").await;
     let owner_api = api_for(&owner, &server).await;
     let sam_api = ApiClient::new(&server.base, &sam.api_key("sam").await);
@@ -451,10 +442,7 @@ async fn answers_are_sanitised_markdown() {
 
 #[tokio::test]
 async fn long_conversations_leave_out_the_oldest_turns_visibly() {
-    let Some((server, owner)) = TestServer::with_model(|c| c.llm.context_per_chat = 512).await
-    else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|c| c.llm.context_per_chat = 512).await;
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
     let filler = "Please remember this long note about the office's opening hours, parking, and the coffee machine. ".repeat(8);
@@ -556,9 +544,7 @@ fn assert_chunk_shape(chunk: &Value, id: &str) {
 
 #[tokio::test]
 async fn openai_api_matches_the_wire_format() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|_| {}).await;
     let api = api_for(&owner, &server).await;
 
     let (status, models) = api.get_json("/v1/models").await;
@@ -690,9 +676,7 @@ async fn openai_api_matches_the_wire_format() {
 /// Issue 9: an unknown model name was answered by the loaded model.
 #[tokio::test]
 async fn an_unknown_model_is_not_found() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|_| {}).await;
     let api = api_for(&owner, &server).await;
     let response = api
         .request(Method::POST, "/v1/chat/completions")
@@ -773,9 +757,8 @@ async fn the_openai_api_needs_a_valid_key() {
 
 #[tokio::test]
 async fn follow_up_turns_reuse_the_cached_prefix() {
-    let Some(model) = test_model() else { return };
-    let engine = hearth::llm::Engine::start(hearth::llm::EngineConfig {
-        model_path: model,
+    let engine = test_engine(hearth::llm::EngineConfig {
+        model_path: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
         fallback_model: None,
         threads: 2,
         parallel: 2,
@@ -838,9 +821,7 @@ async fn follow_up_turns_reuse_the_cached_prefix() {
 
 #[tokio::test]
 async fn the_official_openai_python_client_works_unchanged() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|_| {}).await;
     let python_path = std::env::var("HEARTH_PYTHON_DIR").unwrap_or_else(|_| {
         format!(
             "{}/.cache/hearth/python",
@@ -853,9 +834,7 @@ async fn the_official_openai_python_client_works_unchanged() {
         .status()
         .is_ok_and(|s| s.success());
     if !has_client {
-        eprintln!(
-            "the openai Python package is not installed (bash .ci/deps installs it): skipping"
-        );
+        skipped("the openai Python package is not installed (bash .ci/deps installs it)");
         return;
     }
     let key = owner.api_key("python").await;
@@ -884,9 +863,7 @@ async fn the_official_openai_python_client_works_unchanged() {
 /// progress channel read as "the client left".
 #[tokio::test]
 async fn a_client_that_waits_gets_the_whole_answer() {
-    let Some((server, owner)) = TestServer::with_model(|_| {}).await else {
-        return;
-    };
+    let (server, owner) = TestServer::with_model(|_| {}).await;
     let api = api_for(&owner, &server).await;
     let id = new_conversation(&api).await;
     let response = api
@@ -954,7 +931,11 @@ async fn messages_without_visible_text_are_refused() {
 /// marked "interrupted" at the next start.
 #[tokio::test]
 async fn a_crash_mid_answer_keeps_what_was_streamed() {
-    let Some(model) = test_model() else { return };
+    let Some(model) =
+        test_model("a `hearth serve` process runs llama.cpp, never the scripted engine")
+    else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let key = ChildServer::prepare(
         dir.path(),
@@ -1015,9 +996,8 @@ async fn a_crash_mid_answer_keeps_what_was_streamed() {
 /// assistant is busy instead.
 #[tokio::test]
 async fn a_request_that_waits_too_long_is_told_early() {
-    let Some(model) = test_model() else { return };
-    let engine = hearth::llm::Engine::start(hearth::llm::EngineConfig {
-        model_path: model,
+    let engine = test_engine(hearth::llm::EngineConfig {
+        model_path: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
         fallback_model: None,
         threads: 2,
         parallel: 1,
@@ -1061,4 +1041,53 @@ async fn a_request_that_waits_too_long_is_told_early() {
     );
     drop(long);
     engine.shutdown();
+}
+
+/// A step of the engine that breaks (a panic in the model thread) fails the
+/// answer in flight, which is stored as failed; the admin page says what
+/// happened, and the next message is answered. Always the scripted engine,
+/// which can be told to break.
+#[tokio::test]
+async fn a_broken_engine_step_fails_the_answer_and_chat_goes_on() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = hearth::config::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..hearth::config::Config::default()
+    };
+    let script = hearth::llm::FakeScript {
+        panic_on: Some("BREAK".into()),
+        ..hearth::llm::FakeScript::default()
+    };
+    let server =
+        TestServer::start_with_engine(config, data_dir, |c| hearth::llm::Engine::fake(c, script))
+            .await;
+    server
+        .state
+        .engine
+        .wait_until_settled(Duration::from_secs(10))
+        .await;
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    let api = api_for(&owner, &server).await;
+    let id = new_conversation(&api).await;
+    let ask = |content: &'static str| {
+        api.request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
+        .json(&json!({ "content": content }))
+        .send()
+    };
+    let answer: Value = ask("Please BREAK now").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["status"], "failed", "{answer}");
+
+    let (_, html) = owner.page("/admin/models").await;
+    let state = select_text(&html, "#engine-state");
+    assert!(
+        state.contains("is answering") && state.contains("restarted"),
+        "{state}"
+    );
+    let answer: Value = ask("Hello again").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["status"], "done", "{answer}");
+    assert!(answer["content"].as_str().unwrap().contains("test engine"));
 }

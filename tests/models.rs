@@ -2,8 +2,9 @@
 //! their headers say, resumable uploads that are checked before use, the
 //! form upload, switching and removing models, "try it", `hearth model
 //! add|list`, and the assistant's versioned settings, which apply without a
-//! restart. Tests that need the real model run when HEARTH_TEST_MODEL names
-//! it; the rest use small junk files and run in the fast loop.
+//! restart. Tests that need a real GGUF file run when HEARTH_TEST_MODEL
+//! names it and say they were skipped otherwise; "try it" and reloads run
+//! with the scripted engine then; the rest use small junk files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -29,17 +30,28 @@ fn place_model(source: &Path, target: &Path) {
     }
 }
 
-/// A box whose `models/` holds the test model under the default model's
-/// name, loaded and in use, with owner `olivia`.
-async fn with_default_model() -> Option<(TestServer, Client)> {
-    let model = test_model()?;
+/// A box whose default model is loaded and in use, with owner `olivia`:
+/// the test model placed in `models/` under the default model's name, or,
+/// without HEARTH_TEST_MODEL, the scripted engine under that name (and no
+/// file in `models/`).
+async fn with_default_model() -> (TestServer, Client) {
+    let model = model_file();
     TestServer::with_model(|c| {
-        let models = c.models_dir();
-        std::fs::create_dir_all(&models).unwrap();
-        place_model(&model, &models.join(DEFAULT_MODEL_FILE));
+        if let Some(model) = model {
+            let models = c.models_dir();
+            std::fs::create_dir_all(&models).unwrap();
+            place_model(&model, &models.join(DEFAULT_MODEL_FILE));
+        }
         c.llm.model = String::new();
     })
     .await
+}
+
+/// Whether the real model file is there for a test that needs it (its
+/// header, its bytes); without it the test is reported skipped, with `why`.
+#[track_caller]
+fn needs_model_file(why: &str) -> bool {
+    test_model(why).is_some()
 }
 
 /// A box without a loadable model (none is needed), set up by `olivia`.
@@ -185,9 +197,10 @@ fn ready_with(state: &EngineState, file: &str) -> bool {
 
 #[tokio::test]
 async fn the_models_page_lists_each_file_with_what_its_header_says() {
-    let Some((server, owner)) = with_default_model().await else {
+    if !needs_model_file("the models page reads the real model file's GGUF header") {
         return;
-    };
+    }
+    let (server, owner) = with_default_model().await;
     std::fs::write(models_dir(&server).join("broken.gguf"), JUNK).unwrap();
 
     let (status, html) = owner.page("/admin/models").await;
@@ -229,7 +242,7 @@ async fn the_models_page_lists_each_file_with_what_its_header_says() {
 
 #[tokio::test]
 async fn a_model_uploads_in_pieces_and_resumes_where_it_stopped() {
-    let Some(model) = test_model() else {
+    let Some(model) = test_model("an upload completes only with a real GGUF file") else {
         return;
     };
     let bytes = std::fs::read(&model).unwrap();
@@ -454,9 +467,10 @@ async fn the_form_upload_works_without_javascript_and_needs_the_token() {
 
 #[tokio::test]
 async fn switching_models_reloads_the_engine_and_is_remembered() {
-    let Some((mut server, owner)) = with_default_model().await else {
+    if !needs_model_file("switching models checks real GGUF files") {
         return;
-    };
+    }
+    let (mut server, owner) = with_default_model().await;
     let models = models_dir(&server);
     place_model(
         &models.join(DEFAULT_MODEL_FILE),
@@ -608,9 +622,7 @@ async fn the_model_in_use_and_the_default_model_cannot_be_removed() {
 
 #[tokio::test]
 async fn try_it_answers_a_prompt_with_its_numbers() {
-    let Some((_server, owner)) = with_default_model().await else {
-        return;
-    };
+    let (_server, owner) = with_default_model().await;
     let response = owner
         .post_form("/admin/models/try", &[("prompt", "Say hello")])
         .await;
@@ -677,7 +689,7 @@ fn the_console_adds_and_lists_models() {
     );
     assert!(!data.path().join("models/junk.gguf").exists());
 
-    let Some(model) = test_model() else {
+    let Some(model) = test_model("adding a model from the console needs a real GGUF file") else {
         return;
     };
     let file = usb.path().join("usb.gguf");
@@ -836,9 +848,7 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
 
 #[tokio::test]
 async fn a_new_context_size_reloads_the_model_without_a_restart() {
-    let Some((server, owner)) = with_default_model().await else {
-        return;
-    };
+    let (server, owner) = with_default_model().await;
     assert_eq!(server.state.engine.config().context_per_chat, 2048);
     let response = owner
         .post_form(

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use hearth::AppState;
 use hearth::config::Config;
+use hearth::llm::{Engine, EngineConfig, FakeScript};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use scraper::{Html, Selector};
@@ -20,6 +21,8 @@ pub struct TestServer {
     pub base: String,
     pub state: AppState,
     pub data_dir: tempfile::TempDir,
+    /// The model is the scripted engine ([`Engine::fake`]).
+    scripted: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -42,6 +45,24 @@ impl TestServer {
     }
 
     pub async fn start_in(config: Config, data_dir: tempfile::TempDir) -> TestServer {
+        TestServer::launch(config, data_dir, None::<fn(EngineConfig) -> Engine>).await
+    }
+
+    /// Like [`TestServer::start_in`], with the engine `start` makes (tests
+    /// pass [`Engine::fake`]).
+    pub async fn start_with_engine(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        start: impl FnOnce(EngineConfig) -> Engine,
+    ) -> TestServer {
+        TestServer::launch(config, data_dir, Some(start)).await
+    }
+
+    async fn launch(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        start: Option<impl FnOnce(EngineConfig) -> Engine>,
+    ) -> TestServer {
         // HEARTH_TEST_LOG=debug (a tracing filter) shows the servers' logs.
         if let Ok(filter) = std::env::var("HEARTH_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -51,7 +72,12 @@ impl TestServer {
         }
         // Text extraction re-invokes the hearth binary, not this test binary.
         hearth::docs::use_extractor_binary(PathBuf::from(env!("CARGO_BIN_EXE_hearth")));
-        let state = AppState::new(config).await.expect("state");
+        let scripted = start.is_some();
+        let state = match start {
+            Some(start) => AppState::with_engine(config, start).await,
+            None => AppState::new(config).await,
+        }
+        .expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -64,6 +90,7 @@ impl TestServer {
             base,
             state,
             data_dir,
+            scripted,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -370,29 +397,87 @@ pub async fn eventually(
     }
 }
 
-/// The model for tests that need one: `HEARTH_TEST_MODEL` (the README's test
-/// command sets it). Without it those tests say so and pass vacuously, so the
-/// fast loop (`cargo test`) stays fast.
-pub fn test_model() -> Option<PathBuf> {
+/// The model file `HEARTH_TEST_MODEL` names (the README's test command and
+/// CI set it), if any.
+pub fn model_file() -> Option<PathBuf> {
     match std::env::var_os("HEARTH_TEST_MODEL") {
         Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
-        _ => {
-            eprintln!("HEARTH_TEST_MODEL is not set: skipping a test that needs the model");
-            None
-        }
+        _ => None,
+    }
+}
+
+/// The model for the few tests that need the real one (llama.cpp's own
+/// behaviour, a real GGUF file, a `hearth serve` process). Without
+/// `HEARTH_TEST_MODEL` the calling test is reported skipped, with `why`.
+#[track_caller]
+pub fn test_model(why: &str) -> Option<PathBuf> {
+    let model = model_file();
+    if model.is_none() {
+        skipped(&format!("{why}; set HEARTH_TEST_MODEL to run it"));
+    }
+    model
+}
+
+/// Reports that the calling test did not run, and why, on the test
+/// binary's own stderr: libtest captures `eprintln!` of passing tests, and a
+/// skip must show in every run, never pass as a silent green.
+#[track_caller]
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let at = std::panic::Location::caller();
+    let thread = std::thread::current();
+    let test = match thread.name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => "a test".to_string(),
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test} ({}:{}): {why}",
+        at.file(),
+        at.line()
+    );
+}
+
+/// An engine with `config`'s settings on its own: the test model (in place
+/// of `config.model_path`) when `HEARTH_TEST_MODEL` names it, otherwise the
+/// scripted engine under `config`'s model name.
+pub fn test_engine(config: EngineConfig) -> Engine {
+    match model_file() {
+        Some(model) => Engine::start(EngineConfig {
+            model_path: model,
+            ..config
+        }),
+        None => Engine::fake(config, FakeScript::default()),
     }
 }
 
 impl TestServer {
-    /// A box with an owner and the test model loaded, configured by `adjust`.
-    pub async fn with_model(adjust: impl FnOnce(&mut Config)) -> Option<(TestServer, Client)> {
-        let model = test_model()?;
-        let server = TestServer::start_with(|c| {
-            c.llm.model = model.to_string_lossy().to_string();
-            c.llm.threads = 2;
-            adjust(c);
-        })
-        .await;
+    /// A box with an owner and a model, configured by `adjust`: the test
+    /// model when `HEARTH_TEST_MODEL` names it, otherwise the scripted engine
+    /// ([`Engine::fake`] with its default script) under the default model's
+    /// name, so chat runs in the fast loop too. [`TestServer::real_model`]
+    /// says which, for the few checks that depend on a real model's text.
+    pub async fn with_model(adjust: impl FnOnce(&mut Config)) -> (TestServer, Client) {
+        let model = model_file();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.llm.threads = 2;
+        if let Some(model) = &model {
+            config.llm.model = model.to_string_lossy().to_string();
+        }
+        adjust(&mut config);
+        let server = match model {
+            Some(_) => TestServer::start_in(config, data_dir).await,
+            None => {
+                TestServer::start_with_engine(config, data_dir, |c| {
+                    Engine::fake(c, FakeScript::default())
+                })
+                .await
+            }
+        };
         let state = server
             .state
             .engine
@@ -404,7 +489,12 @@ impl TestServer {
         );
         let owner = server.client();
         owner.setup(&server.setup_code(), "olivia").await;
-        Some((server, owner))
+        (server, owner)
+    }
+
+    /// Whether the model is the real one, not the scripted engine.
+    pub fn real_model(&self) -> bool {
+        !self.scripted
     }
 }
 
