@@ -5,43 +5,31 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::FromRef;
 use tokio::net::TcpListener;
 
-use crate::auth::SetupCode;
-use crate::auth::throttle::Throttle;
-use crate::chat::Running;
-use crate::chat::assistant::{self, AssistantSettings};
 use crate::config::Config;
 use crate::llm::{Engine, EngineConfig};
-use crate::store::{Store, StoreResult};
+use crate::store::Store;
 use crate::web::middleware::HostAllowlist;
 use crate::web::{Access, RouteSpec, Routes, assets};
 use crate::{admin, api, auth, chat, docs, pages};
 
-/// Setting key of the business name shown in the header.
-pub const BUSINESS_NAME_SETTING: &str = "business_name";
-
-#[derive(Clone)]
+/// Everything a request may need: cheap-to-clone handles, each
+/// capability's state in its own struct (which handlers can also take on
+/// its own, through `FromRef`).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
-    pub throttle: Arc<Throttle>,
     pub hosts: Arc<HostAllowlist>,
-    pub setup: Arc<SetupCode>,
-    /// Set once an owner exists; until then every request checks the database.
-    set_up: Arc<AtomicBool>,
-    business_name: Arc<RwLock<String>>,
-    /// The local model.
-    pub engine: Engine,
-    /// Answers being written now, so Stop can find them.
-    pub running: Arc<Running>,
-    assistant: Arc<RwLock<AssistantSettings>>,
+    pub auth: auth::AuthState,
+    pub chat: chat::ChatState,
     /// The search index, once open (or why not).
     pub search: crate::search::IndexSlot,
     /// Documents: the ingestion workers' bell and the extraction binary.
@@ -84,102 +72,17 @@ impl AppState {
             &config.database_path(),
             config.storage.reserve_mb * 1024 * 1024,
         )?;
-        let set_up = store.owner_exists().await?;
-        let business_name = store
-            .setting(BUSINESS_NAME_SETTING)
-            .await?
-            .unwrap_or_else(|| "Hearth".to_string());
-        let setup = SetupCode::new(!set_up);
-        let throttle = Throttle::new(
-            config.auth.login_free_failures,
-            Duration::from_secs(config.auth.login_max_delay_secs),
-            store.clock().clone(),
-        );
         let hosts =
             HostAllowlist::for_this_machine(&config.server.allowed_hosts, config.server.listen);
-        let settings = match store.setting(assistant::SETTING_KEY).await? {
-            Some(json) => serde_json::from_str(&json).unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "stored assistant settings unreadable; using defaults");
-                AssistantSettings::defaults(&config)
-            }),
-            None => AssistantSettings::defaults(&config),
-        };
-        let model_path = match store.setting(assistant::MODEL_SETTING_KEY).await? {
-            Some(file) => config.models_dir().join(file),
-            None => config.configured_model(),
-        };
-        let engine_config = settings.engine_config(&config, model_path);
-        let engine = if let Some(start) = start {
-            // Answers that were being written when the server last stopped
-            // (a crash, a power cut) keep their text and say so.
-            match store.interrupt_unfinished_answers().await? {
-                0 => {}
-                n => tracing::warn!(
-                    answers = n,
-                    "answers interrupted by the last stop are marked"
-                ),
-            }
-            start(engine_config)
-        } else {
-            Engine::stopped(engine_config)
-        };
         Ok(AppState {
+            auth: auth::AuthState::load(&config, &store).await?,
+            chat: chat::ChatState::load(&config, &store, start).await?,
             config: Arc::new(config),
             store,
-            throttle: Arc::new(throttle),
             hosts: Arc::new(hosts),
-            setup: Arc::new(setup),
-            set_up: Arc::new(AtomicBool::new(set_up)),
-            business_name: Arc::new(RwLock::new(business_name)),
-            engine,
-            running: Arc::new(Running::default()),
-            assistant: Arc::new(RwLock::new(settings)),
             search: crate::search::IndexSlot::default(),
             docs: docs::Docs::new(),
         })
-    }
-
-    /// Whether an owner exists. Once true it stays true for the process, so
-    /// the check costs nothing after setup; an owner created from the console
-    /// while the server runs is noticed on the next request.
-    pub async fn is_set_up(&self) -> StoreResult<bool> {
-        if self.set_up.load(Ordering::Acquire) {
-            return Ok(true);
-        }
-        let exists = self.store.owner_exists().await?;
-        if exists {
-            self.set_up.store(true, Ordering::Release);
-            if let Ok(Some(name)) = self.store.setting(BUSINESS_NAME_SETTING).await {
-                self.set_business_name(name);
-            }
-        }
-        Ok(exists)
-    }
-
-    pub fn business_name(&self) -> String {
-        self.business_name
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// The assistant's current settings.
-    pub fn assistant(&self) -> AssistantSettings {
-        self.assistant
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn set_assistant(&self, settings: AssistantSettings) {
-        *self.assistant.write().unwrap_or_else(|p| p.into_inner()) = settings;
-    }
-
-    pub fn set_business_name(&self, name: String) {
-        *self
-            .business_name
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = name;
     }
 }
 
@@ -284,7 +187,7 @@ pub async fn run(
     let disk = tokio::spawn(watch_disk(state.clone()));
     let stop_documents = tokio_util::sync::CancellationToken::new();
     let documents = tokio::spawn(docs::run_background(state.clone(), stop_documents.clone()));
-    let engine = state.engine.clone();
+    let engine = state.chat.engine.clone();
     let server = &state.config.server;
     let limits = crate::web::serve::Limits {
         header_timeout: Duration::from_secs(server.header_timeout_secs),
@@ -369,7 +272,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, data_dir = %state.config.data_dir.display(), "Hearth is listening");
-    if let Some(code) = state.setup.code() {
+    if let Some(code) = state.auth.setup.code() {
         announce_setup(local, code);
     }
     run(listener, state, shutdown_signal()).await?;

@@ -280,7 +280,7 @@ async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()
                 "added {} ({}) as {}",
                 user.username, user.display_name, user.role
             );
-            if role == Role::Owner && state.is_set_up().await? {
+            if role == Role::Owner && state.auth.is_set_up(&state.store).await? {
                 println!("setup is complete; sign in at the web page");
             }
         }

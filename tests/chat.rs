@@ -203,7 +203,7 @@ async fn stop_ends_the_answer_and_keeps_what_was_written() {
     );
     // The slot is free again (after the automatic title, which also uses it).
     let idle = tokio::time::timeout(Duration::from_secs(20), async {
-        while server.state.engine.status().active > 0 {
+        while server.state.chat.engine.status().active > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -494,6 +494,7 @@ async fn a_missing_model_is_reported_and_the_rest_keeps_working() {
     owner.setup(&server.setup_code(), "olivia").await;
     server
         .state
+        .chat
         .engine
         .wait_until_settled(Duration::from_secs(10))
         .await;
@@ -519,12 +520,13 @@ async fn a_missing_model_is_reported_and_the_rest_keeps_working() {
     // Not a GGUF file at all.
     let junk = server.data_dir.path().join("models/junk.gguf");
     std::fs::write(&junk, b"<html>not a model</html>").unwrap();
-    let mut config = server.state.engine.config();
+    let mut config = server.state.chat.engine.config();
     config.model_path = junk;
-    server.state.engine.reconfigure(config);
+    server.state.chat.engine.reconfigure(config);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let state = server
         .state
+        .chat
         .engine
         .wait_until_settled(Duration::from_secs(10))
         .await;
@@ -1063,6 +1065,7 @@ async fn a_broken_engine_step_fails_the_answer_and_chat_goes_on() {
             .await;
     server
         .state
+        .chat
         .engine
         .wait_until_settled(Duration::from_secs(10))
         .await;

@@ -176,7 +176,7 @@ async fn engine_until(
     what: &str,
     done: impl Fn(&EngineConfig, &EngineState) -> bool,
 ) {
-    let engine = &server.state.engine;
+    let engine = &server.state.chat.engine;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (config, state) = (engine.config(), engine.state());
@@ -535,6 +535,7 @@ async fn switching_models_reloads_the_engine_and_is_remembered() {
     assert!(
         server
             .state
+            .chat
             .engine
             .config()
             .model_path
@@ -551,12 +552,13 @@ async fn switching_models_reloads_the_engine_and_is_remembered() {
     assert!(
         again
             .state
+            .chat
             .engine
             .config()
             .model_path
             .ends_with("second.gguf"),
         "{:?}",
-        again.state.engine.config()
+        again.state.chat.engine.config()
     );
 }
 
@@ -777,7 +779,7 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
         context_per_chat: 2048,
         parallel: 4,
     };
-    assert_eq!(server.state.assistant(), first);
+    assert_eq!(server.state.chat.assistant(), first);
     let cells = select_all_text(&html, "#history tbody tr:first-child td");
     assert_eq!(cells[0], "1");
     assert_eq!(cells[2], "olivia");
@@ -801,7 +803,7 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
         let response = owner.post_form("/admin/assistant", &fields).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{message}");
         assert_eq!(select_text(&parse(response).await, ".error"), message);
-        assert_eq!(server.state.assistant(), first, "{message}");
+        assert_eq!(server.state.chat.assistant(), first, "{message}");
         assert_eq!(history(&server).await.len(), 1, "{message}");
     }
 
@@ -814,7 +816,7 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (_, html) = owner.page("/admin/assistant").await;
     assert!(select_text(&html, ".flash").starts_with("Saved as version 2"));
-    assert_eq!(server.state.assistant().temperature, 1.1);
+    assert_eq!(server.state.chat.assistant().temperature, 1.1);
     assert_eq!(
         select_all_text(&html, "#history tbody tr td:first-child"),
         ["2", "1"]
@@ -827,7 +829,7 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
         select_text(&html, ".flash"),
         "Restored version 1 (saved as version 3)."
     );
-    assert_eq!(server.state.assistant(), first);
+    assert_eq!(server.state.chat.assistant(), first);
     let versions = history(&server).await;
     assert_eq!(versions.len(), 3);
     assert_eq!(versions[0].version, 3);
@@ -849,7 +851,7 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
 #[tokio::test]
 async fn a_new_context_size_reloads_the_model_without_a_restart() {
     let (server, owner) = with_default_model().await;
-    assert_eq!(server.state.engine.config().context_per_chat, 2048);
+    assert_eq!(server.state.chat.engine.config().context_per_chat, 2048);
     let response = owner
         .post_form(
             "/admin/assistant",
@@ -866,7 +868,7 @@ async fn a_new_context_size_reloads_the_model_without_a_restart() {
         config.context_per_chat == 1024 && ready_with(state, DEFAULT_MODEL_FILE)
     })
     .await;
-    let settings = server.state.assistant();
+    let settings = server.state.chat.assistant();
     assert_eq!(
         settings.system_prompt,
         "Always answer with the single word BANANA."
@@ -899,7 +901,7 @@ async fn the_assistant_api_reads_and_patches_settings() {
     let (status, body) = api.get_json("/api/v1/assistant").await;
     assert_eq!(status, StatusCode::OK);
     let before: AssistantSettings = serde_json::from_value(body).unwrap();
-    assert_eq!(before, server.state.assistant());
+    assert_eq!(before, server.state.chat.assistant());
 
     let response = patch(json!({"temperature": 0.2})).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -909,7 +911,7 @@ async fn the_assistant_api_reads_and_patches_settings() {
         ..before
     };
     assert_eq!(after, expected);
-    assert_eq!(server.state.assistant(), expected);
+    assert_eq!(server.state.chat.assistant(), expected);
     assert_eq!(history(&server).await.len(), 1);
 
     for (body, message) in [
@@ -928,7 +930,7 @@ async fn the_assistant_api_reads_and_patches_settings() {
             "{body}: {error}"
         );
     }
-    assert_eq!(server.state.assistant(), expected);
+    assert_eq!(server.state.chat.assistant(), expected);
     assert_eq!(history(&server).await.len(), 1);
 
     let staff_api = ApiClient::new(&server.base, &staff.api_key("mine").await);
@@ -943,5 +945,5 @@ async fn the_assistant_api_reads_and_patches_settings() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(server.state.assistant(), expected);
+    assert_eq!(server.state.chat.assistant(), expected);
 }

@@ -47,7 +47,14 @@ async fn wrong_setup_code_is_refused_and_right_one_creates_the_owner() {
         select_attr(&html, "#business_name", "value"),
         "Sunny Dental"
     );
-    assert!(!server.state.is_set_up().await.unwrap());
+    assert!(
+        !server
+            .state
+            .auth
+            .is_set_up(&server.state.store)
+            .await
+            .unwrap()
+    );
 
     let code = server.setup_code().to_lowercase().replace('-', " ");
     let fields = [
@@ -163,5 +170,5 @@ async fn setup_through_the_api() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let user: serde_json::Value = response.json().await.unwrap();
     assert_eq!(user["role"], "owner");
-    assert_eq!(server.state.business_name(), "Law & Co");
+    assert_eq!(server.state.auth.business_name(), "Law & Co");
 }

@@ -99,7 +99,7 @@ async fn login_submit(
     let user_key = format!("login-user:{username}");
     let keys = [ip_key.as_str(), user_key.as_str()];
 
-    if let Err(wait) = state.throttle.check(&keys) {
+    if let Err(wait) = state.auth.throttle.check(&keys) {
         let secs = wait.as_secs().max(1);
         audit::record(
             &state.store,
@@ -132,7 +132,7 @@ async fn login_submit(
         }
     };
     let Some(found) = found.filter(|_| verified) else {
-        let wait = state.throttle.fail(&keys);
+        let wait = state.auth.throttle.fail(&keys);
         audit::record(
             &state.store,
             Actor::Anonymous(&username),
@@ -161,7 +161,7 @@ async fn login_submit(
             "This account is disabled. Ask an administrator to enable it.".to_string(),
         ));
     }
-    state.throttle.succeed(&keys);
+    state.auth.throttle.succeed(&keys);
     let previous = current.and_then(|c| c.session_id());
     start_session(&state, &user, previous, &headers, &ip, &next).await
 }

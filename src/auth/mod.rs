@@ -10,6 +10,7 @@ mod login;
 pub mod password;
 mod profile;
 mod setup;
+mod state;
 pub mod throttle;
 pub mod token;
 
@@ -26,6 +27,7 @@ use crate::web::Routes;
 pub use login::{validate_display_name, validate_username};
 pub use profile::issue_api_key;
 pub use setup::SetupCode;
+pub use state::{AuthState, BUSINESS_NAME_SETTING};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "hearth_session";

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
+use super::BUSINESS_NAME_SETTING;
 use super::{Role, login, password, token};
-use crate::app::{AppState, BUSINESS_NAME_SETTING};
+use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{NewUser, User};
@@ -72,7 +73,7 @@ pub struct SetupForm {
 }
 
 async fn setup_page(State(state): State<AppState>, shell: Shell) -> AppResult<Response> {
-    if state.is_set_up().await? {
+    if state.auth.is_set_up(&state.store).await? {
         return Ok(Redirect::to("/login").into_response());
     }
     let page = SetupPage {
@@ -150,14 +151,14 @@ async fn api_setup(
 
 /// Checks the code and the fields, creates the owner, names the business.
 async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResult<User> {
-    let _guard = state.setup.lock.lock().await;
-    if state.is_set_up().await? {
+    let _guard = state.auth.setup.lock.lock().await;
+    if state.auth.is_set_up(&state.store).await? {
         return Err(AppError::Conflict(
             "Hearth is already set up; sign in instead.".into(),
         ));
     }
     let throttle_key = format!("setup-ip:{ip}");
-    if let Err(wait) = state.throttle.check(&[&throttle_key]) {
+    if let Err(wait) = state.auth.throttle.check(&[&throttle_key]) {
         return Err(AppError::TooManyRequests {
             message: format!(
                 "Too many wrong setup codes. Try again in {} seconds.",
@@ -167,13 +168,14 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
         });
     }
     let expected = state
+        .auth
         .setup
         .code()
         .map(token::normalise_code)
         .unwrap_or_default();
     let given = token::normalise_code(&form.setup_code);
     if expected.is_empty() || !token::same_secret(&given, &expected) {
-        state.throttle.fail(&[&throttle_key]);
+        state.auth.throttle.fail(&[&throttle_key]);
         audit::record(
             &state.store,
             Actor::Anonymous(&form.username),
@@ -219,8 +221,8 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
             Some(user.id),
         )
         .await?;
-    state.set_business_name(business_name.to_string());
-    state.throttle.succeed(&[&throttle_key]);
+    state.auth.set_business_name(business_name.to_string());
+    state.auth.throttle.succeed(&[&throttle_key]);
     audit::record(
         &state.store,
         Actor::User(&user),
@@ -228,7 +230,7 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
         Event::ok("setup.completed", Target::Business(business_name)),
     )
     .await?;
-    state.is_set_up().await?;
+    state.auth.is_set_up(&state.store).await?;
     tracing::info!(owner = user.username, "setup complete");
     Ok(user)
 }

@@ -86,6 +86,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     config.llm.max_queue = 64;
     let state = AppState::new(config).await?;
     state
+        .chat
         .engine
         .wait_until_settled(Duration::from_secs(120))
         .await;
@@ -105,7 +106,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     // What the server puts before a request without a system message; the
     // bare loop's concurrent runs get the same conversations.
     let system = crate::chat::assistant::AssistantSettings::default()
-        .request(&state.business_name(), Vec::new())
+        .request(&state.auth.business_name(), Vec::new())
         .messages;
     // Warm up the HTTP path once.
     http.chat(vec![user(PROMPT)], 8).await?;
@@ -137,7 +138,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
 
     let _ = stop.send(());
     let _ = server.await;
-    state.engine.shutdown();
+    state.chat.engine.shutdown();
     let _ = std::fs::remove_dir_all(&data_dir);
 
     // Idle memory of a server without a model.

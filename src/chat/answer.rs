@@ -210,7 +210,7 @@ pub async fn start(
         }
         _ => None,
     };
-    let settings = state.assistant();
+    let settings = state.chat.assistant();
     let mut sources = Vec::new();
     if let Some(grounding) = grounding {
         if grounding.sources.is_empty() {
@@ -222,7 +222,7 @@ pub async fn start(
         }
         sources = grounding.sources;
     }
-    let mut request = settings.request(&state.business_name(), messages);
+    let mut request = settings.request(&state.auth.business_name(), messages);
     if !sources.is_empty() {
         let instructions = crate::chat::grounding::INSTRUCTIONS;
         match request.messages.first_mut() {
@@ -234,7 +234,7 @@ pub async fn start(
                 .insert(0, Message::new(Role::System, instructions)),
         }
     }
-    let generation = state.engine.generate(request)?;
+    let generation = state.chat.engine.generate(request)?;
     let draft = match state.store.begin_answer(user.id, conversation).await {
         Ok(draft) => draft,
         Err(err) => {
@@ -563,7 +563,7 @@ async fn name_conversation(state: &AppState, user: UserId, conversation: Convers
             ..Default::default()
         },
     };
-    let Ok(generation) = state.engine.generate(request) else {
+    let Ok(generation) = state.chat.engine.generate(request) else {
         return;
     };
     let Ok(answer) = generation.collect().await else {

@@ -104,7 +104,7 @@ pub async fn send(
 ) -> AppResult<Answer> {
     state.store.conversation(user.id, id).await?;
     let content = validate_message(content)?;
-    let claim = state.running.claim(id).ok_or_else(|| {
+    let claim = state.chat.running.claim(id).ok_or_else(|| {
         AppError::Conflict(
             "The assistant is still answering in this conversation. Wait for it or press Stop."
                 .into(),
@@ -138,7 +138,7 @@ pub async fn rename(
 /// Stops the answer being written in conversation `id`, if any.
 pub async fn stop(state: &AppState, user: &User, id: ConversationId) -> AppResult<()> {
     state.store.conversation(user.id, id).await?;
-    state.running.stop(&state.engine, id);
+    state.chat.running.stop(&state.chat.engine, id);
     Ok(())
 }
 
@@ -151,7 +151,7 @@ pub async fn delete(
     id: ConversationId,
 ) -> AppResult<Conversation> {
     let conversation = state.store.conversation(user.id, id).await?;
-    state.running.stop(&state.engine, id);
+    state.chat.running.stop(&state.chat.engine, id);
     state.store.delete_conversation(user.id, id).await?;
     record(state, user, ip, "chat.deleted", id).await?;
     Ok(conversation)

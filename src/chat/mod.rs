@@ -15,6 +15,7 @@ pub mod grounding;
 pub mod models;
 mod openai;
 mod settings;
+mod state;
 
 use askama::Template;
 use axum::Form;
@@ -36,6 +37,7 @@ use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
 
 pub use answer::Running;
+pub use state::ChatState;
 
 pub use conversations::MAX_MESSAGE_CHARS;
 /// Conversations listed in the sidebar.
@@ -156,7 +158,7 @@ impl ChatPage {
 }
 
 fn unavailable_reason(state: &AppState) -> Option<String> {
-    match state.engine.state() {
+    match state.chat.engine.state() {
         EngineState::Ready { .. } => None,
         EngineState::Loading { model } => Some(format!(
             "The assistant is starting ({model} is loading). It will answer in a moment."

@@ -119,7 +119,7 @@ fn partial_path(models: &FsPath, name: &str) -> PathBuf {
 /// Lists the models directory.
 pub fn list_models(state: &AppState) -> Vec<ModelEntry> {
     let models = state.config.models_dir();
-    let active = state.engine.config().model_path;
+    let active = state.chat.engine.config().model_path;
     let available = hardware::available_memory();
     let mut entries: Vec<ModelEntry> = std::fs::read_dir(&models)
         .map(|dir| dir.filter_map(Result::ok).collect::<Vec<_>>())
@@ -223,7 +223,7 @@ async fn render_page(
     prompt: String,
     answer: Option<(String, String)>,
 ) -> AppResult<Response> {
-    let engine = state.engine.status();
+    let engine = state.chat.engine.status();
     let page = ModelsPage {
         shell,
         models: list_models(state),
@@ -292,8 +292,9 @@ pub async fn activate(
         .store
         .set_setting(MODEL_SETTING_KEY, name.clone(), by_id.map(|u| u.id))
         .await?;
-    let settings = state.assistant();
+    let settings = state.chat.assistant();
     state
+        .chat
         .engine
         .reconfigure(settings.engine_config(&state.config, path));
     audit::record(
@@ -337,7 +338,7 @@ async fn delete_submit(
     let path = state.config.models_dir().join(&name);
     let refusal = if name == DEFAULT_MODEL_FILE {
         Some("The default model stays: it is the fallback when others fail.")
-    } else if path == state.engine.config().model_path
+    } else if path == state.chat.engine.config().model_path
         || state.store.setting(MODEL_SETTING_KEY).await?.as_deref() == Some(name.as_str())
     {
         Some("This model is in use. Switch to another model first.")
@@ -394,10 +395,10 @@ async fn try_submit(
         messages: vec![Message::new(Role::User, prompt.clone())],
         sampling: Sampling {
             max_tokens: 128,
-            ..state.assistant().sampling()
+            ..state.chat.assistant().sampling()
         },
     };
-    let outcome = match state.engine.generate(request) {
+    let outcome = match state.chat.engine.generate(request) {
         Ok(generation) => generation.collect().await,
         Err(err) => Err(err),
     };

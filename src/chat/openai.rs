@@ -38,14 +38,14 @@ fn now() -> i64 {
     crate::store::now()
 }
 
-async fn models(State(state): State<AppState>, _: CurrentUser) -> Json<Value> {
-    let config = state.engine.config();
+async fn models(State(chat): State<super::ChatState>, _: CurrentUser) -> Json<Value> {
+    let config = chat.engine.config();
     let created = std::fs::metadata(&config.model_path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64);
-    let data: Vec<Value> = match state.engine.state() {
+    let data: Vec<Value> = match chat.engine.state() {
         EngineState::Ready { model } => vec![json!({
             "id": model,
             "object": "model",
@@ -148,7 +148,7 @@ impl CompletionRequest {
             };
             messages.push(Message::new(role, content_text(&message.content)?));
         }
-        let settings = state.assistant();
+        let settings = state.chat.assistant();
         let mut sampling = settings.sampling();
         if let Some(t) = self.temperature {
             if !(0.0..=2.0).contains(&t) {
@@ -184,7 +184,7 @@ impl CompletionRequest {
         let request = if messages.first().is_some_and(|m| m.role == Role::System) {
             Request { messages, sampling }
         } else {
-            let mut request = settings.request(&state.business_name(), messages);
+            let mut request = settings.request(&state.auth.business_name(), messages);
             request.sampling = sampling;
             request
         };
@@ -234,11 +234,11 @@ async fn chat_completions(
     _: CurrentUser,
     Json(body): Json<CompletionRequest>,
 ) -> AppResult<Response> {
-    let model = crate::llm::model_name(&state.engine.config().model_path);
+    let model = crate::llm::model_name(&state.chat.engine.config().model_path);
     // Only a loaded model can be named wrongly; while none is, the engine
     // answers "unavailable" below.
     if let (Some(requested), EngineState::Ready { model }) =
-        (body.model.as_deref(), state.engine.state())
+        (body.model.as_deref(), state.chat.engine.state())
         && !names_model(requested, &model)
     {
         return Err(AppError::ModelNotFound {
@@ -247,7 +247,7 @@ async fn chat_completions(
         });
     }
     let request = body.to_engine(&state)?;
-    let generation = state.engine.generate(request)?;
+    let generation = state.chat.engine.generate(request)?;
     let id = completion_id();
     let created = now();
 

@@ -43,7 +43,7 @@ pub async fn apply(
     if let Some(problem) = settings.problem() {
         return Err(AppError::BadRequest(problem));
     }
-    let before = state.assistant();
+    let before = state.chat.assistant();
     let json = serde_json::to_string(&settings).map_err(|e| AppError::Internal(e.into()))?;
     let version = state
         .store
@@ -51,10 +51,11 @@ pub async fn apply(
         .await?;
     let reload = before.context_per_chat != settings.context_per_chat
         || before.parallel != settings.parallel;
-    state.set_assistant(settings.clone());
+    state.chat.set_assistant(settings.clone());
     if reload {
-        let model_path = state.engine.config().model_path;
+        let model_path = state.chat.engine.config().model_path;
         state
+            .chat
             .engine
             .reconfigure(settings.engine_config(&state.config, model_path));
     }
@@ -130,7 +131,7 @@ async fn render_page(
     let page = AssistantPage {
         shell,
         settings,
-        status: state.engine.status(),
+        status: state.chat.engine.status(),
         history: state.store.setting_history(SETTING_KEY, 20).await?,
         error,
     };
@@ -138,7 +139,7 @@ async fn render_page(
 }
 
 async fn page(State(state): State<AppState>, shell: Shell, _: AdminUser) -> AppResult<Response> {
-    render_page(&state, shell, state.assistant(), StatusCode::OK, None).await
+    render_page(&state, shell, state.chat.assistant(), StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
@@ -180,7 +181,7 @@ async fn save(
     let settings = match form.parse() {
         Ok(settings) => settings,
         Err(message) => {
-            let fallback = state.assistant();
+            let fallback = state.chat.assistant();
             return render_page(
                 &state,
                 shell,
@@ -239,7 +240,7 @@ async fn restore(
 #[utoipa::path(get, path = "/api/v1/assistant", tag = "assistant",
     responses((status = 200, body = AssistantSettings), (status = 403, body = ErrorEnvelope)))]
 async fn api_get(State(state): State<AppState>, _: AdminUser) -> Json<AssistantSettings> {
-    Json(state.assistant())
+    Json(state.chat.assistant())
 }
 
 /// Changes the assistant's settings; absent fields stay as they are.
@@ -252,7 +253,7 @@ async fn api_update(
     Json(change): Json<serde_json::Value>,
 ) -> AppResult<Json<AssistantSettings>> {
     let mut current =
-        serde_json::to_value(state.assistant()).map_err(|e| AppError::Internal(e.into()))?;
+        serde_json::to_value(state.chat.assistant()).map_err(|e| AppError::Internal(e.into()))?;
     let (Some(target), Some(fields)) = (current.as_object_mut(), change.as_object()) else {
         return Err(AppError::bad_request("send a JSON object of settings"));
     };
@@ -265,7 +266,7 @@ async fn api_update(
     let settings: AssistantSettings = serde_json::from_value(current)
         .map_err(|e| AppError::BadRequest(format!("invalid settings: {e}")))?;
     apply(&state, &by.user, &ip, settings, "").await?;
-    Ok(Json(state.assistant()))
+    Ok(Json(state.chat.assistant()))
 }
 
 #[derive(utoipa::OpenApi)]

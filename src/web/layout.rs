@@ -97,7 +97,7 @@ impl Shell {
             .filter(|u| u.role >= Role::Admin)
             .and_then(|_| disk_warning(state));
         Shell {
-            business_name: state.business_name(),
+            business_name: state.auth.business_name(),
             user,
             disk_warning,
             csrf_token: extensions

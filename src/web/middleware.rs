@@ -369,7 +369,7 @@ pub async fn require_setup(State(state): State<AppState>, req: Request, next: Ne
     if always_open {
         return next.run(req).await;
     }
-    match state.is_set_up().await {
+    match state.auth.is_set_up(&state.store).await {
         Ok(true) => next.run(req).await,
         Ok(false) if is_api_path(path) => AppError::SetupRequired.into_response(),
         Ok(false) => Redirect::to("/setup").into_response(),

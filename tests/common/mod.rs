@@ -106,6 +106,7 @@ impl TestServer {
 
     pub fn setup_code(&self) -> String {
         self.state
+            .auth
             .setup
             .code()
             .expect("a fresh box has a setup code")
@@ -480,6 +481,7 @@ impl TestServer {
         };
         let state = server
             .state
+            .chat
             .engine
             .wait_until_settled(std::time::Duration::from_secs(60))
             .await;

@@ -1,0 +1,78 @@
+//! The auth capability's share of the server's state: the login throttle,
+//! the one-time setup code, whether the box has an owner yet, and the
+//! business name its pages show (set at setup).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use super::SetupCode;
+use super::throttle::Throttle;
+use crate::config::Config;
+use crate::store::{Store, StoreResult};
+
+/// Setting key of the business name shown in the header.
+pub const BUSINESS_NAME_SETTING: &str = "business_name";
+
+/// Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct AuthState {
+    pub throttle: Arc<Throttle>,
+    pub setup: Arc<SetupCode>,
+    /// Set once an owner exists; until then every request checks the database.
+    set_up: Arc<AtomicBool>,
+    business_name: Arc<RwLock<String>>,
+}
+
+impl AuthState {
+    /// Reads whether the box is set up and its name from `store`.
+    pub async fn load(config: &Config, store: &Store) -> StoreResult<AuthState> {
+        let set_up = store.owner_exists().await?;
+        let business_name = store
+            .setting(BUSINESS_NAME_SETTING)
+            .await?
+            .unwrap_or_else(|| "Hearth".to_string());
+        let throttle = Throttle::new(
+            config.auth.login_free_failures,
+            Duration::from_secs(config.auth.login_max_delay_secs),
+            store.clock().clone(),
+        );
+        Ok(AuthState {
+            throttle: Arc::new(throttle),
+            setup: Arc::new(SetupCode::new(!set_up)),
+            set_up: Arc::new(AtomicBool::new(set_up)),
+            business_name: Arc::new(RwLock::new(business_name)),
+        })
+    }
+
+    /// Whether an owner exists. Once true it stays true for the process, so
+    /// the check costs nothing after setup; an owner created from the console
+    /// while the server runs is noticed on the next request.
+    pub async fn is_set_up(&self, store: &Store) -> StoreResult<bool> {
+        if self.set_up.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let exists = store.owner_exists().await?;
+        if exists {
+            self.set_up.store(true, Ordering::Release);
+            if let Ok(Some(name)) = store.setting(BUSINESS_NAME_SETTING).await {
+                self.set_business_name(name);
+            }
+        }
+        Ok(exists)
+    }
+
+    pub fn business_name(&self) -> String {
+        self.business_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_business_name(&self, name: String) {
+        *self
+            .business_name
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = name;
+    }
+}
