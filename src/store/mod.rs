@@ -11,12 +11,14 @@
 mod api_keys;
 mod audit;
 mod clock;
+mod collections;
 mod conversations;
 mod documents;
 mod kinds;
 mod migrations;
 mod sessions;
 mod settings;
+mod sources;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -29,17 +31,20 @@ use rusqlite::{Connection, OpenFlags};
 pub use api_keys::{ApiKey, ApiKeyId};
 pub use audit::{AuditFilter, AuditPage, AuditRecord, NewAuditRecord};
 pub use clock::Clock;
+pub use collections::{
+    Collection, CollectionAccess, CollectionId, PERSONAL_COLLECTION_NAME, Viewer,
+};
 pub use conversations::{Conversation, ConversationId, MessageId, NewAnswer, StoredMessage};
 pub use documents::{
-    Added, Collection, CollectionAccess, CollectionId, DocumentFilter, DocumentId, DocumentPage,
-    DocumentRecord, MessageSource, NewDocument, PERSONAL_COLLECTION_NAME, Processed, StoredChunk,
-    Viewer,
+    Added, DocumentFilter, DocumentId, DocumentPage, DocumentRecord, NewDocument, Processed,
+    StoredChunk,
 };
 pub use kinds::{
     AnswerSource, AuditOutcome, DocumentSource, DocumentStatus, MessageRole, MessageStatus,
 };
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
 pub use settings::SettingVersion;
+pub use sources::MessageSource;
 pub use users::{NewUser, Role, User, UserChange, UserId, UserWithHash};
 
 /// The schema version this binary writes.
