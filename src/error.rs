@@ -303,3 +303,18 @@ impl From<crate::disk::SpoolError> for AppError {
         }
     }
 }
+
+/// A multipart body that could not be read: a stalled client (408), a body
+/// over its limit (413), or anything else (400).
+impl From<axum::extract::multipart::MultipartError> for AppError {
+    fn from(err: axum::extract::multipart::MultipartError) -> Self {
+        let message = err.body_text();
+        if crate::disk::is_stall(&message) {
+            AppError::Timeout
+        } else if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge("The upload is larger than this server accepts.".into())
+        } else {
+            AppError::BadRequest(format!("The upload could not be read: {message}"))
+        }
+    }
+}

@@ -1,14 +1,16 @@
 //! Hearth: the office's own AI box, as one crate.
 //!
 //! Reading order: [`cli`] parses commands and starts [`app`], which wires the
-//! [`config`], the [`store`] (the only place that talks SQL) and the
-//! capabilities ([`auth`], [`chat`], [`admin`], [`pages`]) into one router
-//! assembled in [`web`]. [`llm`] owns the local model (the only place that
-//! talks to llama.cpp). [`error`] turns every failure into a friendly page or a JSON error
-//! with a stable code. [`audit`] is the append-only record of who did what.
-//! [`docs`] is the documents capability; it uses [`extract`] (text from
-//! office files, in a child process) and [`search`] (the only place that
-//! talks to tantivy).
+//! [`config`], the engines and the capabilities into one router assembled in
+//! [`web`]. Capabilities ([`auth`], [`chat`], [`docs`], [`admin`], [`pages`])
+//! own their routes, pages and domain logic and meet only through engines:
+//! [`store`] (the only place that talks SQL), [`llm`] (the only place that
+//! talks to llama.cpp), [`search`] (the only place that talks to tantivy),
+//! [`extract`] (text from office files, in a child process), [`disk`],
+//! [`text`] and [`memory`]. [`error`] turns every failure into a friendly
+//! page or a JSON error with a stable code; [`audit`] is the append-only
+//! record of who did what. ARCHITECTURE.md has the rules, and
+//! `tests/tidy.rs` checks them.
 
 #![deny(clippy::await_holding_lock)]
 

@@ -270,9 +270,15 @@ async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_b
     let rest = second.all().await;
     assert_eq!(rest.last().unwrap().0, "done");
     // The dropped answer was stored as stopped.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, conversation) = api.get_json(&format!("/api/v1/conversations/{a}")).await;
-    assert_eq!(conversation["messages"][1]["status"], "stopped");
+    eventually(
+        "the dropped answer is stored as stopped",
+        Duration::from_secs(10),
+        async || {
+            let (_, conversation) = api.get_json(&format!("/api/v1/conversations/{a}")).await;
+            conversation["messages"][1]["status"] == "stopped"
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -523,7 +529,17 @@ async fn a_missing_model_is_reported_and_the_rest_keeps_working() {
     let mut config = server.state.chat.engine.config();
     config.model_path = junk;
     server.state.chat.engine.reconfigure(config);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(
+        "the engine takes up the new model",
+        Duration::from_secs(10),
+        async || {
+            !matches!(
+                server.state.chat.engine.state(),
+                hearth::llm::EngineState::Ready { .. }
+            )
+        },
+    )
+    .await;
     let state = server
         .state
         .chat

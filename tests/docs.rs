@@ -1335,8 +1335,10 @@ async fn a_hostile_file_does_not_hold_up_a_colleagues_small_one() {
     let small = ids_of(&small);
     let documents = settled(&colleague_api, &small).await;
     assert_eq!(documents[0]["status"], "indexed");
+    // Before: 125 s behind one such file. The bound leaves room for a
+    // two-core machine running the whole suite with extraction at nice 19.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(20),
         "the small file waited {:?}",
         started.elapsed()
     );

@@ -575,7 +575,7 @@ async fn name_conversation(state: &AppState, user: UserId, conversation: Convers
     }
     if let Err(err) = state
         .store
-        .rename_conversation(user, conversation, title, true)
+        .rename_conversation(user, conversation, title, crate::store::TitleBy::Model)
         .await
     {
         tracing::debug!(error = %err, "automatic title not stored");

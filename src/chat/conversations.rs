@@ -6,7 +6,7 @@ use super::answer::{self, Answer, Listener};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
 use crate::error::{AppError, AppResult};
-use crate::store::{CollectionId, Conversation, ConversationId, User};
+use crate::store::{CollectionId, Conversation, ConversationId, TitleBy, User};
 
 /// Longest message a person may send, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
@@ -73,7 +73,12 @@ pub async fn create(
             let conversation = state.store.create_conversation(user.id, title).await?;
             state
                 .store
-                .rename_conversation(user.id, conversation.id, conversation.title.clone(), false)
+                .rename_conversation(
+                    user.id,
+                    conversation.id,
+                    conversation.title.clone(),
+                    TitleBy::Person,
+                )
                 .await?;
             conversation
         }
@@ -130,7 +135,7 @@ pub async fn rename(
     let title = validate_title(title)?;
     state
         .store
-        .rename_conversation(user.id, id, title, false)
+        .rename_conversation(user.id, id, title, TitleBy::Person)
         .await?;
     Ok(state.store.conversation(user.id, id).await?)
 }

@@ -632,11 +632,7 @@ async fn upload_form(
 ) -> AppResult<Response> {
     let models = state.config.models_dir();
     let limit = state.config.llm.max_model_bytes;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::BadRequest(format!("the upload could not be read: {e}")))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(AppError::from)? {
         if field.name() != Some("file") {
             continue;
         }

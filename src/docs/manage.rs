@@ -153,16 +153,13 @@ pub async fn receive_upload(
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(err) => {
-                upload.stopped = Some(body_error(&err.body_text(), err.status()));
+                upload.stopped = Some(err.into());
                 break;
             }
         };
         match field.name() {
             Some("collection") => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| body_error(&e.body_text(), e.status()))?;
+                let text = field.text().await?;
                 let id: i64 = text
                     .trim()
                     .parse()
@@ -244,18 +241,6 @@ pub async fn receive_upload(
         }
     }
     Ok(upload)
-}
-
-/// The error for a request body that could not be read: a stalled client
-/// (408), a body over its limit (413), or anything else (400).
-pub fn body_error(message: &str, status: axum::http::StatusCode) -> AppError {
-    if crate::disk::is_stall(message) {
-        AppError::Timeout
-    } else if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::TooLarge("The upload is larger than this server accepts.".into())
-    } else {
-        AppError::BadRequest(format!("The upload could not be read: {message}"))
-    }
 }
 
 async fn add_stored(

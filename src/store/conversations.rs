@@ -42,6 +42,15 @@ pub struct StoredMessage {
     pub created_at: i64,
 }
 
+/// Who names a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TitleBy {
+    /// Its owner: the title stays.
+    Person,
+    /// The model, after the first exchange: only while nobody renamed it.
+    Model,
+}
+
 /// An answer to store.
 pub struct NewAnswer {
     pub content: String,
@@ -331,28 +340,26 @@ impl Store {
         .await
     }
 
-    /// Renames a conversation. `automatic` titles are replaced only while the
-    /// title is still automatic, so a generated title never overwrites a
-    /// person's rename.
+    /// Renames a conversation. A generated title replaces only an automatic
+    /// one, so it never overwrites a person's rename.
     pub async fn rename_conversation(
         &self,
         user: UserId,
         id: ConversationId,
         title: String,
-        automatic: bool,
+        by: TitleBy,
     ) -> StoreResult<bool> {
         self.write(move |tx| {
             owned(tx, user, id)?;
-            let changed = if automatic {
-                tx.execute(
+            let changed = match by {
+                TitleBy::Model => tx.execute(
                     "UPDATE conversations SET title = ?2 WHERE id = ?1 AND title_is_auto = 1",
                     params![id.0, title],
-                )?
-            } else {
-                tx.execute(
+                )?,
+                TitleBy::Person => tx.execute(
                     "UPDATE conversations SET title = ?2, title_is_auto = 0 WHERE id = ?1",
                     params![id.0, title],
-                )?
+                )?,
             };
             Ok(changed > 0)
         })

@@ -34,7 +34,9 @@ pub use clock::Clock;
 pub use collections::{
     Collection, CollectionAccess, CollectionId, PERSONAL_COLLECTION_NAME, Viewer,
 };
-pub use conversations::{Conversation, ConversationId, MessageId, NewAnswer, StoredMessage};
+pub use conversations::{
+    Conversation, ConversationId, MessageId, NewAnswer, StoredMessage, TitleBy,
+};
 pub use documents::{
     Added, DocumentFilter, DocumentId, DocumentPage, DocumentRecord, NewDocument, Processed,
     StoredChunk,
