@@ -340,12 +340,18 @@ test('documents: upload, list, search as you type, answer from documents, phone'
       const citationCount = await citations.count();
       t.diagnostic(`answer (${citationCount} citation link(s)): ${JSON.stringify(answerText.slice(0, 300))}`);
       if (citationCount > 0) {
+        // Links in answers open in a new tab (the chat stays where it was).
         const href = await citations.first().getAttribute('href');
-        await navigating(page, () => citations.first().click());
-        assert.match(pathOf(page), /^\/documents\/\d+$/, `citation ${href} opens a document`);
-        await page.locator('.chunk').first().waitFor();
-        if (new URL(page.url()).searchParams.has('chunk')) await assertHighlightedChunk(page, /\S/, 'citation link');
-        await shot(page, 'citation-document');
+        const [opened] = await Promise.all([
+          page.context().waitForEvent('page'),
+          citations.first().click(),
+        ]);
+        await opened.waitForLoadState('load');
+        assert.match(pathOf(opened), /^\/documents\/\d+$/, `citation ${href} opens a document`);
+        await opened.locator('.chunk').first().waitFor();
+        if (new URL(opened.url()).searchParams.has('chunk')) await assertHighlightedChunk(opened, /\S/, 'citation link');
+        await shot(opened, 'citation-document');
+        await opened.close();
       }
       assertNoProblems(page);
     }
