@@ -20,6 +20,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod calendar;
 pub mod chat;
 pub mod cli;
 pub mod config;

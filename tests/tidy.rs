@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 const CAPABILITIES: [&str; 5] = ["auth", "chat", "docs", "admin", "pages"];
 
 /// Engines: they know nothing of HTTP, people or capabilities.
-const ENGINES: [&str; 7] = [
-    "llm", "store", "search", "extract", "disk", "text", "memory",
+const ENGINES: [&str; 8] = [
+    "llm", "store", "search", "extract", "disk", "text", "memory", "calendar",
 ];
 
 /// What engines must not import.

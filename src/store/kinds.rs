@@ -211,6 +211,47 @@ impl rusqlite::types::FromSql for AnswerSource {
     }
 }
 
+stored_enum! {
+    /// Where an appointment stands. Only `booked` ones can still change;
+    /// every status but `cancelled` holds the time.
+    pub enum AppointmentStatus {
+        Booked = "booked",
+        Cancelled = "cancelled",
+        Done = "done",
+        /// The customer did not come.
+        NoShow = "no_show",
+    }
+}
+
+stored_enum! {
+    /// What a calendar subscription shows.
+    pub enum FeedScope {
+        /// Every appointment of the office.
+        Office = "office",
+        /// One staff member's.
+        Staff = "staff",
+        /// One resource's.
+        Resource = "resource",
+    }
+}
+
+stored_enum! {
+    /// What the assistant proposes; nothing happens until a person confirms.
+    pub enum ProposalAction {
+        Book = "book",
+        Move = "move",
+        Cancel = "cancel",
+    }
+}
+
+stored_enum! {
+    pub enum ProposalStatus {
+        Open = "open",
+        Confirmed = "confirmed",
+        Dismissed = "dismissed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,4 +248,174 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE api_keys SET name = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(name, char(8234), ''), char(8235), ''), char(8236), ''), char(8237), ''), char(8238), ''), char(8294), ''), char(8295), ''), char(8296), ''), char(8297), ''), char(8206), ''), char(8207), ''), char(1564), '');
     UPDATE settings SET value = replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(value, char(8234), ''), char(8235), ''), char(8236), ''), char(8237), ''), char(8238), ''), char(8294), ''), char(8295), ''), char(8296), ''), char(8297), ''), char(8206), ''), char(8207), ''), char(1564), '') WHERE key = 'business_name';
     "#,
+    // 5: scheduling. Staff (linked to an account or not), resources (rooms,
+    // chairs, vans), services and who and what they need, closures, time
+    // off, customers, appointments (several services each; occurrences of a
+    // recurring series are stored one row each, so availability and
+    // conflicts read one table), calendar subscriptions and the assistant's
+    // proposals. Instants are Unix seconds (UTC); days that belong to the
+    // business's calendar (closures) are civil dates 'YYYY-MM-DD'. The
+    // business's time zone and opening hours are versioned settings.
+    r#"
+    CREATE TABLE staff (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        user_id     INTEGER UNIQUE REFERENCES users(id) ON DELETE SET NULL,
+        -- Working hours as JSON (the week's intervals per weekday); '' means
+        -- the business's opening hours.
+        hours       TEXT NOT NULL DEFAULT '',
+        active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE resources (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        kind        TEXT NOT NULL DEFAULT '',
+        active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE services (
+        id                 INTEGER PRIMARY KEY,
+        name               TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        duration_minutes   INTEGER NOT NULL CHECK (duration_minutes BETWEEN 1 AND 1440),
+        buffer_before      INTEGER NOT NULL DEFAULT 0 CHECK (buffer_before BETWEEN 0 AND 720),
+        buffer_after       INTEGER NOT NULL DEFAULT 0 CHECK (buffer_after BETWEEN 0 AND 720),
+        price_cents        INTEGER CHECK (price_cents IS NULL OR price_cents >= 0),
+        -- How many customers one slot holds (group services: > 1).
+        capacity           INTEGER NOT NULL DEFAULT 1 CHECK (capacity BETWEEN 1 AND 1000),
+        active             INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL
+    ) STRICT;
+
+    -- Who can do a service; none listed means anyone.
+    CREATE TABLE service_staff (
+        service_id  INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+        staff_id    INTEGER NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
+        PRIMARY KEY (service_id, staff_id)
+    ) STRICT, WITHOUT ROWID;
+
+    -- The resources a service can use, any one of them; none listed means
+    -- it needs none.
+    CREATE TABLE service_resources (
+        service_id   INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+        resource_id  INTEGER NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+        PRIMARY KEY (service_id, resource_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE closures (
+        id          INTEGER PRIMARY KEY,
+        first_day   TEXT NOT NULL,
+        last_day    TEXT NOT NULL CHECK (last_day >= first_day),
+        reason      TEXT NOT NULL DEFAULT '',
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE time_off (
+        id          INTEGER PRIMARY KEY,
+        staff_id    INTEGER NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
+        starts_at   INTEGER NOT NULL,
+        ends_at     INTEGER NOT NULL CHECK (ends_at > starts_at),
+        reason      TEXT NOT NULL DEFAULT '',
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX time_off_by_staff ON time_off(staff_id, starts_at);
+
+    CREATE TABLE customers (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL,
+        phone       TEXT NOT NULL DEFAULT '',
+        email       TEXT NOT NULL DEFAULT '',
+        notes       TEXT NOT NULL DEFAULT '',
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX customers_by_name ON customers(name COLLATE NOCASE);
+
+    -- A recurring series: the rule (RFC 5545 RRULE, expanded in the
+    -- business's zone on local wall-clock times), its first start as a local
+    -- date-time, and dates taken out of it.
+    CREATE TABLE series (
+        id           INTEGER PRIMARY KEY,
+        rule         TEXT NOT NULL,
+        first_local  TEXT NOT NULL,
+        time_zone    TEXT NOT NULL,
+        exdates      TEXT NOT NULL DEFAULT '',
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE appointments (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        -- Stable identity in calendar files (UID).
+        uid             TEXT NOT NULL UNIQUE,
+        customer_id     INTEGER REFERENCES customers(id) ON DELETE SET NULL,
+        staff_id        INTEGER NOT NULL REFERENCES staff(id),
+        resource_id     INTEGER REFERENCES resources(id),
+        title           TEXT NOT NULL DEFAULT '',
+        starts_at       INTEGER NOT NULL,
+        ends_at         INTEGER NOT NULL CHECK (ends_at > starts_at),
+        -- The time the staff member and the resource are held: the
+        -- appointment and its buffers.
+        busy_from       INTEGER NOT NULL CHECK (busy_from <= starts_at),
+        busy_until      INTEGER NOT NULL CHECK (busy_until >= ends_at),
+        status          TEXT NOT NULL DEFAULT 'booked'
+                            CHECK (status IN ('booked', 'cancelled', 'done', 'no_show')),
+        notes           TEXT NOT NULL DEFAULT '',
+        series_id       INTEGER REFERENCES series(id) ON DELETE SET NULL,
+        -- The occurrence's original start in its series (RECURRENCE-ID).
+        recurrence_id   INTEGER,
+        -- Changed on its own, apart from its series.
+        detached        INTEGER NOT NULL DEFAULT 0 CHECK (detached IN (0, 1)),
+        -- Why conflicts were overridden, and by whom; NULL when none were.
+        override_reason TEXT,
+        sequence        INTEGER NOT NULL DEFAULT 0,
+        created_by      INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX appointments_by_time ON appointments(busy_from);
+    CREATE INDEX appointments_by_staff ON appointments(staff_id, busy_from);
+    CREATE INDEX appointments_by_resource ON appointments(resource_id, busy_from);
+    CREATE INDEX appointments_by_customer ON appointments(customer_id, starts_at);
+    CREATE INDEX appointments_by_series ON appointments(series_id, recurrence_id);
+
+    CREATE TABLE appointment_services (
+        appointment_id  INTEGER NOT NULL REFERENCES appointments(id) ON DELETE CASCADE,
+        position        INTEGER NOT NULL,
+        service_id      INTEGER NOT NULL REFERENCES services(id),
+        PRIMARY KEY (appointment_id, position)
+    ) STRICT, WITHOUT ROWID;
+
+    -- Secret subscription addresses for calendar apps: only a SHA-256 of
+    -- the token is kept.
+    CREATE TABLE calendar_feeds (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_hash  BLOB NOT NULL UNIQUE,
+        scope       TEXT NOT NULL CHECK (scope IN ('office', 'staff', 'resource')),
+        scope_id    INTEGER,
+        created_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+    ) STRICT;
+    -- What the assistant proposed (a booking, a move, a cancellation), kept
+    -- until a person confirms or dismisses it: nothing is written before.
+    CREATE TABLE proposals (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_by  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        request     TEXT NOT NULL,
+        action      TEXT NOT NULL CHECK (action IN ('book', 'move', 'cancel')),
+        -- The change to make, as JSON.
+        payload     TEXT NOT NULL,
+        status      TEXT NOT NULL DEFAULT 'open'
+                        CHECK (status IN ('open', 'confirmed', 'dismissed')),
+        decided_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        decided_at  INTEGER,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];

@@ -9,13 +9,16 @@
 //! and [`StoreError`], never SQL or connections.
 
 mod api_keys;
+mod appointments;
 mod audit;
 mod clock;
 mod collections;
 mod conversations;
+mod customers;
 mod documents;
 mod kinds;
 mod migrations;
+mod schedule;
 mod sessions;
 mod settings;
 mod sources;
@@ -29,6 +32,10 @@ use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 
 pub use api_keys::{ApiKey, ApiKeyId};
+pub use appointments::{
+    Appointment, AppointmentFields, AppointmentFilter, AppointmentId, AppointmentUpdate, Changes,
+    Feed, FeedId, NewAppointment, NewSeries, Proposal, ProposalId, Series, SeriesId, Written,
+};
 pub use audit::{AuditFilter, AuditPage, AuditRecord, NewAuditRecord};
 pub use clock::Clock;
 pub use collections::{
@@ -37,12 +44,18 @@ pub use collections::{
 pub use conversations::{
     Conversation, ConversationId, MessageId, NewAnswer, StoredMessage, TitleBy,
 };
+pub use customers::{Customer, CustomerChange, CustomerId};
 pub use documents::{
     Added, DocumentFilter, DocumentId, DocumentPage, DocumentRecord, NewDocument, Processed,
     StoredChunk,
 };
 pub use kinds::{
-    AnswerSource, AuditOutcome, DocumentSource, DocumentStatus, MessageRole, MessageStatus,
+    AnswerSource, AppointmentStatus, AuditOutcome, DocumentSource, DocumentStatus, FeedScope,
+    MessageRole, MessageStatus, ProposalAction, ProposalStatus,
+};
+pub use schedule::{
+    Closure, ClosureId, Resource, ResourceChange, ResourceId, Service, ServiceChange, ServiceId,
+    StaffChange, StaffId, StaffMember, TimeOff, TimeOffId,
 };
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
 pub use settings::SettingVersion;
