@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{OpenApi, SecurityRequirement};
 
 use crate::web::{Access, Routes};
-use crate::{admin, auth, chat, docs};
+use crate::{admin, auth, chat, docs, schedule};
 
 pub fn routes() -> Routes {
     Routes::new().get("/api/v1/openapi.json", Access::Public, openapi_json)
@@ -35,6 +35,7 @@ pub fn openapi() -> OpenApi {
     doc.merge(admin::api_doc());
     doc.merge(chat::api_doc());
     doc.merge(docs::api_doc());
+    doc.merge(schedule::api_doc());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "api_key",

@@ -18,7 +18,7 @@ use crate::llm::{Engine, EngineConfig};
 use crate::store::Store;
 use crate::web::middleware::HostAllowlist;
 use crate::web::{Access, RouteSpec, Routes, assets};
-use crate::{admin, api, auth, chat, docs, pages};
+use crate::{admin, api, auth, chat, docs, pages, schedule};
 
 /// Everything a request may need: cheap-to-clone handles, each
 /// capability's state in its own struct (which handlers can also take on
@@ -127,6 +127,7 @@ fn all_routes() -> Routes {
         .merge(pages::routes())
         .merge(chat::routes())
         .merge(docs::routes())
+        .merge(schedule::routes())
         .merge(admin::routes())
         .merge(api::routes())
 }

@@ -4,7 +4,9 @@
 //! filter by capability with a prefix (`user`).
 
 use crate::store::{
-    CollectionId, ConversationId, DocumentId, NewAuditRecord, Store, StoreResult, User,
+    AppointmentId, ClosureId, CollectionId, ConversationId, CustomerId, DocumentId, FeedId,
+    NewAuditRecord, ProposalId, ResourceId, ServiceId, StaffId, Store, StoreResult, TimeOffId,
+    User,
 };
 
 /// Who acted.
@@ -40,6 +42,17 @@ pub enum Target<'a> {
     SearchIndex,
     /// The business, by name (setup).
     Business(&'a str),
+    Appointment(AppointmentId),
+    Customer(CustomerId),
+    Staff(StaffId),
+    Service(ServiceId),
+    Resource(ResourceId),
+    Closure(ClosureId),
+    TimeOff(TimeOffId),
+    /// A calendar subscription.
+    Feed(FeedId),
+    /// Something the assistant proposed.
+    Proposal(ProposalId),
 }
 
 impl std::fmt::Display for Target<'_> {
@@ -54,6 +67,15 @@ impl std::fmt::Display for Target<'_> {
             Target::Collection(id) => write!(f, "collection:{}", id.0),
             Target::Conversation(id) => write!(f, "conversation:{}", id.0),
             Target::SearchIndex => f.write_str("index"),
+            Target::Appointment(id) => write!(f, "appointment:{id}"),
+            Target::Customer(id) => write!(f, "customer:{id}"),
+            Target::Staff(id) => write!(f, "staff:{id}"),
+            Target::Service(id) => write!(f, "service:{id}"),
+            Target::Resource(id) => write!(f, "resource:{id}"),
+            Target::Closure(id) => write!(f, "closure:{id}"),
+            Target::TimeOff(id) => write!(f, "time_off:{id}"),
+            Target::Feed(id) => write!(f, "feed:{id}"),
+            Target::Proposal(id) => write!(f, "proposal:{id}"),
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod extract;
 pub mod llm;
 pub mod memory;
 pub mod pages;
+pub mod schedule;
 pub mod search;
 pub mod store;
 pub mod text;

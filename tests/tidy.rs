@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Capabilities: they own routes and pages and may use engines, `web`,
 /// `audit` and `auth` (the identity every capability needs), never each other.
-const CAPABILITIES: [&str; 5] = ["auth", "chat", "docs", "admin", "pages"];
+const CAPABILITIES: [&str; 6] = ["auth", "chat", "docs", "admin", "pages", "schedule"];
 
 /// Engines: they know nothing of HTTP, people or capabilities.
 const ENGINES: [&str; 8] = [
@@ -15,8 +15,9 @@ const ENGINES: [&str; 8] = [
 ];
 
 /// What engines must not import.
-const ABOVE_ENGINES: [&str; 11] = [
+const ABOVE_ENGINES: [&str; 12] = [
     "web", "auth", "app", "audit", "error", "cli", "api", "bench", "chat", "docs", "admin",
+    "schedule",
 ];
 
 /// Everything else: plumbing and wiring, which may use what it needs.

@@ -1,0 +1,605 @@
+//! The domain of appointments: book, change (move, reassign, edit), set a
+//! status (cancel, done, no-show), and find free slots. The calendar page,
+//! the JSON API and confirmed proposals all call these, so every path keeps
+//! the same rules and leaves the same audit trail.
+//!
+//! A booking is checked twice: against a snapshot of the office (the rules:
+//! hours, closures, time off, who can do what) and then, for overlaps,
+//! inside the store's write transaction, where the resource is also chosen.
+//! So two people booking the last free chair at the same moment cannot both
+//! get it: the second one's transaction sees the first one's appointment.
+
+use jiff::civil::{Date, DateTime};
+use jiff::{Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, Event, Target};
+use crate::calendar::office::SlotQuery;
+use crate::calendar::{Candidate, Conflict, Interval, Office, Plan, Settings, Slot};
+use crate::error::{AppError, AppResult};
+use crate::store::{
+    Appointment, AppointmentFields, AppointmentId, AppointmentStatus, AppointmentUpdate, Changes,
+    CustomerId, NewAppointment, ResourceId, Role, ServiceId, StaffId, User,
+};
+
+/// When an appointment starts, as a person gave it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Start {
+    /// A local date and time in the business's zone. `later` picks the
+    /// second of the two instants of a time the clocks repeat.
+    Local { local: DateTime, later: bool },
+    /// An exact instant (the API with an offset, a slot that was offered).
+    At(Timestamp),
+}
+
+/// What someone asks to book.
+#[derive(Debug, Clone)]
+pub struct Booking {
+    pub services: Vec<ServiceId>,
+    /// `None`: the first staff member free who can do it.
+    pub staff: Option<StaffId>,
+    /// `None`: any free resource the services can use.
+    pub resource: Option<ResourceId>,
+    pub customer: Option<CustomerId>,
+    pub start: Start,
+    pub notes: String,
+    /// Book despite conflicts (owners and admins only), with the reason
+    /// given; audited.
+    pub override_reason: Option<String>,
+}
+
+/// A change to an appointment: the fields not given stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub services: Option<Vec<ServiceId>>,
+    pub staff: Option<StaffId>,
+    pub resource: Option<Option<ResourceId>>,
+    pub customer: Option<Option<CustomerId>>,
+    pub start: Option<Start>,
+    pub notes: Option<String>,
+    pub override_reason: Option<String>,
+}
+
+/// What became of a booking or a change.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Done(Vec<Appointment>),
+    /// Nothing was written; each conflict says why.
+    Refused(Vec<Conflict>),
+}
+
+/// The longest a note may be.
+const MAX_NOTES: usize = 4000;
+
+fn resolve_start(settings: &Settings, start: Start) -> Result<Timestamp, Conflict> {
+    match start {
+        Start::At(at) => Ok(at),
+        Start::Local { local, later } => {
+            let instants = settings.instants(local);
+            let pick = if later {
+                instants.last()
+            } else {
+                instants.first()
+            };
+            pick.copied().ok_or_else(|| Conflict::NonexistentTime {
+                local: local.strftime("%a %-d %b %H:%M").to_string(),
+            })
+        }
+    }
+}
+
+/// Whether `user` may book despite conflicts.
+fn may_override(user: &User) -> bool {
+    user.role >= Role::Admin
+}
+
+fn check_override(user: &User, reason: &Option<String>) -> AppResult<Option<String>> {
+    match reason.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some(_) if !may_override(user) => Err(AppError::Forbidden),
+        Some("") => Err(AppError::BadRequest(
+            "Say why the conflict is overridden.".into(),
+        )),
+        Some(reason) => Ok(Some(crate::text::clean_name(reason))),
+    }
+}
+
+fn clean_notes(notes: &str) -> AppResult<String> {
+    if notes.chars().count() > MAX_NOTES {
+        return Err(AppError::TooLarge(format!(
+            "Notes are limited to {MAX_NOTES} characters."
+        )));
+    }
+    Ok(notes.trim().to_string())
+}
+
+/// Loads the office around the days an appointment starting at `at` for
+/// `minutes` touches.
+async fn office_around(state: &AppState, at: Timestamp, minutes: u32) -> AppResult<Office> {
+    let settings = Settings::load(&state.store).await?;
+    let first = settings.local(at).date();
+    let last = settings.local(at + (minutes as i64).minutes()).date();
+    Ok(Office::load_with(&state.store, settings, first, last).await?)
+}
+
+/// Books an appointment (or refuses, saying why).
+pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> AppResult<Outcome> {
+    let override_reason = check_override(user, &booking.override_reason)?;
+    let notes = clean_notes(&booking.notes)?;
+    if let Some(customer) = booking.customer {
+        state.store.customer(customer).await?;
+    }
+    let settings = Settings::load(&state.store).await?;
+    let starts_at = match resolve_start(&settings, booking.start) {
+        Ok(at) => at,
+        Err(conflict) => return Ok(Outcome::Refused(vec![conflict])),
+    };
+    let probe = Office::load_with(
+        &state.store,
+        settings.clone(),
+        settings.local(starts_at).date(),
+        settings.local(starts_at).date(),
+    )
+    .await?;
+    let plan = probe
+        .plan(&booking.services)
+        .map_err(AppError::BadRequest)?;
+    let office = office_around(state, starts_at, plan.minutes).await?;
+    let ends_at = starts_at + (plan.minutes as i64).minutes();
+    let candidate = |staff| Candidate {
+        staff,
+        resource: booking.resource,
+        starts_at,
+        ends_at,
+        plan: plan.clone(),
+    };
+    let staff = match booking.staff {
+        Some(staff) => staff,
+        None => pick_staff(&office, &plan, &candidate).ok_or_else(|| {
+            AppError::BadRequest("No active staff member can do these services.".into())
+        })?,
+    };
+    let candidate = candidate(staff);
+    let rules = office.rule_conflicts(&candidate);
+    if !rules.is_empty() && (override_reason.is_none() || rules.iter().any(|c| !c.can_override())) {
+        return Ok(Outcome::Refused(rules));
+    }
+    let uid = format!("{}@hearth", random_hex());
+    let by = user.id;
+    let customer = booking.customer;
+    let override_kept = override_reason.clone();
+    let written = state
+        .store
+        .write_appointments(
+            (
+                candidate.busy_from().as_second(),
+                candidate.busy_until().as_second(),
+            ),
+            Vec::new(),
+            None,
+            move |held| {
+                let mut candidate = candidate.clone();
+                if candidate.resource.is_none() {
+                    match office.free_resource(&candidate, held) {
+                        Some(resource) => candidate.resource = resource,
+                        None if override_kept.is_some() => {
+                            candidate.resource = candidate.plan.resources.first().copied()
+                        }
+                        None => {
+                            return Err(vec![Conflict::NoResourceFree {
+                                resources: resource_names(&office, &candidate.plan),
+                            }]);
+                        }
+                    }
+                }
+                let conflicts = office.overlap_conflicts(&candidate, held);
+                if !conflicts.is_empty() && override_kept.is_none() {
+                    return Err(conflicts);
+                }
+                Ok(Changes {
+                    creates: vec![NewAppointment {
+                        uid: uid.clone(),
+                        fields: fields_of(&candidate, customer, &notes, &override_kept),
+                        series_id: None,
+                        recurrence_id: None,
+                        created_by: Some(by),
+                    }],
+                    updates: Vec::new(),
+                })
+            },
+        )
+        .await?;
+    let written = match written {
+        Ok(written) => written,
+        Err(conflicts) => return Ok(Outcome::Refused(conflicts)),
+    };
+    for appointment in &written.appointments {
+        let detail = describe(&settings, appointment);
+        audit::record(
+            &state.store,
+            Actor::User(user),
+            ip,
+            Event::ok("schedule.booked", Target::Appointment(appointment.id)).detail(detail),
+        )
+        .await?;
+        if let Some(reason) = &appointment.override_reason {
+            audit::record(
+                &state.store,
+                Actor::User(user),
+                ip,
+                Event::ok("schedule.override", Target::Appointment(appointment.id))
+                    .detail(format!("conflicts overridden: {reason}")),
+            )
+            .await?;
+        }
+    }
+    Ok(Outcome::Done(written.appointments))
+}
+
+/// The first staff member (in the office's order) for whom the time keeps
+/// every rule and is free in the snapshot; else the first who can do it at
+/// all, so the refusal names a real person's conflicts.
+fn pick_staff(
+    office: &Office,
+    plan: &Plan,
+    candidate: &dyn Fn(StaffId) -> Candidate,
+) -> Option<StaffId> {
+    plan.staff
+        .iter()
+        .copied()
+        .find(|staff| {
+            let mut trial = candidate(*staff);
+            if trial.resource.is_none() {
+                trial.resource = trial.plan.resources.first().copied();
+            }
+            office.conflicts(&trial).iter().all(|c| {
+                // Any free resource will do; the transaction picks it.
+                matches!(c, Conflict::ResourceTaken { .. })
+            })
+        })
+        .or_else(|| plan.staff.first().copied())
+}
+
+fn resource_names(office: &Office, plan: &Plan) -> String {
+    plan.resources
+        .iter()
+        .filter_map(|r| office.resource(*r).map(|r| r.name.clone()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn fields_of(
+    candidate: &Candidate,
+    customer: Option<CustomerId>,
+    notes: &str,
+    override_reason: &Option<String>,
+) -> AppointmentFields {
+    AppointmentFields {
+        customer_id: customer,
+        staff_id: candidate.staff,
+        resource_id: candidate.resource,
+        title: candidate.plan.title.clone(),
+        starts_at: candidate.starts_at.as_second(),
+        ends_at: candidate.ends_at.as_second(),
+        busy_from: candidate.busy_from().as_second(),
+        busy_until: candidate.busy_until().as_second(),
+        notes: notes.to_string(),
+        services: candidate.plan.services.clone(),
+        override_reason: override_reason.clone(),
+    }
+}
+
+/// Changes an appointment (moves it, gives it to someone else, edits it).
+/// Only booked appointments change; the rules are checked as for a booking.
+pub async fn change(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: AppointmentId,
+    change: Change,
+) -> AppResult<Outcome> {
+    let before = state.store.appointment(id).await?;
+    if before.status != AppointmentStatus::Booked {
+        return Err(AppError::Conflict(format!(
+            "This appointment is {}; only booked appointments can be changed.",
+            status_words(before.status)
+        )));
+    }
+    let override_reason = check_override(user, &change.override_reason)?;
+    let notes = match &change.notes {
+        Some(notes) => clean_notes(notes)?,
+        None => before.notes.clone(),
+    };
+    let customer = change.customer.unwrap_or(before.customer_id);
+    if let Some(customer) = customer {
+        state.store.customer(customer).await?;
+    }
+    let settings = Settings::load(&state.store).await?;
+    let starts_at = match change.start {
+        Some(start) => match resolve_start(&settings, start) {
+            Ok(at) => at,
+            Err(conflict) => return Ok(Outcome::Refused(vec![conflict])),
+        },
+        None => Timestamp::from_second(before.starts_at).map_err(anyhow::Error::from)?,
+    };
+    let services = change.services.unwrap_or_else(|| before.services.clone());
+    let probe = office_around(state, starts_at, 0).await?;
+    let plan = probe.plan(&services).map_err(AppError::BadRequest)?;
+    let office = office_around(state, starts_at, plan.minutes).await?;
+    let staff = change.staff.unwrap_or(before.staff_id);
+    let resource = match change.resource {
+        Some(resource) => resource,
+        // Keep the resource if the services can still use it.
+        None => before
+            .resource_id
+            .filter(|r| plan.resources.contains(r))
+            .or(None),
+    };
+    let candidate = Candidate {
+        staff,
+        resource,
+        starts_at,
+        ends_at: starts_at + (plan.minutes as i64).minutes(),
+        plan,
+    };
+    let rules = office.rule_conflicts(&candidate);
+    if !rules.is_empty() && (override_reason.is_none() || rules.iter().any(|c| !c.can_override())) {
+        return Ok(Outcome::Refused(rules));
+    }
+    let override_kept = override_reason.clone().or(before.override_reason.clone());
+    let overriding = override_reason.is_some();
+    let detach = before.series_id.is_some();
+    let written = state
+        .store
+        .write_appointments(
+            (
+                candidate.busy_from().as_second(),
+                candidate.busy_until().as_second(),
+            ),
+            vec![id],
+            None,
+            move |held| {
+                let mut candidate = candidate.clone();
+                if candidate.resource.is_none() {
+                    match office.free_resource(&candidate, held) {
+                        Some(resource) => candidate.resource = resource,
+                        None if overriding => {
+                            candidate.resource = candidate.plan.resources.first().copied()
+                        }
+                        None => {
+                            return Err(vec![Conflict::NoResourceFree {
+                                resources: resource_names(&office, &candidate.plan),
+                            }]);
+                        }
+                    }
+                }
+                let conflicts = office.overlap_conflicts(&candidate, held);
+                if !conflicts.is_empty() && !overriding {
+                    return Err(conflicts);
+                }
+                Ok(Changes {
+                    creates: Vec::new(),
+                    updates: vec![AppointmentUpdate {
+                        id,
+                        fields: fields_of(&candidate, customer, &notes, &override_kept),
+                        detach,
+                    }],
+                })
+            },
+        )
+        .await?;
+    let written = match written {
+        Ok(written) => written,
+        Err(conflicts) => return Ok(Outcome::Refused(conflicts)),
+    };
+    for appointment in &written.appointments {
+        audit::record(
+            &state.store,
+            Actor::User(user),
+            ip,
+            Event::ok("schedule.changed", Target::Appointment(appointment.id)).detail(format!(
+                "{} → {}",
+                describe(&settings, &before),
+                describe(&settings, appointment)
+            )),
+        )
+        .await?;
+        if overriding {
+            audit::record(
+                &state.store,
+                Actor::User(user),
+                ip,
+                Event::ok("schedule.override", Target::Appointment(appointment.id)).detail(
+                    format!(
+                        "conflicts overridden: {}",
+                        appointment.override_reason.clone().unwrap_or_default()
+                    ),
+                ),
+            )
+            .await?;
+        }
+    }
+    Ok(Outcome::Done(written.appointments))
+}
+
+/// Cancels an appointment or marks it done or a no-show.
+pub async fn set_status(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: AppointmentId,
+    status: AppointmentStatus,
+) -> AppResult<Appointment> {
+    if status == AppointmentStatus::Booked {
+        return Err(AppError::BadRequest(
+            "An appointment cannot be booked again; book a new one.".into(),
+        ));
+    }
+    let (before, after) = state.store.set_appointment_status(id, status).await?;
+    let settings = Settings::load(&state.store).await?;
+    let action = match status {
+        AppointmentStatus::Cancelled => "schedule.cancelled",
+        AppointmentStatus::Done => "schedule.done",
+        AppointmentStatus::NoShow => "schedule.no_show",
+        AppointmentStatus::Booked => "schedule.booked",
+    };
+    audit::record(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::ok(action, Target::Appointment(id)).detail(format!(
+            "{} ({} → {})",
+            describe(&settings, &after),
+            before.status,
+            after.status
+        )),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// What to search free slots for.
+#[derive(Debug, Clone)]
+pub struct SlotSearch {
+    pub services: Vec<ServiceId>,
+    pub staff: Option<StaffId>,
+    pub first_day: Option<Date>,
+    pub last_day: Option<Date>,
+    /// Times of day a start must fall in; empty: any.
+    pub windows: Vec<Interval>,
+    pub limit: usize,
+}
+
+/// The most slots one search returns.
+pub const MAX_SLOTS: usize = 200;
+/// The longest range one search looks through.
+pub const MAX_SEARCH_DAYS: i64 = 366;
+
+/// The next free slots (from now), with the snapshot that found them for
+/// naming staff and resources.
+pub async fn find_slots(state: &AppState, search: SlotSearch) -> AppResult<(Vec<Slot>, Office)> {
+    let settings = Settings::load(&state.store).await?;
+    let now = Timestamp::from_second(state.store.now()).unwrap_or_else(|_| Timestamp::now());
+    let today = settings.local(now).date();
+    let first = search.first_day.unwrap_or(today).max(today);
+    let last = search
+        .last_day
+        .unwrap_or_else(|| first.saturating_add(13.days()));
+    if last < first {
+        return Err(AppError::BadRequest(
+            "The range ends before it starts.".into(),
+        ));
+    }
+    if (last - first).get_days() as i64 > MAX_SEARCH_DAYS {
+        return Err(AppError::BadRequest(format!(
+            "Search at most {MAX_SEARCH_DAYS} days at a time."
+        )));
+    }
+    let office = Office::load_with(&state.store, settings, first, last).await?;
+    let plan = office
+        .plan(&search.services)
+        .map_err(AppError::BadRequest)?;
+    if let Some(staff) = search.staff
+        && !plan.staff.contains(&staff)
+    {
+        let name = office
+            .staff_member(staff)
+            .map_or_else(|| "That person".to_string(), |s| s.name.clone());
+        return Err(AppError::BadRequest(format!(
+            "{name} does not do {}.",
+            plan.title
+        )));
+    }
+    let slots = office.slots(&SlotQuery {
+        plan,
+        staff: search.staff,
+        first_day: first,
+        last_day: last,
+        windows: search.windows,
+        not_before: now,
+        limit: search.limit.clamp(1, MAX_SLOTS),
+    });
+    Ok((slots, office))
+}
+
+/// "Tue 1 Dec 14:00–14:45 Cleaning for Ortiz with staff #2" for the log.
+pub fn describe(settings: &Settings, appointment: &Appointment) -> String {
+    let start = Timestamp::from_second(appointment.starts_at).unwrap_or_default();
+    let end = Timestamp::from_second(appointment.ends_at).unwrap_or_default();
+    let who = appointment
+        .customer_name
+        .as_deref()
+        .map(|name| format!(" for {name}"))
+        .unwrap_or_default();
+    format!(
+        "{}–{} {}{who} (staff {}{})",
+        settings.describe(start),
+        settings.local(end).strftime("%H:%M"),
+        appointment.title,
+        appointment.staff_id,
+        appointment
+            .resource_id
+            .map(|r| format!(", resource {r}"))
+            .unwrap_or_default()
+    )
+}
+
+pub fn status_words(status: AppointmentStatus) -> &'static str {
+    match status {
+        AppointmentStatus::Booked => "booked",
+        AppointmentStatus::Cancelled => "cancelled",
+        AppointmentStatus::Done => "done",
+        AppointmentStatus::NoShow => "a no-show",
+    }
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the system's random source works");
+    hex::encode(bytes)
+}
+
+/// A slot as the API and pages show it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SlotView {
+    /// RFC 3339 with the business's offset.
+    pub starts_at: String,
+    pub ends_at: String,
+    /// "Tue 1 Dec 14:00".
+    pub label: String,
+    pub staff_id: StaffId,
+    pub staff: String,
+    pub resource_id: Option<ResourceId>,
+    pub resource: Option<String>,
+    pub joins_group: bool,
+}
+
+impl SlotView {
+    pub fn of(office: &Office, slot: &Slot) -> SlotView {
+        let zone = office.settings.zone.clone();
+        SlotView {
+            starts_at: slot
+                .starts_at
+                .to_zoned(zone.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+            ends_at: slot
+                .ends_at
+                .to_zoned(zone)
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+            label: office.settings.describe(slot.starts_at),
+            staff_id: slot.staff,
+            staff: office
+                .staff_member(slot.staff)
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            resource_id: slot.resource,
+            resource: slot
+                .resource
+                .and_then(|r| office.resource(r).map(|r| r.name.clone())),
+            joins_group: slot.joins_group,
+        }
+    }
+}
