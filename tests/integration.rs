@@ -14,6 +14,7 @@ mod deploy;
 mod docs;
 mod extract;
 mod models;
+mod schedule;
 mod setup;
 mod store;
 mod tidy;

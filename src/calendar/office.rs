@@ -826,9 +826,13 @@ impl Office {
                         (start < work.end && start < w.end).then_some((work, start, w.end))
                     })
                 })
-                .map(|(work, start, last_start)| Interval {
+                // Starts fall before the window's end: the last one is a
+                // minute before it, and the appointment may run on.
+                .map(|(work, start, window_end)| Interval {
                     start,
-                    end: work.end.min(last_start.saturating_add(minutes as u16)),
+                    end: work
+                        .end
+                        .min(window_end.saturating_add(minutes as u16).saturating_sub(1)),
                 })
                 .collect();
         }

@@ -114,13 +114,25 @@ fn clean_notes(notes: &str) -> AppResult<String> {
     Ok(notes.trim().to_string())
 }
 
-/// Loads the office around the days an appointment starting at `at` for
-/// `minutes` touches.
-async fn office_around(state: &AppState, at: Timestamp, minutes: u32) -> AppResult<Office> {
-    let settings = Settings::load(&state.store).await?;
+/// The office around the days an appointment of `services` starting at
+/// `at` touches, and what the services need. One load serves nearly every
+/// booking (it covers the day and its neighbours); an appointment that runs
+/// into a later day loads those days too.
+async fn office_and_plan(
+    state: &AppState,
+    settings: Settings,
+    at: Timestamp,
+    services: &[ServiceId],
+) -> AppResult<(Office, Plan)> {
     let first = settings.local(at).date();
-    let last = settings.local(at + (minutes as i64).minutes()).date();
-    Ok(Office::load_with(&state.store, settings, first, last).await?)
+    let office = Office::load_with(&state.store, settings.clone(), first, first).await?;
+    let plan = office.plan(services).map_err(AppError::BadRequest)?;
+    let last = settings.local(at + (plan.minutes as i64).minutes()).date();
+    if last == first {
+        return Ok((office, plan));
+    }
+    let office = Office::load_with(&state.store, settings, first, last).await?;
+    Ok((office, plan))
 }
 
 /// Books an appointment (or refuses, saying why).
@@ -135,17 +147,8 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
         Ok(at) => at,
         Err(conflict) => return Ok(Outcome::Refused(vec![conflict])),
     };
-    let probe = Office::load_with(
-        &state.store,
-        settings.clone(),
-        settings.local(starts_at).date(),
-        settings.local(starts_at).date(),
-    )
-    .await?;
-    let plan = probe
-        .plan(&booking.services)
-        .map_err(AppError::BadRequest)?;
-    let office = office_around(state, starts_at, plan.minutes).await?;
+    let (office, plan) =
+        office_and_plan(state, settings.clone(), starts_at, &booking.services).await?;
     let ends_at = starts_at + (plan.minutes as i64).minutes();
     let candidate = |staff| Candidate {
         staff,
@@ -324,9 +327,7 @@ pub async fn change(
         None => Timestamp::from_second(before.starts_at).map_err(anyhow::Error::from)?,
     };
     let services = change.services.unwrap_or_else(|| before.services.clone());
-    let probe = office_around(state, starts_at, 0).await?;
-    let plan = probe.plan(&services).map_err(AppError::BadRequest)?;
-    let office = office_around(state, starts_at, plan.minutes).await?;
+    let (office, plan) = office_and_plan(state, settings.clone(), starts_at, &services).await?;
     let staff = change.staff.unwrap_or(before.staff_id);
     let resource = match change.resource {
         Some(resource) => resource,

@@ -1,0 +1,763 @@
+//! Scheduling: booking through the API and the pages with every rule
+//! checked and explained, overrides audited, moves and statuses, the
+//! availability engine's slots always bookable, the time zone's skipped and
+//! repeated hours, and the booking race (exactly one winner).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+use hearth::calendar::office::{HOURS_SETTING, STEP_SETTING, TIME_ZONE_SETTING};
+use hearth::calendar::{WeekHours, hours::parse_day};
+use hearth::store::{
+    ResourceChange, ResourceId, ServiceChange, ServiceId, StaffChange, StaffId, Store,
+};
+
+/// An office in New York: Dr Lee and Kim (dental cleanings on two chairs),
+/// Sam (installs, needs the van), a yoga class of three.
+struct Office {
+    lee: StaffId,
+    kim: StaffId,
+    sam: StaffId,
+    chair1: ResourceId,
+    chair2: ResourceId,
+    van: ResourceId,
+    cleaning: ServiceId,
+    install: ServiceId,
+    yoga: ServiceId,
+}
+
+async fn set_up_office(store: &Store) -> Office {
+    store
+        .set_setting(TIME_ZONE_SETTING, "America/New_York".into(), None)
+        .await
+        .unwrap();
+    store
+        .set_setting(HOURS_SETTING, WeekHours::default().to_json(), None)
+        .await
+        .unwrap();
+    store
+        .set_setting(STEP_SETTING, "15".into(), None)
+        .await
+        .unwrap();
+    let staff = |name: &str| StaffChange {
+        name: name.into(),
+        active: true,
+        ..StaffChange::default()
+    };
+    let lee = store.create_staff(staff("Dr Lee")).await.unwrap().id;
+    let kim = store.create_staff(staff("Kim")).await.unwrap().id;
+    let sam = store.create_staff(staff("Sam")).await.unwrap().id;
+    let resource = |name: &str| ResourceChange {
+        name: name.into(),
+        kind: "chair".into(),
+        active: true,
+    };
+    let chair1 = store.create_resource(resource("Chair 1")).await.unwrap().id;
+    let chair2 = store.create_resource(resource("Chair 2")).await.unwrap().id;
+    let van = store.create_resource(resource("Van")).await.unwrap().id;
+    let cleaning = store
+        .create_service(ServiceChange {
+            name: "Cleaning".into(),
+            duration_minutes: 45,
+            buffer_after: 15,
+            capacity: 1,
+            active: true,
+            staff: vec![lee, kim],
+            resources: vec![chair1, chair2],
+            ..ServiceChange::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let install = store
+        .create_service(ServiceChange {
+            name: "Install".into(),
+            duration_minutes: 90,
+            capacity: 1,
+            active: true,
+            staff: vec![sam],
+            resources: vec![van],
+            ..ServiceChange::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let yoga = store
+        .create_service(ServiceChange {
+            name: "Yoga".into(),
+            duration_minutes: 60,
+            capacity: 3,
+            active: true,
+            staff: vec![kim],
+            ..ServiceChange::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    Office {
+        lee,
+        kim,
+        sam,
+        chair1,
+        chair2,
+        van,
+        cleaning,
+        install,
+        yoga,
+    }
+}
+
+async fn book(api: &ApiClient, body: Value) -> (StatusCode, Value) {
+    let response = api
+        .request(Method::POST, "/api/v1/appointments")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn codes(answer: &Value) -> Vec<String> {
+    answer["error"]["conflicts"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|c| c["code"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn api_for(client: &Client, server: &TestServer) -> ApiClient {
+    ApiClient::new(&server.base, &client.api_key("schedule").await)
+}
+
+#[tokio::test]
+async fn every_rule_is_checked_and_each_refusal_says_why() {
+    let (server, owner) = TestServer::with_owner().await;
+    let o = set_up_office(&server.state.store).await;
+    let api = api_for(&owner, &server).await;
+    server
+        .state
+        .store
+        .add_closure(
+            "2027-01-06".into(),
+            "2027-01-06".into(),
+            "Staff training".into(),
+        )
+        .await
+        .unwrap();
+    // Kim is off on the morning of Thursday 7 January (New York time).
+    server
+        .state
+        .store
+        .add_time_off(o.kim, 1_799_330_400, 1_799_341_200, "Dentist".into())
+        .await
+        .unwrap();
+
+    let (status, first) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T10:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["starts_at"], "2027-01-05T10:00:00-05:00");
+    assert_eq!(first["ends_at"], "2027-01-05T10:45:00-05:00");
+    assert_eq!(first["resource_id"], o.chair1.0, "the first free chair");
+    assert_eq!(first["staff"], "Dr Lee");
+
+    // Dr Lee is busy until 10:45 plus 15 minutes of buffer.
+    for start in ["2027-01-05T10:30", "2027-01-05T10:45"] {
+        let (status, answer) = book(
+            &api,
+            json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": start}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+        assert_eq!(answer["error"]["code"], "schedule_conflict");
+        assert_eq!(codes(&answer), ["staff_busy"], "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Dr Lee is already booked then: 10:00–10:45"),
+            "{answer}"
+        );
+    }
+    let (status, _) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T11:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Kim takes the other chair; then both chairs are taken.
+    let (status, second) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.kim.0, "start": "2027-01-05T10:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["resource_id"], o.chair2.0);
+    let (status, answer) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "start": "2027-01-05T10:15"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    // A named chair that is taken.
+    let (status, answer) = book(
+        &api,
+        json!({"services": [o.install.0], "staff": o.sam.0, "resource": o.chair1.0, "start": "2027-01-05T10:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        codes(&answer).contains(&"resource_taken".to_string()),
+        "{answer}"
+    );
+
+    let cases = [
+        (
+            json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T16:30"}),
+            "outside_opening_hours",
+        ),
+        (
+            json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-09T10:00"}),
+            "outside_opening_hours",
+        ),
+        (
+            json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-06T10:00"}),
+            "closed",
+        ),
+        (
+            json!({"services": [o.cleaning.0], "staff": o.kim.0, "start": "2027-01-07T10:00"}),
+            "time_off",
+        ),
+        (
+            json!({"services": [o.cleaning.0], "staff": o.sam.0, "start": "2027-01-08T10:00"}),
+            "cannot_do",
+        ),
+    ];
+    for (body, code) in cases {
+        let (status, answer) = book(&api, body.clone()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}: {answer}");
+        assert!(
+            codes(&answer).contains(&code.to_string()),
+            "{body}: {answer}"
+        );
+    }
+
+    // Bad input is a readable 400 and writes nothing.
+    for body in [
+        json!({"services": [], "start": "2027-01-05T12:00"}),
+        json!({"services": [o.cleaning.0], "start": "next tuesday"}),
+        json!({"services": [999], "start": "2027-01-05T12:00"}),
+    ] {
+        let (status, answer) = book(&api, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().len() > 10);
+    }
+    let (_, listed) = api
+        .get_json("/api/v1/appointments?from=2027-01-04&to=2027-01-10")
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+    let _ = (o.van, o.yoga);
+}
+
+#[tokio::test]
+async fn owners_and_admins_may_override_staff_may_not_and_it_is_audited() {
+    let (server, owner) = TestServer::with_owner().await;
+    let o = set_up_office(&server.state.store).await;
+    let api = api_for(&owner, &server).await;
+    let staff = server.user(&owner, "sally", "staff").await;
+    let staff_api = api_for(&staff, &server).await;
+    let (status, _) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T10:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let double = json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T10:00",
+        "override_reason": "Emergency: cracked tooth"});
+    let (status, answer) = book(&staff_api, double.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, answer) = book(&api, double).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["override_reason"], "Emergency: cracked tooth");
+    // A time that does not exist cannot be overridden.
+    let (status, answer) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-03-14T02:30",
+            "override_reason": "try"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(codes(&answer), ["nonexistent_time"]);
+
+    let (_, audit) = api.get_json("/api/v1/audit?action=schedule").await;
+    let actions: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"schedule.override"), "{audit}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "schedule.booked").count(),
+        2,
+        "{audit}"
+    );
+    let record = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "schedule.override")
+        .unwrap();
+    assert_eq!(record["actor"], "olivia");
+    assert!(record["detail"].as_str().unwrap().contains("cracked tooth"));
+}
+
+#[tokio::test]
+async fn moves_cancellations_and_statuses() {
+    let (server, owner) = TestServer::with_owner().await;
+    let o = set_up_office(&server.state.store).await;
+    let api = api_for(&owner, &server).await;
+    let (_, first) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T10:00"}),
+    )
+    .await;
+    let (_, second) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T14:00"}),
+    )
+    .await;
+    let id = first["id"].as_i64().unwrap();
+    let patch = |body: Value| {
+        api.request(Method::PATCH, &format!("/api/v1/appointments/{id}"))
+            .json(&body)
+            .send()
+    };
+    // Onto the other appointment: refused, nothing changes.
+    let response = patch(json!({"start": "2027-01-05T14:15"})).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let (_, unchanged) = api.get_json(&format!("/api/v1/appointments/{id}")).await;
+    assert_eq!(unchanged["starts_at"], first["starts_at"]);
+    assert_eq!(unchanged["sequence"], 0);
+    // To Kim on Monday morning.
+    let response = patch(json!({"start": "2027-01-04T09:00", "staff": o.kim.0}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let moved: Value = response.json().await.unwrap();
+    assert_eq!(moved["starts_at"], "2027-01-04T09:00:00-05:00");
+    assert_eq!(moved["staff"], "Kim");
+    assert_eq!(moved["sequence"], 1);
+    // Its old time is free again.
+    let (status, _) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T10:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let second = second["id"].as_i64().unwrap();
+    let status_of = |id: i64, status: &str| {
+        api.request(Method::POST, &format!("/api/v1/appointments/{id}/status"))
+            .json(&json!({"status": status}))
+            .send()
+    };
+    let response = status_of(second, "cancelled").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cancelled: Value = response.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    // A cancelled appointment frees its time, and cannot change.
+    let (status, _) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-01-05T14:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let response = api
+        .request(Method::PATCH, &format!("/api/v1/appointments/{second}"))
+        .json(&json!({"start": "2027-01-05T15:00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        status_of(second, "done").await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        status_of(id, "no_show").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(id, "booked").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let (_, with_cancelled) = api
+        .get_json("/api/v1/appointments?from=2027-01-04&to=2027-01-05&include_cancelled=true")
+        .await;
+    assert_eq!(with_cancelled.as_array().unwrap().len(), 4);
+    let (_, without) = api
+        .get_json("/api/v1/appointments?from=2027-01-04&to=2027-01-05")
+        .await;
+    assert_eq!(without.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn every_offered_slot_is_free_and_group_places_fill_up() {
+    let (server, owner) = TestServer::with_owner().await;
+    let o = set_up_office(&server.state.store).await;
+    let api = api_for(&owner, &server).await;
+    for start in ["2027-01-05T13:00", "2027-01-05T15:00"] {
+        let (status, _) = book(
+            &api,
+            json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": start}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, slots) = api
+        .get_json(&format!(
+            "/api/v1/availability?services={}&staff={}&from=2027-01-05&to=2027-01-05&times=afternoon&limit=200",
+            o.cleaning.0, o.lee.0
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+    let slots = slots.as_array().unwrap();
+    let starts: Vec<&str> = slots
+        .iter()
+        .map(|s| s["starts_at"].as_str().unwrap())
+        .collect();
+    // 13:00–13:45 (+15) and 15:00–15:45 (+15) are held; a 45-minute cleaning
+    // (+15 after) fits 12:00, 14:00, 16:00 and neighbours that keep clear.
+    assert!(starts.contains(&"2027-01-05T12:00:00-05:00"), "{starts:?}");
+    assert!(starts.contains(&"2027-01-05T14:00:00-05:00"), "{starts:?}");
+    assert!(!starts.contains(&"2027-01-05T12:30:00-05:00"), "{starts:?}");
+    assert!(!starts.contains(&"2027-01-05T13:30:00-05:00"), "{starts:?}");
+    assert!(
+        !starts.contains(&"2027-01-05T16:30:00-05:00"),
+        "past closing: {starts:?}"
+    );
+    // Every slot offered can be booked, one after another (each booking
+    // taking its own time out of the next search).
+    for _ in 0..4 {
+        let (_, slots) = api
+            .get_json(&format!(
+                "/api/v1/availability?services={}&from=2027-01-05&to=2027-01-05&limit=1",
+                o.cleaning.0
+            ))
+            .await;
+        let slot = &slots[0];
+        let (status, answer) = book(
+            &api,
+            json!({"services": [o.cleaning.0], "staff": slot["staff_id"], "resource": slot["resource_id"], "start": slot["starts_at"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{slot} {answer}");
+    }
+
+    // Three places in a yoga class at 10:00, then it is full.
+    for _ in 0..3 {
+        let (status, answer) = book(
+            &api,
+            json!({"services": [o.yoga.0], "staff": o.kim.0, "start": "2027-01-08T10:00"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let (status, answer) = book(
+        &api,
+        json!({"services": [o.yoga.0], "staff": o.kim.0, "start": "2027-01-08T10:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(codes(&answer), ["group_full"], "{answer}");
+    let (status, answer) = book(
+        &api,
+        json!({"services": [o.yoga.0], "staff": o.kim.0, "start": "2027-01-08T10:30"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+
+    let (status, answer) = api
+        .get_json("/api/v1/availability?services=&from=2027-01-05")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, _) = api
+        .get_json(&format!(
+            "/api/v1/availability?services={}&times=teatime",
+            o.cleaning.0
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let _ = (o.chair1, o.chair2, o.install, o.van, o.sam);
+}
+
+#[tokio::test]
+async fn skipped_hours_are_never_offered_and_repeated_hours_are_two_times() {
+    let (server, owner) = TestServer::with_owner().await;
+    let o = set_up_office(&server.state.store).await;
+    let store = server.state.store.clone();
+    let all_day: [String; 7] = std::array::from_fn(|_| "0:00-24:00".to_string());
+    store
+        .set_setting(
+            HOURS_SETTING,
+            WeekHours::from_texts(&all_day).unwrap().to_json(),
+            None,
+        )
+        .await
+        .unwrap();
+    let api = api_for(&owner, &server).await;
+    // 14 March 2027: New York skips 2:00–3:00.
+    let (_, slots) = api
+        .get_json(&format!(
+            "/api/v1/availability?services={}&staff={}&from=2027-03-14&to=2027-03-14&times=01:00-04:00&limit=200",
+            o.cleaning.0, o.lee.0
+        ))
+        .await;
+    let starts: Vec<&str> = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["starts_at"].as_str().unwrap())
+        .collect();
+    assert!(!starts.is_empty());
+    assert!(starts.iter().all(|s| !s.contains("T02:")), "{starts:?}");
+    assert!(starts.contains(&"2027-03-14T01:00:00-05:00"), "{starts:?}");
+    assert!(starts.contains(&"2027-03-14T03:00:00-04:00"), "{starts:?}");
+    let (status, answer) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-03-14T02:30"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(codes(&answer), ["nonexistent_time"]);
+
+    // 7 November 2027: 1:00–2:00 happens twice; both are offered and both
+    // can be booked, as different instants.
+    let (_, slots) = api
+        .get_json(&format!(
+            "/api/v1/availability?services={}&staff={}&from=2027-11-07&to=2027-11-07&times=01:00-01:15&limit=200",
+            o.cleaning.0, o.lee.0
+        ))
+        .await;
+    let starts: Vec<&str> = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["starts_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        ["2027-11-07T01:00:00-04:00", "2027-11-07T01:00:00-05:00"],
+        "{slots}"
+    );
+    let (status, earlier) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.kim.0, "start": "2027-11-07T01:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(earlier["starts_at"], "2027-11-07T01:00:00-04:00");
+    let (status, later) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.kim.0, "start": "2027-11-07T01:00", "later": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{later}");
+    assert_eq!(later["starts_at"], "2027-11-07T01:00:00-05:00");
+    let _ = parse_day("9-17");
+}
+
+/// Of many people booking one slot at once, exactly one wins. Each round
+/// books a new slot with 64 concurrent requests through the domain (the
+/// same path as the pages and the API); `HEARTH_RACE_ROUNDS` sets the
+/// rounds (CI runs 1,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_one_of_many_concurrent_bookings_wins() {
+    let (server, owner) = TestServer::with_owner().await;
+    let o = set_up_office(&server.state.store).await;
+    let _ = owner;
+    let store = server.state.store.clone();
+    let user = store.users().await.unwrap().remove(0);
+    let rounds: usize = std::env::var("HEARTH_RACE_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(100);
+    let started = std::time::Instant::now();
+    for round in 0..rounds {
+        // Weekdays from 2027-01-04, four 90-minute installs a day.
+        let day = round / 4;
+        let date = jiff::civil::date(2027, 1, 4)
+            .checked_add(jiff::Span::new().days((day / 5 * 7 + day % 5) as i64))
+            .unwrap();
+        let time = jiff::civil::time(9 + 2 * (round % 4) as i8, 0, 0, 0);
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let state = server.state.clone();
+            let user = user.clone();
+            let booking = hearth::schedule::book::Booking {
+                services: vec![o.install],
+                staff: Some(o.sam),
+                resource: None,
+                customer: None,
+                start: hearth::schedule::book::Start::Local {
+                    local: date.to_datetime(time),
+                    later: false,
+                },
+                notes: String::new(),
+                override_reason: None,
+            };
+            tasks.push(tokio::spawn(async move {
+                hearth::schedule::book::book(&state, &user, "127.0.0.1", booking).await
+            }));
+        }
+        let mut winners = 0;
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                hearth::schedule::book::Outcome::Done(_) => winners += 1,
+                hearth::schedule::book::Outcome::Refused(conflicts) => {
+                    assert!(!conflicts.is_empty())
+                }
+            }
+        }
+        assert_eq!(winners, 1, "round {round} on {date} {time}");
+    }
+    eprintln!(
+        "{rounds} rounds of 64 concurrent bookings: exactly one winner each ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = (o.lee, o.kim, o.chair1, o.chair2, o.cleaning, o.yoga, o.van);
+}
+
+#[tokio::test]
+async fn booking_through_the_pages() {
+    let (server, owner) = TestServer::with_owner().await;
+    let o = set_up_office(&server.state.store).await;
+    let staff = server.user(&owner, "sally", "staff").await;
+    let (status, html) = staff.page("/schedule?date=2027-01-05").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        select_all_text(&html, ".cal-head").len(),
+        4,
+        "a time column and three people"
+    );
+    // An empty cell links to the form, filled in.
+    let cell = select_attr(&html, ".cal-cell[data-time='10:00'][data-staff]", "href");
+    assert!(cell.contains("book_time=10:00"), "{cell}");
+    let (_, html) = staff.page(&cell).await;
+    assert_eq!(select_attr(&html, "#b-time", "value"), "10:00");
+
+    let cleaning = o.cleaning.0.to_string();
+    let lee = o.lee.0.to_string();
+    let form = [
+        ("services", cleaning.as_str()),
+        ("staff", lee.as_str()),
+        ("date", "2027-01-05"),
+        ("time", "10:00"),
+        ("customer_name", "Maria Ortiz"),
+        ("customer_phone", "555-0100"),
+        ("notes", "First visit <b>"),
+    ];
+    let response = staff.post_form("/schedule/book", &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to = location(&response);
+    let (_, html) = staff.page(&to).await;
+    assert!(select_text(&html, ".flash").contains("Booked"), "{to}");
+    let block = select_text(&html, "#day-grid .appt");
+    assert!(block.contains("10:00–10:45"), "{block}");
+    assert!(block.contains("Maria Ortiz"), "{block}");
+
+    // The same time again: the form comes back with the reason and values.
+    let response = staff.post_form("/schedule/book", &form).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert!(
+        select_text(&html, "#book .error").contains("Dr Lee is already booked"),
+        "{}",
+        select_text(&html, "#book")
+    );
+    assert_eq!(select_attr(&html, "#b-customer", "value"), "Maria Ortiz");
+    assert!(
+        html.select(&scraper::Selector::parse("#b-override").unwrap())
+            .next()
+            .is_none(),
+        "staff cannot override"
+    );
+
+    // The customer was created once and is found again by name and phone.
+    let customers = server.state.store.customers().await.unwrap();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0].phone, "555-0100");
+
+    // The appointment's page: notes escaped, moved by form, then cancelled.
+    let id = select_attr(&html, "#day-grid .appt", "data-id");
+    let (status, page) = staff.page(&format!("/schedule/appointments/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(select_text(&page, "#details").contains("First visit <b>"));
+    let response = staff
+        .post_form(
+            &format!("/schedule/appointments/{id}"),
+            &[
+                ("date", "2027-01-05"),
+                ("time", "11:00"),
+                ("staff", lee.as_str()),
+                ("services", cleaning.as_str()),
+                ("notes", "moved"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = staff.page(&format!("/schedule/appointments/{id}")).await;
+    assert!(
+        select_text(&page, "#details").contains("11:00"),
+        "{}",
+        select_text(&page, "#details")
+    );
+    let response = staff
+        .post_form(
+            &format!("/schedule/appointments/{id}/status"),
+            &[("status", "cancelled")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = staff.page(&format!("/schedule/appointments/{id}")).await;
+    assert_eq!(select_text(&page, "#status"), "cancelled");
+
+    // Find a slot, book one from the list.
+    let (status, page) = staff
+        .page(&format!(
+            "/schedule/find?services={cleaning}&staff={lee}&from=2027-01-05&to=2027-01-05&times=afternoon"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let labels = select_all_text(&page, ".slot-label");
+    assert!(labels[0].contains("Tue 5 Jan 12:00"), "{labels:?}");
+    let at = select_attr(&page, ".slots input[name='at']", "value");
+    let response = staff
+        .post_form(
+            "/schedule/book",
+            &[
+                ("services", cleaning.as_str()),
+                ("staff", lee.as_str()),
+                ("at", at.as_str()),
+                ("customer_name", "Chen"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // The week view and the day sheet show it.
+    let (_, week) = staff.page("/schedule?view=week&date=2027-01-05").await;
+    assert!(select_text(&week, "#week").contains("Chen"));
+    let (status, sheet) = staff.page("/schedule/sheet?date=2027-01-05").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(select_text(&sheet, ".sheet").contains("Chen"));
+}
