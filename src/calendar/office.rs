@@ -934,3 +934,325 @@ fn describe_hours(hours: &[Interval]) -> String {
 
 /// An `Office` behind an `Arc`, for the store's write transaction.
 pub type SharedOffice = Arc<Office>;
+
+#[cfg(test)]
+mod tests {
+    //! The availability engine's rules as a table: each case is an office,
+    //! a question and the answer, checked through one helper.
+
+    use super::*;
+    use crate::store::{AppointmentId, AppointmentStatus, ClosureId, TimeOffId};
+    use jiff::civil::date;
+
+    const ZONE: &str = "Europe/Berlin";
+
+    fn settings() -> Settings {
+        Settings::from_stored(Some(ZONE), None, Some("15"))
+    }
+
+    fn at(day: Date, hh: i8, mm: i8) -> Timestamp {
+        settings().instants(day.at(hh, mm, 0, 0))[0]
+    }
+
+    fn staff(id: i64, name: &str, hours: &str) -> StaffMember {
+        StaffMember {
+            id: StaffId(id),
+            name: name.into(),
+            user_id: None,
+            hours: hours.into(),
+            active: true,
+        }
+    }
+
+    fn service(
+        id: i64,
+        minutes: u32,
+        before: u32,
+        after: u32,
+        capacity: u32,
+        staff: &[i64],
+        resources: &[i64],
+    ) -> Service {
+        Service {
+            id: ServiceId(id),
+            name: format!("service {id}"),
+            duration_minutes: minutes,
+            buffer_before: before,
+            buffer_after: after,
+            price_cents: None,
+            capacity,
+            active: true,
+            staff: staff.iter().map(|s| StaffId(*s)).collect(),
+            resources: resources.iter().map(|r| ResourceId(*r)).collect(),
+        }
+    }
+
+    fn appointment(
+        id: i64,
+        staff: i64,
+        resource: Option<i64>,
+        from: Timestamp,
+        minutes: i64,
+        services: &[i64],
+    ) -> Appointment {
+        Appointment {
+            id: AppointmentId(id),
+            uid: format!("{id}"),
+            customer_id: None,
+            customer_name: Some(format!("customer {id}")),
+            staff_id: StaffId(staff),
+            resource_id: resource.map(ResourceId),
+            title: String::new(),
+            starts_at: from.as_second(),
+            ends_at: from.as_second() + minutes * 60,
+            busy_from: from.as_second(),
+            busy_until: from.as_second() + minutes * 60,
+            status: AppointmentStatus::Booked,
+            notes: String::new(),
+            series_id: None,
+            recurrence_id: None,
+            detached: false,
+            override_reason: None,
+            sequence: 0,
+            services: services.iter().map(|s| ServiceId(*s)).collect(),
+            created_by: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// Tuesday 5 January 2027, in Berlin.
+    fn tuesday() -> Date {
+        date(2027, 1, 5)
+    }
+
+    /// Ann (own hours 10–16) and Ben (opening hours 9–17); two rooms; a
+    /// 60-minute treatment with 15 minutes of buffer after, in either room;
+    /// a 30-minute check by Ben only, no room; a 60-minute class of 2.
+    fn office(appointments: Vec<Appointment>, time_off: Vec<TimeOff>, closed: bool) -> Office {
+        let own_hours = WeekHours::from_texts(&std::array::from_fn(|i| {
+            if i < 5 {
+                "10:00-16:00".to_string()
+            } else {
+                String::new()
+            }
+        }))
+        .unwrap()
+        .to_json();
+        let closures = if closed {
+            vec![(tuesday(), tuesday(), "Holiday".to_string())]
+        } else {
+            Vec::new()
+        };
+        Office::new(
+            settings(),
+            vec![staff(1, "Ann", &own_hours), staff(2, "Ben", "")],
+            vec![
+                Resource {
+                    id: ResourceId(1),
+                    name: "Room 1".into(),
+                    kind: "room".into(),
+                    active: true,
+                },
+                Resource {
+                    id: ResourceId(2),
+                    name: "Room 2".into(),
+                    kind: "room".into(),
+                    active: true,
+                },
+            ],
+            vec![
+                service(1, 60, 0, 15, 1, &[], &[1, 2]),
+                service(2, 30, 0, 0, 1, &[2], &[]),
+                service(3, 60, 0, 0, 2, &[1], &[]),
+            ],
+            closures,
+            time_off,
+            appointments,
+        )
+    }
+
+    fn first_slots(
+        office: &Office,
+        services: &[i64],
+        staff: Option<i64>,
+        count: usize,
+    ) -> Vec<String> {
+        let plan = office
+            .plan(&services.iter().map(|s| ServiceId(*s)).collect::<Vec<_>>())
+            .unwrap();
+        office
+            .slots(&SlotQuery {
+                plan,
+                staff: staff.map(StaffId),
+                first_day: tuesday(),
+                last_day: tuesday(),
+                windows: Vec::new(),
+                not_before: Timestamp::UNIX_EPOCH,
+                limit: count,
+            })
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}{}",
+                    settings().local(s.starts_at).strftime("%H:%M"),
+                    office.staff_member(s.staff).unwrap().name,
+                    s.resource.map(|r| format!(" r{}", r.0)).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    fn check(office: &Office, services: &[i64], staff: Option<i64>, expected: &[&str]) {
+        assert_eq!(
+            first_slots(office, services, staff, expected.len()),
+            expected
+        );
+    }
+
+    #[test]
+    fn slots_follow_hours_buffers_rooms_closures_time_off_and_capacity() {
+        let day = tuesday();
+        // Open day: Ben from 9:00, Ann from 10:00 (her own hours).
+        check(
+            &office(vec![], vec![], false),
+            &[1],
+            None,
+            &["09:00 Ben r1", "09:15 Ben r1", "09:30 Ben r1"],
+        );
+        check(
+            &office(vec![], vec![], false),
+            &[1],
+            Some(1),
+            &["10:00 Ann r1", "10:15 Ann r1"],
+        );
+        // Ann's last 60-minute start is 15:00 (she stops at 16:00).
+        let late = first_slots(&office(vec![], vec![], false), &[1], Some(1), 100);
+        assert_eq!(late.last().unwrap(), "15:00 Ann r1");
+        // Ben busy 9:00–10:00: the buffer of 15 after the treatment keeps
+        // his next start at 10:00 (the other appointment has no buffer),
+        // and a treatment at 8:00 would end inside it.
+        let busy = office(
+            vec![appointment(1, 2, None, at(day, 9, 0), 60, &[2])],
+            vec![],
+            false,
+        );
+        check(&busy, &[1], Some(2), &["10:00 Ben r1"]);
+        // Room 1 taken 9:00–11:00 by Ann's appointment: Ben gets room 2.
+        let room = office(
+            vec![appointment(1, 1, Some(1), at(day, 9, 0), 120, &[1])],
+            vec![],
+            false,
+        );
+        check(&room, &[1], Some(2), &["09:00 Ben r2"]);
+        // Both rooms taken: nothing until one frees (at 10:00 for room 2).
+        let rooms = office(
+            vec![
+                appointment(1, 1, Some(1), at(day, 9, 0), 120, &[1]),
+                appointment(2, 1, Some(2), at(day, 8, 0), 120, &[1]),
+            ],
+            vec![],
+            false,
+        );
+        check(&rooms, &[1], Some(2), &["10:00 Ben r2"]);
+        // The check needs no room and only Ben does it.
+        check(&rooms, &[2], None, &["09:00 Ben"]);
+        // A treatment and a check back to back: 60 + 15 buffer + 30, by
+        // Ben (the only one who does both), in a room.
+        let both = office(vec![], vec![], false);
+        let plan = both.plan(&[ServiceId(1), ServiceId(2)]).unwrap();
+        assert_eq!((plan.minutes, plan.staff.clone()), (105, vec![StaffId(2)]));
+        let last = first_slots(&both, &[1, 2], None, 100);
+        assert_eq!(last.last().unwrap(), "15:15 Ben r1", "ends at 17:00");
+        // A closure: nothing at all.
+        check(&office(vec![], vec![], true), &[1], None, &[]);
+        // Ben off 9:00–12:00.
+        let off = office(
+            vec![],
+            vec![TimeOff {
+                id: TimeOffId(1),
+                staff_id: StaffId(2),
+                starts_at: at(day, 9, 0).as_second(),
+                ends_at: at(day, 12, 0).as_second(),
+                reason: "Dentist".into(),
+            }],
+            false,
+        );
+        check(&off, &[1], Some(2), &["12:00 Ben r1"]);
+        // A class of two: one place taken at 10:00 is still offered (joins),
+        // two taken is full.
+        let one = office(
+            vec![appointment(1, 1, None, at(day, 10, 0), 60, &[3])],
+            vec![],
+            false,
+        );
+        check(&one, &[3], None, &["10:00 Ann"]);
+        let two = office(
+            vec![
+                appointment(1, 1, None, at(day, 10, 0), 60, &[3]),
+                appointment(2, 1, None, at(day, 10, 0), 60, &[3]),
+            ],
+            vec![],
+            false,
+        );
+        check(&two, &[3], None, &["11:00 Ann"]);
+        let _ = ClosureId(0);
+    }
+
+    #[test]
+    fn a_booking_gets_every_conflict_named() {
+        let day = tuesday();
+        let taken = office(
+            vec![appointment(1, 2, Some(1), at(day, 9, 0), 60, &[1])],
+            vec![],
+            true,
+        );
+        let plan = taken.plan(&[ServiceId(1)]).unwrap();
+        let candidate = Candidate {
+            staff: StaffId(2),
+            resource: Some(ResourceId(1)),
+            starts_at: at(day, 9, 30),
+            ends_at: at(day, 10, 30),
+            plan: plan.clone(),
+        };
+        let codes: Vec<String> = taken
+            .conflicts(&candidate)
+            .iter()
+            .map(|c| {
+                serde_json::to_value(c).unwrap()["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(codes, ["closed", "staff_busy", "resource_taken"]);
+        let early = Candidate {
+            staff: StaffId(1),
+            starts_at: at(day, 9, 0),
+            ends_at: at(day, 10, 0),
+            ..candidate
+        };
+        let open = office(vec![], vec![], false);
+        let messages: Vec<String> = open
+            .conflicts(&early)
+            .iter()
+            .map(Conflict::message)
+            .collect();
+        assert_eq!(
+            messages,
+            ["That is outside Ann's working hours (10:00–16:00)."]
+        );
+        assert!(open.plan(&[]).is_err());
+        assert!(open.plan(&[ServiceId(9)]).is_err());
+    }
+
+    #[test]
+    fn the_zone_decides_which_local_times_exist() {
+        let s = settings();
+        // Berlin skips 2:00–3:00 on 28 March 2027 and repeats it on 31 October.
+        assert!(s.instants(date(2027, 3, 28).at(2, 30, 0, 0)).is_empty());
+        assert_eq!(s.instants(date(2027, 10, 31).at(2, 30, 0, 0)).len(), 2);
+        assert_eq!(s.instants(date(2027, 10, 31).at(3, 30, 0, 0)).len(), 1);
+        assert_eq!(s.day_start(date(2027, 3, 28)).as_second(), 1_806_188_400);
+    }
+}
