@@ -75,6 +75,10 @@ enum Command {
         /// raw tantivy at these numbers of chunks (e.g. --docs 10000,100000)
         #[arg(long, value_delimiter = ',', value_name = "CHUNKS")]
         docs: Vec<usize>,
+        /// Measure scheduling instead: availability over HTTP for 20 staff,
+        /// 6 rooms and 8 weeks of bookings, against the engine alone
+        #[arg(long)]
+        schedule: bool,
     },
 }
 
@@ -213,6 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench { schedule: true, .. } => runtime.block_on(crate::bench::schedule::run()),
         Command::Bench { docs, .. } if !docs.is_empty() => {
             runtime.block_on(crate::bench::docs::run(docs))
         }

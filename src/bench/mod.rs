@@ -9,6 +9,7 @@
 //! alone; and the resident memory of an idle server without a model.
 
 pub mod docs;
+pub mod schedule;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

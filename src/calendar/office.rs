@@ -858,39 +858,28 @@ impl Office {
                     {
                         continue;
                     }
-                    let mut candidate = Candidate {
-                        staff: *staff,
-                        resource: None,
-                        starts_at,
-                        ends_at,
-                        plan: query.plan.clone(),
-                    };
-                    let (from, until) = (
-                        candidate.busy_from().as_second(),
-                        candidate.busy_until().as_second(),
-                    );
-                    let mut near: Vec<Appointment> = held
-                        .map(|h| h.overlapping(from, until).cloned().collect())
-                        .unwrap_or_default();
-                    for resource in &query.plan.resources {
-                        if let Some(h) = self.by_resource.get(resource) {
-                            near.extend(
-                                h.overlapping(from, until)
-                                    .filter(|a| a.staff_id != *staff)
-                                    .cloned(),
-                            );
-                        }
-                    }
-                    let Some(resource) = self.free_resource(&candidate, &near) else {
+                    // The search asks only "free or not", without building
+                    // messages or copying appointments: it looks at tens of
+                    // thousands of times (formatting each clash cost 200 ms
+                    // at p95 over eight busy weeks).
+                    let plan = &query.plan;
+                    let from = a - plan.buffer_before as i64 * 60;
+                    let until = b + plan.buffer_after as i64 * 60;
+                    let Some(staff_group) = free_in(held, from, until, a, plan, *staff) else {
                         continue;
                     };
-                    candidate.resource = resource;
-                    let conflicts = self.overlap_conflicts(&candidate, &near);
-                    if !conflicts.is_empty() {
-                        continue;
-                    }
-                    let joins_group = candidate.plan.capacity > 1
-                        && near.iter().any(|a| a.starts_at == starts_at.as_second());
+                    let (resource, resource_group) = if plan.resources.is_empty() {
+                        (None, false)
+                    } else {
+                        let Some(found) = plan.resources.iter().find_map(|r| {
+                            free_in(self.by_resource.get(r), from, until, a, plan, *staff)
+                                .map(|group| (Some(*r), group))
+                        }) else {
+                            continue;
+                        };
+                        found
+                    };
+                    let joins_group = staff_group || resource_group;
                     out.push(Slot {
                         starts_at,
                         ends_at,
@@ -903,6 +892,36 @@ impl Office {
             }
         }
     }
+}
+
+/// Whether `held` (one person's or resource's appointments) leaves
+/// `[from, until)` free for a booking of `plan` by `staff` starting at
+/// `start`: `Some(joins)` when free (`joins`: it takes a place in a group
+/// session already there), `None` when not. The same rule as
+/// [`Office::overlap_conflicts`], without the messages.
+fn free_in(
+    held: Option<&Held>,
+    from: i64,
+    until: i64,
+    start: i64,
+    plan: &Plan,
+    staff: StaffId,
+) -> Option<bool> {
+    let Some(held) = held else {
+        return Some(false);
+    };
+    let mut group = 0u32;
+    for other in held.overlapping(from, until) {
+        let same_group = plan.capacity > 1
+            && other.starts_at == start
+            && other.staff_id == staff
+            && other.services == plan.services;
+        if !same_group {
+            return None;
+        }
+        group += 1;
+    }
+    (group < plan.capacity.max(1)).then_some(group > 0)
 }
 
 /// The civil time of a minute of the day (1440 is not a time; callers

@@ -71,6 +71,43 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
+/// The CPU's model and the vector extensions that decide llama.cpp's and
+/// the index's speed ("AVX2 AVX-512F AVX-512 VNNI"), for benchmark reports:
+/// figures from machines with and without AVX-512 are not comparable.
+pub fn cpu_flags_summary() -> String {
+    let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return "unknown".into();
+    };
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, name)| name.trim().to_string())
+        .unwrap_or_default();
+    let flags: Vec<&str> = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("flags"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, f)| f.split_whitespace().collect())
+        .unwrap_or_default();
+    let named = [
+        ("avx2", "AVX2"),
+        ("fma", "FMA"),
+        ("f16c", "F16C"),
+        ("avx512f", "AVX-512F"),
+        ("avx512bw", "AVX-512BW"),
+        ("avx512_vnni", "AVX-512 VNNI"),
+        ("avx_vnni", "AVX-VNNI"),
+        ("amx_tile", "AMX"),
+    ];
+    let present: Vec<&str> = named
+        .iter()
+        .filter(|(flag, _)| flags.contains(flag))
+        .map(|(_, name)| *name)
+        .collect();
+    format!("{model} [{}]", present.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -497,31 +497,43 @@ pub async fn find_slots(state: &AppState, search: SlotSearch) -> AppResult<(Vec<
             "Search at most {MAX_SEARCH_DAYS} days at a time."
         )));
     }
-    let office = Office::load_with(&state.store, settings, first, last).await?;
-    let plan = office
-        .plan(&search.services)
-        .map_err(AppError::BadRequest)?;
-    if let Some(staff) = search.staff
-        && !plan.staff.contains(&staff)
-    {
-        let name = office
-            .staff_member(staff)
-            .map_or_else(|| "That person".to_string(), |s| s.name.clone());
-        return Err(AppError::BadRequest(format!(
-            "{name} does not do {}.",
-            plan.title
-        )));
+    // The range is searched a week at a time, so the common question ("the
+    // next free slots") loads only the days it needs.
+    let limit = search.limit.clamp(1, MAX_SLOTS);
+    let mut found = Vec::new();
+    let mut chunk_first = first;
+    loop {
+        let chunk_last = chunk_first.saturating_add(6.days()).min(last);
+        let office =
+            Office::load_with(&state.store, settings.clone(), chunk_first, chunk_last).await?;
+        let plan = office
+            .plan(&search.services)
+            .map_err(AppError::BadRequest)?;
+        if let Some(staff) = search.staff
+            && !plan.staff.contains(&staff)
+        {
+            let name = office
+                .staff_member(staff)
+                .map_or_else(|| "That person".to_string(), |s| s.name.clone());
+            return Err(AppError::BadRequest(format!(
+                "{name} does not do {}.",
+                plan.title
+            )));
+        }
+        found.extend(office.slots(&SlotQuery {
+            plan,
+            staff: search.staff,
+            first_day: chunk_first,
+            last_day: chunk_last,
+            windows: search.windows.clone(),
+            not_before: now,
+            limit: limit - found.len(),
+        }));
+        if found.len() >= limit || chunk_last >= last {
+            return Ok((found, office));
+        }
+        chunk_first = chunk_last.saturating_add(1.day());
     }
-    let slots = office.slots(&SlotQuery {
-        plan,
-        staff: search.staff,
-        first_day: first,
-        last_day: last,
-        windows: search.windows,
-        not_before: now,
-        limit: search.limit.clamp(1, MAX_SLOTS),
-    });
-    Ok((slots, office))
 }
 
 /// "Tue 1 Dec 14:00–14:45 Cleaning for Ortiz with staff #2" for the log.

@@ -143,7 +143,8 @@ pub struct Written {
 const COLUMNS: &str = "a.id, a.uid, a.customer_id, c.name, a.staff_id, a.resource_id, a.title, \
      a.starts_at, a.ends_at, a.busy_from, a.busy_until, a.status, a.notes, a.series_id, \
      a.recurrence_id, a.detached, a.override_reason, a.sequence, a.created_by, a.created_at, \
-     a.updated_at";
+     a.updated_at, (SELECT group_concat(s.service_id, ',' ORDER BY s.position) \
+     FROM appointment_services s WHERE s.appointment_id = a.id)";
 const FROM: &str = "appointments a LEFT JOIN customers c ON c.id = a.customer_id";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Appointment> {
@@ -166,31 +167,26 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Appointment> {
         detached: r.get(15)?,
         override_reason: r.get(16)?,
         sequence: r.get(17)?,
-        services: Vec::new(),
+        services: r
+            .get::<_, Option<String>>(21)?
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|id| id.parse().ok().map(ServiceId))
+            .collect(),
         created_by: r.get::<_, Option<i64>>(18)?.map(UserId),
         created_at: r.get(19)?,
         updated_at: r.get(20)?,
     })
 }
 
-/// Runs a SELECT of appointments and fills in their services.
+/// Runs a SELECT of appointments, their services included.
 fn query(
     c: &rusqlite::Connection,
     filter_sql: &str,
     args: &[&dyn rusqlite::ToSql],
 ) -> rusqlite::Result<Vec<Appointment>> {
-    let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM {FROM} {filter_sql}"))?;
-    let mut appointments: Vec<Appointment> =
-        stmt.query_map(args, from_row)?.collect::<Result<_, _>>()?;
-    let mut services = c.prepare_cached(
-        "SELECT service_id FROM appointment_services WHERE appointment_id = ?1 ORDER BY position",
-    )?;
-    for appointment in &mut appointments {
-        appointment.services = services
-            .query_map([appointment.id.0], |r| Ok(ServiceId(r.get(0)?)))?
-            .collect::<Result<_, _>>()?;
-    }
-    Ok(appointments)
+    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} {filter_sql}"))?;
+    stmt.query_map(args, from_row)?.collect()
 }
 
 fn one(c: &rusqlite::Connection, id: AppointmentId) -> StoreResult<Appointment> {
