@@ -15,8 +15,11 @@
 mod api;
 pub mod book;
 mod customers;
+mod customers_api;
 mod pages;
 mod setup;
+mod setup_api;
+mod setup_pages;
 
 use crate::web::Routes;
 
@@ -25,11 +28,16 @@ pub use book::{Booking, Outcome};
 pub fn routes() -> Routes {
     Routes::new()
         .merge(pages::routes())
-        .merge(setup::routes())
+        .merge(setup_pages::routes())
         .merge(customers::routes())
         .merge(api::routes())
+        .merge(setup_api::routes())
+        .merge(customers_api::routes())
 }
 
 pub fn api_doc() -> utoipa::openapi::OpenApi {
-    api::api_doc()
+    let mut doc = api::api_doc();
+    doc.merge(setup_api::api_doc());
+    doc.merge(customers_api::api_doc());
+    doc
 }
