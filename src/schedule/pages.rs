@@ -22,7 +22,7 @@ use crate::calendar::hours::{clock, minute_of};
 use crate::calendar::{Conflict, Settings};
 use crate::error::{AppError, AppResult};
 use crate::store::{
-    Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, CustomerChange, CustomerId,
+    Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, CustomerId,
     Resource, ResourceId, Role, Service, ServiceId, StaffId, StaffMember, User,
 };
 use crate::web::layout::{Shell, redirect_with_flash, render, render_with_status};
@@ -518,7 +518,12 @@ async fn calendar_page(
 
 /// Finds or creates the customer a form names: an id chosen from the list,
 /// else the one customer with exactly that name, else a new customer.
-async fn customer_of(state: &AppState, form: &BookForm) -> AppResult<Option<CustomerId>> {
+async fn customer_of(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    form: &BookForm,
+) -> AppResult<Option<CustomerId>> {
     if let Ok(id) = form.customer_id.trim().parse::<i64>() {
         return Ok(Some(state.store.customer(CustomerId(id)).await?.id));
     }
@@ -544,14 +549,17 @@ async fn customer_of(state: &AppState, form: &BookForm) -> AppResult<Option<Cust
     match matching.as_slice() {
         [one] => Ok(Some(one.id)),
         [] if same.is_empty() || !phone.is_empty() => {
-            let created = state
-                .store
-                .create_customer(CustomerChange {
+            let created = super::customers::create_customer(
+                state,
+                user,
+                ip,
+                &super::customers::CustomerInput {
                     name,
                     phone: phone.to_string(),
-                    ..CustomerChange::default()
-                })
-                .await?;
+                    ..Default::default()
+                },
+            )
+            .await?;
             Ok(Some(created.id))
         }
         _ => Err(AppError::bad_request(format!(
@@ -616,7 +624,7 @@ async fn book_from_form(
     let fallback_date = parse_date(Some(&form.date), today(&state, &settings));
     let attempt = async {
         let start = start_of(&form)?;
-        let customer = customer_of(&state, &form).await?;
+        let customer = customer_of(&state, &user.user, &ip, &form).await?;
         let booking = Booking {
             services: form.services.iter().map(|s| ServiceId(*s)).collect(),
             staff: optional_id(&form.staff).map(StaffId),
