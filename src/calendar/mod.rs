@@ -4,7 +4,15 @@
 //! people: the scheduling capability and the assistant ask it.
 
 pub mod hours;
+pub mod ics;
 pub mod office;
+pub mod recurrence;
+pub mod windows_zones;
+
+#[cfg(test)]
+mod dst_tests;
+#[cfg(test)]
+mod oracle;
 
 pub use hours::{Interval, WeekHours};
 pub use office::{Candidate, Conflict, Office, Plan, Settings, Slot, SlotQuery};
