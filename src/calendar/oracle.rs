@@ -17,6 +17,20 @@ use std::process::{Command, Stdio};
 /// JSON, or `None` (after reporting the skip) when python3 or one of
 /// `modules` is not installed. A script that fails otherwise fails the
 /// test: the oracle itself must not break silently.
+/// `python3` with Hearth's private package directory (`.ci/deps` installs
+/// the checkers there: python-dateutil, icalendar) on its path.
+fn python3() -> Command {
+    let dir = std::env::var("HEARTH_PYTHON_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/hearth/python",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let mut command = Command::new("python3");
+    command.env("PYTHONPATH", dir);
+    command
+}
+
 #[track_caller]
 pub fn python(
     modules: &[&str],
@@ -25,7 +39,7 @@ pub fn python(
 ) -> Option<serde_json::Value> {
     let at = std::panic::Location::caller();
     let probe = format!("import {}", modules.join(", "));
-    let available = Command::new("python3")
+    let available = python3()
         .args(["-c", &probe])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -47,7 +61,7 @@ pub fn python(
         }
         Ok(_) => {}
     }
-    let mut child = Command::new("python3")
+    let mut child = python3()
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
