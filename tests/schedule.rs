@@ -614,6 +614,7 @@ async fn exactly_one_of_many_concurrent_bookings_wins() {
                 },
                 notes: String::new(),
                 override_reason: None,
+                repeat: None,
             };
             tasks.push(tokio::spawn(async move {
                 hearth::schedule::book::book(&state, &user, "127.0.0.1", booking).await
@@ -760,4 +761,160 @@ async fn booking_through_the_pages() {
     let (status, sheet) = staff.page("/schedule/sheet?date=2027-01-05").await;
     assert_eq!(status, StatusCode::OK);
     assert!(select_text(&sheet, ".sheet").contains("Chen"));
+}
+
+#[tokio::test]
+async fn recurring_series_book_whole_keep_local_time_and_edit_one_or_following() {
+    let (server, owner) = TestServer::with_owner().await;
+    let o = set_up_office(&server.state.store).await;
+    let api = api_for(&owner, &server).await;
+    // Weekly Tuesday 9:00 for 8 weeks from 2 March 2027: New York moves its
+    // clocks on 14 March, and 9:00 stays 9:00 local.
+    let (status, series) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-03-02T09:00",
+            "repeat": {"every": "week", "count": 8}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{series}");
+    let occurrences = series["occurrences"].as_array().unwrap();
+    assert_eq!(occurrences.len(), 7);
+    assert_eq!(series["starts_at"], "2027-03-02T09:00:00-05:00");
+    assert_eq!(occurrences[1]["starts_at"], "2027-03-16T09:00:00-04:00");
+    assert!(series["series_id"].is_i64());
+
+    // Every other week and monthly on the 2nd Tuesday.
+    let (status, other) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.kim.0, "start": "2027-03-02T13:00",
+            "repeat": {"every": "2weeks", "until": "2027-04-30"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let starts: Vec<&str> = std::iter::once(&other)
+        .chain(other["occurrences"].as_array().unwrap())
+        .map(|a| a["starts_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2027-03-02T13:00:00-05:00",
+            "2027-03-16T13:00:00-04:00",
+            "2027-03-30T13:00:00-04:00",
+            "2027-04-13T13:00:00-04:00",
+            "2027-04-27T13:00:00-04:00"
+        ]
+    );
+    let (status, monthly) = book(
+        &api,
+        json!({"services": [o.install.0], "staff": o.sam.0, "start": "2027-03-09T10:00",
+            "repeat": {"every": "month_by_weekday", "count": 3}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{monthly}");
+    let months: Vec<&str> = monthly["occurrences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["starts_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        months,
+        ["2027-04-13T10:00:00-04:00", "2027-05-11T10:00:00-04:00"]
+    );
+
+    // A series that collides anywhere is refused whole, naming the date.
+    let (status, answer) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-02-23T09:30",
+            "repeat": {"every": "week", "count": 3}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Tue 2 Mar 09:30"),
+        "{answer}"
+    );
+    assert_eq!(
+        codes(&answer),
+        ["occurrence", "occurrence"],
+        "2 and 9 March"
+    );
+    let (_, feb) = api
+        .get_json("/api/v1/appointments?from=2027-02-23&to=2027-02-23")
+        .await;
+    assert!(feb.as_array().unwrap().is_empty(), "nothing written: {feb}");
+    // Unbounded repeats are refused.
+    let (status, _) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": "2027-06-01T09:00",
+            "repeat": {"every": "week"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Move only the third occurrence (16 March) to the 23rd at 11:00; then
+    // the fifth (30 March) and every later one to Wednesdays at 10:00.
+    let ids: Vec<i64> = std::iter::once(&series)
+        .chain(occurrences)
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    let response = api
+        .request(Method::PATCH, &format!("/api/v1/appointments/{}", ids[2]))
+        .json(&json!({"start": "2027-03-23T11:00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = api
+        .request(Method::PATCH, &format!("/api/v1/appointments/{}", ids[4]))
+        .json(&json!({"start": "2027-03-31T10:00", "scope": "following"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let mut now = Vec::new();
+    for id in &ids {
+        let (_, a) = api.get_json(&format!("/api/v1/appointments/{id}")).await;
+        now.push(a["starts_at"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        now,
+        [
+            "2027-03-02T09:00:00-05:00",
+            "2027-03-09T09:00:00-05:00",
+            "2027-03-23T11:00:00-04:00",
+            "2027-03-23T09:00:00-04:00",
+            "2027-03-31T10:00:00-04:00",
+            "2027-04-07T10:00:00-04:00",
+            "2027-04-14T10:00:00-04:00",
+            "2027-04-21T10:00:00-04:00",
+        ]
+    );
+    // Cancel the last three together.
+    let response = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/appointments/{}/status", ids[5]),
+        )
+        .json(&json!({"status": "cancelled", "scope": "following"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, listed) = api
+        .get_json(&format!(
+            "/api/v1/appointments?from=2027-03-01&to=2027-04-30&staff={}",
+            o.lee.0
+        ))
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 5, "{listed}");
 }

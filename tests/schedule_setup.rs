@@ -1269,6 +1269,7 @@ async fn a_customers_history_lists_their_appointments() {
                 },
                 notes: String::new(),
                 override_reason: None,
+                repeat: None,
             },
         )
         .await

@@ -180,6 +180,12 @@ pub enum Conflict {
     NonexistentTime {
         local: String,
     },
+    /// One occurrence of a recurring series is not free.
+    Occurrence {
+        day: String,
+        reason: String,
+        can_override: bool,
+    },
 }
 
 impl Conflict {
@@ -218,13 +224,18 @@ impl Conflict {
             Conflict::NonexistentTime { local } => format!(
                 "{local} does not exist that day: the clocks skip that hour. Choose another time."
             ),
+            Conflict::Occurrence { day, reason, .. } => format!("{day}: {reason}"),
         }
     }
 
     /// Whether an owner or admin may book anyway (a time that does not
     /// exist cannot be booked at all).
     pub fn can_override(&self) -> bool {
-        !matches!(self, Conflict::NonexistentTime { .. })
+        match self {
+            Conflict::NonexistentTime { .. } => false,
+            Conflict::Occurrence { can_override, .. } => *can_override,
+            _ => true,
+        }
     }
 }
 

@@ -14,7 +14,9 @@ use jiff::civil::{Date, DateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::book::{self, Booking, Change, Outcome, SlotSearch, SlotView, Start};
+use super::book::{
+    self, Booking, Change, Outcome, RepeatChoice, Scope, SlotSearch, SlotView, Start,
+};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::calendar::{Conflict, Interval, Settings};
@@ -59,6 +61,10 @@ pub struct AppointmentView {
     pub override_reason: Option<String>,
     /// Bumped at every change.
     pub sequence: i64,
+    /// A series just booked: its other occurrences.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
+    pub occurrences: Vec<AppointmentView>,
 }
 
 /// Names for ids, loaded once per response.
@@ -121,6 +127,7 @@ impl Names {
             series_id: a.series_id.map(|s| s.0),
             override_reason: a.override_reason.clone(),
             sequence: a.sequence,
+            occurrences: Vec::new(),
         }
     }
 }
@@ -280,6 +287,8 @@ pub struct CreateRequest {
     pub notes: String,
     /// Owners and admins: book despite conflicts, saying why.
     pub override_reason: Option<String>,
+    /// Repeat it: the whole series is booked, or none of it.
+    pub repeat: Option<RepeatChoice>,
 }
 
 /// Books an appointment; 409 with the conflicts when the time is not free.
@@ -293,22 +302,36 @@ async fn create(
     ClientIp(ip): ClientIp,
     Json(request): Json<CreateRequest>,
 ) -> AppResult<Response> {
+    let start = parse_start(&request.start, request.later)?;
+    let repeat = match &request.repeat {
+        Some(choice) => {
+            let settings = Settings::load(&state.store).await?;
+            let first = match start {
+                Start::At(at) => settings.local(at),
+                Start::Local { local, .. } => local,
+            };
+            choice.rule(first)?
+        }
+        None => None,
+    };
     let booking = Booking {
         services: request.services,
         staff: request.staff,
         resource: request.resource,
         customer: request.customer,
-        start: parse_start(&request.start, request.later)?,
+        start,
         notes: request.notes,
         override_reason: request.override_reason,
+        repeat,
     };
     match book::book(&state, &user.user, &ip, booking).await? {
         Outcome::Done(appointments) => {
             let names = Names::load(&state).await?;
-            let view = appointments
+            let mut view = appointments
                 .first()
                 .map(|a| names.view(a))
                 .ok_or_else(|| anyhow::anyhow!("a booking wrote nothing"))?;
+            view.occurrences = appointments.iter().skip(1).map(|a| names.view(a)).collect();
             Ok((StatusCode::CREATED, Json(view)).into_response())
         }
         Outcome::Refused(conflicts) => Ok(refused(&conflicts)),
@@ -344,6 +367,10 @@ pub struct UpdateRequest {
     pub later: bool,
     pub notes: Option<String>,
     pub override_reason: Option<String>,
+    /// For a series: `one` (default) or `following` (this and every later
+    /// occurrence not changed on its own).
+    #[serde(default)]
+    pub scope: Scope,
 }
 
 /// A present field (even `null`) is `Some`; a missing one is `None`.
@@ -381,6 +408,7 @@ async fn update(
             .transpose()?,
         notes: request.notes,
         override_reason: request.override_reason,
+        scope: request.scope,
     };
     match book::change(&state, &user.user, &ip, id, change).await? {
         Outcome::Done(appointments) => {
@@ -399,6 +427,9 @@ async fn update(
 pub struct StatusRequest {
     /// `cancelled`, `done` or `no_show`.
     pub status: AppointmentStatus,
+    /// Cancelling an occurrence of a series: `one` (default) or `following`.
+    #[serde(default)]
+    pub scope: Scope,
 }
 
 /// Cancels an appointment or marks it done or a no-show.
@@ -413,7 +444,16 @@ async fn status(
     Path(id): Path<AppointmentId>,
     Json(request): Json<StatusRequest>,
 ) -> AppResult<Json<AppointmentView>> {
-    let appointment = book::set_status(&state, &user.user, &ip, id, request.status).await?;
+    let appointment =
+        if request.scope == Scope::Following && request.status == AppointmentStatus::Cancelled {
+            book::cancel_following(&state, &user.user, &ip, id)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(AppError::NotFound)?
+        } else {
+            book::set_status(&state, &user.user, &ip, id, request.status).await?
+        };
     Ok(Json(Names::load(&state).await?.view(&appointment)))
 }
 
@@ -507,7 +547,9 @@ pub fn parse_ids(text: &str) -> AppResult<Vec<ServiceId>> {
         ConflictEnvelope,
         ConflictBody,
         ConflictView,
-        Conflict
+        Conflict,
+        RepeatChoice,
+        Scope
     ))
 )]
 struct ApiDoc;

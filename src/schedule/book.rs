@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
 use crate::calendar::office::SlotQuery;
+use crate::calendar::recurrence::Rule;
 use crate::calendar::{Candidate, Conflict, Interval, Office, Plan, Settings, Slot};
 use crate::error::{AppError, AppResult};
 use crate::store::{
     Appointment, AppointmentFields, AppointmentId, AppointmentStatus, AppointmentUpdate, Changes,
-    CustomerId, NewAppointment, ResourceId, Role, ServiceId, StaffId, User,
+    CustomerId, NewAppointment, NewSeries, ResourceId, Role, ServiceId, StaffId, User,
 };
 
 /// When an appointment starts, as a person gave it.
@@ -47,7 +48,12 @@ pub struct Booking {
     /// Book despite conflicts (owners and admins only), with the reason
     /// given; audited.
     pub override_reason: Option<String>,
+    /// Repeat: the whole series is booked, or none of it.
+    pub repeat: Option<Rule>,
 }
+
+/// The most occurrences one series books.
+pub const MAX_SERIES: usize = 200;
 
 /// A change to an appointment: the fields not given stay as they are.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +65,20 @@ pub struct Change {
     pub start: Option<Start>,
     pub notes: Option<String>,
     pub override_reason: Option<String>,
+    /// For an occurrence of a series: this one only, or it and every later
+    /// one not changed on its own.
+    pub scope: Scope,
+}
+
+/// Which occurrences of a series a change or a cancellation applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// This appointment only (it is then "changed on its own").
+    #[default]
+    One,
+    /// This one and every later one of its series not changed on its own.
+    Following,
 }
 
 /// What became of a booking or a change.
@@ -135,7 +155,9 @@ async fn office_and_plan(
     Ok((office, plan))
 }
 
-/// Books an appointment (or refuses, saying why).
+/// Books an appointment, or a recurring series of them (or refuses, saying
+/// why). A series is booked whole or not at all: every occurrence is
+/// checked, and a refusal names the dates that are not free.
 pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> AppResult<Outcome> {
     let override_reason = check_override(user, &booking.override_reason)?;
     let notes = clean_notes(&booking.notes)?;
@@ -147,41 +169,108 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
         Ok(at) => at,
         Err(conflict) => return Ok(Outcome::Refused(vec![conflict])),
     };
-    let (office, plan) =
-        office_and_plan(state, settings.clone(), starts_at, &booking.services).await?;
-    let ends_at = starts_at + (plan.minutes as i64).minutes();
-    let candidate = |staff| Candidate {
+    // Every start: one, or the series' occurrences (a weekly 9:00 stays
+    // 9:00 local across the clock changes).
+    let first_local = settings.local(starts_at);
+    let starts: Vec<(Timestamp, Option<i64>)> = match &booking.repeat {
+        None => vec![(starts_at, None)],
+        Some(rule) => {
+            let occurrences = rule
+                .occurrences(first_local, &[], &settings.zone, MAX_SERIES)
+                .map_err(AppError::BadRequest)?;
+            if occurrences.is_empty() {
+                return Err(AppError::bad_request(
+                    "That repeat rule gives no dates from this start; check the weekday and the end.",
+                ));
+            }
+            occurrences
+                .iter()
+                .map(|o| (o.at, Some(o.at.as_second())))
+                .collect()
+        }
+    };
+    let series = booking.repeat.as_ref().map(|rule| NewSeries {
+        rule: rule.to_string(),
+        first_local: first_local.to_string(),
+        time_zone: settings.zone_name.clone(),
+        exdates: String::new(),
+    });
+    let first = starts[0].0;
+    let last = starts[starts.len() - 1].0;
+    let (office, plan) = office_and_plan(state, settings.clone(), first, &booking.services).await?;
+    let office = if last > first {
+        let last_day = settings
+            .local(last + (plan.minutes as i64).minutes())
+            .date();
+        Office::load_with(&state.store, settings.clone(), first_local.date(), last_day).await?
+    } else {
+        office
+    };
+    let candidate_at = |staff, at: Timestamp| Candidate {
         staff,
         resource: booking.resource,
-        starts_at,
-        ends_at,
+        starts_at: at,
+        ends_at: at + (plan.minutes as i64).minutes(),
         plan: plan.clone(),
     };
-    let staff = match booking.staff {
-        Some(staff) => staff,
-        None => pick_staff(&office, &plan, &candidate).ok_or_else(|| {
-            AppError::BadRequest("No active staff member can do these services.".into())
-        })?,
+    let staff =
+        match booking.staff {
+            Some(staff) => staff,
+            None => pick_staff(&office, &plan, &|staff| candidate_at(staff, first)).ok_or_else(
+                || AppError::BadRequest("No active staff member can do these services.".into()),
+            )?,
+        };
+    let candidates: Vec<(Candidate, Option<i64>)> = starts
+        .iter()
+        .map(|(at, recurrence)| (candidate_at(staff, *at), *recurrence))
+        .collect();
+    let dated = |candidate: &Candidate, conflicts: Vec<Conflict>| -> Vec<Conflict> {
+        if series.is_none() {
+            return conflicts;
+        }
+        let day = settings.describe(candidate.starts_at);
+        conflicts
+            .into_iter()
+            .map(|c| Conflict::Occurrence {
+                day: day.clone(),
+                reason: c.message(),
+                can_override: c.can_override(),
+            })
+            .collect()
     };
-    let candidate = candidate(staff);
-    let rules = office.rule_conflicts(&candidate);
+    let mut rules = Vec::new();
+    for (candidate, _) in &candidates {
+        rules.extend(dated(candidate, office.rule_conflicts(candidate)));
+    }
     if !rules.is_empty() && (override_reason.is_none() || rules.iter().any(|c| !c.can_override())) {
         return Ok(Outcome::Refused(rules));
     }
-    let uid = format!("{}@hearth", random_hex());
     let by = user.id;
     let customer = booking.customer;
     let override_kept = override_reason.clone();
+    let span = (
+        candidates
+            .iter()
+            .map(|(c, _)| c.busy_from().as_second())
+            .min()
+            .unwrap_or(0),
+        candidates
+            .iter()
+            .map(|(c, _)| c.busy_until().as_second())
+            .max()
+            .unwrap_or(0),
+    );
+    let uids: Vec<String> = candidates
+        .iter()
+        .map(|_| format!("{}@hearth", random_hex()))
+        .collect();
+    let series_given = series.is_some();
     let written = state
         .store
-        .write_appointments(
-            (
-                candidate.busy_from().as_second(),
-                candidate.busy_until().as_second(),
-            ),
-            Vec::new(),
-            None,
-            move |held| {
+        .write_appointments(span, Vec::new(), series, move |held| {
+            let mut creates = Vec::new();
+            let mut refused = Vec::new();
+            for ((candidate, recurrence), uid) in candidates.iter().zip(&uids) {
                 let mut candidate = candidate.clone();
                 if candidate.resource.is_none() {
                     match office.free_resource(&candidate, held) {
@@ -190,52 +279,94 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
                             candidate.resource = candidate.plan.resources.first().copied()
                         }
                         None => {
-                            return Err(vec![Conflict::NoResourceFree {
+                            let conflict = Conflict::NoResourceFree {
                                 resources: resource_names(&office, &candidate.plan),
-                            }]);
+                            };
+                            refused.extend(if series_given {
+                                vec![Conflict::Occurrence {
+                                    day: office.settings.describe(candidate.starts_at),
+                                    reason: conflict.message(),
+                                    can_override: true,
+                                }]
+                            } else {
+                                vec![conflict]
+                            });
+                            continue;
                         }
                     }
                 }
                 let conflicts = office.overlap_conflicts(&candidate, held);
                 if !conflicts.is_empty() && override_kept.is_none() {
-                    return Err(conflicts);
+                    if series_given {
+                        let day = office.settings.describe(candidate.starts_at);
+                        refused.extend(conflicts.into_iter().map(|c| Conflict::Occurrence {
+                            day: day.clone(),
+                            reason: c.message(),
+                            can_override: true,
+                        }));
+                    } else {
+                        refused.extend(conflicts);
+                    }
+                    continue;
                 }
-                Ok(Changes {
-                    creates: vec![NewAppointment {
-                        uid: uid.clone(),
-                        fields: fields_of(&candidate, customer, &notes, &override_kept),
-                        series_id: None,
-                        recurrence_id: None,
-                        created_by: Some(by),
-                    }],
-                    updates: Vec::new(),
-                })
-            },
-        )
+                creates.push(NewAppointment {
+                    uid: uid.clone(),
+                    fields: fields_of(&candidate, customer, &notes, &override_kept),
+                    series_id: None,
+                    recurrence_id: *recurrence,
+                    created_by: Some(by),
+                });
+            }
+            if !refused.is_empty() {
+                return Err(refused);
+            }
+            Ok(Changes {
+                creates,
+                updates: Vec::new(),
+            })
+        })
         .await?;
     let written = match written {
         Ok(written) => written,
         Err(conflicts) => return Ok(Outcome::Refused(conflicts)),
     };
-    for appointment in &written.appointments {
-        let detail = describe(&settings, appointment);
+    if written.appointments.len() > 1 {
+        let first = &written.appointments[0];
         audit::record(
             &state.store,
             Actor::User(user),
             ip,
-            Event::ok("schedule.booked", Target::Appointment(appointment.id)).detail(detail),
+            Event::ok("schedule.booked", Target::Appointment(first.id)).detail(format!(
+                "a series of {}, from {} (series {})",
+                written.appointments.len(),
+                describe(&settings, first),
+                written.series.map(|s| s.0).unwrap_or_default()
+            )),
         )
         .await?;
-        if let Some(reason) = &appointment.override_reason {
+    } else {
+        for appointment in &written.appointments {
+            let detail = describe(&settings, appointment);
             audit::record(
                 &state.store,
                 Actor::User(user),
                 ip,
-                Event::ok("schedule.override", Target::Appointment(appointment.id))
-                    .detail(format!("conflicts overridden: {reason}")),
+                Event::ok("schedule.booked", Target::Appointment(appointment.id)).detail(detail),
             )
             .await?;
         }
+    }
+    if let Some(appointment) = written.appointments.first()
+        && let Some(reason) = &appointment.override_reason
+    {
+        audit::record(
+            &state.store,
+            Actor::User(user),
+            ip,
+            Event::ok("schedule.override", Target::Appointment(appointment.id))
+                .detail(format!("conflicts overridden: {reason}")),
+        )
+        .await?;
     }
     Ok(Outcome::Done(written.appointments))
 }
@@ -310,6 +441,9 @@ pub async fn change(
         )));
     }
     let override_reason = check_override(user, &change.override_reason)?;
+    if change.scope == Scope::Following && before.series_id.is_some() {
+        return change_following(state, user, ip, before, change, override_reason).await;
+    }
     let notes = match &change.notes {
         Some(notes) => clean_notes(notes)?,
         None => before.notes.clone(),
@@ -422,6 +556,221 @@ pub async fn change(
         }
     }
     Ok(Outcome::Done(written.appointments))
+}
+
+/// The occurrences of `before`'s series from it on that a "this and
+/// following" change applies to: booked, and not changed on their own
+/// (`before` itself always).
+async fn following(state: &AppState, before: &Appointment) -> AppResult<Vec<Appointment>> {
+    let Some(series) = before.series_id else {
+        return Ok(vec![before.clone()]);
+    };
+    Ok(state
+        .store
+        .appointments_of_series(series)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            a.id == before.id
+                || (a.starts_at > before.starts_at
+                    && a.status == AppointmentStatus::Booked
+                    && !a.detached)
+        })
+        .collect())
+}
+
+/// Changes an occurrence and the later ones of its series together: the
+/// same shift of days and the same new time of day (a weekly Tuesday 9:00
+/// moved to Wednesday 10:00 moves every later Tuesday), the same staff,
+/// resource, services and notes. All of them or none.
+async fn change_following(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    before: Appointment,
+    change: Change,
+    override_reason: Option<String>,
+) -> AppResult<Outcome> {
+    let settings = Settings::load(&state.store).await?;
+    let targets = following(state, &before).await?;
+    let old_start = Timestamp::from_second(before.starts_at).map_err(anyhow::Error::from)?;
+    let new_start = match change.start {
+        Some(start) => match resolve_start(&settings, start) {
+            Ok(at) => at,
+            Err(conflict) => return Ok(Outcome::Refused(vec![conflict])),
+        },
+        None => old_start,
+    };
+    let (old_local, new_local) = (settings.local(old_start), settings.local(new_start));
+    let shift = (new_local.date() - old_local.date()).get_days() as i64;
+    let services = change
+        .services
+        .clone()
+        .unwrap_or_else(|| before.services.clone());
+    let notes = match &change.notes {
+        Some(notes) => Some(clean_notes(notes)?),
+        None => None,
+    };
+    let last = targets
+        .iter()
+        .map(|a| a.ends_at)
+        .max()
+        .unwrap_or(before.ends_at);
+    let last_day = settings
+        .local(Timestamp::from_second(last).map_err(anyhow::Error::from)?)
+        .date()
+        .saturating_add(shift.max(0).days());
+    let first_day = new_local.date().min(old_local.date());
+    let office = Office::load_with(&state.store, settings.clone(), first_day, last_day).await?;
+    let plan = office.plan(&services).map_err(AppError::BadRequest)?;
+    let mut planned = Vec::new();
+    let mut refused = Vec::new();
+    for target in &targets {
+        let local =
+            settings.local(Timestamp::from_second(target.starts_at).map_err(anyhow::Error::from)?);
+        let date = local.date().saturating_add(shift.days());
+        let wanted = date.to_datetime(new_local.time());
+        let Some(at) = settings.instants(wanted).first().copied() else {
+            refused.push(Conflict::NonexistentTime {
+                local: wanted.strftime("%a %-d %b %H:%M").to_string(),
+            });
+            continue;
+        };
+        let candidate = Candidate {
+            staff: change.staff.unwrap_or(target.staff_id),
+            resource: match change.resource {
+                Some(resource) => resource,
+                None => target.resource_id.filter(|r| plan.resources.contains(r)),
+            },
+            starts_at: at,
+            ends_at: at + (plan.minutes as i64).minutes(),
+            plan: plan.clone(),
+        };
+        for conflict in office.rule_conflicts(&candidate) {
+            refused.push(Conflict::Occurrence {
+                day: settings.describe(at),
+                reason: conflict.message(),
+                can_override: conflict.can_override(),
+            });
+        }
+        planned.push((target.clone(), candidate));
+    }
+    if !refused.is_empty()
+        && (override_reason.is_none() || refused.iter().any(|c| !c.can_override()))
+    {
+        return Ok(Outcome::Refused(refused));
+    }
+    let span = (
+        planned
+            .iter()
+            .map(|(_, c)| c.busy_from().as_second())
+            .min()
+            .unwrap_or(0),
+        planned
+            .iter()
+            .map(|(_, c)| c.busy_until().as_second())
+            .max()
+            .unwrap_or(0),
+    );
+    let exclude: Vec<AppointmentId> = planned.iter().map(|(a, _)| a.id).collect();
+    let overriding = override_reason.is_some();
+    let customer = change.customer;
+    let written = state
+        .store
+        .write_appointments(span, exclude, None, move |held| {
+            let mut updates = Vec::new();
+            let mut refused = Vec::new();
+            for (target, candidate) in &planned {
+                let mut candidate = candidate.clone();
+                if candidate.resource.is_none() && !candidate.plan.resources.is_empty() {
+                    candidate.resource = office
+                        .free_resource(&candidate, held)
+                        .flatten()
+                        .or_else(|| overriding.then(|| candidate.plan.resources[0]));
+                }
+                let conflicts = office.overlap_conflicts(&candidate, held);
+                if !conflicts.is_empty() && !overriding {
+                    let day = office.settings.describe(candidate.starts_at);
+                    refused.extend(conflicts.into_iter().map(|c| Conflict::Occurrence {
+                        day: day.clone(),
+                        reason: c.message(),
+                        can_override: true,
+                    }));
+                    continue;
+                }
+                updates.push(AppointmentUpdate {
+                    id: target.id,
+                    fields: fields_of(
+                        &candidate,
+                        customer.unwrap_or(target.customer_id),
+                        notes.as_deref().unwrap_or(&target.notes),
+                        &override_reason.clone().or(target.override_reason.clone()),
+                    ),
+                    detach: false,
+                });
+            }
+            if refused.is_empty() {
+                Ok(Changes {
+                    creates: Vec::new(),
+                    updates,
+                })
+            } else {
+                Err(refused)
+            }
+        })
+        .await?;
+    let written = match written {
+        Ok(written) => written,
+        Err(conflicts) => return Ok(Outcome::Refused(conflicts)),
+    };
+    audit::record(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::ok("schedule.changed", Target::Appointment(before.id)).detail(format!(
+            "{} and the {} later occurrences of its series → {}",
+            describe(&settings, &before),
+            written.appointments.len().saturating_sub(1),
+            written
+                .appointments
+                .first()
+                .map(|a| describe(&settings, a))
+                .unwrap_or_default()
+        )),
+    )
+    .await?;
+    Ok(Outcome::Done(written.appointments))
+}
+
+/// Cancels an occurrence and the later ones of its series.
+pub async fn cancel_following(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: AppointmentId,
+) -> AppResult<Vec<Appointment>> {
+    let before = state.store.appointment(id).await?;
+    let mut cancelled = Vec::new();
+    for target in following(state, &before).await? {
+        let (_, after) = state
+            .store
+            .set_appointment_status(target.id, AppointmentStatus::Cancelled)
+            .await?;
+        cancelled.push(after);
+    }
+    let settings = Settings::load(&state.store).await?;
+    audit::record(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::ok("schedule.cancelled", Target::Appointment(id)).detail(format!(
+            "{} and the {} later occurrences of its series",
+            describe(&settings, &before),
+            cancelled.len().saturating_sub(1)
+        )),
+    )
+    .await?;
+    Ok(cancelled)
 }
 
 /// Cancels an appointment or marks it done or a no-show.
@@ -614,5 +963,81 @@ impl SlotView {
                 .and_then(|r| office.resource(r).map(|r| r.name.clone())),
             joins_group: slot.joins_group,
         }
+    }
+}
+
+/// A repeat as people choose it (the form, the API).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct RepeatChoice {
+    /// `day`, `week`, `month_by_weekday` (e.g. the 2nd Tuesday, from the
+    /// first date) or `month_by_day` (the same date each month).
+    #[serde(default)]
+    pub every: String,
+    /// Every how many days, weeks or months (default 1).
+    pub interval: Option<u16>,
+    /// This many times in all…
+    pub count: Option<u32>,
+    /// …or until this day (`YYYY-MM-DD`, included).
+    pub until: Option<String>,
+    /// Or an iCalendar RRULE (`FREQ=WEEKLY;BYDAY=TU;COUNT=10`).
+    pub rrule: Option<String>,
+}
+
+impl RepeatChoice {
+    /// The rule for a series whose first start is `first` (local).
+    pub fn rule(&self, first: DateTime) -> AppResult<Option<Rule>> {
+        use crate::calendar::recurrence::{End, Repeat};
+        if let Some(text) = self.rrule.as_deref().filter(|t| !t.trim().is_empty()) {
+            return Rule::parse(text.trim())
+                .map(Some)
+                .map_err(AppError::BadRequest);
+        }
+        let interval = self.interval.unwrap_or(1).max(1);
+        let weekday = first.date().weekday();
+        let repeat = match self.every.trim() {
+            "" | "none" => return Ok(None),
+            "day" => Repeat::Daily { interval },
+            "week" => Repeat::Weekly {
+                interval,
+                weekdays: vec![weekday],
+            },
+            "2weeks" => Repeat::Weekly {
+                interval: 2,
+                weekdays: vec![weekday],
+            },
+            "month_by_weekday" => {
+                let nth = (first.date().day() - 1) / 7 + 1;
+                Repeat::MonthlyByWeekday {
+                    // A fifth weekday is the month's last one.
+                    nth: if nth >= 5 { -1 } else { nth },
+                    weekday,
+                }
+            }
+            "month_by_day" => Repeat::MonthlyByDay(first.date().day()),
+            other => {
+                return Err(AppError::bad_request(format!(
+                    "“{other}” is not a repeat: use day, week, 2weeks, month_by_weekday or month_by_day"
+                )));
+            }
+        };
+        let until = self
+            .until
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        let end = match (self.count, until) {
+            (Some(count), _) if count > 0 => End::Count(count),
+            (_, Some(until)) => End::Until(until.parse().map_err(|_| {
+                AppError::bad_request("The repeat ends on a date like 2027-06-30.")
+            })?),
+            _ => {
+                return Err(AppError::bad_request(
+                    "Say when the repeat ends: a number of times or a last date.",
+                ));
+            }
+        };
+        Rule::new(&repeat, end)
+            .map(Some)
+            .map_err(AppError::BadRequest)
     }
 }

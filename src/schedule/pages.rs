@@ -22,8 +22,8 @@ use crate::calendar::hours::{clock, minute_of};
 use crate::calendar::{Conflict, Settings};
 use crate::error::{AppError, AppResult};
 use crate::store::{
-    Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, CustomerId,
-    Resource, ResourceId, Role, Service, ServiceId, StaffId, StaffMember, User,
+    Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, CustomerId, Resource,
+    ResourceId, Role, Service, ServiceId, StaffId, StaffMember, User,
 };
 use crate::web::layout::{Shell, redirect_with_flash, render, render_with_status};
 use crate::web::middleware::ClientIp;
@@ -169,6 +169,13 @@ pub struct BookForm {
     /// Where to go back to.
     #[serde(default)]
     pub back: String,
+    /// Repeat: day, week, 2weeks, month_by_weekday, month_by_day or empty.
+    #[serde(default)]
+    pub repeat: String,
+    #[serde(default)]
+    pub repeat_count: String,
+    #[serde(default)]
+    pub repeat_until: String,
 }
 
 #[derive(Template)]
@@ -624,6 +631,17 @@ async fn book_from_form(
     let fallback_date = parse_date(Some(&form.date), today(&state, &settings));
     let attempt = async {
         let start = start_of(&form)?;
+        let repeat = match start {
+            Start::Local { local, .. } => super::book::RepeatChoice {
+                every: form.repeat.clone(),
+                interval: None,
+                count: form.repeat_count.trim().parse().ok(),
+                until: Some(form.repeat_until.clone()),
+                rrule: None,
+            }
+            .rule(local)?,
+            Start::At(_) => None,
+        };
         let customer = customer_of(&state, &user.user, &ip, &form).await?;
         let booking = Booking {
             services: form.services.iter().map(|s| ServiceId(*s)).collect(),
@@ -634,6 +652,7 @@ async fn book_from_form(
             notes: form.notes.clone(),
             override_reason: Some(form.override_reason.trim().to_string())
                 .filter(|r| !r.is_empty()),
+            repeat,
         };
         book::book(&state, &user.user, &ip, booking).await
     };
@@ -707,6 +726,9 @@ fn form_from_pairs(pairs: &[(String, String)]) -> BookForm {
             "notes" => form.notes = value,
             "override_reason" => form.override_reason = value,
             "back" => form.back = value,
+            "repeat" => form.repeat = value,
+            "repeat_count" => form.repeat_count = value,
+            "repeat_until" => form.repeat_until = value,
             _ => {}
         }
     }
@@ -837,6 +859,7 @@ async fn change_from_form(
             notes: Some(form.notes.clone()),
             override_reason: Some(form.override_reason.trim().to_string())
                 .filter(|r| !r.is_empty()),
+            scope: scope_of(&pairs),
         };
         book::change(&state, &user.user, &ip, id, change).await
     };
@@ -859,6 +882,20 @@ async fn change_from_form(
 #[derive(Debug, Deserialize)]
 struct StatusForm {
     status: String,
+    #[serde(default)]
+    scope: String,
+}
+
+/// "This one" or "this and following" from a form.
+fn scope_of(pairs: &[(String, String)]) -> book::Scope {
+    match pairs
+        .iter()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.as_str())
+    {
+        Some("following") => book::Scope::Following,
+        _ => book::Scope::One,
+    }
 }
 
 async fn status_from_form(
@@ -872,7 +909,15 @@ async fn status_from_form(
         .status
         .parse()
         .map_err(|_| AppError::bad_request("Choose cancelled, done or no-show."))?;
-    let appointment = book::set_status(&state, &user.user, &ip, id, status).await?;
+    let appointment = if form.scope == "following" && status == AppointmentStatus::Cancelled {
+        book::cancel_following(&state, &user.user, &ip, id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AppError::NotFound)?
+    } else {
+        book::set_status(&state, &user.user, &ip, id, status).await?
+    };
     let message = match status {
         AppointmentStatus::Cancelled => "Cancelled.",
         AppointmentStatus::Done => "Marked as done.",
