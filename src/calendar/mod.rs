@@ -5,6 +5,7 @@
 
 pub mod hours;
 pub mod office;
+pub mod when;
 
 pub use hours::{Interval, WeekHours};
 pub use office::{Candidate, Conflict, Office, Plan, Settings, Slot, SlotQuery};
