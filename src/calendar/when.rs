@@ -1669,6 +1669,27 @@ mod tests {
         assert_eq!(render(&read(text, now)), expected, "{text:?}");
     }
 
+    fn check_spans(text: &str, expected: &[&str]) {
+        let now = ny("2026-12-01 10:00");
+        let spans: Vec<&str> = read(text, &now)
+            .spans
+            .iter()
+            .map(|span| &text[span.clone()])
+            .collect();
+        assert_eq!(spans, expected, "{text:?}");
+    }
+
+    fn check_clauses(text: &str, expected: &str) {
+        let now = ny("2026-12-01 10:00");
+        let clauses: Vec<String> = read_all(text, &now)
+            .iter()
+            .map(|clause| render(&clause.reading))
+            .collect();
+        assert_eq!(clauses.join(" | "), expected, "{text:?}");
+    }
+
+    // `now` is Tuesday 2026-12-01 10:00 in New York unless a test says.
+
     #[test]
     fn the_example_requests() {
         let now = ny("2026-12-01 10:00");
@@ -1676,6 +1697,11 @@ mod tests {
             "book Mrs Ortiz for a 45-minute cleaning next week, afternoons, with Dr Lee",
             &now,
             "2026-12-07..2026-12-13; 12:00-17:00; 45 min",
+        );
+        check(
+            "move Mr Chen's Thursday appointment to Monday morning",
+            &now,
+            "2026-12-03; 08:00-12:00",
         );
         check(
             "who is free for a 90-minute install on Friday?",
@@ -1689,5 +1715,421 @@ mod tests {
             "2026-12-14..2026-12-20; at 15:00",
         );
         check("the 14th", &now, "2026-12-14");
+        check(
+            "Can we do Wednesday at 10:30 for an hour with Dr Lee?",
+            &now,
+            "2026-12-02; at 10:30; 60 min",
+        );
+        check(
+            "book Mr Chen next Tuesday 2pm, 30 min",
+            &now,
+            "2026-12-08; at 14:00; 30 min",
+        );
+        check("nothing about time here, Mrs May", &now, "");
+    }
+
+    #[test]
+    fn days_by_name() {
+        let now = ny("2026-12-01 10:00");
+        check("today", &now, "2026-12-01");
+        check("tonight", &now, "2026-12-01; 17:00-21:00");
+        check("this morning", &now, "2026-12-01; 08:00-12:00");
+        check("this afternoon", &now, "2026-12-01; 12:00-17:00");
+        check("this evening", &now, "2026-12-01; 17:00-21:00");
+        check("tomorrow", &now, "2026-12-02");
+        check(
+            "Tomorrow morning at 7",
+            &now,
+            "2026-12-02; 08:00-12:00; at 07:00",
+        );
+        check("the day after tomorrow", &now, "2026-12-03");
+        check("day after tomorrow", &now, "2026-12-03");
+        check("yesterday", &now, "2026-11-30");
+    }
+
+    #[test]
+    fn weekdays() {
+        let now = ny("2026-12-01 10:00");
+        check("Thursday", &now, "2026-12-03");
+        check("thu", &now, "2026-12-03");
+        check("Thurs.", &now, "2026-12-03");
+        check("THURSDAY", &now, "2026-12-03");
+        check("mon", &now, "2026-12-07");
+        check("on Tuesday", &now, "2026-12-01");
+        check("this Friday", &now, "2026-12-04");
+        check("this coming Monday", &now, "2026-12-07");
+        check("next Monday", &now, "2026-12-07");
+        check("next Tuesday", &now, "2026-12-08");
+        // Strictly after today: on a Tuesday, next Thursday is in two days.
+        check("next Thursday", &now, "2026-12-03");
+        check("last Monday", &now, "2026-11-30");
+        check("last Tuesday", &now, "2026-11-24");
+        check("Monday next week", &now, "2026-12-07");
+        check("next week Monday", &now, "2026-12-07");
+        check("next week on Friday", &now, "2026-12-11");
+        check("Friday next week", &now, "2026-12-11");
+        check("Friday this week", &now, "2026-12-04");
+        check("Mondays", &now, "2026-12-07");
+        // Whole words only.
+        check("ask Simon about the Wedding", &now, "");
+    }
+
+    #[test]
+    fn weeks_and_months() {
+        let now = ny("2026-12-01 10:00");
+        check("this week", &now, "2026-12-01..2026-12-06");
+        check("next week", &now, "2026-12-07..2026-12-13");
+        check("the week after next", &now, "2026-12-14..2026-12-20");
+        check("in two weeks", &now, "2026-12-14..2026-12-20");
+        check("in 2 weeks", &now, "2026-12-14..2026-12-20");
+        check("in a week", &now, "2026-12-07..2026-12-13");
+        check("in two weeks on Tuesday", &now, "2026-12-15");
+        check("two weeks from now", &now, "2026-12-14..2026-12-20");
+        check("in 3 days", &now, "2026-12-04");
+        check("3 days from now", &now, "2026-12-04");
+        check("early next week", &now, "2026-12-07..2026-12-09");
+        check("later this week", &now, "2026-12-02..2026-12-06");
+        check("end of the week", &now, "2026-12-03..2026-12-06");
+        check("the weekend", &now, "2026-12-05..2026-12-06");
+        check("next weekend", &now, "2026-12-12..2026-12-13");
+        check("this month", &now, "2026-12-01..2026-12-31");
+        check("next month", &now, "2027-01-01..2027-01-31");
+        check("end of the month", &now, "2026-12-25..2026-12-31");
+        check("end of next month", &now, "2027-01-25..2027-01-31");
+        check("early next month", &now, "2027-01-01..2027-01-07");
+        check("in two months", &now, "2027-02-01..2027-02-28");
+        check("the week of the 14th", &now, "2026-12-14..2026-12-20");
+        check("week of December 23", &now, "2026-12-21..2026-12-27");
+        check(
+            "next week, afternoons",
+            &now,
+            "2026-12-07..2026-12-13; 12:00-17:00",
+        );
+        check(
+            "mornings this week",
+            &now,
+            "2026-12-01..2026-12-06; 08:00-12:00",
+        );
+    }
+
+    #[test]
+    fn days_of_the_month() {
+        let now = ny("2026-12-01 10:00");
+        check("on the 14th", &now, "2026-12-14");
+        check("the 3rd", &now, "2026-12-03");
+        check("the 1st", &now, "2026-12-01");
+        check("the 31st", &now, "2026-12-31");
+        check("22nd", &now, "2026-12-22");
+        check("the fourteenth", &now, "2026-12-14");
+        check("the twenty-first", &now, "2026-12-21");
+        check("the first of next month", &now, "2027-01-01");
+        check("the 14th next month", &now, "2027-01-14");
+        check("the first appointment", &now, "");
+        check("December 14", &now, "2026-12-14");
+        check("14 December", &now, "2026-12-14");
+        check("Dec 14th", &now, "2026-12-14");
+        check("dec. 14", &now, "2026-12-14");
+        check("December the 14th", &now, "2026-12-14");
+        check("the 14th of December", &now, "2026-12-14");
+        check("14 Dec 2026", &now, "2026-12-14");
+        check("December 14, 2027", &now, "2027-12-14");
+        check("2026-12-14", &now, "2026-12-14");
+        check("Dec 1", &now, "2026-12-01");
+        check("November 3", &now, "2027-11-03");
+        check("March 3", &now, "2027-03-03");
+        check("Feb 29", &now, "2028-02-29");
+        check("12/14", &now, "2026-12-14");
+        check("14/12", &now, "2026-12-14");
+        check("12/14/2026", &now, "2026-12-14");
+        check("14/12/27", &now, "2027-12-14");
+        // Either order fits: not read.
+        check("3/4", &now, "");
+        check("31/31", &now, "");
+        check("Feb 30", &now, "");
+        check("Monday, December 14", &now, "2026-12-14");
+        check("Thursday December 14", &now, "2026-12-14");
+        check("Friday the 13th", &now, "2027-08-13");
+        // Month names alone are names.
+        check("call Mrs May", &now, "");
+        check("March", &now, "");
+        check("Mrs May at 3pm", &now, "at 15:00");
+        check("May 3pm", &now, "at 15:00");
+    }
+
+    #[test]
+    fn times() {
+        let now = ny("2026-12-01 10:00");
+        check("at 3", &now, "at 15:00");
+        check("at 7", &now, "at 19:00");
+        check("at 8", &now, "at 08:00");
+        check("at 11", &now, "at 11:00");
+        check("at 12", &now, "at 12:00");
+        check("at 13", &now, "at 13:00");
+        check("at three", &now, "at 15:00");
+        check("3pm", &now, "at 15:00");
+        check("3 PM", &now, "at 15:00");
+        check("3 p.m.", &now, "at 15:00");
+        check("8pm", &now, "at 20:00");
+        check("11am", &now, "at 11:00");
+        check("12am", &now, "at 00:00");
+        check("12pm", &now, "at 12:00");
+        check("3:30", &now, "at 15:30");
+        check("15:30", &now, "at 15:30");
+        check("09:00", &now, "at 09:00");
+        check("07:30", &now, "at 07:30");
+        check("3.30pm", &now, "at 15:30");
+        check("9.30", &now, "at 09:30");
+        check("three o'clock", &now, "at 15:00");
+        check("noon", &now, "at 12:00");
+        check("midday", &now, "at 12:00");
+        check("at midnight", &now, "at 00:00");
+        check("half past 2", &now, "at 14:30");
+        check("quarter to 4", &now, "at 15:45");
+        check("quarter past 9", &now, "at 09:15");
+        check("quarter to 8", &now, "at 07:45");
+        check("quarter to 1", &now, "at 12:45");
+        check("ten past 3", &now, "at 15:10");
+        check("tonight at 8", &now, "2026-12-01; 17:00-21:00; at 20:00");
+        check("at 10 in the evening", &now, "17:00-21:00; at 22:00");
+        check("at 25", &now, "");
+        check("13pm", &now, "");
+        check("3:75", &now, "");
+    }
+
+    #[test]
+    fn windows() {
+        let now = ny("2026-12-01 10:00");
+        check("morning", &now, "08:00-12:00");
+        check("Afternoons", &now, "12:00-17:00");
+        check("evening", &now, "17:00-21:00");
+        check("lunchtime", &now, "12:00-14:00");
+        check("after 3", &now, "15:00-24:00");
+        check("after 3pm", &now, "15:00-24:00");
+        check("before 11", &now, "00:00-11:00");
+        check("before noon", &now, "00:00-12:00");
+        check("by 5", &now, "00:00-17:00");
+        check("not before 10", &now, "10:00-24:00");
+        check("between 2 and 4", &now, "14:00-16:00");
+        check("between 10 and 2", &now, "10:00-14:00");
+        check("from 9 to 11", &now, "09:00-11:00");
+        check("from 11 to 1", &now, "11:00-13:00");
+        check("from 8pm to 10", &now, "20:00-22:00");
+        check("2-4pm", &now, "14:00-16:00");
+        check("9am–5pm", &now, "09:00-17:00");
+        check("9:00-11:30", &now, "09:00-11:30");
+        check("first thing", &now, "08:00-10:00");
+        check("end of day", &now, "15:00-24:00");
+        check("first thing in the morning", &now, "08:00-10:00");
+        check("afternoon after 3", &now, "15:00-17:00");
+        check("mornings or evenings", &now, "08:00-12:00,17:00-21:00");
+        check("after lunch", &now, "14:00-24:00");
+        check("late afternoon", &now, "15:00-17:00");
+        check("Monday morning", &now, "2026-12-07; 08:00-12:00");
+        check("Friday between 2 and 4", &now, "2026-12-04; 14:00-16:00");
+    }
+
+    #[test]
+    fn durations() {
+        let now = ny("2026-12-01 10:00");
+        check("a 45-minute cleaning", &now, "45 min");
+        check("45 min", &now, "45 min");
+        check("45m", &now, "45 min");
+        check("an hour", &now, "60 min");
+        check("1 hour", &now, "60 min");
+        check("1.5 hours", &now, "90 min");
+        check("90-minute", &now, "90 min");
+        check("two hours", &now, "120 min");
+        check("two-hour", &now, "120 min");
+        check("half an hour", &now, "30 min");
+        check("a half-hour", &now, "30 min");
+        check("1h30", &now, "90 min");
+        check("2h", &now, "120 min");
+        check("an hour and a half", &now, "90 min");
+        check("two and a half hours", &now, "150 min");
+        check("1 hour 30 minutes", &now, "90 min");
+        check("1 hr and 15 mins", &now, "75 min");
+        check("a quarter of an hour", &now, "15 min");
+        check("three quarters of an hour", &now, "45 min");
+        check("forty-five minutes", &now, "45 min");
+        check("99999 hours", &now, "");
+        // "in" a length is when, not how long.
+        check("in 30 minutes", &now, "2026-12-01; at 10:30");
+        check("in an hour and a half", &now, "2026-12-01; at 11:30");
+        check("in 15 hours", &now, "2026-12-02; at 01:00");
+    }
+
+    #[test]
+    fn across_month_and_year_ends() {
+        let now = ny("2026-12-28 09:00");
+        check("tomorrow", &now, "2026-12-29");
+        check("Friday", &now, "2027-01-01");
+        check("Monday", &now, "2026-12-28");
+        check("next Monday", &now, "2027-01-04");
+        check("this week", &now, "2026-12-28..2027-01-03");
+        check("later this week", &now, "2026-12-29..2027-01-03");
+        check("next week", &now, "2027-01-04..2027-01-10");
+        check("in two weeks", &now, "2027-01-11..2027-01-17");
+        check("next month", &now, "2027-01-01..2027-01-31");
+        check("end of the month", &now, "2026-12-28..2026-12-31");
+        check("the 3rd", &now, "2027-01-03");
+        check("the 28th", &now, "2026-12-28");
+        check("December 14", &now, "2027-12-14");
+        check("Jan 2", &now, "2027-01-02");
+        check("12/31", &now, "2026-12-31");
+        check("in 5 days", &now, "2027-01-02");
+
+        let now = ny("2027-01-31 12:00");
+        check("the 30th", &now, "2027-03-30");
+        check("the 31st", &now, "2027-01-31");
+        check("the 29th", &now, "2027-03-29");
+        check("next month", &now, "2027-02-01..2027-02-28");
+        check("tomorrow", &now, "2027-02-01");
+        check("this week", &now, "2027-01-31");
+        check("the weekend", &now, "2027-01-31");
+        check("later this week", &now, "");
+        check("end of the month", &now, "2027-01-31");
+        check("next week", &now, "2027-02-01..2027-02-07");
+    }
+
+    #[test]
+    fn across_a_change_of_the_clocks() {
+        // The clocks go forward on Sunday 2027-03-14 in New York.
+        let now = ny("2027-03-10 10:00");
+        check("next week", &now, "2027-03-15..2027-03-21");
+        check("this week", &now, "2027-03-10..2027-03-14");
+        check(
+            "next week, mornings",
+            &now,
+            "2027-03-15..2027-03-21; 08:00-12:00",
+        );
+        check("in 3 days", &now, "2027-03-13");
+        // A wall-clock time, even one the day skips: the office resolves it.
+        check("Sunday at 2:30am", &now, "2027-03-14; at 02:30");
+        check(
+            "in 24 hours",
+            &ny("2027-03-13 10:00"),
+            "2027-03-14; at 11:00",
+        );
+        check(
+            "in 90 minutes",
+            &ny("2027-03-14 01:00"),
+            "2027-03-14; at 03:30",
+        );
+        // And back on Sunday 2027-11-07: 00:30 EDT plus two hours is 01:30 EST.
+        check(
+            "in 2 hours",
+            &ny("2027-11-07 00:30"),
+            "2027-11-07; at 01:30",
+        );
+    }
+
+    #[test]
+    fn spans_cover_what_was_read() {
+        check_spans(
+            "book Mrs Ortiz for a 45-minute cleaning next week, afternoons, with Dr Lee",
+            &["45-minute", "next week", "afternoons"],
+        );
+        check_spans("who is free on Friday?", &["on Friday"]);
+        check_spans("cancel the 3 pm with Alvarez", &["3 pm"]);
+        check_spans("Mrs May, March 3 at 10", &["March 3", "at 10"]);
+        check_spans("see Dr Lee", &[]);
+    }
+
+    #[test]
+    fn clauses_either_side_of_to() {
+        check_clauses(
+            "move Mr Chen's Thursday appointment to Monday morning",
+            "2026-12-03 | 2026-12-07; 08:00-12:00",
+        );
+        check_clauses("move the 3 pm to 4 pm", "at 15:00 | at 16:00");
+        check_clauses("move quarter to 4 to 5pm", "at 15:45 | at 17:00");
+        check_clauses(
+            "push Friday's 10:30 into next week",
+            "2026-12-04; at 10:30 | 2026-12-07..2026-12-13",
+        );
+        check_clauses(
+            "reschedule tomorrow from 9 to 11",
+            "2026-12-02; 09:00-11:00",
+        );
+        check_clauses("", "");
+    }
+
+    #[test]
+    fn odd_text_never_panics() {
+        let now = ny("2026-12-01 10:00");
+        let pieces = [
+            "",
+            " ",
+            "the 99999999999th",
+            "at 25",
+            "31/31",
+            "...!?;:",
+            "—–-",
+            "1h",
+            "h30",
+            "at",
+            "in",
+            "the",
+            "between 2 and",
+            "from 9 to",
+            "quarter to",
+            "half past",
+            "99999999999999999999 hours",
+            "0:00",
+            "24:00",
+            "00/00/0000",
+            "9999-99-99",
+            "9999-12-31",
+            "Dec 31 9999",
+            "the 31st of February",
+            "in 99999999 weeks",
+            "in 4294967295 days",
+            "2.5.",
+            "1.",
+            ".5 hours",
+            "a.m.",
+            "p.",
+            "o'",
+            "twenty-",
+            "thirty-first",
+            "ünïcödé",
+            "日本語のテキスト",
+            "🙂🙂",
+            "e\u{301}",
+            "\u{202E}friday",
+            "١٢:٣٠",
+            "Ⅻ",
+            "ß",
+            "İstanbul",
+            "'s",
+            "@",
+            "@@",
+            "week of",
+            "the week of week of",
+            "next",
+            "last",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for text in [format!("{a}{b}"), format!("{a} {b}"), format!("{b} at {a}")] {
+                    let reading = read(&text, &now);
+                    for span in &reading.spans {
+                        assert!(text.get(span.clone()).is_some(), "{text:?}: {span:?}");
+                    }
+                    for window in &reading.windows {
+                        assert!(
+                            window.start < window.end && window.end <= 24 * 60,
+                            "{text:?}"
+                        );
+                    }
+                    if let Some(dates) = reading.dates {
+                        assert!(dates.first <= dates.last, "{text:?}");
+                    }
+                    for clause in read_all(&text, &now) {
+                        assert!(text.get(clause.text.clone()).is_some(), "{text:?}");
+                    }
+                }
+            }
+        }
     }
 }
