@@ -124,25 +124,52 @@ pub fn read(text: &str, now: &Zoned) -> Reading {
 /// clauses, the appointment's (Thursday) and the new time's (Monday, 08–12).
 ///
 /// Clauses are split at "to", "into" and "onto" where no pattern used the
-/// word ("quarter to 4" and "from 9 to 11" stay whole). There is always at
-/// least one clause; with no such word it is the whole text, read as
-/// [`read`] reads it. Clauses that say nothing are kept, so the caller
-/// knows which side of the "to" said what.
+/// word ("quarter to 4" stays whole). A move also says "from Monday to
+/// Wednesday" or "from 9 to 11": the first such range before any other
+/// "to" is split into its two ends, while one after it ("to Tuesday from 9
+/// to 11") stays a range. A bare hour after the "to" is a time ("move the 3
+/// pm to 4"). There is always at least one clause; with nothing to split
+/// at it is the whole text, read as [`read`] reads it. Clauses that say
+/// nothing are kept, so the caller knows which side said what. Each clause
+/// is read relative to `now`, not to the other.
 pub fn read_all(text: &str, now: &Zoned) -> Vec<Clause> {
     let tokens = tokenize(text);
-    let found = scan(&tokens, now);
+    let mut found = scan(&tokens, now);
     let mut used = vec![false; tokens.len()];
     for f in &found {
         for flag in &mut used[f.tokens.clone()] {
             *flag = true;
         }
     }
+    let mut separators: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(k, t)| {
+            !used[*k] && t.kind == Kind::Word && matches!(t.text.as_str(), "to" | "into" | "onto")
+        })
+        .map(|(k, _)| k)
+        .collect();
+    let first = separators.first().copied().unwrap_or(tokens.len());
+    if let Some(k) = found
+        .iter()
+        .position(|f| f.tokens.start < first && f.pieces.iter().any(|p| p.ends().is_some()))
+    {
+        let range = found.remove(k);
+        if let Some((joiner, from, to)) = range.pieces.iter().find_map(Piece::ends) {
+            let half = |tokens_range: Range<usize>, piece: Piece| Found {
+                bytes: tokens[tokens_range.start].start..tokens[tokens_range.end - 1].end,
+                tokens: tokens_range,
+                pieces: vec![piece],
+            };
+            found.insert(k, half(joiner + 1..range.tokens.end, to));
+            found.insert(k, half(range.tokens.start..joiner, from));
+            separators.insert(0, joiner);
+        }
+    }
     let mut clauses = Vec::new();
     let (mut byte, mut token) = (0, 0);
-    for (k, t) in tokens.iter().enumerate() {
-        if used[k] || t.kind != Kind::Word || !matches!(t.text.as_str(), "to" | "into" | "onto") {
-            continue;
-        }
+    for k in separators {
+        let t = &tokens[k];
         let inside = found
             .iter()
             .filter(|f| f.tokens.start >= token && f.tokens.end <= k);
@@ -291,14 +318,46 @@ enum Piece {
     Bound(Interval),
     At(Clock),
     Minutes(u32),
+    /// "from 9 to 11": hours to [`read`], a move's two ends to [`read_all`];
+    /// `joiner` is the token of the "to".
+    FromToHours {
+        hours: Interval,
+        from: Clock,
+        to: Clock,
+        joiner: usize,
+    },
+    /// "from Monday to Wednesday", the same for days.
+    FromToDays {
+        days: DateSpan,
+        from: DateSpan,
+        to: DateSpan,
+        joiner: usize,
+    },
 }
 
 impl Piece {
     fn is_date(&self) -> bool {
         matches!(
             self,
-            Piece::Dates(_) | Piece::Within(_) | Piece::Weekday(_) | Piece::DayOfMonth(_)
+            Piece::Dates(_)
+                | Piece::Within(_)
+                | Piece::Weekday(_)
+                | Piece::DayOfMonth(_)
+                | Piece::FromToDays { .. }
         )
+    }
+
+    /// A "from ... to ..." range's joining token and its two ends.
+    fn ends(&self) -> Option<(usize, Piece, Piece)> {
+        match *self {
+            Piece::FromToHours {
+                from, to, joiner, ..
+            } => Some((joiner, Piece::At(from), Piece::At(to))),
+            Piece::FromToDays {
+                from, to, joiner, ..
+            } => Some((joiner, Piece::Dates(from), Piece::Dates(to))),
+            _ => None,
+        }
     }
 }
 
@@ -423,6 +482,7 @@ const MATCHERS: &[Matcher] = &[
     duration,
     month_day,
     week_of,
+    date_range,
     time_range,
     time_bound,
     at_time,
@@ -431,8 +491,15 @@ const MATCHERS: &[Matcher] = &[
     day_of_month,
 ];
 
-/// The patterns "the week of ..." may be followed by.
-const DATE_MATCHERS: &[Matcher] = &[iso_date, numeric_date, month_day, named, day_of_month];
+/// The patterns that may follow "the week of" or make a range of days.
+const DATE_MATCHERS: &[Matcher] = &[
+    iso_date,
+    numeric_date,
+    month_day,
+    named,
+    weekday,
+    day_of_month,
+];
 
 /// One match in the text.
 struct Found {
@@ -456,14 +523,21 @@ fn scan(tokens: &[Token], now: &Zoned) -> Vec<Found> {
             .then(|| longest(&ctx, i + 1, MATCHERS))
             .flatten()
             .filter(|(_, pieces)| pieces.iter().any(Piece::is_date));
-        let Some((end, pieces)) = on.or_else(|| longest(&ctx, i, MATCHERS)) else {
-            i += 1;
-            continue;
+        let (start, end, pieces) = match on.or_else(|| longest(&ctx, i, MATCHERS)) {
+            Some((end, pieces)) => (i, end, pieces),
+            None => match ctx.hour_after_to(i) {
+                // The "to" stays outside: it splits a move's clauses.
+                Some((end, pieces)) => (i + 1, end, pieces),
+                None => {
+                    i += 1;
+                    continue;
+                }
+            },
         };
         let end = end.min(tokens.len());
         found.push(Found {
-            tokens: i..end,
-            bytes: tokens[i].start..tokens[end - 1].end,
+            tokens: start..end,
+            bytes: tokens[start].start..tokens[end - 1].end,
             pieces,
         });
         i = end;
@@ -523,6 +597,10 @@ fn resolve<'p>(pieces: impl IntoIterator<Item = &'p Piece>, today: Date) -> Read
             }
             Piece::Minutes(m) => {
                 minutes.get_or_insert(m);
+            }
+            Piece::FromToHours { hours, .. } => parts.push(hours),
+            Piece::FromToDays { days, .. } => {
+                within.get_or_insert(days);
             }
         }
     }
@@ -892,6 +970,26 @@ impl Ctx<'_> {
         self.clock_tail(hour, self.value(i + 2)?, true, fixed, i + 3)
     }
 
+    /// "to 4" in "move the 3 pm to 4": a bare hour after "to" is a time when
+    /// the text ends there or goes on with punctuation, a date or a time
+    /// ("to 4 tomorrow"), or a word that closes a request; "to 3 patients"
+    /// is not.
+    fn hour_after_to(&self, i: usize) -> Option<Match> {
+        if !self.is(i, "to|until|till") {
+            return None;
+        }
+        let (clock, end) = self.clock(i + 1)?;
+        let closes = match self.token(end) {
+            None => true,
+            Some(t) if t.kind == Kind::Punct => true,
+            Some(_) => {
+                self.is(end, "instead|please|then|if|and|with|for|on|in|same")
+                    || longest(self, end, MATCHERS).is_some()
+            }
+        };
+        closes.then(|| (end, vec![Piece::At(clock)]))
+    }
+
     /// The rest of a time after its hour and minutes: am/pm or o'clock.
     fn clock_tail(
         &self,
@@ -920,17 +1018,28 @@ impl Ctx<'_> {
             };
             return (hour <= 12).then_some((clock, end));
         }
-        // "3 days", "2 weeks", "the 3rd": a number, not an hour.
+        if hour == 12 && minute == 0 && self.is(j, "noon|midnight") {
+            let midnight = self.is(j, "midnight");
+            let clock = Clock {
+                hour: if midnight { 0 } else { 12 },
+                midnight,
+                ..Clock::fixed(12, 0)
+            };
+            return Some((clock, j + 1));
+        }
+        // "3 days", "2 weeks", "the 3rd", "one of them": a number, not an hour.
         if !written
             && (self.is(
                 j,
-                "st|nd|rd|th|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|day|days|week|weeks|month|months|year|years",
-            ) || (self.punct(j, "/-%") && self.glued(j) && self.number(j + 1).is_some() && !self.punct(j, "-")))
+                "st|nd|rd|th|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|day|days|week|weeks|month|months|year|years|of",
+            ) || (self.punct(j, "/%") && self.glued(j) && self.number(j + 1).is_some()))
         {
             return None;
         }
+        // "3 in the afternoon" needs no "at"; the part is read on its own.
+        let strong = written || self.phrase(j, "in the morning|afternoon|evening").is_some();
         let clock = Clock {
-            strong: written,
+            strong,
             fixed,
             ..Clock::fixed(hour, minute)
         };
@@ -1371,7 +1480,49 @@ fn time_range(ctx: &Ctx, i: usize) -> Option<Match> {
         last += 12 * 60;
     }
     let interval = Interval::new(first, last)?;
-    Some((end, vec![Piece::Part(interval)]))
+    let piece = if ctx.is(i, "from") {
+        Piece::FromToHours {
+            hours: interval,
+            from: a,
+            to: b,
+            joiner: j,
+        }
+    } else {
+        Piece::Part(interval)
+    };
+    Some((end, vec![piece]))
+}
+
+/// "from Monday to Wednesday", "between the 14th and the 18th", "Dec 14
+/// through Dec 18": the days from the first to the last. The second end is
+/// read from the first: "from Friday to Monday" ends on the Monday after.
+fn date_range(ctx: &Ctx, i: usize) -> Option<Match> {
+    let (start, joiners) = if ctx.is(i, "from") {
+        (i + 1, "to|until|till|til|through|thru")
+    } else if ctx.is(i, "between") {
+        (i + 1, "and")
+    } else {
+        (i, "through|thru")
+    };
+    let (j, from) = longest(ctx, start, DATE_MATCHERS)?;
+    if !(ctx.punct(j, "-") || ctx.is(j, joiners)) {
+        return None;
+    }
+    let (end, to) = longest(ctx, j + 1, DATE_MATCHERS)?;
+    let from = resolve(&from, ctx.today).dates?;
+    let to = resolve(&to, from.first).dates?;
+    let days = DateSpan::new(from.first, to.last)?;
+    let piece = if ctx.is(i, "from") {
+        Piece::FromToDays {
+            days,
+            from,
+            to,
+            joiner: j,
+        }
+    } else {
+        Piece::Within(days)
+    };
+    Some((end, vec![piece]))
 }
 
 /// "after 3" (15:00 to the end of the day), "before 11", "by noon", "until
@@ -1810,6 +1961,21 @@ mod tests {
             &now,
             "2026-12-01..2026-12-06; 08:00-12:00",
         );
+        // Monday has passed: the week said stands.
+        check("Monday this week", &now, "2026-12-01..2026-12-06");
+        check("from Monday to Wednesday", &now, "2026-12-07..2026-12-09");
+        check("from Friday to Monday", &now, "2026-12-04..2026-12-07");
+        check(
+            "between the 14th and the 18th",
+            &now,
+            "2026-12-14..2026-12-18",
+        );
+        check("Dec 14 through Dec 18", &now, "2026-12-14..2026-12-18");
+        check(
+            "Mon-Wed next week, after 2",
+            &now,
+            "2026-12-07..2026-12-09; 14:00-24:00",
+        );
     }
 
     #[test]
@@ -1891,6 +2057,10 @@ mod tests {
         check("ten past 3", &now, "at 15:10");
         check("tonight at 8", &now, "2026-12-01; 17:00-21:00; at 20:00");
         check("at 10 in the evening", &now, "17:00-21:00; at 22:00");
+        check("12 noon", &now, "at 12:00");
+        check("3 in the afternoon", &now, "12:00-17:00; at 15:00");
+        check("7 in the morning", &now, "08:00-12:00; at 07:00");
+        check("after one of them", &now, "");
         check("at 25", &now, "");
         check("13pm", &now, "");
         check("3:75", &now, "");
@@ -2033,6 +2203,7 @@ mod tests {
         check_spans("cancel the 3 pm with Alvarez", &["3 pm"]);
         check_spans("Mrs May, March 3 at 10", &["March 3", "at 10"]);
         check_spans("see Dr Lee", &[]);
+        check_spans("move the 3 pm to 4.", &["3 pm", "4"]);
     }
 
     #[test]
@@ -2049,8 +2220,19 @@ mod tests {
         );
         check_clauses(
             "reschedule tomorrow from 9 to 11",
-            "2026-12-02; 09:00-11:00",
+            "2026-12-02; at 09:00 | at 11:00",
         );
+        check_clauses("move it to 11 tomorrow", " | 2026-12-02; at 11:00");
+        check_clauses(
+            "move Mr Chen from Thursday to Monday",
+            "2026-12-03 | 2026-12-07",
+        );
+        check_clauses("move the cleaning from 9 to 11", "at 09:00 | at 11:00");
+        check_clauses(
+            "move it to Wednesday from 9 to 11",
+            " | 2026-12-02; 09:00-11:00",
+        );
+        check_clauses("talk to 3 patients", " | ");
         check_clauses("", "");
     }
 
