@@ -956,6 +956,20 @@ impl Ctx<'_> {
         let hour = t.value?;
         // 24-hour clocks write "07:00"; a leading zero rules out pm.
         let fixed = hour == 0 || hour >= 13 || t.text.starts_with('0');
+        // "17h", "15h30": a 24-hour time, where "1h30" is a length.
+        if fixed && self.is(i + 1, "h") && self.glued(i + 1) {
+            let minute = match self.number(i + 2) {
+                Some(m) if self.glued(i + 2) && m.text.len() == 2 => m.value?,
+                _ => 0,
+            };
+            let end = if minute > 0 || self.number(i + 2).is_some() {
+                i + 3
+            } else {
+                i + 2
+            };
+            let clock = Clock::fixed(u8::try_from(hour).ok()?, i8::try_from(minute).ok()?);
+            return (hour <= 23 && minute <= 59).then_some((clock, end));
+        }
         let minutes_follow = self.punct(i + 1, ":.")
             && self.glued(i + 1)
             && self.glued(i + 2)
@@ -1092,7 +1106,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// An amount, as a fraction: "1.5", "two", "an", "two and a half".
+    /// An amount, as a fraction: "1.5", "two", "an", "a couple of", "two
+    /// and a half".
     fn amount(&self, i: usize) -> Option<((u64, u64), usize)> {
         let (mut num, mut den, mut j) = if let Some(t) = self.number(i) {
             let whole = u64::from(t.value?);
@@ -1108,6 +1123,8 @@ impl Ctx<'_> {
                 }
                 _ => (whole, 1, i + 1),
             }
+        } else if let Some(j) = self.phrase(i, "(a) couple (of)") {
+            (2, 1, j)
         } else if self.is(i, "a|an") {
             (1, 1, i + 1)
         } else {
@@ -1148,7 +1165,8 @@ impl Ctx<'_> {
             "minute" | "minutes" | "min" | "mins" => 1,
             "m" if digits && self.glued(k) => 1,
             "hour" | "hours" | "hr" | "hrs" => 60,
-            "h" if digits => 60,
+            // "17h" and "15h30" are 24-hour times (see `clock`).
+            "h" if digits && num <= 12 * den => 60,
             _ => return None,
         };
         let mut extra = 0;
@@ -1560,9 +1578,20 @@ fn time_bound(ctx: &Ctx, i: usize) -> Option<Match> {
 /// "15:30", "noon", "half past 2". A bare hour after "at" follows the
 /// office-hours rule (1–7 pm, 8–11 am, 12 noon).
 fn at_time(ctx: &Ctx, i: usize) -> Option<Match> {
-    if (ctx.is(i, "at|around|about|approximately") || ctx.punct(i, "@"))
-        && let Some((clock, end)) = ctx.clock(i + 1)
+    let intro = ctx.is(i, "at|around|about|approximately") || ctx.punct(i, "@");
+    if intro && let Some((clock, end)) = ctx.clock(i + 1) {
+        return Some((end, vec![Piece::At(clock)]));
+    }
+    // "at half 3" is half past 3 (British); "half 3" alone is too vague.
+    if intro
+        && ctx.is(i + 1, "half")
+        && let Some((hour, end)) = ctx.count(i + 2)
+        && (1..=12).contains(&hour)
     {
+        let clock = Clock {
+            fixed: false,
+            ..Clock::fixed(hour as u8, 30)
+        };
         return Some((end, vec![Piece::At(clock)]));
     }
     let (clock, end) = ctx.clock(i)?;
@@ -1740,7 +1769,30 @@ fn weekday(ctx: &Ctx, i: usize) -> Option<Match> {
         "this" | "coming" => (Which::Coming, i + 1),
         _ => (Which::Coming, i),
     };
-    let day = weekday_name(ctx.word(j)?)?;
+    let word = ctx.word(j)?;
+    let day = weekday_name(word)?;
+    // "sat" and "sun" are words too ("I sat with Mrs Ortiz", "Sun Life"):
+    // as days they need a word before that makes them one, or nothing,
+    // punctuation, a date or a time after.
+    if matches!(word, "sat" | "sun")
+        && j == i
+        && !(j > 0 && ctx.is(j - 1, "on|by|until|till|from|every|each|and|or|to"))
+    {
+        let follows = match ctx.token(j + 1) {
+            None => true,
+            Some(t) => t.kind == Kind::Punct || longest(ctx, j + 1, MATCHERS).is_some(),
+        };
+        if !follows {
+            return None;
+        }
+    }
+    // "Monday after next": the Monday after next Monday.
+    if let Which::Coming | Which::Next = which
+        && let Some(end) = ctx.phrase(j + 1, "after next")
+    {
+        let date = add_days(next(ctx.today, day)?, 7)?;
+        return Some((end, vec![Piece::Dates(DateSpan::day(date))]));
+    }
     let piece = match which {
         Which::Coming => Piece::Weekday(day),
         Which::Next => Piece::Dates(DateSpan::day(next(ctx.today, day)?)),
@@ -1921,8 +1973,15 @@ mod tests {
         check("Friday next week", &now, "2026-12-11");
         check("Friday this week", &now, "2026-12-04");
         check("Mondays", &now, "2026-12-07");
-        // Whole words only.
+        check("the Monday after next", &now, "2026-12-14");
+        check("next Monday-Wednesday", &now, "2026-12-07..2026-12-09");
+        // Whole words only; "sat" and "sun" are days only where a day fits.
         check("ask Simon about the Wedding", &now, "");
+        check("I sat with Mrs Ortiz on Monday", &now, "2026-12-07");
+        check("Sun Life appointment tomorrow", &now, "2026-12-02");
+        check("Sat 3pm", &now, "2026-12-05; at 15:00");
+        check("Fri or Sat", &now, "2026-12-04");
+        check("see you Sun.", &now, "2026-12-06");
     }
 
     #[test]
@@ -2058,9 +2117,19 @@ mod tests {
         check("tonight at 8", &now, "2026-12-01; 17:00-21:00; at 20:00");
         check("at 10 in the evening", &now, "17:00-21:00; at 22:00");
         check("12 noon", &now, "at 12:00");
+        check("at half 3", &now, "at 15:30");
+        check("17h", &now, "at 17:00");
+        check("15h30", &now, "at 15:30");
+        check("10:00 a.m.", &now, "at 10:00");
         check("3 in the afternoon", &now, "12:00-17:00; at 15:00");
         check("7 in the morning", &now, "08:00-12:00; at 07:00");
         check("after one of them", &now, "");
+        check("noon-2pm", &now, "12:00-14:00");
+        check(
+            "from the 14th until the 18th",
+            &now,
+            "2026-12-14..2026-12-18",
+        );
         check("at 25", &now, "");
         check("13pm", &now, "");
         check("3:75", &now, "");
@@ -2121,6 +2190,7 @@ mod tests {
         check("a quarter of an hour", &now, "15 min");
         check("three quarters of an hour", &now, "45 min");
         check("forty-five minutes", &now, "45 min");
+        check("a couple of hours", &now, "120 min");
         check("99999 hours", &now, "");
         // "in" a length is when, not how long.
         check("in 30 minutes", &now, "2026-12-01; at 10:30");
