@@ -7,6 +7,7 @@ pub mod hours;
 pub mod ics;
 pub mod office;
 pub mod recurrence;
+pub mod when;
 pub mod windows_zones;
 
 #[cfg(test)]
