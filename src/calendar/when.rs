@@ -33,6 +33,13 @@
 //! - An hour written without am/pm or a 24-hour form ("at 3", "3:30") is
 //!   1–7 pm, 8–11 am, 12 noon: office hours. When the request names a part
 //!   of the day, the reading nearer to it wins ("tonight at 8" is 20:00).
+//!   A leading zero ("07:30") or an hour over 12 ("15:30", "17h") is a
+//!   24-hour time. A bare number is a time only after "at", "after",
+//!   "between", ... or before "in the afternoon"; "3pm", "15:30" and "half
+//!   past 2" need nothing.
+//! - Lengths: "45-minute", "1.5 hours", "1h30", "an hour and a half". "In"
+//!   a length is a time from `now` ("in 30 minutes"), not a length; nothing
+//!   over a week is a length.
 //! - Windows are the times of day a start may fall in, on every day of the
 //!   dates ("next week, afternoons" is each afternoon of next week): morning
 //!   08–12, afternoon 12–17, evening 17–21, lunchtime 12–14, first thing
@@ -46,7 +53,10 @@
 //!   December 14"), and otherwise the first said wins; the first time and
 //!   the first length said win too. Requests that move something say two
 //!   dates on purpose: [`read_all`] reads the clauses either side of "to" or
-//!   "into" apart.
+//!   "into" apart, and splits "from Monday to Wednesday" or "from 9 to 11"
+//!   into a move's two ends where [`read`] reads a range.
+//! - "sat" and "sun" are English words too: they are days only where a day
+//!   fits ("on Sat", "Sat 3pm", "Fri or Sat"), not in "I sat with ...".
 
 use std::ops::Range;
 
