@@ -15,6 +15,7 @@ mod docs;
 mod extract;
 mod models;
 mod schedule;
+mod schedule_ics;
 mod schedule_setup;
 mod setup;
 mod store;

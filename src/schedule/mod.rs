@@ -16,6 +16,7 @@ mod api;
 pub mod book;
 mod customers;
 mod customers_api;
+mod interop;
 mod pages;
 mod setup;
 mod setup_api;
@@ -30,6 +31,7 @@ pub fn routes() -> Routes {
         .merge(pages::routes())
         .merge(setup_pages::routes())
         .merge(customers::routes())
+        .merge(interop::routes())
         .merge(api::routes())
         .merge(setup_api::routes())
         .merge(customers_api::routes())

@@ -8,6 +8,8 @@
 //! exactly one finds it free; the others see the winner's appointment and
 //! get the caller's refusal. The store knows nothing of the rules.
 
+use std::collections::HashSet;
+
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -248,6 +250,22 @@ impl Store {
         .await
     }
 
+    /// Which of `uids` already name an appointment (calendar imports keep
+    /// the file's UIDs, so a second import of a file finds its events).
+    pub async fn existing_uids(&self, uids: Vec<String>) -> StoreResult<HashSet<String>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT 1 FROM appointments WHERE uid = ?1")?;
+            let mut found = HashSet::new();
+            for uid in uids {
+                if stmt.exists([&uid])? {
+                    found.insert(uid);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     /// A customer's appointments, newest first.
     pub async fn appointments_of_customer(
         &self,
@@ -368,6 +386,14 @@ impl Store {
                     ],
                 )
                 .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(err, _)
+                        if err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                    {
+                        StoreError::Conflict(format!(
+                            "an appointment with the calendar UID \u{201c}{}\u{201d} already exists",
+                            new.uid
+                        ))
+                    }
                     rusqlite::Error::SqliteFailure(err, _)
                         if err.code == rusqlite::ErrorCode::ConstraintViolation =>
                     {
