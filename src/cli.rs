@@ -79,6 +79,10 @@ enum Command {
         /// 6 rooms and 8 weeks of bookings, against the engine alone
         #[arg(long)]
         schedule: bool,
+        /// Evaluate the scheduling assistant instead: 200+ requests through
+        /// the API with the model, against their expected interpretations
+        #[arg(long)]
+        assistant: bool,
     },
 }
 
@@ -218,6 +222,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { schedule: true, .. } => runtime.block_on(crate::bench::schedule::run()),
+        Command::Bench {
+            assistant: true,
+            model,
+            threads,
+            ..
+        } => runtime.block_on(crate::bench::assistant::run(
+            model.unwrap_or_else(|| config.configured_model()),
+            threads.unwrap_or_else(crate::llm::hardware::physical_cores),
+        )),
         Command::Bench { docs, .. } if !docs.is_empty() => {
             runtime.block_on(crate::bench::docs::run(docs))
         }

@@ -918,3 +918,425 @@ async fn recurring_series_book_whole_keep_local_time_and_edit_one_or_following()
         .await;
     assert_eq!(listed.as_array().unwrap().len(), 5, "{listed}");
 }
+
+/// A box whose clock reads Tuesday 1 June 2027, 10:00 in New York, so the
+/// assistant's "tomorrow" and "next week" mean the same days whenever the
+/// tests run (the clock only moves forward, to a date still ahead).
+async fn office_on_a_fixed_tuesday() -> (TestServer, Client) {
+    let server = TestServer::start().await;
+    let target = jiff::Timestamp::from_second(1_811_858_400).unwrap();
+    let now = jiff::Timestamp::from_second(server.state.store.now()).unwrap();
+    let ahead = target.duration_since(now).unsigned_abs();
+    server.state.store.clock().advance(ahead);
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    (server, owner)
+}
+
+async fn ask(api: &ApiClient, text: &str) -> Value {
+    let response = api
+        .request(Method::POST, "/api/v1/schedule/assistant")
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{text}");
+    response.json().await.unwrap()
+}
+
+async fn count_appointments(api: &ApiClient) -> usize {
+    let (_, all) = api
+        .get_json("/api/v1/appointments?from=2027-05-01&to=2027-12-31&include_cancelled=true")
+        .await;
+    all.as_array().unwrap().len()
+}
+
+async fn customer(store: &Store, name: &str, phone: &str) -> hearth::store::CustomerId {
+    store
+        .create_customer(hearth::store::CustomerChange {
+            name: name.into(),
+            phone: phone.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn the_assistant_proposes_free_times_and_changes_nothing_until_a_person_confirms() {
+    let (server, owner) = office_on_a_fixed_tuesday().await;
+    let store = server.state.store.clone();
+    let o = set_up_office(&store).await;
+    let ortiz = customer(&store, "Maria Ortiz", "555-0101").await;
+    customer(&store, "Wei Chen", "555-0102").await;
+    customer(&store, "Lily Chen", "555-0103").await;
+    let api = api_for(&owner, &server).await;
+
+    let answer = ask(
+        &api,
+        "book Mrs Ortiz for a 45-minute cleaning next week, afternoons, with Dr Lee",
+    )
+    .await;
+    let terms = &answer["terms"];
+    assert_eq!(terms["action"], "book", "{answer}");
+    assert_eq!(terms["customer"], ortiz.0);
+    assert_eq!(terms["service"], o.cleaning.0);
+    assert_eq!(terms["staff"], o.lee.0);
+    assert_eq!(terms["times"], "12:00-17:00");
+    assert!(answer["question"].is_null());
+    let offers = answer["offers"].as_array().unwrap();
+    assert_eq!(offers.len(), 3, "{answer}");
+    assert!(
+        offers[0]["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("Book Maria Ortiz: Cleaning, Mon "),
+        "{answer}"
+    );
+    assert!(
+        offers[0]["label"]
+            .as_str()
+            .unwrap()
+            .contains("12:00 with Dr Lee"),
+        "{answer}"
+    );
+    assert_eq!(
+        count_appointments(&api).await,
+        0,
+        "nothing written before a confirm"
+    );
+
+    // Confirm the second option: booked, audited with who confirmed; a
+    // second click is refused.
+    let id = offers[1]["proposal"].as_i64().unwrap();
+    let response = api
+        .request(Method::POST, &format!("/api/v1/proposals/{id}/confirm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let booked: Value = response.json().await.unwrap();
+    assert_eq!(booked["customer"], "Maria Ortiz");
+    assert_eq!(booked["staff"], "Dr Lee");
+    assert_eq!(count_appointments(&api).await, 1);
+    let response = api
+        .request(Method::POST, &format!("/api/v1/proposals/{id}/confirm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let (_, audit) = api.get_json("/api/v1/audit?action=schedule").await;
+    let record = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "schedule.proposal_confirmed")
+        .unwrap();
+    assert!(
+        record["detail"]
+            .as_str()
+            .unwrap()
+            .contains("confirmed by olivia"),
+        "{record}"
+    );
+
+    // The first option overlaps the one just booked: confirming it now is
+    // refused with the reason, and nothing is written.
+    let first = offers[0]["proposal"].as_i64().unwrap();
+    let staff = server.user(&owner, "sally", "staff").await;
+    let staff_api = api_for(&staff, &server).await;
+    let response = staff_api
+        .request(Method::POST, &format!("/api/v1/proposals/{first}/confirm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "not theirs to confirm"
+    );
+    let response = api
+        .request(Method::POST, &format!("/api/v1/proposals/{first}/confirm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response.text().await.unwrap().contains("no longer free"));
+    assert_eq!(count_appointments(&api).await, 1);
+
+    // Two Chens: one short question with both, then options once chosen.
+    let answer = ask(&api, "book Chen for a cleaning tomorrow").await;
+    assert_eq!(
+        answer["question"],
+        "Which customer do you mean: Lily Chen (555-0103) or Wei Chen (555-0102)?",
+        "{answer}"
+    );
+    assert!(answer["offers"].as_array().unwrap().is_empty());
+    let choice = &answer["choices"][1];
+    assert_eq!(choice["label"], "Wei Chen (555-0102)");
+    let response = api
+        .request(Method::POST, "/api/v1/schedule/proposals")
+        .json(&choice["terms"])
+        .send()
+        .await
+        .unwrap();
+    let refined: Value = response.json().await.unwrap();
+    assert!(
+        refined["offers"][0]["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("Book Wei Chen: Cleaning, Wed 2 Jun"),
+        "{refined}"
+    );
+    // No service named (and several exist): a question, not a guess.
+    let answer = ask(&api, "book Maria Ortiz tomorrow at 10").await;
+    assert!(
+        answer["question"]
+            .as_str()
+            .unwrap()
+            .starts_with("Which service"),
+        "{answer}"
+    );
+    assert_eq!(count_appointments(&api).await, 1);
+
+    // Who is free: times, nothing to confirm.
+    let answer = ask(&api, "who is free for a 90-minute install on Friday?").await;
+    assert_eq!(answer["terms"]["action"], "find", "{answer}");
+    assert_eq!(answer["terms"]["service"], o.install.0);
+    assert!(
+        answer["free"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Fri 4 Jun 09:00 with Sam"),
+        "{answer}"
+    );
+    assert!(answer["offers"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_assistant_moves_and_cancels_only_when_confirmed() {
+    let (server, owner) = office_on_a_fixed_tuesday().await;
+    let store = server.state.store.clone();
+    let o = set_up_office(&store).await;
+    let chen = customer(&store, "Wei Chen", "555-0102").await;
+    let alvarez = customer(&store, "Jose Alvarez", "555-0104").await;
+    let api = api_for(&owner, &server).await;
+    let (status, thursday) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "customer": chen.0, "start": "2027-06-03T10:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{thursday}");
+    let (_, three_pm) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.kim.0, "customer": alvarez.0, "start": "2027-06-04T15:00"}),
+    )
+    .await;
+
+    let answer = ask(
+        &api,
+        "move Mr Chen's Thursday appointment to Monday morning",
+    )
+    .await;
+    assert_eq!(answer["terms"]["action"], "move", "{answer}");
+    assert_eq!(answer["terms"]["current_day"], "2027-06-03");
+    let offer = &answer["offers"][0];
+    assert!(
+        offer["label"]
+            .as_str()
+            .unwrap()
+            .contains("to Mon 7 Jun 09:00 with Dr Lee"),
+        "{answer}"
+    );
+    let (_, unchanged) = api
+        .get_json(&format!("/api/v1/appointments/{}", thursday["id"]))
+        .await;
+    assert_eq!(unchanged["starts_at"], "2027-06-03T10:00:00-04:00");
+    let response = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/proposals/{}/confirm", offer["proposal"]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, moved) = api
+        .get_json(&format!("/api/v1/appointments/{}", thursday["id"]))
+        .await;
+    assert_eq!(moved["starts_at"], "2027-06-07T09:00:00-04:00");
+
+    let answer = ask(&api, "cancel the 3 pm with Alvarez").await;
+    assert_eq!(answer["terms"]["action"], "cancel", "{answer}");
+    let offer = &answer["offers"][0];
+    assert!(
+        offer["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cancel Fri 4 Jun 15:00"),
+        "{answer}"
+    );
+    let (_, still) = api
+        .get_json(&format!("/api/v1/appointments/{}", three_pm["id"]))
+        .await;
+    assert_eq!(still["status"], "booked");
+    let response = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/proposals/{}/dismiss", offer["proposal"]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (_, still) = api
+        .get_json(&format!("/api/v1/appointments/{}", three_pm["id"]))
+        .await;
+    assert_eq!(still["status"], "booked", "dismissed: nothing changed");
+
+    // The same through the pages: ask, see the options, confirm one.
+    let (status, page) = owner.page("/schedule/assistant").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(select_text(&page, "#ask-form").contains("Request"));
+    let response = owner
+        .post_form(
+            "/schedule/assistant",
+            &[("text", "cancel Alvarez's appointment on Friday")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert!(
+        select_text(&page, "#offers").contains("Cancel Fri 4 Jun 15:00"),
+        "{}",
+        select_text(&page, "main")
+    );
+    assert_eq!(
+        select_attr(&page, "#u-action option[selected]", "value"),
+        "cancel"
+    );
+    let action = select_attr(&page, "#offers form", "action");
+    let response = owner.post_form(&action, &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, done) = owner.page(&location(&response)).await;
+    assert!(select_text(&done, ".flash").contains("Cancelled"));
+    assert_eq!(select_text(&done, "#status"), "cancelled");
+    // An empty request is a readable error.
+    let response = owner
+        .post_form("/schedule/assistant", &[("text", "  ")])
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+/// With the real default model: every answer is valid by construction
+/// (the model picks within enums under a grammar), every proposal is a
+/// free slot, unclear requests get a question, and nothing is written
+/// without a confirm.
+#[tokio::test]
+async fn the_assistant_with_the_model_picks_within_the_lists_and_asks_when_unsure() {
+    if test_model("the assistant's model path").is_none() {
+        return;
+    }
+    let (server, owner) = TestServer::with_model(|_| {}).await;
+    let store = server.state.store.clone();
+    let o = set_up_office(&store).await;
+    let api = api_for(&owner, &server).await;
+    let target = jiff::Timestamp::from_second(1_811_858_400).unwrap();
+    let now = jiff::Timestamp::from_second(store.now()).unwrap();
+    store
+        .clock()
+        .advance(target.duration_since(now).unsigned_abs());
+    let ortiz = customer(&store, "Maria Ortiz", "555-0101").await;
+    let alvarez = customer(&store, "Jose Alvarez", "555-0104").await;
+    customer(&store, "Wei Chen", "555-0102").await;
+    customer(&store, "Lily Chen", "555-0103").await;
+    let (status, _) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.kim.0, "customer": alvarez.0, "start": "2027-06-04T15:00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = count_appointments(&api).await;
+
+    let clear = [
+        (
+            "book Mrs Ortiz for a cleaning next week, afternoons, with Dr Lee",
+            "book",
+            Some(ortiz),
+        ),
+        (
+            "please schedule Maria Ortiz for a cleaning tomorrow",
+            "book",
+            Some(ortiz),
+        ),
+        (
+            "who is free for a 90-minute install on Friday?",
+            "find",
+            None,
+        ),
+        ("is Sam available for an install next week?", "find", None),
+        ("cancel the 3 pm with Alvarez", "cancel", Some(alvarez)),
+        (
+            "move Alvarez's Friday appointment to Monday morning",
+            "move",
+            Some(alvarez),
+        ),
+    ];
+    for (text, action, who) in clear {
+        let answer = ask(&api, text).await;
+        let terms = &answer["terms"];
+        assert!(
+            ["model", "model_corrected"].contains(&terms["reader"].as_str().unwrap()),
+            "{text}: {answer}"
+        );
+        assert_eq!(terms["action"], action, "{text}: {answer}");
+        assert_eq!(
+            terms["customer"].as_i64(),
+            who.map(|c| c.0),
+            "{text}: {answer}"
+        );
+        assert!(answer["question"].is_null(), "{text}: {answer}");
+        assert!(
+            !answer["offers"].as_array().unwrap().is_empty()
+                || !answer["free"].as_array().unwrap().is_empty(),
+            "{text}: {answer}"
+        );
+    }
+    for text in [
+        "book Chen for a cleaning tomorrow",
+        "book Maria Ortiz tomorrow at 10",
+        "move Chen's appointment to Monday",
+    ] {
+        let answer = ask(&api, text).await;
+        assert!(answer["question"].is_string(), "{text}: {answer}");
+        assert!(
+            answer["offers"].as_array().unwrap().is_empty(),
+            "{text}: {answer}"
+        );
+    }
+    assert_eq!(
+        count_appointments(&api).await,
+        before,
+        "nothing written without a confirm"
+    );
+
+    // Each booking offered is free: confirming them one after another books
+    // each (they are different times or people).
+    let answer = ask(
+        &api,
+        "book Mrs Ortiz for a cleaning next week, afternoons, with Dr Lee",
+    )
+    .await;
+    let offers = answer["offers"].as_array().unwrap();
+    let response = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/proposals/{}/confirm", offers[0]["proposal"]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(count_appointments(&api).await, before + 1);
+}

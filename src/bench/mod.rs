@@ -8,6 +8,7 @@
 //! generation speed while 200 documents are imported, against the same chat
 //! alone; and the resident memory of an idle server without a model.
 
+pub mod assistant;
 pub mod docs;
 pub mod schedule;
 

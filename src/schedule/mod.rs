@@ -13,6 +13,8 @@
 //! - Every change is audited with what it was before and after.
 
 mod api;
+pub mod assistant;
+mod assistant_pages;
 pub mod book;
 mod customers;
 mod customers_api;
@@ -21,6 +23,7 @@ mod pages;
 mod setup;
 mod setup_api;
 mod setup_pages;
+pub mod understand;
 
 use crate::web::Routes;
 
@@ -29,6 +32,7 @@ pub use book::{Booking, Outcome};
 pub fn routes() -> Routes {
     Routes::new()
         .merge(pages::routes())
+        .merge(assistant_pages::routes())
         .merge(setup_pages::routes())
         .merge(customers::routes())
         .merge(interop::routes())
@@ -41,5 +45,6 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = api::api_doc();
     doc.merge(setup_api::api_doc());
     doc.merge(customers_api::api_doc());
+    doc.merge(assistant_pages::api_doc());
     doc
 }
