@@ -5,6 +5,7 @@
 
 pub mod hours;
 pub mod ics;
+pub mod intent;
 pub mod office;
 pub mod recurrence;
 pub mod when;

@@ -86,12 +86,28 @@ pub struct MessageView {
     pub time: String,
     /// The passages an answer from documents was given (HTML list).
     pub sources_html: String,
+    /// For a message that reads like a scheduling request: the scheduling
+    /// assistant with it filled in (it proposes; a person confirms there).
+    pub scheduling: Option<String>,
 }
 
 impl MessageView {
     fn from_stored(message: &StoredMessage, sources: &[crate::store::MessageSource]) -> Self {
         let is_user = message.role == MessageRole::User;
+        let scheduling = (is_user
+            && crate::calendar::intent::looks_like_scheduling(
+                &message.content,
+                &jiff::Zoned::now(),
+            ))
+        .then(|| {
+            format!(
+                "/schedule/assistant?{}",
+                serde_urlencoded::to_string([("text", message.content.as_str())])
+                    .unwrap_or_default()
+            )
+        });
         MessageView {
+            scheduling,
             id: message.id.0,
             is_user,
             html: if is_user {

@@ -25,6 +25,7 @@ use std::collections::BTreeSet;
 use jiff::Zoned;
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::intent::{self, Intent};
 use crate::calendar::when::{self, Reading};
 use crate::llm::{Engine, Message, Request, Role as LlmRole, Sampling};
 use crate::store::{Customer, CustomerId, Service, ServiceId, StaffId, StaffMember};
@@ -169,82 +170,12 @@ fn mentions_service(request: &[(String, std::ops::Range<usize>)], service: &str)
 
 /// The action the words of a request say, if they say one clearly.
 pub fn action_by_words(text: &str) -> Option<Action> {
-    let lower = text.to_lowercase();
-    let has = |list: &[&str]| {
-        words(&lower)
-            .iter()
-            .any(|(w, _)| list.contains(&w.as_str()))
-    };
-    let phrase = |list: &[&str]| list.iter().any(|p| lower.contains(p));
-    if has(&[
-        "cancel",
-        "cancels",
-        "cancelled",
-        "canceled",
-        "delete",
-        "drop",
-        "scrap",
-    ]) || phrase(&[
-        "call off",
-        "can't make it",
-        "cannot make it",
-        "won't make it",
-    ]) {
-        return Some(Action::Cancel);
-    }
-    if has(&[
-        "move",
-        "reschedule",
-        "rebook",
-        "shift",
-        "postpone",
-        "push",
-        "bring",
-    ]) || phrase(&["change the time", "switch", "another day", "another time"])
-    {
-        return Some(Action::Move);
-    }
-    if phrase(&[
-        "who is free",
-        "who's free",
-        "who is available",
-        "who's available",
-        "anyone free",
-        "anybody free",
-        "any openings",
-        "any free",
-        "what's free",
-        "what is free",
-        "when can",
-        "when is",
-        "is there",
-        "are there",
-        "availability",
-        "open slots",
-        "free slots",
-        "find a slot",
-        "find a time",
-        "free on",
-        "free for",
-        "available",
-    ]) && !has(&["book", "schedule"])
-    {
-        return Some(Action::Find);
-    }
-    if has(&[
-        "book",
-        "schedule",
-        "appointment",
-        "add",
-        "put",
-        "fit",
-        "squeeze",
-        "pencil",
-        "set",
-    ]) {
-        return Some(Action::Book);
-    }
-    None
+    intent::read(text).map(|i| match i {
+        Intent::Book => Action::Book,
+        Intent::Move => Action::Move,
+        Intent::Cancel => Action::Cancel,
+        Intent::Find => Action::Find,
+    })
 }
 
 /// Understands `text` against the office's lists, relative to `now`.
