@@ -75,6 +75,10 @@ enum Command {
         /// raw tantivy at these numbers of chunks (e.g. --docs 10000,100000)
         #[arg(long, value_delimiter = ',', value_name = "CHUNKS")]
         docs: Vec<usize>,
+        /// Measure only what a grammar costs per token (answers that must be
+        /// JSON of a schema), against free decoding; --runs rounds
+        #[arg(long)]
+        grammar: bool,
     },
 }
 
@@ -227,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             tokens,
             runs,
+            grammar,
             ..
         } => {
             let options = crate::bench::BenchOptions {
@@ -235,7 +240,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tokens: tokens.max(8),
                 runs: runs.max(1),
             };
-            runtime.block_on(crate::bench::run(options))
+            if grammar {
+                runtime.block_on(crate::bench::grammar::run(options))
+            } else {
+                runtime.block_on(crate::bench::run(options))
+            }
         }
     }
 }
