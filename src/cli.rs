@@ -83,6 +83,10 @@ enum Command {
         /// the API with the model, against their expected interpretations
         #[arg(long)]
         assistant: bool,
+        /// Measure only what a grammar costs per token (answers that must be
+        /// JSON of a schema), against free decoding; --runs rounds
+        #[arg(long)]
+        grammar: bool,
     },
 }
 
@@ -245,6 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             tokens,
             runs,
+            grammar,
             ..
         } => {
             let options = crate::bench::BenchOptions {
@@ -253,7 +258,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tokens: tokens.max(8),
                 runs: runs.max(1),
             };
-            runtime.block_on(crate::bench::run(options))
+            if grammar {
+                runtime.block_on(crate::bench::grammar::run(options))
+            } else {
+                runtime.block_on(crate::bench::run(options))
+            }
         }
     }
 }

@@ -821,13 +821,22 @@ async fn follow_up_turns_reuse_the_cached_prefix() {
         Request {
             messages: messages.clone(),
             sampling: sampling.clone(),
+            grammar: None,
         },
     )
     .await;
     assert_eq!(first_reused, 0);
     messages.push(Message::new(Role::Assistant, answer));
     messages.push(Message::new(Role::User, "And how early should I arrive?"));
-    let (second_prompt, second_reused, _) = run(&engine, Request { messages, sampling }).await;
+    let (second_prompt, second_reused, _) = run(
+        &engine,
+        Request {
+            messages,
+            sampling,
+            grammar: None,
+        },
+    )
+    .await;
     assert!(second_prompt > first_prompt);
     assert!(
         second_reused >= first_prompt - 1,
@@ -1033,6 +1042,7 @@ async fn a_request_that_waits_too_long_is_told_early() {
             ignore_eos: true,
             ..Sampling::default()
         },
+        grammar: None,
     };
     let mut long = engine.generate(request(1500)).unwrap();
     // The long answer has the only slot.

@@ -1,5 +1,6 @@
 //! Hearth's integration tests: one binary, a real server on 127.0.0.1 per
-//! test, real SQLite files. One module per capability.
+//! test, real SQLite files. One module per capability, and `engine` for the
+//! model engine's own guarantees.
 
 mod common;
 
@@ -12,6 +13,7 @@ mod cli;
 mod config;
 mod deploy;
 mod docs;
+mod engine;
 mod extract;
 mod models;
 mod schedule;

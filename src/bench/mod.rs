@@ -6,10 +6,13 @@
 //! chat; aggregate tokens/s with 1, 2, 4 and 8 concurrent chats; time to
 //! first token of a follow-up turn in a 2,000-token conversation; a chat's
 //! generation speed while 200 documents are imported, against the same chat
-//! alone; and the resident memory of an idle server without a model.
+//! alone; the cost per token of an answer constrained by a grammar, against
+//! free decoding ([`grammar`], also alone with `--grammar`); and the resident
+//! memory of an idle server without a model.
 
 pub mod assistant;
 pub mod docs;
+pub mod grammar;
 pub mod schedule;
 
 use std::path::{Path, PathBuf};
@@ -133,6 +136,12 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     longer.push(user("And what should we do next?"));
     let follow = http.chat(longer, 16).await?;
 
+    // What a grammar costs, on the bare loop while it is still loaded.
+    let constrained = {
+        let (bare, runs) = (bare.clone(), options.runs);
+        tokio::task::spawn_blocking(move || grammar::measure(&bare, runs)).await??
+    };
+
     // Chat while the box imports documents; the reference is no longer
     // needed, and its threads must not compete with the server's.
     drop(bare);
@@ -170,6 +179,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         median_of(&|r| r.bare_ttft_ms),
         verdict(ttft_gap <= 15.0)
     );
+    println!("{}", constrained.rows());
     let single = median_of(&|r| r.aggregate[0]);
     for (i, concurrency) in CONCURRENCY.iter().enumerate() {
         let ratio = median_of(&|r| r.aggregate_ratio[i]);
@@ -235,11 +245,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
             r.bare_ratio[2]
         );
     }
+    println!("\n{}", constrained.notes());
     println!(
-        "\nmachine: {} logical CPUs, {} physical cores used for {} threads",
+        "\nmachine: {} logical CPUs, {} physical cores used for {} threads; {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         crate::llm::hardware::physical_cores(),
-        options.threads
+        options.threads,
+        grammar::cpu_features()
     );
     let _ = (first.total, follow.total);
     Ok(())

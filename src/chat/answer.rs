@@ -562,6 +562,7 @@ async fn name_conversation(state: &AppState, user: UserId, conversation: Convers
             max_tokens: 20,
             ..Default::default()
         },
+        grammar: None,
     };
     let Ok(generation) = state.chat.engine.generate(request) else {
         return;

@@ -99,6 +99,7 @@ impl AssistantSettings {
         Request {
             messages,
             sampling: self.sampling(),
+            grammar: None,
         }
     }
 

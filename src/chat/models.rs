@@ -397,6 +397,7 @@ async fn try_submit(
             max_tokens: 128,
             ..state.chat.assistant().sampling()
         },
+        grammar: None,
     };
     let outcome = match state.chat.engine.generate(request) {
         Ok(generation) => generation.collect().await,

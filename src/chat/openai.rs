@@ -182,7 +182,11 @@ impl CompletionRequest {
         sampling.ignore_eos = self.ignore_eos;
         // Without a system message, the office's own instructions apply.
         let request = if messages.first().is_some_and(|m| m.role == Role::System) {
-            Request { messages, sampling }
+            Request {
+                messages,
+                sampling,
+                grammar: None,
+            }
         } else {
             let mut request = settings.request(&state.auth.business_name(), messages);
             request.sampling = sampling;

@@ -11,6 +11,13 @@
 //! on a shared or thermally throttled machine the speed drifts by 10–20 %
 //! over a minute, and only measurements taken side by side compare fairly.
 //!
+//! It also measures what a grammar costs ([`BareLoop::run_grammar`]): the
+//! same constrained answer sampled the naive way (the grammar applied to the
+//! whole vocabulary for every token), llama.cpp's way (the model's own pick
+//! checked, the naive way when it does not fit) and the engine's (the model's
+//! own pick checked, the best candidates when it does not fit), against free
+//! decoding of as many tokens.
+//!
 //! Without the `llama` feature there is nothing to measure: [`BareLoop::start`]
 //! says so.
 
@@ -54,6 +61,57 @@ impl BareParallelRun {
     }
 }
 
+/// One constrained answer, timed on the same prompt: free decoding (no
+/// grammar, as many tokens), then the grammar consulted naively, llama.cpp's
+/// way and the engine's way (see `llama::Way`). Each time runs from the
+/// first sampling after the prompt to the last token (every token's sampling
+/// and the decoding of all but the last), the fastest of three runs.
+#[derive(Debug, Clone)]
+pub struct GrammarRun {
+    /// Tokens of the constrained answer (and of the free one).
+    pub tokens: usize,
+    pub free: Duration,
+    /// The grammar on the whole vocabulary for every token.
+    pub naive: Duration,
+    /// The model's pick checked; the whole vocabulary when it is refused.
+    pub rejection: Duration,
+    /// The model's pick checked; the best candidates when it is refused
+    /// (the engine's way).
+    pub shortlist: Duration,
+    /// Tokens whose free pick the grammar refused.
+    pub refused: usize,
+    /// Tokens for which the engine's way checked the whole vocabulary.
+    pub whole_vocabulary: usize,
+    /// Whether every way wrote the same answer (they must, sampling greedily).
+    pub same_answer: bool,
+    /// Whether the answer completed its grammar within the token limit.
+    pub complete: bool,
+    /// The constrained answer.
+    pub text: String,
+}
+
+impl GrammarRun {
+    fn per_token(&self, time: Duration) -> f64 {
+        time.as_secs_f64() * 1e3 / self.tokens.max(1) as f64
+    }
+
+    pub fn free_ms_per_token(&self) -> f64 {
+        self.per_token(self.free)
+    }
+
+    pub fn naive_ms_per_token(&self) -> f64 {
+        self.per_token(self.naive)
+    }
+
+    pub fn rejection_ms_per_token(&self) -> f64 {
+        self.per_token(self.rejection)
+    }
+
+    pub fn shortlist_ms_per_token(&self) -> f64 {
+        self.per_token(self.shortlist)
+    }
+}
+
 #[cfg(feature = "llama")]
 pub use with_llama::BareLoop;
 
@@ -80,6 +138,15 @@ impl BareLoop {
     ) -> Result<BareParallelRun, String> {
         match self.never {}
     }
+
+    pub fn run_grammar(
+        &self,
+        _messages: &[super::Message],
+        _grammar: &super::Grammar,
+        _max_tokens: usize,
+    ) -> Result<GrammarRun, String> {
+        match self.never {}
+    }
 }
 
 #[cfg(feature = "llama")]
@@ -87,7 +154,7 @@ mod with_llama {
     use std::num::NonZeroU32;
     use std::path::{Path, PathBuf};
     use std::sync::mpsc;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use llama_cpp_2::context::LlamaContext;
     use llama_cpp_2::context::params::LlamaContextParams;
@@ -96,9 +163,12 @@ mod with_llama {
     use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
     use llama_cpp_2::sampling::LlamaSampler;
 
-    use super::super::llama::{backend, tokenize_chat};
-    use super::super::{Message, Role};
-    use super::{BareParallelRun, BareRun};
+    use llama_cpp_2::token::LlamaToken;
+
+    use super::super::llama::{Constraint, Way, backend, end_token, sampler, tokenize_chat};
+    use super::super::scheduler::Sampled;
+    use super::super::{Grammar, Message, Role, Sampling};
+    use super::{BareParallelRun, BareRun, GrammarRun};
 
     enum RunRequest {
         One(Vec<Message>, usize, mpsc::Sender<Result<BareRun, String>>),
@@ -106,6 +176,12 @@ mod with_llama {
             Vec<Vec<Message>>,
             usize,
             mpsc::Sender<Result<BareParallelRun, String>>,
+        ),
+        Grammar(
+            Vec<Message>,
+            String,
+            usize,
+            mpsc::Sender<Result<GrammarRun, String>>,
         ),
     }
 
@@ -151,6 +227,31 @@ mod with_llama {
         ) -> Result<BareParallelRun, String> {
             let (reply, result) = mpsc::channel();
             self.send(RunRequest::Together(conversations, tokens, reply))?;
+            result
+                .recv()
+                .map_err(|_| "the reference thread has ended".to_string())?
+        }
+
+        /// Samples the constrained answer to the conversation greedily, at
+        /// most `max_tokens` tokens, each way, then as many tokens freely;
+        /// each from an empty cache. Blocking.
+        pub fn run_grammar(
+            &self,
+            messages: &[Message],
+            grammar: &Grammar,
+            max_tokens: usize,
+        ) -> Result<GrammarRun, String> {
+            let gbnf = grammar
+                .gbnf()
+                .ok_or("the grammar has no GBNF text")?
+                .to_string();
+            let (reply, result) = mpsc::channel();
+            self.send(RunRequest::Grammar(
+                messages.to_vec(),
+                gbnf,
+                max_tokens,
+                reply,
+            ))?;
             result
                 .recv()
                 .map_err(|_| "the reference thread has ended".to_string())?
@@ -221,6 +322,11 @@ mod with_llama {
                         threads,
                         &conversations,
                         tokens,
+                    ));
+                }
+                RunRequest::Grammar(messages, gbnf, tokens, reply) => {
+                    let _ = reply.send(run_grammar(
+                        &model, &template, &mut ctx, &messages, &gbnf, tokens,
                     ));
                 }
             }
@@ -329,6 +435,153 @@ mod with_llama {
             time_to_first_token,
             generated: tokens,
             generation_time: first.elapsed(),
+        })
+    }
+
+    /// Times each way is run in [`run_grammar`].
+    const REPEATS: usize = 3;
+
+    /// How [`answer`] samples.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mode {
+        /// No grammar: exactly this many tokens, past any end token.
+        Free(usize),
+        Grammar(Way),
+    }
+
+    /// One answer: its tokens, its time, and the constraint's counts.
+    struct Answer {
+        tokens: Vec<LlamaToken>,
+        time: Duration,
+        refused: usize,
+        whole_vocabulary: usize,
+        complete: bool,
+    }
+
+    fn run_grammar(
+        model: &LlamaModel,
+        template: &LlamaChatTemplate,
+        ctx: &mut LlamaContext<'_>,
+        messages: &[Message],
+        gbnf: &str,
+        max_tokens: usize,
+    ) -> Result<GrammarRun, String> {
+        let refs: Vec<&Message> = messages.iter().collect();
+        let prompt = tokenize_chat(model, template, &[], &refs).map_err(|e| e.to_string())?;
+        let mut run = |mode| answer(model, ctx, &prompt, gbnf, mode, max_tokens);
+        let mut naive = run(Mode::Grammar(Way::Naive))?;
+        let mut rejection = run(Mode::Grammar(Way::Rejection))?;
+        let mut shortlist = run(Mode::Grammar(Way::Shortlist))?;
+        let free_tokens = Mode::Free(shortlist.tokens.len());
+        let mut free = run(free_tokens)?;
+        // Each way again, interleaved, keeping its fastest time: on a shared
+        // two-core machine one answer in a few is slowed several times over
+        // by other work, which would swamp differences of a millisecond per
+        // token, and interference only ever adds time.
+        for _ in 1..REPEATS {
+            for (kept, mode) in [
+                (&mut naive, Mode::Grammar(Way::Naive)),
+                (&mut rejection, Mode::Grammar(Way::Rejection)),
+                (&mut shortlist, Mode::Grammar(Way::Shortlist)),
+                (&mut free, free_tokens),
+            ] {
+                let again = run(mode)?;
+                kept.time = kept.time.min(again.time);
+            }
+        }
+        let text: Vec<u8> = shortlist
+            .tokens
+            .iter()
+            .flat_map(|t| model.vocab().token_to_piece(*t, false, None))
+            .collect();
+        Ok(GrammarRun {
+            tokens: shortlist.tokens.len(),
+            free: free.time,
+            naive: naive.time,
+            rejection: rejection.time,
+            shortlist: shortlist.time,
+            refused: shortlist.refused,
+            whole_vocabulary: shortlist.whole_vocabulary,
+            same_answer: naive.tokens == shortlist.tokens && rejection.tokens == shortlist.tokens,
+            complete: shortlist.complete,
+            text: String::from_utf8_lossy(&text).to_string(),
+        })
+    }
+
+    /// One answer from an empty cache, sampled `mode` with the engine's
+    /// greedy chain, timed from the first sampling to the last token.
+    fn answer(
+        model: &LlamaModel,
+        ctx: &mut LlamaContext<'_>,
+        prompt: &[LlamaToken],
+        gbnf: &str,
+        mode: Mode,
+        max_tokens: usize,
+    ) -> Result<Answer, String> {
+        ctx.clear_kv_cache();
+        let mut batch = LlamaBatch::new(prompt.len().max(1), 1);
+        for (i, token) in prompt.iter().enumerate() {
+            batch
+                .add(*token, i as i32, &[0], i + 1 == prompt.len())
+                .map_err(|e| e.to_string())?;
+        }
+        ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+        let greedy = Sampling {
+            temperature: 0.0,
+            ..Sampling::default()
+        };
+        let mut chain = sampler(&greedy, model.n_vocab());
+        let (mut constraint, limit) = match mode {
+            Mode::Free(tokens) => (None, tokens),
+            Mode::Grammar(_) => {
+                let constraint = Constraint::new(model, gbnf, &greedy, end_token(model))
+                    .map_err(|e| e.to_string())?;
+                (Some(constraint), max_tokens)
+            }
+        };
+        let mut tokens = Vec::new();
+        let mut index = batch.n_tokens() - 1;
+        let mut complete = false;
+        let started = Instant::now();
+        while tokens.len() < limit {
+            let sampled = match (&mut constraint, mode) {
+                (Some(c), Mode::Grammar(way)) => c
+                    .sample(model, ctx, index, way)
+                    .map_err(|e| e.to_string())?,
+                _ => Sampled {
+                    token: chain.sample(ctx, index),
+                    completes: false,
+                },
+            };
+            if constraint.is_some() && model.vocab().is_eog(sampled.token) {
+                complete = true;
+                break;
+            }
+            tokens.push(sampled.token);
+            if sampled.completes {
+                complete = true;
+                break;
+            }
+            if tokens.len() == limit {
+                break;
+            }
+            batch.clear();
+            let position = (prompt.len() + tokens.len() - 1) as i32;
+            batch
+                .add(sampled.token, position, &[0], true)
+                .map_err(|e| e.to_string())?;
+            ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+            index = 0;
+        }
+        let time = started.elapsed();
+        let (refused, whole_vocabulary) =
+            constraint.map_or((0, 0), |c| (c.refused, c.whole_vocabulary));
+        Ok(Answer {
+            tokens,
+            time,
+            refused,
+            whole_vocabulary,
+            complete,
         })
     }
 }

@@ -12,6 +12,10 @@
 //! KV cache as a list of tokens and refuses a batch whose positions do not
 //! continue it: a scheduler that lost track of what a cache holds fails its
 //! answers instead of passing its tests.
+//!
+//! A request's [`Grammar`](super::Grammar) is checked as far as the fake
+//! can: GBNF without a `root` rule fails the generation, as llama.cpp would
+//! fail it; the scripted reply itself is not constrained.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -19,7 +23,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use super::scheduler::{Backend, BatchEntry, Scheduler};
+use super::scheduler::{Backend, BatchEntry, Sampled, Scheduler};
 use super::worker::{Next, Runtime};
 use super::{Command, Engine, EngineConfig, EngineError, Job, Message, Request, Role, Shared};
 
@@ -167,7 +171,13 @@ impl Backend for FakeModel {
         Ok(tokens)
     }
 
-    fn sampler(&mut self, request: &Request) -> FakeSampler {
+    fn sampler(&mut self, request: &Request) -> Result<FakeSampler, EngineError> {
+        let gbnf = request.grammar.as_ref().and_then(|g| g.gbnf());
+        if gbnf.is_some_and(|text| !text.contains("root ::=")) {
+            return Err(EngineError::Failed(
+                "the answer's grammar cannot be parsed: it has no `root` rule".into(),
+            ));
+        }
         let text = (self.script.reply)(request);
         let reply = text
             .split_inclusive(' ')
@@ -183,7 +193,7 @@ impl Backend for FakeModel {
                 .last()
                 .is_some_and(|m| m.content.contains(trigger.as_str()))
         });
-        FakeSampler { reply, panics }
+        Ok(FakeSampler { reply, panics })
     }
 
     fn clear_sequence(&mut self, seq: i32, from: Option<usize>) -> bool {
@@ -218,11 +228,14 @@ impl Backend for FakeModel {
         Ok(())
     }
 
-    fn sample(&mut self, sampler: &mut FakeSampler, _: usize) -> u64 {
+    fn sample(&mut self, sampler: &mut FakeSampler, _: usize) -> Result<Sampled<u64>, EngineError> {
         if sampler.panics {
             panic!("the fake model was scripted to panic");
         }
-        sampler.reply.pop_front().unwrap_or(END)
+        Ok(Sampled {
+            token: sampler.reply.pop_front().unwrap_or(END),
+            completes: false,
+        })
     }
 
     fn is_end(&self, token: u64) -> bool {

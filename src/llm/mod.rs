@@ -17,10 +17,14 @@
 //! only the new tokens are evaluated. The scheduling rules are pure functions
 //! in [`policy`]; [`Engine::fake`] runs the same worker and scheduler on a
 //! scripted model, for tests.
+//!
+//! A [`Request`] may carry a [`Grammar`] (GBNF, usually made from a JSON
+//! schema): its answer is then valid by construction.
 
 pub mod bench;
 mod fake;
 pub mod gguf;
+mod grammar;
 pub mod hardware;
 #[cfg(feature = "llama")]
 mod llama;
@@ -38,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 pub use fake::FakeScript;
+pub use grammar::Grammar;
 
 /// Why a build without the `llama` feature runs no model.
 pub const WITHOUT_LLAMA: &str =
@@ -135,6 +140,11 @@ impl Default for Sampling {
 pub struct Request {
     pub messages: Vec<Message>,
     pub sampling: Sampling,
+    /// What the answer must conform to, if anything. A constrained answer
+    /// ends (reason `Stop`) as soon as the grammar is complete, and its end
+    /// token is allowed only then; `Sampling::ignore_eos` does not apply. An
+    /// answer cut at `max_tokens` (reason `Length`) is incomplete.
+    pub grammar: Option<Grammar>,
 }
 
 /// Why an answer ended.

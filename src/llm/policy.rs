@@ -199,15 +199,20 @@ pub(super) enum AfterToken {
     End,
     /// The token is the answer's last: its limit or the context is reached.
     Last,
+    /// The token completes the answer's grammar: it is the answer's last,
+    /// and the answer is whole.
+    Complete,
     /// The token is evaluated in the next step.
     Next,
 }
 
-/// Whether an answer goes on after a token. `generated` counts the answer's
-/// tokens with this one, `cached` the slot's tokens in the KV cache.
+/// Whether an answer goes on after a token. `completes`: the token completes
+/// the answer's grammar. `generated` counts the answer's tokens with this
+/// one, `cached` the slot's tokens in the KV cache.
 pub(super) fn after_token(
     is_end: bool,
     ignore_eos: bool,
+    completes: bool,
     generated: usize,
     max_new: usize,
     cached: usize,
@@ -215,6 +220,8 @@ pub(super) fn after_token(
 ) -> AfterToken {
     if is_end && !ignore_eos {
         AfterToken::End
+    } else if completes {
+        AfterToken::Complete
     } else if generated >= max_new || cached + 1 >= context_per_chat {
         AfterToken::Last
     } else {
@@ -544,29 +551,34 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_ends_at_its_end_token_its_limit_or_the_context() {
+    fn an_answer_ends_at_its_end_token_its_grammar_its_limit_or_the_context() {
         #[track_caller]
         fn check(
             is_end: bool,
             ignore_eos: bool,
+            completes: bool,
             generated: usize,
             cached: usize,
             expected: AfterToken,
         ) {
             assert_eq!(
-                after_token(is_end, ignore_eos, generated, 10, cached, 100),
+                after_token(is_end, ignore_eos, completes, generated, 10, cached, 100),
                 expected
             );
         }
-        check(false, false, 1, 20, AfterToken::Next);
-        check(true, false, 1, 20, AfterToken::End);
+        check(false, false, false, 1, 20, AfterToken::Next);
+        check(true, false, false, 1, 20, AfterToken::End);
         // Benchmarks measure a fixed number of tokens past the end token.
-        check(true, true, 1, 20, AfterToken::Next);
-        check(false, false, 10, 20, AfterToken::Last);
-        check(true, true, 10, 20, AfterToken::Last);
+        check(true, true, false, 1, 20, AfterToken::Next);
+        check(false, false, false, 10, 20, AfterToken::Last);
+        check(true, true, false, 10, 20, AfterToken::Last);
         // The context is full.
-        check(false, false, 5, 99, AfterToken::Last);
-        check(false, false, 5, 98, AfterToken::Next);
+        check(false, false, false, 5, 99, AfterToken::Last);
+        check(false, false, false, 5, 98, AfterToken::Next);
+        // A token that completes the grammar ends a whole answer, even at
+        // the limit.
+        check(false, false, true, 5, 20, AfterToken::Complete);
+        check(false, false, true, 10, 99, AfterToken::Complete);
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub(super) trait Backend {
     type Sampler;
     /// Renders the messages with the chat template and tokenizes them.
     fn tokenize(&mut self, messages: &[&Message]) -> Result<Vec<Self::Token>, EngineError>;
-    fn sampler(&mut self, request: &Request) -> Self::Sampler;
+    /// The request's sampler, with its grammar if it has one. A grammar that
+    /// cannot be used fails the generation.
+    fn sampler(&mut self, request: &Request) -> Result<Self::Sampler, EngineError>;
     /// Removes sequence `seq`'s cache from position `from` on (all of it for
     /// `None`). False when the cache cannot be cut there.
     fn clear_sequence(&mut self, seq: i32, from: Option<usize>) -> bool;
@@ -51,13 +53,27 @@ pub(super) trait Backend {
     /// Evaluates the batch; afterwards, entries with `logits` can be sampled
     /// by their index in it.
     fn decode(&mut self, batch: &[BatchEntry<Self::Token>]) -> Result<(), String>;
-    fn sample(&mut self, sampler: &mut Self::Sampler, index: usize) -> Self::Token;
+    /// Picks the next token from the logits at `index` of the last batch. An
+    /// error (the grammar allows no token at all) fails this answer alone.
+    fn sample(
+        &mut self,
+        sampler: &mut Self::Sampler,
+        index: usize,
+    ) -> Result<Sampled<Self::Token>, EngineError>;
     /// Whether the token ends the answer (end of turn, end of text).
     fn is_end(&self, token: Self::Token) -> bool;
     /// The token's text, possibly part of a UTF-8 character.
     fn piece(&self, token: Self::Token) -> Vec<u8>;
     /// A fresh context with every sequence empty, after a step went wrong.
     fn reset(&mut self) -> Result<(), String>;
+}
+
+/// A sampled token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Sampled<T> {
+    pub token: T,
+    /// The token completes the request's grammar: it is the answer's last.
+    pub completes: bool,
 }
 
 /// One token of a batch.
@@ -310,6 +326,15 @@ impl<'w, B: Backend> Scheduler<'w, B> {
                 return Ok(());
             }
         };
+        // Before any slot's cache is touched: a grammar that does not parse
+        // fails this request and nothing else.
+        let sampler = match self.backend.sampler(&job.request) {
+            Ok(sampler) => sampler,
+            Err(error) => {
+                let _ = job.events.send(Event::Failed(error));
+                return Ok(());
+            }
+        };
 
         let busy: Vec<bool> = self.slots.iter().map(|s| s.active.is_some()).collect();
         let prefixes: Vec<usize> = self
@@ -337,7 +362,6 @@ impl<'w, B: Backend> Scheduler<'w, B> {
             reused_tokens: reused,
             dropped_messages: dropped,
         });
-        let sampler = self.backend.sampler(&job.request);
         let slot = &mut self.slots[chosen];
         slot.last_used = Instant::now();
         self.shared.active.fetch_add(1, Ordering::AcqRel);
@@ -353,7 +377,9 @@ impl<'w, B: Backend> Scheduler<'w, B> {
             first_token_at: None,
             logits_index: None,
             cancelled: false,
-            ignore_eos: job.request.sampling.ignore_eos,
+            // A grammar allows the end token only once it is complete, and
+            // its answer ends there.
+            ignore_eos: job.request.sampling.ignore_eos && job.request.grammar.is_none(),
             job,
         });
         Ok(())
@@ -491,7 +517,16 @@ impl<'w, B: Backend> Scheduler<'w, B> {
             let Some(index) = active.logits_index else {
                 continue;
             };
-            let token = self.backend.sample(&mut active.sampler, index);
+            let Sampled { token, completes } = match self.backend.sample(&mut active.sampler, index)
+            {
+                Ok(sampled) => sampled,
+                Err(error) => {
+                    // The slot's cache holds what was decoded; only this
+                    // answer ends.
+                    fail(slot, error, self.shared);
+                    continue;
+                }
+            };
             if active.first_token_at.is_none() {
                 active.first_token_at = Some(Instant::now());
             }
@@ -507,12 +542,15 @@ impl<'w, B: Backend> Scheduler<'w, B> {
             match policy::after_token(
                 is_end,
                 active.ignore_eos,
+                completes,
                 active.generated,
                 active.max_new,
                 slot.cache.len(),
                 context,
             ) {
-                AfterToken::End => retire(slot, FinishReason::Stop, &self.model, self.shared),
+                AfterToken::End | AfterToken::Complete => {
+                    retire(slot, FinishReason::Stop, &self.model, self.shared)
+                }
                 AfterToken::Last => retire(slot, FinishReason::Length, &self.model, self.shared),
                 AfterToken::Next => active.next_token = Some(token),
             }
@@ -558,6 +596,15 @@ impl<'w, B: Backend> Scheduler<'w, B> {
         }
         self.backend.reset()?;
         Ok(())
+    }
+}
+
+/// Ends the slot's generation with `error`.
+fn fail<B: Backend>(slot: &mut Slot<B>, error: EngineError, shared: &Shared) {
+    if let Some(active) = slot.active.take() {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        slot.last_used = Instant::now();
+        let _ = active.job.events.send(Event::Failed(error));
     }
 }
 
@@ -614,7 +661,7 @@ mod tests {
 
     use super::super::{
         Engine, EngineConfig, EngineError, EngineState, Event, FakeScript, FinishReason,
-        Generation, Message, Request, Role, Sampling,
+        Generation, Grammar, Message, Request, Role, Sampling,
     };
 
     fn config(parallel: u32) -> EngineConfig {
@@ -672,6 +719,7 @@ mod tests {
                 max_tokens,
                 ..Sampling::default()
             },
+            grammar: None,
         }
     }
 
@@ -933,6 +981,34 @@ mod tests {
         let after = events(&mut after);
         assert_eq!(text(&after), "echo still there?");
         assert_eq!(started(&after).1, 0);
+    }
+
+    #[test]
+    fn a_grammar_that_cannot_be_parsed_fails_its_request_alone() {
+        let engine = ready(config(2), echo());
+        let mut running = ask(&engine, "a long story");
+        until_text(&mut running);
+        let broken = Request {
+            grammar: Some(Grammar::from_gbnf("answer ::= \"yes\"")),
+            ..request(&[(Role::User, "hi")], 8)
+        };
+        let mut broken = engine.generate(broken).unwrap();
+        let broken = events(&mut broken);
+        match finish(&broken) {
+            Err(EngineError::Failed(why)) => assert!(why.contains("grammar"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // Refused before it took a slot: nothing started, nothing leaked.
+        assert!(!broken.iter().any(|e| matches!(e, Event::Started { .. })));
+        running.cancel();
+        assert_eq!(finish(&events(&mut running)), Ok(FinishReason::Cancelled));
+        assert_eq!(engine.status().active, 0);
+        let parsed = Request {
+            grammar: Some(Grammar::from_gbnf("root ::= \"echo\" .*")),
+            ..request(&[(Role::User, "again")], 8)
+        };
+        let mut parsed = engine.generate(parsed).unwrap();
+        assert_eq!(text(&events(&mut parsed)), "echo again");
     }
 
     #[test]

@@ -440,7 +440,7 @@ async fn pick_with_model(
         },
         "required": ["action", "customer", "service", "staff"],
     });
-    let grammar = GRAMMAR_PENDING(&schema)?;
+    let grammar = crate::llm::Grammar::from_json_schema(&schema).ok()?;
     let prompt = format!(
         "A person at the front desk asked the scheduling assistant:\n\"{text}\"\n\n\
          Pick what they want: action is book (a new appointment), move (an existing one to another time), \
@@ -460,8 +460,8 @@ async fn pick_with_model(
             max_tokens: 96,
             ..Sampling::default()
         },
+        grammar: Some(grammar),
     };
-    let _ = grammar;
     let generation = engine.generate(request).ok()?;
     let completion = tokio::time::timeout(std::time::Duration::from_secs(60), generation.collect())
         .await
@@ -543,9 +543,4 @@ mod tests {
         assert!(mentions_service(&words("two cleanings"), "Cleaning"));
         assert!(!mentions_service(&words("book Chen"), "Cleaning"));
     }
-}
-
-#[allow(non_snake_case)]
-fn GRAMMAR_PENDING(_: &serde_json::Value) -> Option<()> {
-    None
 }
