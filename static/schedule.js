@@ -48,6 +48,8 @@
           credentials: "same-origin",
         });
         if (response.ok) {
+          // Read the answer to the end first: reloading mid-answer aborts it.
+          await response.text().catch(() => "");
           window.location.reload();
           return;
         }
