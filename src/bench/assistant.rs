@@ -231,7 +231,8 @@ fn find_cases(today: Date) -> Vec<Case> {
         for k in 0..3 {
             let template = templates[(i * 3 + k) % templates.len()];
             let (s, _) = SERVICES[(i + k) % SERVICES.len()];
-            let t = STAFF[(i + k) % 3];
+            // Dr Lee and Dr Park do the dental services (Sam installs).
+            let t = STAFF[(i + k) % 2];
             cases.push(Case {
                 text: template
                     .replace("{s}", &s.to_lowercase())

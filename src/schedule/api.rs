@@ -108,6 +108,28 @@ impl Names {
             .to_string()
     }
 
+    /// "Mon 4 Jan 12:00–12:45 Cleaning for Maria Ortiz with Dr Lee in
+    /// Chair 1", for messages people read (the audit log keeps ids).
+    pub fn describe(&self, a: &Appointment) -> String {
+        let settings = &self.settings;
+        let start = Timestamp::from_second(a.starts_at).unwrap_or_default();
+        let end = Timestamp::from_second(a.ends_at).unwrap_or_default();
+        format!(
+            "{}–{} {}{} with {}{}",
+            settings.describe(start),
+            settings.local(end).strftime("%H:%M"),
+            a.title,
+            a.customer_name
+                .as_deref()
+                .map(|n| format!(" for {n}"))
+                .unwrap_or_default(),
+            self.staff(a.staff_id),
+            a.resource_id
+                .map(|r| format!(" in {}", self.resource(r)))
+                .unwrap_or_default()
+        )
+    }
+
     pub fn view(&self, a: &Appointment) -> AppointmentView {
         AppointmentView {
             id: a.id,

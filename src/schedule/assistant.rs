@@ -271,7 +271,7 @@ pub async fn propose(
                 answer.question = Some("Who is the appointment for?".into());
                 return Ok(answer);
             }
-            let (slots, office) = book::find_slots(
+            let search = book::find_slots(
                 state,
                 SlotSearch {
                     services: vec![service],
@@ -282,7 +282,16 @@ pub async fn propose(
                     limit: if action == Action::Find { 10 } else { OPTIONS },
                 },
             )
-            .await?;
+            .await;
+            // "Sam does not do Whitening" is an answer, not an error.
+            let (slots, office) = match search {
+                Ok(found) => found,
+                Err(AppError::BadRequest(message)) => {
+                    answer.message = Some(message);
+                    return Ok(answer);
+                }
+                Err(other) => return Err(other),
+            };
             if slots.is_empty() {
                 answer.message =
                     Some("Nothing is free then. Try more days or another time of day.".into());
@@ -357,7 +366,7 @@ pub async fn propose(
                     answer.choices = several
                         .iter()
                         .map(|a| ChoiceView {
-                            label: book::describe(&settings, a),
+                            label: names.describe(a),
                             terms: Terms {
                                 appointment: Some(a.id),
                                 ..terms.clone()
@@ -368,7 +377,7 @@ pub async fn propose(
                 }
             };
             if action == Action::Cancel {
-                let label = format!("Cancel {}", book::describe(&settings, &appointment));
+                let label = format!("Cancel {}", names.describe(&appointment));
                 let payload = Payload::Cancel {
                     appointment: appointment.id,
                 };
@@ -387,7 +396,7 @@ pub async fn propose(
             }
             let services = appointment.services.clone();
             let first = first.filter(|_| terms.first_day.is_some());
-            let (slots, office) = book::find_slots(
+            let search = book::find_slots(
                 state,
                 SlotSearch {
                     services,
@@ -398,7 +407,15 @@ pub async fn propose(
                     limit: OPTIONS + 1,
                 },
             )
-            .await?;
+            .await;
+            let (slots, office) = match search {
+                Ok(found) => found,
+                Err(AppError::BadRequest(message)) => {
+                    answer.message = Some(message);
+                    return Ok(answer);
+                }
+                Err(other) => return Err(other),
+            };
             let slots: Vec<_> = slots
                 .into_iter()
                 .filter(|s| s.starts_at.as_second() != appointment.starts_at)
@@ -415,7 +432,7 @@ pub async fn propose(
                 let view = book::SlotView::of(&office, slot);
                 let label = format!(
                     "Move {} to {} with {}",
-                    book::describe(&settings, &appointment),
+                    names.describe(&appointment),
                     view.label,
                     view.staff
                 );
@@ -432,7 +449,6 @@ pub async fn propose(
             }
         }
     }
-    let _ = names;
     Ok(answer)
 }
 
@@ -582,7 +598,7 @@ pub async fn confirm(
             Outcome::Done(vec![cancelled])
         }
     };
-    let settings = Settings::load(&state.store).await?;
+    let names = super::api::Names::load(state).await?;
     match outcome {
         Outcome::Done(appointments) => {
             let appointment = appointments
@@ -603,13 +619,13 @@ pub async fn confirm(
                 appointment: Box::new(appointment.clone()),
                 message: match payload {
                     Payload::Book { .. } => {
-                        format!("Booked: {}.", book::describe(&settings, &appointment))
+                        format!("Booked: {}.", names.describe(&appointment))
                     }
                     Payload::Move { .. } => {
-                        format!("Moved: {}.", book::describe(&settings, &appointment))
+                        format!("Moved: {}.", names.describe(&appointment))
                     }
                     Payload::Cancel { .. } => {
-                        format!("Cancelled: {}.", book::describe(&settings, &appointment))
+                        format!("Cancelled: {}.", names.describe(&appointment))
                     }
                 },
             })

@@ -279,18 +279,30 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
                             candidate.resource = candidate.plan.resources.first().copied()
                         }
                         None => {
-                            let conflict = Conflict::NoResourceFree {
+                            // Say first who is busy, if the person is, then
+                            // that no resource is free.
+                            let mut conflicts = office.overlap_conflicts(
+                                &Candidate {
+                                    resource: None,
+                                    ..candidate.clone()
+                                },
+                                held,
+                            );
+                            conflicts.push(Conflict::NoResourceFree {
                                 resources: resource_names(&office, &candidate.plan),
-                            };
-                            refused.extend(if series_given {
-                                vec![Conflict::Occurrence {
-                                    day: office.settings.describe(candidate.starts_at),
-                                    reason: conflict.message(),
-                                    can_override: true,
-                                }]
-                            } else {
-                                vec![conflict]
                             });
+                            if series_given {
+                                let day = office.settings.describe(candidate.starts_at);
+                                refused.extend(conflicts.into_iter().map(|c| {
+                                    Conflict::Occurrence {
+                                        day: day.clone(),
+                                        reason: c.message(),
+                                        can_override: true,
+                                    }
+                                }));
+                            } else {
+                                refused.extend(conflicts);
+                            }
                             continue;
                         }
                     }
