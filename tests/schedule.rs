@@ -1041,8 +1041,6 @@ async fn the_assistant_proposes_free_times_and_changes_nothing_until_a_person_co
         "{record}"
     );
 
-    // The first option overlaps the one just booked: confirming it now is
-    // refused with the reason, and nothing is written.
     let first = offers[0]["proposal"].as_i64().unwrap();
     let staff = server.user(&owner, "sally", "staff").await;
     let staff_api = api_for(&staff, &server).await;
@@ -1056,6 +1054,17 @@ async fn the_assistant_proposes_free_times_and_changes_nothing_until_a_person_co
         StatusCode::NOT_FOUND,
         "not theirs to confirm"
     );
+    // Someone books the first option's time by hand meanwhile: confirming
+    // it is refused with the reason, and nothing more is written.
+    let (_, proposal) = api.get_json(&format!("/api/v1/proposals/{first}")).await;
+    let payload: Value = serde_json::from_str(proposal["payload"].as_str().unwrap()).unwrap();
+    let taken = jiff::Timestamp::from_second(payload["starts_at"].as_i64().unwrap()).unwrap();
+    let (status, _) = book(
+        &api,
+        json!({"services": [o.cleaning.0], "staff": o.lee.0, "start": taken.to_string()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
     let response = api
         .request(Method::POST, &format!("/api/v1/proposals/{first}/confirm"))
         .send()
@@ -1063,7 +1072,7 @@ async fn the_assistant_proposes_free_times_and_changes_nothing_until_a_person_co
         .unwrap();
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(response.text().await.unwrap().contains("no longer free"));
-    assert_eq!(count_appointments(&api).await, 1);
+    assert_eq!(count_appointments(&api).await, 2);
 
     // Two Chens: one short question with both, then options once chosen.
     let answer = ask(&api, "book Chen for a cleaning tomorrow").await;
@@ -1098,7 +1107,7 @@ async fn the_assistant_proposes_free_times_and_changes_nothing_until_a_person_co
             .starts_with("Which service"),
         "{answer}"
     );
-    assert_eq!(count_appointments(&api).await, 1);
+    assert_eq!(count_appointments(&api).await, 2);
 
     // Who is free: times, nothing to confirm.
     let answer = ask(&api, "who is free for a 90-minute install on Friday?").await;

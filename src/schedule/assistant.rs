@@ -279,7 +279,7 @@ pub async fn propose(
                     first_day: first,
                     last_day: last,
                     windows,
-                    limit: if action == Action::Find { 10 } else { OPTIONS },
+                    limit: 60,
                 },
             )
             .await;
@@ -292,6 +292,9 @@ pub async fn propose(
                 }
                 Err(other) => return Err(other),
             };
+            // Options people can choose between: spread at least an hour
+            // apart (12:00, 12:15 and 12:30 are one choice, not three).
+            let slots = spread(slots, if action == Action::Find { 10 } else { OPTIONS });
             if slots.is_empty() {
                 answer.message =
                     Some("Nothing is free then. Try more days or another time of day.".into());
@@ -404,7 +407,7 @@ pub async fn propose(
                     first_day: first,
                     last_day: last,
                     windows,
-                    limit: OPTIONS + 1,
+                    limit: 60,
                 },
             )
             .await;
@@ -416,11 +419,13 @@ pub async fn propose(
                 }
                 Err(other) => return Err(other),
             };
-            let slots: Vec<_> = slots
-                .into_iter()
-                .filter(|s| s.starts_at.as_second() != appointment.starts_at)
-                .take(OPTIONS)
-                .collect();
+            let slots = spread(
+                slots
+                    .into_iter()
+                    .filter(|s| s.starts_at.as_second() != appointment.starts_at)
+                    .collect(),
+                OPTIONS,
+            );
             if slots.is_empty() {
                 answer.message = Some(
                     "Nothing is free then to move it to. Try more days or another time of day."
@@ -450,6 +455,24 @@ pub async fn propose(
         }
     }
     Ok(answer)
+}
+
+/// At most `count` of `slots` (in time order), each starting at least an
+/// hour after the one before.
+fn spread(slots: Vec<crate::calendar::Slot>, count: usize) -> Vec<crate::calendar::Slot> {
+    let mut chosen: Vec<crate::calendar::Slot> = Vec::new();
+    for slot in slots {
+        if chosen.len() == count {
+            break;
+        }
+        let far_enough = chosen
+            .last()
+            .is_none_or(|last| slot.starts_at.as_second() - last.starts_at.as_second() >= 3600);
+        if far_enough {
+            chosen.push(slot);
+        }
+    }
+    chosen
 }
 
 /// A customer's booked appointments from today on (on `day`, if given).
