@@ -283,14 +283,8 @@ pub async fn propose(
                 },
             )
             .await;
-            // "Sam does not do Whitening" is an answer, not an error.
-            let (slots, office) = match search {
-                Ok(found) => found,
-                Err(AppError::BadRequest(message)) => {
-                    answer.message = Some(message);
-                    return Ok(answer);
-                }
-                Err(other) => return Err(other),
+            let Some((slots, office)) = found_or_said(search, &mut answer)? else {
+                return Ok(answer);
             };
             // Options people can choose between: spread at least an hour
             // apart (12:00, 12:15 and 12:30 are one choice, not three).
@@ -411,13 +405,8 @@ pub async fn propose(
                 },
             )
             .await;
-            let (slots, office) = match search {
-                Ok(found) => found,
-                Err(AppError::BadRequest(message)) => {
-                    answer.message = Some(message);
-                    return Ok(answer);
-                }
-                Err(other) => return Err(other),
+            let Some((slots, office)) = found_or_said(search, &mut answer)? else {
+                return Ok(answer);
             };
             let slots = spread(
                 slots
@@ -455,6 +444,23 @@ pub async fn propose(
         }
     }
     Ok(answer)
+}
+
+/// The slots a search found, or `None` with the reason said in `answer`
+/// when the search cannot be made ("Sam does not do Whitening" is an
+/// answer, not an error).
+fn found_or_said(
+    search: AppResult<(Vec<crate::calendar::Slot>, crate::calendar::Office)>,
+    answer: &mut Answer,
+) -> AppResult<Option<(Vec<crate::calendar::Slot>, crate::calendar::Office)>> {
+    match search {
+        Ok(found) => Ok(Some(found)),
+        Err(AppError::BadRequest(message)) => {
+            answer.message = Some(message);
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// At most `count` of `slots` (in time order), each starting at least an

@@ -225,18 +225,10 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
         .map(|(at, recurrence)| (candidate_at(staff, *at), *recurrence))
         .collect();
     let dated = |candidate: &Candidate, conflicts: Vec<Conflict>| -> Vec<Conflict> {
-        if series.is_none() {
-            return conflicts;
+        match series {
+            Some(_) => on_day(&settings, candidate.starts_at, conflicts),
+            None => conflicts,
         }
-        let day = settings.describe(candidate.starts_at);
-        conflicts
-            .into_iter()
-            .map(|c| Conflict::Occurrence {
-                day: day.clone(),
-                reason: c.message(),
-                can_override: c.can_override(),
-            })
-            .collect()
     };
     let mut rules = Vec::new();
     for (candidate, _) in &candidates {
@@ -248,18 +240,7 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
     let by = user.id;
     let customer = booking.customer;
     let override_kept = override_reason.clone();
-    let span = (
-        candidates
-            .iter()
-            .map(|(c, _)| c.busy_from().as_second())
-            .min()
-            .unwrap_or(0),
-        candidates
-            .iter()
-            .map(|(c, _)| c.busy_until().as_second())
-            .max()
-            .unwrap_or(0),
-    );
+    let span = held_span(candidates.iter().map(|(c, _)| c));
     let uids: Vec<String> = candidates
         .iter()
         .map(|_| format!("{}@hearth", random_hex()))
@@ -291,34 +272,22 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
                             conflicts.push(Conflict::NoResourceFree {
                                 resources: resource_names(&office, &candidate.plan),
                             });
-                            if series_given {
-                                let day = office.settings.describe(candidate.starts_at);
-                                refused.extend(conflicts.into_iter().map(|c| {
-                                    Conflict::Occurrence {
-                                        day: day.clone(),
-                                        reason: c.message(),
-                                        can_override: true,
-                                    }
-                                }));
+                            refused.extend(if series_given {
+                                on_day(&office.settings, candidate.starts_at, conflicts)
                             } else {
-                                refused.extend(conflicts);
-                            }
+                                conflicts
+                            });
                             continue;
                         }
                     }
                 }
                 let conflicts = office.overlap_conflicts(&candidate, held);
                 if !conflicts.is_empty() && override_kept.is_none() {
-                    if series_given {
-                        let day = office.settings.describe(candidate.starts_at);
-                        refused.extend(conflicts.into_iter().map(|c| Conflict::Occurrence {
-                            day: day.clone(),
-                            reason: c.message(),
-                            can_override: true,
-                        }));
+                    refused.extend(if series_given {
+                        on_day(&office.settings, candidate.starts_at, conflicts)
                     } else {
-                        refused.extend(conflicts);
-                    }
+                        conflicts
+                    });
                     continue;
                 }
                 creates.push(NewAppointment {
@@ -381,6 +350,35 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
         .await?;
     }
     Ok(Outcome::Done(written.appointments))
+}
+
+/// The time a set of appointments-to-be holds, `[from, until)` in Unix
+/// seconds: what the write transaction reads around.
+fn held_span<'a>(candidates: impl Iterator<Item = &'a Candidate> + Clone) -> (i64, i64) {
+    (
+        candidates
+            .clone()
+            .map(|c| c.busy_from().as_second())
+            .min()
+            .unwrap_or(0),
+        candidates
+            .map(|c| c.busy_until().as_second())
+            .max()
+            .unwrap_or(0),
+    )
+}
+
+/// Conflicts of one occurrence of a series, each naming its day.
+fn on_day(settings: &Settings, at: Timestamp, conflicts: Vec<Conflict>) -> Vec<Conflict> {
+    let day = settings.describe(at);
+    conflicts
+        .into_iter()
+        .map(|c| Conflict::Occurrence {
+            day: day.clone(),
+            reason: c.message(),
+            can_override: c.can_override(),
+        })
+        .collect()
 }
 
 /// The first staff member (in the office's order) for whom the time keeps
@@ -658,13 +656,7 @@ async fn change_following(
             ends_at: at + (plan.minutes as i64).minutes(),
             plan: plan.clone(),
         };
-        for conflict in office.rule_conflicts(&candidate) {
-            refused.push(Conflict::Occurrence {
-                day: settings.describe(at),
-                reason: conflict.message(),
-                can_override: conflict.can_override(),
-            });
-        }
+        refused.extend(on_day(&settings, at, office.rule_conflicts(&candidate)));
         planned.push((target.clone(), candidate));
     }
     if !refused.is_empty()
@@ -672,18 +664,7 @@ async fn change_following(
     {
         return Ok(Outcome::Refused(refused));
     }
-    let span = (
-        planned
-            .iter()
-            .map(|(_, c)| c.busy_from().as_second())
-            .min()
-            .unwrap_or(0),
-        planned
-            .iter()
-            .map(|(_, c)| c.busy_until().as_second())
-            .max()
-            .unwrap_or(0),
-    );
+    let span = held_span(planned.iter().map(|(_, c)| c));
     let exclude: Vec<AppointmentId> = planned.iter().map(|(a, _)| a.id).collect();
     let overriding = override_reason.is_some();
     let customer = change.customer;
@@ -702,12 +683,7 @@ async fn change_following(
                 }
                 let conflicts = office.overlap_conflicts(&candidate, held);
                 if !conflicts.is_empty() && !overriding {
-                    let day = office.settings.describe(candidate.starts_at);
-                    refused.extend(conflicts.into_iter().map(|c| Conflict::Occurrence {
-                        day: day.clone(),
-                        reason: c.message(),
-                        can_override: true,
-                    }));
+                    refused.extend(on_day(&office.settings, candidate.starts_at, conflicts));
                     continue;
                 }
                 updates.push(AppointmentUpdate {
