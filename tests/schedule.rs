@@ -1349,3 +1349,70 @@ async fn the_assistant_with_the_model_picks_within_the_lists_and_asks_when_unsur
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(count_appointments(&api).await, before + 1);
 }
+
+/// In chat, a message that reads like a scheduling request offers the
+/// scheduling assistant: one click shows what was understood and the free
+/// times, one more confirms.
+#[tokio::test]
+async fn chat_offers_the_scheduling_assistant_for_a_scheduling_request() {
+    let (server, owner) = TestServer::with_model(|_| {}).await;
+    let store = server.state.store.clone();
+    let o = set_up_office(&store).await;
+    let ortiz = customer(&store, "Maria Ortiz", "555-0101").await;
+    let response = owner
+        .post_form(
+            "/chat/new",
+            &[(
+                "content",
+                "book Maria Ortiz for a cleaning next week with Dr Lee",
+            )],
+        )
+        .await;
+    let conversation = location(&response);
+    eventually(
+        "the answer is written",
+        std::time::Duration::from_secs(60),
+        async || {
+            let (_, page) = owner.page(&conversation).await;
+            !select_text(&page, "#messages").contains("Writing")
+        },
+    )
+    .await;
+    let (_, page) = owner.page(&conversation).await;
+    let hint = select_text(&page, ".scheduling-hint");
+    assert!(hint.contains("Show free times for this"), "{hint}");
+    let text = select_attr(&page, ".scheduling-hint input[name='text']", "value");
+    assert_eq!(
+        text,
+        "book Maria Ortiz for a cleaning next week with Dr Lee"
+    );
+    let response = owner
+        .post_form("/schedule/assistant", &[("text", text.as_str())])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert!(
+        select_text(&page, "#offers").contains("Book Maria Ortiz: Cleaning"),
+        "{}",
+        select_text(&page, "main")
+    );
+    assert_eq!(
+        select_attr(&page, "#u-customer option[selected]", "value"),
+        ortiz.0.to_string()
+    );
+    assert_eq!(
+        select_attr(&page, "#u-staff option[selected]", "value"),
+        o.lee.0.to_string()
+    );
+
+    // An ordinary question gets no such offer.
+    let response = owner
+        .post_form("/chat/new", &[("content", "what is our refund policy?")])
+        .await;
+    let (_, page) = owner.page(&location(&response)).await;
+    assert!(
+        page.select(&scraper::Selector::parse(".scheduling-hint").unwrap())
+            .next()
+            .is_none()
+    );
+}
