@@ -191,6 +191,27 @@
             const marker = element("li", "marker", "Earlier messages were left out from here on: the conversation is longer than the model can read at once.");
             list.insertBefore(marker, userItem);
           }
+        } else if (name === "scheduling") {
+          // The same offer a reloaded page shows under a scheduling request
+          // (chat-schedule.js answers its button in place).
+          const offer = element("form", "scheduling-hint");
+          offer.method = "post";
+          offer.action = "/schedule/assistant";
+          for (const [key, value] of [["csrf", csrf], ["text", payload.text]]) {
+            const input = element("input");
+            input.type = "hidden";
+            input.name = key;
+            input.value = value;
+            offer.append(input);
+          }
+          const button = element("button", "secondary", "Show free times for this");
+          button.type = "submit";
+          const note = element("span", "small muted", "from the calendar; nothing is booked until you confirm. ");
+          const edit = element("a", "", "Edit the request first");
+          edit.href = payload.link;
+          note.append(edit);
+          offer.append(button, note);
+          userItem.append(offer);
         } else if (name === "token") {
           if (payload.html !== null && payload.html !== undefined) bubble.innerHTML = payload.html;
           scrollToEnd();

@@ -71,6 +71,17 @@ struct ListQuery {
     q: String,
 }
 
+/// For a message that reads like a scheduling request, the scheduling
+/// assistant with it filled in.
+fn scheduling_link(content: &str) -> Option<String> {
+    crate::calendar::intent::looks_like_scheduling(content, &jiff::Zoned::now()).then(|| {
+        format!(
+            "/schedule/assistant?{}",
+            serde_urlencoded::to_string([("text", content)]).unwrap_or_default()
+        )
+    })
+}
+
 /// One rendered message of the conversation view.
 pub struct MessageView {
     pub id: i64,
@@ -94,18 +105,11 @@ pub struct MessageView {
 impl MessageView {
     fn from_stored(message: &StoredMessage, sources: &[crate::store::MessageSource]) -> Self {
         let is_user = message.role == MessageRole::User;
-        let scheduling = (is_user
-            && crate::calendar::intent::looks_like_scheduling(
-                &message.content,
-                &jiff::Zoned::now(),
-            ))
-        .then(|| {
-            format!(
-                "/schedule/assistant?{}",
-                serde_urlencoded::to_string([("text", message.content.as_str())])
-                    .unwrap_or_default()
-            )
-        });
+        let scheduling = if is_user {
+            scheduling_link(&message.content)
+        } else {
+            None
+        };
         MessageView {
             scheduling,
             id: message.id.0,
@@ -440,6 +444,14 @@ async fn respond(
                 serde_json::json!({ "id": id.0, "url": format!("/chat/{}", id.0) }).to_string(),
             )
         });
+        // A scheduling request: the page offers the scheduling assistant
+        // under it, as a reloaded page would.
+        let scheduling = scheduling_link(&content).map(|link| {
+            SseEvent::default()
+                .event("scheduling")
+                .data(serde_json::json!({ "text": content, "link": link }).to_string())
+        });
+        let opening = opening.into_iter().chain(scheduling).map(Ok);
         let events = ReceiverStream::new(answer.progress).map(|p| {
             let name = match &p {
                 answer::Progress::Queued { .. } => "queued",
@@ -454,7 +466,7 @@ async fn respond(
                     .data(serde_json::to_string(&p).unwrap_or_default()),
             )
         });
-        let stream = futures::stream::iter(opening.map(Ok)).chain(events);
+        let stream = futures::stream::iter(opening.collect::<Vec<_>>()).chain(events);
         return Ok(answer::event_stream(stream));
     }
     // No JavaScript: wait for the whole answer.

@@ -66,10 +66,10 @@ test('chat: a scheduling request shows the assistant\'s options in the conversat
   await page.getByLabel('Your message').fill('book Maria Ortiz for a cleaning next week with Dr Lee');
   await page.locator('#composer').getByRole('button', { name: 'Send' }).click();
   await page.waitForURL(/\/chat\/\d+$/);
-  // The answer streams; the offer is part of the page once it is reloaded.
-  await page.locator('#stop').waitFor({ state: 'hidden', timeout: 120_000 });
-  await page.reload();
+  // The offer appears under the message as it is sent (and on a reload).
   const hint = page.locator('.scheduling-hint');
+  await hint.waitFor({ timeout: 60_000 });
+  await page.locator('#stop').waitFor({ state: 'hidden', timeout: 120_000 });
   await hint.getByRole('button', { name: 'Show free times for this' }).click();
   const card = page.getByRole('region', { name: 'Scheduling assistant' });
   await card.locator('.slots li').first().waitFor({ timeout: 60_000 });
