@@ -650,6 +650,20 @@ async fn booking_through_the_pages() {
         4,
         "a time column and three people"
     );
+    // Hours outside the opening hours are shaded.
+    let outside = |time: &str| {
+        html.select(
+            &scraper::Selector::parse(&format!(".cal-cell.outside[data-time='{time}']")).unwrap(),
+        )
+        .count()
+    };
+    assert_eq!(
+        outside("08:00"),
+        3,
+        "before opening, for each of three people"
+    );
+    assert_eq!(outside("10:00"), 0);
+    assert_eq!(outside("17:00"), 3);
     // An empty cell links to the form, filled in.
     let cell = select_attr(&html, ".cal-cell[data-time='10:00'][data-staff]", "href");
     assert!(cell.contains("book_time=10:00"), "{cell}");

@@ -125,6 +125,9 @@ pub struct Cell {
     pub place: String,
     pub time: String,
     pub href: String,
+    /// Outside the opening hours (shaded; booking there is refused unless
+    /// overridden).
+    pub outside: bool,
 }
 
 pub struct TimeLabel {
@@ -509,6 +512,9 @@ async fn calendar_page(
                     _ => format!("book_resource={id}"),
                 };
                 column.cells.push(Cell {
+                    outside: !opening
+                        .iter()
+                        .any(|i| i.contains(minute, minute + ROW_MINUTES)),
                     place: format!("r{} s1 c{col}", row + 2),
                     href: format!(
                         "/schedule?view=day&date={date}&show={}&book_time={time}&{param}#book",
