@@ -25,6 +25,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub llm: LlmConfig,
     pub documents: DocumentsConfig,
+    pub schedule: ScheduleConfig,
     pub storage: StorageConfig,
     pub log: LogConfig,
 }
@@ -77,6 +78,38 @@ pub struct DocumentsConfig {
     /// Documents processed at the same time. With two, one slow file (a
     /// huge scan, a hostile HTML file) no longer holds up everyone else's.
     pub workers: usize,
+}
+
+/// Scheduling's limits. The business's zone, hours and the rest of the
+/// calendar's setup are versioned settings (Admin → Schedule), not here.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Largest calendar file (.ics) accepted for import, in bytes.
+    pub import_max_bytes: u64,
+    /// Most appointments one import creates.
+    pub import_max_appointments: usize,
+    /// Most occurrences one recurring booking creates (at most 500).
+    pub max_series_occurrences: usize,
+    /// Longest range of days one search for free slots looks through.
+    pub max_search_days: i64,
+    /// Live calendar subscriptions one person may hold.
+    pub feeds_per_person: usize,
+    /// Longest request the scheduling assistant reads, in characters.
+    pub assistant_max_chars: usize,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            import_max_bytes: 2_000_000,
+            import_max_appointments: 2_000,
+            max_series_occurrences: 200,
+            max_search_days: 366,
+            feeds_per_person: 20,
+            assistant_max_chars: 500,
+        }
+    }
 }
 
 /// The local language model. Admin → Assistant and Admin → Models change the
@@ -184,6 +217,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             llm: LlmConfig::default(),
             documents: DocumentsConfig::default(),
+            schedule: ScheduleConfig::default(),
             storage: StorageConfig::default(),
             log: LogConfig::default(),
         }
@@ -328,6 +362,18 @@ impl Config {
 
     /// Checks every value that could make Hearth misbehave later.
     pub fn validate(&self) -> anyhow::Result<()> {
+        let schedule = &self.schedule;
+        if schedule.import_max_bytes < 1024
+            || schedule.import_max_appointments == 0
+            || !(1..=500).contains(&schedule.max_series_occurrences)
+            || !(1..=3660).contains(&schedule.max_search_days)
+            || schedule.feeds_per_person == 0
+            || schedule.assistant_max_chars < 20
+        {
+            bail!(
+                "[schedule]: import_max_bytes at least 1024, import_max_appointments and feeds_per_person at least 1, max_series_occurrences 1 to 500, max_search_days 1 to 3660, assistant_max_chars at least 20"
+            );
+        }
         if self.data_dir.as_os_str().is_empty() {
             bail!("data_dir is empty; set it to a writable directory such as /var/lib/hearth");
         }

@@ -25,8 +25,6 @@ use crate::store::{
 const OPTIONS: usize = 3;
 /// How far ahead a request without dates looks.
 const DEFAULT_DAYS: i64 = 14;
-/// The longest request read.
-pub const MAX_REQUEST_CHARS: usize = 500;
 
 /// The change a proposal makes when confirmed, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,9 +114,10 @@ pub async fn ask(state: &AppState, user: &User, text: &str) -> AppResult<Answer>
             "Type what you would like to schedule.",
         ));
     }
-    if text.chars().count() > MAX_REQUEST_CHARS {
+    let most = state.config.schedule.assistant_max_chars;
+    if text.chars().count() > most {
         return Err(AppError::TooLarge(format!(
-            "A request is limited to {MAX_REQUEST_CHARS} characters."
+            "A request is limited to {most} characters."
         )));
     }
     let settings = Settings::load(&state.store).await?;

@@ -52,9 +52,6 @@ pub struct Booking {
     pub repeat: Option<Rule>,
 }
 
-/// The most occurrences one series books.
-pub const MAX_SERIES: usize = 200;
-
 /// A change to an appointment: the fields not given stay as they are.
 #[derive(Debug, Clone, Default)]
 pub struct Change {
@@ -176,7 +173,12 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
         None => vec![(starts_at, None)],
         Some(rule) => {
             let occurrences = rule
-                .occurrences(first_local, &[], &settings.zone, MAX_SERIES)
+                .occurrences(
+                    first_local,
+                    &[],
+                    &settings.zone,
+                    state.config.schedule.max_series_occurrences,
+                )
                 .map_err(AppError::BadRequest)?;
             if occurrences.is_empty() {
                 return Err(AppError::bad_request(
@@ -811,8 +813,6 @@ pub struct SlotSearch {
 
 /// The most slots one search returns.
 pub const MAX_SLOTS: usize = 200;
-/// The longest range one search looks through.
-pub const MAX_SEARCH_DAYS: i64 = 366;
 
 /// The next free slots (from now), with the snapshot that found them for
 /// naming staff and resources.
@@ -829,9 +829,10 @@ pub async fn find_slots(state: &AppState, search: SlotSearch) -> AppResult<(Vec<
             "The range ends before it starts.".into(),
         ));
     }
-    if (last - first).get_days() as i64 > MAX_SEARCH_DAYS {
+    let most = state.config.schedule.max_search_days;
+    if (last - first).get_days() as i64 > most {
         return Err(AppError::BadRequest(format!(
-            "Search at most {MAX_SEARCH_DAYS} days at a time."
+            "Search at most {most} days at a time."
         )));
     }
     // The range is searched a week at a time, so the common question ("the

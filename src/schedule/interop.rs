@@ -86,14 +86,9 @@ const REFRESH: Duration = Duration::from_secs(15 * 60);
 const FEED_CACHE_CONTROL: &str = "private, max-age=300";
 /// Random bytes in a subscription token (shown as twice as many hex digits).
 const TOKEN_BYTES: usize = 32;
-/// Live subscriptions one person may hold.
-pub const MAX_FEEDS_PER_PERSON: usize = 20;
-
-/// The largest calendar file an import reads.
-pub const MAX_IMPORT_BYTES: usize = 2_000_000;
-/// The most appointments one import may stand for, occurrences of
-/// recurring events included: a year of a busy person's diary.
-pub const MAX_IMPORT_APPOINTMENTS: usize = 2_000;
+// Limits on subscriptions per person and on imports (bytes, appointments)
+// are `[schedule]` settings: feeds_per_person, import_max_bytes,
+// import_max_appointments.
 /// Room in an upload for the form's other fields and the multipart framing.
 const FORM_OVERHEAD: usize = 64 * 1024;
 /// The longest notes an appointment keeps (as the booking form).
@@ -486,9 +481,10 @@ async fn issue_feed(
         .iter()
         .filter(|f| f.created_by == Some(user.id))
         .count();
-    if live >= MAX_FEEDS_PER_PERSON {
+    let most = state.config.schedule.feeds_per_person;
+    if live >= most {
         return Err(AppError::BadRequest(format!(
-            "You already have {MAX_FEEDS_PER_PERSON} subscriptions; revoke one you no longer use first."
+            "You already have {most} subscriptions; revoke one you no longer use first."
         )));
     }
     let mut bytes = [0u8; TOKEN_BYTES];
@@ -610,6 +606,11 @@ struct ImportFields {
     /// The calendar file's text (`file` on the upload form, `calendar` on
     /// the preview's confirmation).
     calendar: Option<String>,
+}
+
+/// The largest calendar file taken (`schedule.import_max_bytes`).
+fn import_max_bytes(state: &AppState) -> usize {
+    usize::try_from(state.config.schedule.import_max_bytes).unwrap_or(usize::MAX)
 }
 
 fn too_large(limit: usize) -> AppError {
@@ -918,7 +919,7 @@ async fn plan_import(
     owner: &Owner,
 ) -> AppResult<(ImportPlan, Office)> {
     let limits = ImportLimits {
-        max_bytes: MAX_IMPORT_BYTES,
+        max_bytes: import_max_bytes(state),
         ..ImportLimits::default()
     };
     let events = ics::import(text, &settings.zone, &limits).map_err(AppError::BadRequest)?;
@@ -948,10 +949,11 @@ async fn plan_import(
             Reading::Skipped(_) => Vec::new(),
         })
         .collect();
-    if wanted.len() > MAX_IMPORT_APPOINTMENTS {
+    let most = state.config.schedule.import_max_appointments;
+    if wanted.len() > most {
         return Err(AppError::BadRequest(format!(
             "This file stands for {} appointments (repeating events counted one by one); at most \
-             {MAX_IMPORT_APPOINTMENTS} can be imported at once. Export a shorter date range.",
+             {most} can be imported at once. Export a shorter date range.",
             wanted.len()
         )));
     }
@@ -1294,7 +1296,7 @@ async fn load_import_page(
             .collect(),
         chosen_staff,
         chosen_resource: fields.resource.clone(),
-        max_size: human_size(MAX_IMPORT_BYTES),
+        max_size: human_size(import_max_bytes(state)),
         error: None,
     })
 }
@@ -1375,8 +1377,8 @@ async fn prepare(state: &AppState, fields: &ImportFields) -> AppResult<Prepared>
             "Choose a calendar file (.ics) to import.",
         ));
     }
-    if text.len() > MAX_IMPORT_BYTES {
-        return Err(too_large(MAX_IMPORT_BYTES));
+    if text.len() > import_max_bytes(state) {
+        return Err(too_large(import_max_bytes(state)));
     }
     let settings = Settings::load(&state.store).await?;
     let (plan, office) = plan_import(state, &settings, &text, &owner).await?;
@@ -1396,7 +1398,8 @@ async fn import_preview(
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let fields = match read_import_fields(&headers, &mut multipart, MAX_IMPORT_BYTES).await {
+    let fields = match read_import_fields(&headers, &mut multipart, import_max_bytes(&state)).await
+    {
         Ok(fields) => fields,
         Err((fields, error)) => {
             return import_refused(&state, shell, &user.user, &fields, error).await;
@@ -1435,12 +1438,13 @@ async fn import_confirm(
     mut multipart: Multipart,
 ) -> AppResult<Response> {
     // The textarea may come back with every line end doubled to `\r\n`.
-    let fields = match read_import_fields(&headers, &mut multipart, 2 * MAX_IMPORT_BYTES).await {
-        Ok(fields) => fields,
-        Err((fields, error)) => {
-            return import_refused(&state, shell, &user.user, &fields, error).await;
-        }
-    };
+    let fields =
+        match read_import_fields(&headers, &mut multipart, 2 * import_max_bytes(&state)).await {
+            Ok(fields) => fields,
+            Err((fields, error)) => {
+                return import_refused(&state, shell, &user.user, &fields, error).await;
+            }
+        };
     let Prepared {
         owner,
         settings,
