@@ -254,44 +254,17 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
             let mut creates = Vec::new();
             let mut refused = Vec::new();
             for ((candidate, recurrence), uid) in candidates.iter().zip(&uids) {
-                let mut candidate = candidate.clone();
-                if candidate.resource.is_none() {
-                    match office.free_resource(&candidate, held) {
-                        Some(resource) => candidate.resource = resource,
-                        None if override_kept.is_some() => {
-                            candidate.resource = candidate.plan.resources.first().copied()
-                        }
-                        None => {
-                            // Say first who is busy, if the person is, then
-                            // that no resource is free.
-                            let mut conflicts = office.overlap_conflicts(
-                                &Candidate {
-                                    resource: None,
-                                    ..candidate.clone()
-                                },
-                                held,
-                            );
-                            conflicts.push(Conflict::NoResourceFree {
-                                resources: resource_names(&office, &candidate.plan),
-                            });
-                            refused.extend(if series_given {
-                                on_day(&office.settings, candidate.starts_at, conflicts)
-                            } else {
-                                conflicts
-                            });
-                            continue;
-                        }
+                let candidate = match settle(&office, candidate, held, override_kept.is_some()) {
+                    Ok(candidate) => candidate,
+                    Err(conflicts) => {
+                        refused.extend(if series_given {
+                            on_day(&office.settings, candidate.starts_at, conflicts)
+                        } else {
+                            conflicts
+                        });
+                        continue;
                     }
-                }
-                let conflicts = office.overlap_conflicts(&candidate, held);
-                if !conflicts.is_empty() && override_kept.is_none() {
-                    refused.extend(if series_given {
-                        on_day(&office.settings, candidate.starts_at, conflicts)
-                    } else {
-                        conflicts
-                    });
-                    continue;
-                }
+                };
                 creates.push(NewAppointment {
                     uid: uid.clone(),
                     fields: fields_of(&candidate, customer, &notes, &override_kept),
@@ -352,6 +325,44 @@ pub async fn book(state: &AppState, user: &User, ip: &str, booking: Booking) -> 
         .await?;
     }
     Ok(Outcome::Done(written.appointments))
+}
+
+/// Decides one appointment-to-be inside the write transaction, given the
+/// appointments that hold time around it (`held`): the first free resource
+/// its services can use, if it needs one, and no collision; or every reason
+/// it cannot be (who is busy first, then that no resource is free). With
+/// `overriding`, collisions are booked anyway, on the first resource.
+fn settle(
+    office: &Office,
+    candidate: &Candidate,
+    held: &[Appointment],
+    overriding: bool,
+) -> Result<Candidate, Vec<Conflict>> {
+    let mut candidate = candidate.clone();
+    if candidate.resource.is_none() {
+        match office.free_resource(&candidate, held) {
+            Some(resource) => candidate.resource = resource,
+            None if overriding => candidate.resource = candidate.plan.resources.first().copied(),
+            None => {
+                let mut conflicts = office.overlap_conflicts(
+                    &Candidate {
+                        resource: None,
+                        ..candidate.clone()
+                    },
+                    held,
+                );
+                conflicts.push(Conflict::NoResourceFree {
+                    resources: resource_names(office, &candidate.plan),
+                });
+                return Err(conflicts);
+            }
+        }
+    }
+    let conflicts = office.overlap_conflicts(&candidate, held);
+    if !conflicts.is_empty() && !overriding {
+        return Err(conflicts);
+    }
+    Ok(candidate)
 }
 
 /// The time a set of appointments-to-be holds, `[from, until)` in Unix
@@ -507,24 +518,7 @@ pub async fn change(
             vec![id],
             None,
             move |held| {
-                let mut candidate = candidate.clone();
-                if candidate.resource.is_none() {
-                    match office.free_resource(&candidate, held) {
-                        Some(resource) => candidate.resource = resource,
-                        None if overriding => {
-                            candidate.resource = candidate.plan.resources.first().copied()
-                        }
-                        None => {
-                            return Err(vec![Conflict::NoResourceFree {
-                                resources: resource_names(&office, &candidate.plan),
-                            }]);
-                        }
-                    }
-                }
-                let conflicts = office.overlap_conflicts(&candidate, held);
-                if !conflicts.is_empty() && !overriding {
-                    return Err(conflicts);
-                }
+                let candidate = settle(&office, &candidate, held, overriding)?;
                 Ok(Changes {
                     creates: Vec::new(),
                     updates: vec![AppointmentUpdate {
@@ -676,18 +670,13 @@ async fn change_following(
             let mut updates = Vec::new();
             let mut refused = Vec::new();
             for (target, candidate) in &planned {
-                let mut candidate = candidate.clone();
-                if candidate.resource.is_none() && !candidate.plan.resources.is_empty() {
-                    candidate.resource = office
-                        .free_resource(&candidate, held)
-                        .flatten()
-                        .or_else(|| overriding.then(|| candidate.plan.resources[0]));
-                }
-                let conflicts = office.overlap_conflicts(&candidate, held);
-                if !conflicts.is_empty() && !overriding {
-                    refused.extend(on_day(&office.settings, candidate.starts_at, conflicts));
-                    continue;
-                }
+                let candidate = match settle(&office, candidate, held, overriding) {
+                    Ok(candidate) => candidate,
+                    Err(conflicts) => {
+                        refused.extend(on_day(&office.settings, candidate.starts_at, conflicts));
+                        continue;
+                    }
+                };
                 updates.push(AppointmentUpdate {
                     id: target.id,
                     fields: fields_of(
