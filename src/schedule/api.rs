@@ -233,7 +233,8 @@ pub struct ListQuery {
     include_cancelled: Option<bool>,
 }
 
-fn parse_day(text: Option<&str>, name: &str) -> AppResult<Option<Date>> {
+/// An optional day (`YYYY-MM-DD`) from a query or a form; empty is none.
+pub fn parse_day(text: Option<&str>, name: &str) -> AppResult<Option<Date>> {
     text.filter(|t| !t.trim().is_empty())
         .map(|t| {
             t.trim()

@@ -10,6 +10,7 @@ use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::{Deserialize, Serialize};
 
+use super::api::parse_day;
 use super::book::{self, Booking, Change, Outcome, SlotSearch, Start};
 use super::understand::{self, Action, Interpretation, Lists, Reader, Understood};
 use crate::app::AppState;
@@ -221,16 +222,6 @@ fn terms_of(understood: &Understood, settings: &Settings, now: &Zoned) -> Terms 
     }
 }
 
-fn parse_day(text: &Option<String>) -> AppResult<Option<Date>> {
-    match text.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(t) => t
-            .parse()
-            .map(Some)
-            .map_err(|_| AppError::bad_request("Dates look like 2026-12-03.")),
-    }
-}
-
 /// Proposals for terms (understood from a request, or corrected in the
 /// form). Each option is stored as an open proposal.
 pub async fn propose(
@@ -249,8 +240,8 @@ pub async fn propose(
     } else {
         super::api::parse_windows(&terms.times)?
     };
-    let first = parse_day(&terms.first_day)?;
-    let last = parse_day(&terms.last_day)?;
+    let first = parse_day(terms.first_day.as_deref(), "The first day")?;
+    let last = parse_day(terms.last_day.as_deref(), "The last day")?;
     let mut answer = Answer {
         terms: terms.clone(),
         question: None,
@@ -340,7 +331,7 @@ pub async fn propose(
                 answer.question = Some(format!("Whose appointment should I {}?", action.word()));
                 return Ok(answer);
             };
-            let current = parse_day(&terms.current_day)?;
+            let current = parse_day(terms.current_day.as_deref(), "The appointment's day")?;
             let mut candidates = appointments_of(state, &settings, customer, current).await?;
             if let Some(chosen) = terms.appointment {
                 candidates.retain(|a| a.id == chosen);

@@ -14,7 +14,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::{Timestamp, ToSpan};
 use serde::Deserialize;
 
-use super::api::{Names, parse_windows};
+use super::api::{Names, parse_day, parse_windows};
 use super::book::{self, Booking, Change, Outcome, SlotSearch, SlotView, Start};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
@@ -1027,22 +1027,13 @@ async fn find(
                 None | Some("") | Some("any") => Vec::new(),
                 Some(times) => parse_windows(times)?,
             };
-            let parse = |text: &Option<String>| -> AppResult<Option<Date>> {
-                match text.as_deref().map(str::trim) {
-                    None | Some("") => Ok(None),
-                    Some(t) => t
-                        .parse()
-                        .map(Some)
-                        .map_err(|_| AppError::bad_request("Dates look like 2026-12-03.")),
-                }
-            };
             book::find_slots(
                 &state,
                 SlotSearch {
                     services: query.services.iter().map(|s| ServiceId(*s)).collect(),
                     staff: query.staff.as_deref().and_then(optional_id).map(StaffId),
-                    first_day: parse(&query.from)?,
-                    last_day: parse(&query.to)?,
+                    first_day: parse_day(query.from.as_deref(), "From")?,
+                    last_day: parse_day(query.to.as_deref(), "To")?,
                     windows,
                     limit: 30,
                 },
