@@ -73,6 +73,10 @@ pub struct DocumentsConfig {
     pub inbox_poll_secs: u64,
     /// Passages given to the model when it answers from documents.
     pub answer_passages: usize,
+    /// In a conversation that uses documents automatically, a passage is
+    /// used only when it holds at least this share (0 to 1) of the
+    /// question's words; otherwise the model answers on its own.
+    pub auto_min_coverage: f32,
     /// Largest upload request (all its files together), in bytes.
     pub max_request_bytes: u64,
     /// Documents processed at the same time. With two, one slow file (a
@@ -291,6 +295,7 @@ impl Default for DocumentsConfig {
             chunk_words: 220,
             inbox_poll_secs: 5,
             answer_passages: 4,
+            auto_min_coverage: 0.5,
             max_request_bytes: 512 * 1024 * 1024,
             workers: 2,
         }
@@ -510,6 +515,12 @@ impl Config {
             bail!(
                 "documents.answer_passages is {}; use 1 to 20",
                 docs.answer_passages
+            );
+        }
+        if !(0.0..=1.0).contains(&docs.auto_min_coverage) {
+            bail!(
+                "documents.auto_min_coverage is {}; use 0 to 1",
+                docs.auto_min_coverage
             );
         }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {

@@ -1,8 +1,12 @@
-// The chat page's streaming: sends the message with fetch, reads the
-// answer as server-sent events from the same response, and shows it as it
-// is written. The HTML of answers is sanitised on the server; this script
-// only ever inserts that HTML or plain text. Without this script the form
-// still works: the server waits for the whole answer and shows the page.
+// The chat page's streaming and answer actions. Sends the message with
+// fetch and reads the answer as server-sent events from the same response;
+// a page that comes back to a conversation whose answer is still being
+// written follows it (GET /chat/{id}/stream). Every answer can be copied
+// (as text or Markdown), the last one written again or, when cut off,
+// continued, and the latest question edited and sent again. The HTML of
+// answers is sanitised on the server; this script only ever inserts that
+// HTML or plain text. Without this script the forms still work: the server
+// waits for the whole answer and shows the page.
 "use strict";
 
 (() => {
@@ -14,12 +18,11 @@
   const statusLine = document.getElementById("queue-status");
   const list = document.getElementById("messages");
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  let controller = null;
   let stopUrl = null;
 
-  function stopUrlFor(action) {
-    const match = action.match(/\/chat\/(\d+)\//);
-    return match ? `/chat/${match[1]}/stop` : null;
+  function conversationUrl() {
+    const match = form.action.match(/\/chat\/(\d+)\//);
+    return match ? `/chat/${match[1]}` : null;
   }
 
   function element(tag, className, text) {
@@ -63,6 +66,9 @@
     sendButton.disabled = busy;
     stopButton.hidden = !busy;
     textarea.setAttribute("aria-busy", busy ? "true" : "false");
+    for (const button of list.querySelectorAll(".answer-again button, .edit-form button")) {
+      button.disabled = busy;
+    }
   }
 
   function showError(container, message) {
@@ -101,80 +107,152 @@
     return `${ahead} people ahead of you.`;
   }
 
-  async function send(content) {
-    const welcome = document.getElementById("chat-welcome");
-    if (welcome) welcome.remove();
-    const oldError = document.getElementById("chat-error");
-    if (oldError) oldError.remove();
+  // --- copying -------------------------------------------------------------
 
-    const userItem = element("li", "message from-user");
-    userItem.append(element("div", "bubble", content));
-    const answerItem = element("li", "message from-assistant pending");
-    const bubble = element("div", "bubble answer");
-    bubble.append(element("span", "thinking", "Thinking…"));
-    const meta = element("p", "meta");
-    answerItem.append(bubble, meta);
-    list.append(userItem, answerItem);
-    scrollToEnd();
+  // The answer as the model wrote it: kept in a <template> beside the bubble.
+  function markdownOf(item) {
+    const template = item.querySelector("template.markdown");
+    return template ? template.content.textContent : "";
+  }
 
-    setBusy(true);
-    const ownController = new AbortController();
-    controller = ownController;
-    stopUrl = stopUrlFor(form.action);
-    statusLine.textContent = "";
-    let response;
-    try {
-      response = await fetch(form.action, {
-        method: "POST",
-        headers: {
-          "Accept": "text/event-stream",
-          "Content-Type": "application/x-www-form-urlencoded",
-          "X-CSRF-Token": csrf,
-        },
-        body: (() => {
-          // Everything the form holds (documents toggle, collection), with
-          // the text as it was when sent.
-          const fields = new URLSearchParams(new FormData(form));
-          fields.set("content", content);
-          fields.set("csrf", csrf);
-          return fields;
-        })(),
-        signal: ownController.signal,
-        credentials: "same-origin",
-      });
-    } catch (err) {
-      showError(bubble, "Hearth could not be reached. Check the connection and try again.");
-      textarea.value = content;
-      setBusy(false);
-      return;
+  function setMarkdown(item, markdown) {
+    let template = item.querySelector("template.markdown");
+    if (!template) {
+      template = document.createElement("template");
+      template.className = "markdown";
+      item.querySelector(".bubble").after(template);
     }
-    if (!response.ok) {
-      let message = "The message could not be sent.";
+    template.content.replaceChildren(document.createTextNode(markdown));
+  }
+
+  // navigator.clipboard exists only on https or localhost; the office box
+  // is usually reached over plain http, where a selected textarea and
+  // execCommand still copy.
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
       try {
-        const body = await response.json();
-        if (body && body.error && body.error.message) message = body.error.message;
-      } catch (_) { /* not JSON */ }
-      showError(bubble, message);
-      answerItem.classList.remove("pending");
-      textarea.value = content;
-      setBusy(false);
-      return;
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (_) { /* fall through */ }
     }
+    const area = element("textarea", "visually-hidden");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    document.body.append(area);
+    area.select();
+    let copied = false;
+    try { copied = document.execCommand("copy"); } catch (_) { copied = false; }
+    area.remove();
+    return copied;
+  }
 
+  list.addEventListener("click", async (event) => {
+    const button = event.target.closest("button.copy");
+    if (!button) return;
+    const item = button.closest("li.message");
+    const text = button.dataset.copy === "markdown"
+      ? markdownOf(item)
+      : item.querySelector(".bubble").innerText.trim();
+    const copied = await copyText(text);
+    const label = button.textContent;
+    button.textContent = copied ? "Copied" : "Copy failed: select the text instead";
+    setTimeout(() => { button.textContent = label; }, 2000);
+  });
+
+  // --- answer actions --------------------------------------------------------
+
+  function hiddenCsrf() {
+    const input = element("input");
+    input.type = "hidden";
+    input.name = "csrf";
+    input.value = csrf;
+    return input;
+  }
+
+  function actionForm(url, turn, label) {
+    const action = element("form", "answer-again");
+    action.method = "post";
+    action.action = url;
+    action.dataset.turn = turn;
+    const button = element("button", "link", label);
+    button.type = "submit";
+    action.append(hiddenCsrf(), button);
+    return action;
+  }
+
+  // Copy buttons on every answer; Regenerate on the last one; Continue on a
+  // last one that was cut off. Older answers lose Regenerate and Continue.
+  function renderActions(item, messageId, status) {
+    for (const old of list.querySelectorAll(".answer-again")) old.remove();
+    let actions = item.querySelector(".message-actions");
+    if (!actions) {
+      actions = element("div", "message-actions");
+      item.append(actions);
+    }
+    actions.replaceChildren();
+    const copyAsText = element("button", "link copy", "Copy");
+    copyAsText.type = "button";
+    copyAsText.dataset.copy = "text";
+    const copyAsMarkdown = element("button", "link copy", "Copy as Markdown");
+    copyAsMarkdown.type = "button";
+    copyAsMarkdown.dataset.copy = "markdown";
+    actions.append(copyAsText, copyAsMarkdown);
+    const base = conversationUrl();
+    if (!base || !messageId) return;
+    if (status === "stopped" || status === "length") {
+      actions.append(actionForm(`${base}/messages/${messageId}/continue`, "continue", "Continue"));
+    }
+    if (status !== "writing") {
+      actions.append(actionForm(`${base}/messages/${messageId}/regenerate`, "regenerate", "Regenerate"));
+    }
+  }
+
+  // "Edit" under the latest question only.
+  function renderEdit(userItem, questionId) {
+    for (const old of list.querySelectorAll(".edit-question")) old.remove();
+    const base = conversationUrl();
+    if (!base || !questionId) return;
+    const details = element("details", "edit-question");
+    details.append(element("summary", "", "Edit"));
+    const editForm = element("form", "edit-form");
+    editForm.method = "post";
+    editForm.action = `${base}/messages/${questionId}/edit`;
+    const label = element("label", "visually-hidden", "Your question");
+    label.htmlFor = `edit-${questionId}`;
+    const area = element("textarea");
+    area.id = `edit-${questionId}`;
+    area.name = "content";
+    area.rows = 3;
+    area.required = true;
+    area.maxLength = textarea.maxLength;
+    area.value = userItem.querySelector(".bubble").textContent;
+    const row = element("div", "row");
+    const submit = element("button", "primary", "Save and send again");
+    submit.type = "submit";
+    row.append(submit, element("span", "small muted", "The answer below is replaced."));
+    editForm.append(hiddenCsrf(), label, area, row);
+    details.append(editForm);
+    const hint = userItem.querySelector(".scheduling-hint");
+    if (hint) hint.before(details);
+    else userItem.append(details);
+  }
+
+  // --- following an answer ---------------------------------------------------
+
+  // Reads one answer's events into its list item. `userItem` is the question
+  // (for the documents marker and the scheduling offer); `keepText` keeps
+  // what the bubble shows until new text arrives (Continue, a page that
+  // comes back). Resolves when the answer is stored or the stream ends.
+  async function follow(response, answerItem, userItem, options = {}) {
+    const bubble = answerItem.querySelector(".bubble");
+    let meta = answerItem.querySelector(".meta");
+    if (!meta) {
+      meta = element("p", "meta");
+      bubble.after(meta);
+    }
     let finished = false;
-    // Frees the composer once the answer is complete. The server may keep the
-    // stream open a little after "done" (it names a new conversation), so
-    // this runs at "done" and again, harmlessly, when the stream ends.
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      answerItem.classList.remove("pending");
-      statusLine.textContent = "";
-      if (controller === ownController) controller = null;
-      setBusy(false);
-      textarea.focus();
-    };
+    let questionId = null;
+    setBusy(true);
     try {
       await readEvents(response, (name, data) => {
         const payload = JSON.parse(data);
@@ -182,16 +260,18 @@
           form.action = `${payload.url}/messages`;
           stopUrl = `${payload.url}/stop`;
           history.replaceState(null, "", payload.url);
-          listNewConversation(payload.url, content);
+          if (options.onConversation) options.onConversation(payload.url);
+        } else if (name === "question") {
+          questionId = payload.id;
         } else if (name === "queued") {
           statusLine.textContent = queueText(payload.ahead);
         } else if (name === "started") {
           statusLine.textContent = "";
-          if (payload.dropped > 0) {
+          if (payload.dropped > 0 && userItem) {
             const marker = element("li", "marker", "Earlier messages were left out from here on: the conversation is longer than the model can read at once.");
             list.insertBefore(marker, userItem);
           }
-        } else if (name === "scheduling") {
+        } else if (name === "scheduling" && userItem) {
           // The same offer a reloaded page shows under a scheduling request
           // (chat-schedule.js answers its button in place).
           const offer = element("form", "scheduling-hint");
@@ -217,30 +297,39 @@
           scrollToEnd();
         } else if (name === "done") {
           finished = true;
+          statusLine.textContent = "";
           // A failed answer keeps the error shown before "done" (its stored
           // text may be empty), after whatever was written.
           const shownError = bubble.querySelector(".error");
           bubble.innerHTML = payload.html;
           if (payload.status === "failed" && shownError) bubble.append(shownError);
+          setMarkdown(answerItem, payload.markdown || "");
           answerItem.id = `message-${payload.message_id}`;
+          answerItem.dataset.id = payload.message_id;
+          answerItem.removeAttribute("data-follow");
           answerItem.classList.remove("pending");
+          for (const name of [...answerItem.classList]) {
+            if (name.startsWith("status-")) answerItem.classList.remove(name);
+          }
           answerItem.classList.add(`status-${payload.status}`);
           meta.replaceChildren();
-          if (payload.source) meta.append(element("span", "source", payload.source.replace(/^local:/, "Local model · ")));
+          if (payload.source) meta.append(element("span", "source", payload.source));
           // A busy box can write below 1 token/s: "0.4 tokens/s", not "0 tokens/s".
           const speed = payload.tokens_per_second;
           if (speed > 0) meta.append(element("span", "", `${speed >= 1 ? Math.round(speed) : speed.toFixed(1)} tokens/s`));
           if (payload.status === "stopped") meta.append(element("span", "badge muted", "Stopped"));
           if (payload.status === "length") meta.append(element("span", "badge muted", "Cut short: answer length limit"));
           if (payload.status === "failed") meta.append(element("span", "badge danger", "No answer"));
+          for (const old of answerItem.querySelectorAll(".source-list, .sources")) old.remove();
           if (payload.sources_html) {
             // Rendered and escaped by the server, like the answer itself.
             const holder = document.createElement("div");
             holder.innerHTML = payload.sources_html;
-            answerItem.append(...holder.childNodes);
+            meta.after(...holder.childNodes);
           }
+          renderActions(answerItem, payload.message_id, payload.status);
+          if (userItem && questionId) renderEdit(userItem, questionId);
           scrollToEnd();
-          release();
         } else if (name === "error") {
           finished = true;
           showError(bubble, payload.message);
@@ -249,21 +338,133 @@
       });
     } catch (err) {
       if (!finished) {
-        // Keep what was written so far (the server stores it too).
+        // The server keeps writing and storing the answer; reloading the
+        // page follows it again.
         const thinking = bubble.querySelector(".thinking");
         if (thinking) thinking.remove();
-        if (err.name === "AbortError") {
-          answerItem.classList.add("status-stopped");
-          meta.replaceChildren(element("span", "badge muted", "Stopped"));
-        } else {
-          const error = element("p", "error", "The connection broke before the answer was finished.");
-          error.setAttribute("role", "alert");
-          bubble.append(error);
-        }
+        const error = element("p", "error", "The connection broke; the answer goes on. Reload the page to see it.");
+        error.setAttribute("role", "alert");
+        bubble.append(error);
       }
     }
-    release();
+    answerItem.classList.remove("pending");
+    statusLine.textContent = "";
+    setBusy(false);
+    if (!options.quiet) textarea.focus();
   }
+
+  function answerShell() {
+    const item = element("li", "message from-assistant pending");
+    const bubble = element("div", "bubble answer");
+    bubble.append(element("span", "thinking", "Thinking…"));
+    item.append(bubble, element("p", "meta"));
+    return item;
+  }
+
+  // POSTs a form's fields and returns the event stream's response, or shows
+  // why not in `bubble` and returns null.
+  async function post(url, fields, bubble) {
+    fields.set("csrf", csrf);
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: {
+          "Accept": "text/event-stream",
+          "Content-Type": "application/x-www-form-urlencoded",
+          "X-CSRF-Token": csrf,
+        },
+        body: fields,
+        credentials: "same-origin",
+      });
+    } catch (_) {
+      showError(bubble, "Hearth could not be reached. Check the connection and try again.");
+      return null;
+    }
+    if (!response.ok) {
+      let message = "That did not work.";
+      try {
+        const body = await response.json();
+        if (body && body.error && body.error.message) message = body.error.message;
+      } catch (_) { /* not JSON */ }
+      showError(bubble, message);
+      return null;
+    }
+    return response;
+  }
+
+  async function send(content) {
+    const welcome = document.getElementById("chat-welcome");
+    if (welcome) welcome.remove();
+    const oldError = document.getElementById("chat-error");
+    if (oldError) oldError.remove();
+
+    const userItem = element("li", "message from-user");
+    userItem.append(element("div", "bubble", content));
+    const answerItem = answerShell();
+    list.append(userItem, answerItem);
+    scrollToEnd();
+    setBusy(true);
+    stopUrl = conversationUrl() ? `${conversationUrl()}/stop` : null;
+    statusLine.textContent = "";
+    // Everything the form holds (documents choice, collection), with the
+    // text as it was when sent.
+    const fields = new URLSearchParams(new FormData(form));
+    fields.set("content", content);
+    const response = await post(form.action, fields, answerItem.querySelector(".bubble"));
+    if (!response) {
+      answerItem.classList.remove("pending");
+      textarea.value = content;
+      setBusy(false);
+      return;
+    }
+    await follow(response, answerItem, userItem, {
+      onConversation: (url) => listNewConversation(url, content),
+    });
+  }
+
+  // Regenerate, Continue and Edit, answered in place.
+  list.addEventListener("submit", async (event) => {
+    const actionForm = event.target.closest("form.answer-again, form.edit-form");
+    if (!actionForm) return;
+    event.preventDefault();
+    if (sendButton.disabled) return;
+    const item = actionForm.closest("li.message");
+    const fields = new URLSearchParams(new FormData(actionForm));
+    stopUrl = `${conversationUrl()}/stop`;
+    let answerItem = item;
+    let userItem = null;
+    if (actionForm.classList.contains("edit-form")) {
+      const content = fields.get("content").trim();
+      if (!content) return;
+      userItem = item;
+      userItem.querySelector(".bubble").textContent = content;
+      actionForm.closest("details").open = false;
+      // The old answer (and anything after the question) is replaced.
+      while (userItem.nextElementSibling) userItem.nextElementSibling.remove();
+      answerItem = answerShell();
+      list.append(answerItem);
+    } else {
+      userItem = item.previousElementSibling;
+      while (userItem && !userItem.classList.contains("from-user")) userItem = userItem.previousElementSibling;
+      for (const old of item.querySelectorAll(".message-actions, .source-list, .sources")) old.remove();
+      item.classList.add("pending");
+      if (actionForm.dataset.turn === "regenerate") {
+        const bubble = item.querySelector(".bubble");
+        bubble.replaceChildren(element("span", "thinking", "Thinking…"));
+        item.querySelector(".meta").replaceChildren();
+      }
+    }
+    scrollToEnd();
+    setBusy(true);
+    const response = await post(actionForm.action, fields, answerItem.querySelector(".bubble"));
+    if (!response) {
+      answerItem.classList.remove("pending");
+      setBusy(false);
+      return;
+    }
+    await follow(response, answerItem, userItem);
+  });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -280,20 +481,44 @@
     }
   });
 
+  // Only Stop stops an answer: leaving the page does not. The server ends
+  // the stream with the stored, stopped answer.
   stopButton.addEventListener("click", async () => {
+    const url = stopUrl || (conversationUrl() && `${conversationUrl()}/stop`);
+    if (!url) return;
     stopButton.disabled = true;
-    const current = controller;
-    if (stopUrl) {
-      try {
-        await fetch(stopUrl, { method: "POST", headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }, credentials: "same-origin" });
-      } catch (_) { /* the abort below still stops it */ }
+    try {
+      const response = await fetch(url, { method: "POST", headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }, credentials: "same-origin" });
+      if (!response.ok) statusLine.textContent = "The answer could not be stopped. Try again.";
+    } catch (_) {
+      statusLine.textContent = "Hearth could not be reached to stop the answer. Try again.";
     }
-    // The server ends the stream with the stored, stopped answer; if it does
-    // not within five seconds (a busy box), drop the connection, which also
-    // stops it.
-    setTimeout(() => { if (current && controller === current) current.abort(); }, 5000);
     stopButton.disabled = false;
   });
+
+  // Copy buttons need this script: they are shown only with it.
+  for (const button of list.querySelectorAll("button.copy")) button.hidden = false;
+
+  // An answer still being written when the page was opened: follow it.
+  const writing = list.querySelector("li[data-follow]");
+  if (writing) {
+    stopUrl = `${conversationUrl()}/stop`;
+    const bubble = writing.querySelector(".bubble");
+    if (!bubble.textContent.trim()) bubble.replaceChildren(element("span", "thinking", "Thinking…"));
+    for (const badge of writing.querySelectorAll(".meta .badge")) badge.remove();
+    let userItem = writing.previousElementSibling;
+    while (userItem && !userItem.classList.contains("from-user")) userItem = userItem.previousElementSibling;
+    setBusy(true);
+    fetch(writing.dataset.follow, { headers: { "Accept": "text/event-stream" }, credentials: "same-origin" })
+      .then((response) => {
+        if (!response.ok) throw new Error(`status ${response.status}`);
+        return follow(response, writing, userItem, { quiet: true });
+      })
+      .catch(() => {
+        setBusy(false);
+        writing.classList.remove("pending");
+      });
+  }
 
   scrollToEnd();
 })();

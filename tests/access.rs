@@ -36,6 +36,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/chat/new", "staff"),
     ("GET", "/chat/{id}", "staff"),
     ("POST", "/chat/{id}/messages", "staff"),
+    ("GET", "/chat/{id}/stream", "staff"),
+    ("POST", "/chat/{id}/messages/{message}/regenerate", "staff"),
+    ("POST", "/chat/{id}/messages/{message}/edit", "staff"),
+    ("POST", "/chat/{id}/messages/{message}/continue", "staff"),
     ("POST", "/chat/{id}/stop", "staff"),
     ("POST", "/chat/{id}/rename", "staff"),
     ("POST", "/chat/{id}/delete", "staff"),
@@ -283,6 +287,7 @@ async fn each_role_gets_exactly_its_access_on_every_route() {
             .replace("/users/{id}", &format!("/users/{target}"))
             .replace("{id}", "999999")
             .replace("{version}", "999999")
+            .replace("{message}", "999999")
             .replace("{name}", "nothing-here.gguf")
             .replace("{hash}/{*name}", "0/app.css");
         for (role, client) in roles {

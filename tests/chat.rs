@@ -211,8 +211,10 @@ async fn stop_ends_the_answer_and_keeps_what_was_written() {
     assert!(idle.is_ok(), "the slot was freed");
 }
 
+/// Issue 12: leaving the page (or dropping an API stream) used to stop the
+/// answer. Now only Stop does: the queued answer behind it waits until Stop.
 #[tokio::test]
-async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_busy() {
+async fn a_dropped_connection_keeps_answering_and_only_stop_frees_the_slot() {
     let (server, owner) = TestServer::with_model(|c| {
         c.llm.parallel = 1;
         c.llm.max_queue = 1;
@@ -251,8 +253,27 @@ async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_b
     assert_eq!(body["error"]["code"], "unavailable");
     assert!(body["error"]["message"].as_str().unwrap().contains("busy"));
 
-    // Dropping the first connection frees the slot: the second starts.
+    // Dropping the first connection does not stop its answer: it is still
+    // being written (and saved) a while later, and the second still waits.
     drop(first);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (_, conversation) = api.get_json(&format!("/api/v1/conversations/{a}")).await;
+    assert_eq!(conversation["messages"][1]["status"], "writing");
+    assert!(
+        server
+            .state
+            .chat
+            .running
+            .is_answering(hearth::store::ConversationId(a))
+    );
+
+    // Stop frees the slot: the second starts and finishes.
+    let response = api
+        .request(Method::POST, &format!("/api/v1/conversations/{a}/stop"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
     let started = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some((name, _)) = second.next().await {
             if name == "started" {
@@ -262,20 +283,19 @@ async fn a_dropped_connection_frees_the_slot_for_the_queue_and_a_full_queue_is_b
         false
     })
     .await;
-    assert_eq!(
-        started,
-        Ok(true),
-        "the queued answer started after the drop"
-    );
+    assert_eq!(started, Ok(true), "the queued answer started after Stop");
     let rest = second.all().await;
     assert_eq!(rest.last().unwrap().0, "done");
-    // The dropped answer was stored as stopped.
     eventually(
-        "the dropped answer is stored as stopped",
+        "the stopped answer is stored as stopped, with its text",
         Duration::from_secs(10),
         async || {
             let (_, conversation) = api.get_json(&format!("/api/v1/conversations/{a}")).await;
             conversation["messages"][1]["status"] == "stopped"
+                && !conversation["messages"][1]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()
         },
     )
     .await;

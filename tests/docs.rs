@@ -798,7 +798,7 @@ async fn answers_from_documents_cite_passages_and_admit_when_nothing_matches() {
             Method::POST,
             &format!("/api/v1/conversations/{id}/messages"),
         )
-        .json(&json!({"content": "What colour is the xylophone quarantine?"}))
+        .json(&json!({"content": "What colour is the xylophone quarantine?", "documents": "only"}))
         .send()
         .await
         .unwrap()
@@ -812,6 +812,75 @@ async fn answers_from_documents_cite_passages_and_admit_when_nothing_matches() {
             .unwrap()
             .contains("found nothing")
     );
+}
+
+/// Issue 12: with documents on by default, ordinary questions got "I found
+/// nothing about this in the documents". Automatic mode (the default) uses
+/// documents only when the question finds good passages.
+#[tokio::test]
+async fn automatic_mode_uses_documents_only_when_they_match() {
+    let (server, owner) = TestServer::with_model(|_| {}).await;
+    let api = owner_api(&server, &owner).await;
+    let results = upload(&api, None, &[("opening-hours.txt", b"Opening hours: the dental practice opens at 8 and closes at 17 on weekdays. On Saturdays it is closed. Invoices are sent monthly.".to_vec())]).await;
+    settled(&api, &ids_of(&results)).await;
+    let id = api
+        .request(Method::POST, "/api/v1/conversations")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let ask = async |content: &str, documents: Option<&str>| -> Value {
+        let mut body = json!({ "content": content });
+        if let Some(mode) = documents {
+            body["documents"] = json!(mode);
+        }
+        api.request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+    };
+    let source = |answer: &Value| answer["source"].as_str().unwrap().to_string();
+    // The default is automatic: a question the documents answer uses them.
+    let answer = ask("When does the dental practice open on weekdays?", None).await;
+    assert!(source(&answer).starts_with("documents+local:"), "{answer}");
+    // An ordinary question (one shared word is not enough) gets an ordinary answer.
+    let answer = ask(
+        "How do I write a polite reminder for an unpaid invoice?",
+        None,
+    )
+    .await;
+    assert!(source(&answer).starts_with("local:"), "{answer}");
+    let answer = ask("What is 15 % of 2,340?", None).await;
+    assert!(source(&answer).starts_with("local:"), "{answer}");
+    // Off: never documents, even when they match.
+    let answer = ask(
+        "When does the dental practice open on weekdays?",
+        Some("off"),
+    )
+    .await;
+    assert!(source(&answer).starts_with("local:"), "{answer}");
+    // The choice sticks to the conversation, and the page shows it.
+    let (_, html) = owner.page(&format!("/chat/{id}")).await;
+    assert_eq!(
+        select_attr(&html, "#documents-mode option[selected]", "value"),
+        "off"
+    );
+    // No internal label anywhere on the page.
+    for label in ["documents:none", "documents+local:", "local:"] {
+        assert!(!select_text(&html, "#messages").contains(label), "{label}");
+    }
 }
 
 /// Text of about `bytes` bytes in words that do not repeat much (so it
@@ -1187,7 +1256,7 @@ async fn collection_names_are_text_in_answers() {
             Method::POST,
             &format!("/api/v1/conversations/{id}/messages"),
         )
-        .json(&json!({ "content": "What does the parking policy say?" }))
+        .json(&json!({ "content": "What does the parking policy say?", "documents": "only" }))
         .send()
         .await
         .unwrap();

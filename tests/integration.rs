@@ -9,6 +9,7 @@ mod admin;
 mod api;
 mod auth;
 mod chat;
+mod chat_actions;
 mod cli;
 mod config;
 mod deploy;

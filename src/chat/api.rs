@@ -18,7 +18,7 @@ use super::conversations::{self, Title};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppResult, ErrorEnvelope};
-use crate::store::{Conversation, ConversationId, StoredMessage};
+use crate::store::{CollectionId, Conversation, ConversationId, DocumentsMode, StoredMessage};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
 
@@ -147,6 +147,16 @@ pub struct PostMessage {
     /// Answer as server-sent events instead of one JSON body at the end.
     #[serde(default)]
     pub stream: bool,
+    /// Whether this and later answers in the conversation draw on the
+    /// office's documents: `auto` (when the question finds good passages;
+    /// the default), `only` (say so when nothing matches), or `off`. The
+    /// conversation keeps its choice when this is left out.
+    #[serde(default)]
+    pub documents: Option<DocumentsMode>,
+    /// With `documents`: the collections to answer from (none: all the
+    /// person may see).
+    #[serde(default)]
+    pub collections: Vec<i64>,
 }
 
 /// Sends a message and answers it. With `stream`, the answer arrives as
@@ -171,7 +181,12 @@ async fn post_message(
     } else {
         answer::Listener::Wait
     };
-    let answer = conversations::send(&state, &user.user, id, &body.content, listener, None).await?;
+    let documents = body.documents.map(|mode| conversations::DocumentsChoice {
+        mode,
+        collections: body.collections.iter().copied().map(CollectionId).collect(),
+    });
+    let answer =
+        conversations::send(&state, &user.user, id, &body.content, listener, documents).await?;
     if body.stream {
         let events = ReceiverStream::new(answer.progress).map(|p| {
             let (name, data) = match &p {

@@ -2,11 +2,14 @@
 //! `/api/v1/conversations` both call these, so a message is checked,
 //! claimed, stored and answered the same way from either.
 
-use super::answer::{self, Answer, Listener};
+use super::answer::{self, Answer, Listener, Turn};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
 use crate::error::{AppError, AppResult};
-use crate::store::{CollectionId, Conversation, ConversationId, TitleBy, User};
+use crate::store::{
+    CollectionId, Conversation, ConversationId, DocumentsMode, MessageId, MessageRole, TitleBy,
+    User,
+};
 
 /// Longest message a person may send, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
@@ -20,10 +23,11 @@ pub enum Title<'a> {
     Automatic(&'a str),
 }
 
-/// Whether a conversation answers from documents, and from which
-/// collections (none: every collection the person may see).
+/// Whether a conversation answers from documents (automatically, only
+/// from documents, or not), and from which collections (none: every
+/// collection the person may see).
 pub struct DocumentsChoice {
-    pub on: bool,
+    pub mode: DocumentsMode,
     pub collections: Vec<CollectionId>,
 }
 
@@ -109,20 +113,59 @@ pub async fn send(
 ) -> AppResult<Answer> {
     state.store.conversation(user.id, id).await?;
     let content = validate_message(content)?;
-    let claim = state.chat.running.claim(id).ok_or_else(|| {
+    let claim = claim(state, id)?;
+    if let Some(choice) = documents {
+        state
+            .store
+            .set_conversation_documents(user.id, id, choice.mode, choice.collections)
+            .await?;
+    }
+    state.store.add_user_message(user.id, id, content).await?;
+    answer::start(state, user, id, claim, listener, Turn::Next).await
+}
+
+/// Answers again in conversation `id`: the last answer written anew
+/// ([`Turn::Regenerate`]), the latest question edited and answered
+/// ([`Turn::Edit`]), or more of a cut-off answer ([`Turn::Continue`]).
+/// `message` is the answer (or, for an edit, the question) the person saw:
+/// when the conversation has moved on since, nothing happens. Nothing
+/// changes unless the model takes the request.
+pub async fn answer_again(
+    state: &AppState,
+    user: &User,
+    id: ConversationId,
+    message: MessageId,
+    turn: Turn,
+    listener: Listener,
+) -> AppResult<Answer> {
+    let turn = match turn {
+        Turn::Edit(content) => Turn::Edit(validate_message(&content)?),
+        Turn::Next => return Err(AppError::bad_request("Send the message instead.")),
+        turn => turn,
+    };
+    let claim = claim(state, id)?;
+    let history = state.store.messages(user.id, id).await?;
+    let latest = match turn {
+        Turn::Edit(_) => history.iter().rfind(|m| m.role == MessageRole::User),
+        _ => history.last(),
+    };
+    if latest.map(|m| m.id) != Some(message) {
+        return Err(AppError::Conflict(
+            "This conversation has changed since the page was shown. Reload it and try again."
+                .into(),
+        ));
+    }
+    answer::start(state, user, id, claim, listener, turn).await
+}
+
+/// The right to answer in conversation `id`: refused while it answers.
+fn claim(state: &AppState, id: ConversationId) -> AppResult<answer::Claim> {
+    state.chat.running.claim(id).ok_or_else(|| {
         AppError::Conflict(
             "The assistant is still answering in this conversation. Wait for it or press Stop."
                 .into(),
         )
-    })?;
-    if let Some(choice) = documents {
-        state
-            .store
-            .set_conversation_documents(user.id, id, choice.on, choice.collections)
-            .await?;
-    }
-    state.store.add_user_message(user.id, id, content).await?;
-    answer::start(state, user, id, claim, listener).await
+    })
 }
 
 /// Renames a conversation to a title the person chose.

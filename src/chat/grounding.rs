@@ -3,14 +3,17 @@
 //! collections the person may see (and picked) are retrieved, numbered,
 //! and given to the model with the question; the answer cites them as [1],
 //! and the passages are stored with the answer so people can check them.
-//! When nothing relevant is found, the answer says so instead of letting
-//! the model invent one.
+//! A conversation uses documents automatically (the passages go to the
+//! model only when they hold enough of the question's words, so an ordinary
+//! question gets an ordinary answer), or only from documents (when nothing
+//! relevant is found, the answer says so instead of letting the model invent
+//! one), or not at all.
 
 use askama::Template;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::store::{CollectionId, DocumentId, MessageSource, User, Viewer};
+use crate::store::{CollectionId, DocumentId, DocumentsMode, MessageSource, User, Viewer};
 
 /// What the model is told on top of the assistant's system prompt.
 pub const INSTRUCTIONS: &str = "You answer from the office's documents. The user's message starts with numbered passages from those documents. Use only what the passages say, and cite each passage you use with its number in square brackets, like [1]. If the passages do not answer the question, say that the documents do not say, and do not guess.";
@@ -28,14 +31,20 @@ pub struct Grounding {
 }
 
 /// Finds passages for `question` in the collections `user` may see
-/// (only those in `picked`, unless it is empty). `None` when there is
-/// nothing to search: no visible collections, or no index yet.
+/// (only those in `picked`, unless it is empty); in `auto` mode only the
+/// passages that hold enough of the question (`documents.auto_min_coverage`).
+/// `None` when there is nothing to search: no visible collections, or no
+/// index yet.
 pub async fn ground(
     state: &AppState,
     user: &User,
     picked: &[CollectionId],
     question: &str,
+    mode: DocumentsMode,
 ) -> AppResult<Option<Grounding>> {
+    if mode == DocumentsMode::Off {
+        return Ok(None);
+    }
     let visible = state.store.visible_collections(Viewer::of(user)).await?;
     let searched: Vec<_> = visible
         .iter()
@@ -51,10 +60,14 @@ pub async fn ground(
     let allowed: Vec<i64> = searched.iter().map(|c| c.id.0).collect();
     let limit = state.config.documents.answer_passages;
     let text = question.to_string();
-    let passages = tokio::task::spawn_blocking(move || index.passages(&text, &allowed, limit))
+    let mut passages = tokio::task::spawn_blocking(move || index.passages(&text, &allowed, limit))
         .await
         .map_err(|e| AppError::Internal(e.into()))?
         .map_err(|e| AppError::Internal(anyhow::anyhow!("retrieval failed: {e}")))?;
+    if mode == DocumentsMode::Auto {
+        let floor = state.config.documents.auto_min_coverage;
+        passages.retain(|p| p.coverage >= floor);
+    }
     // Sources are named by file, so two documents with one title differ.
     let files = state
         .store
@@ -116,7 +129,7 @@ pub fn nothing_found(searched: &[String]) -> String {
         .collect();
     format!(
         "I found nothing about this in the documents you can see (searched: {}). \
-         Try other words, check the collection, or turn off **Answer from documents** to ask the assistant in general.",
+         Try other words, check the collection, or choose **Automatic** instead of **Only from documents** to ask the assistant in general.",
         names.join(", ")
     )
 }

@@ -3,9 +3,12 @@
 //! and the OpenAI-compatible `/v1` API for other office tools.
 //!
 //! Everyone sees only their own conversations: every query names the owner.
-//! Answers stream as server-sent events from the POST that asked, so a
-//! closed tab stops the generation; without JavaScript the same form waits
-//! for the whole answer and then shows the page.
+//! Answers stream as server-sent events from the POST that asked; they keep
+//! going when the page goes away (only Stop stops them), and a page that
+//! comes back follows the answer again (`/chat/{id}/stream`). Without
+//! JavaScript the same forms wait for the whole answer and show the page.
+//! Every answer can be copied, the last one written again (Regenerate) or,
+//! when cut off, continued; the latest question can be edited and sent again.
 
 pub mod answer;
 mod api;
@@ -31,7 +34,10 @@ use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::llm::EngineState;
-use crate::store::{Conversation, ConversationId, MessageRole, StoredMessage, Viewer};
+use crate::store::{
+    Conversation, ConversationId, DocumentsMode, MessageId, MessageRole, MessageStatus,
+    StoredMessage, Viewer,
+};
 use crate::web::layout::{Shell, format_time, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
@@ -49,6 +55,18 @@ pub fn routes() -> Routes {
         .post("/chat/new", Access::Staff, new_conversation)
         .get("/chat/{id}", Access::Staff, conversation_page)
         .post("/chat/{id}/messages", Access::Staff, post_message)
+        .get("/chat/{id}/stream", Access::Staff, follow)
+        .post(
+            "/chat/{id}/messages/{message}/regenerate",
+            Access::Staff,
+            regenerate,
+        )
+        .post("/chat/{id}/messages/{message}/edit", Access::Staff, edit)
+        .post(
+            "/chat/{id}/messages/{message}/continue",
+            Access::Staff,
+            continue_answer,
+        )
         .post("/chat/{id}/stop", Access::Staff, stop)
         .post("/chat/{id}/rename", Access::Staff, rename)
         .post("/chat/{id}/delete", Access::Staff, delete)
@@ -100,6 +118,14 @@ pub struct MessageView {
     /// For a message that reads like a scheduling request: the scheduling
     /// assistant with it filled in (it proposes; a person confirms there).
     pub scheduling: Option<String>,
+    /// The conversation's last answer (it can be written again).
+    pub last_answer: bool,
+    /// The latest question (it can be edited and sent again).
+    pub last_question: bool,
+    /// A cut-off last answer (it can be continued).
+    pub can_continue: bool,
+    /// Being written now: the page follows it.
+    pub following: bool,
 }
 
 impl MessageView {
@@ -138,6 +164,37 @@ impl MessageView {
             dropped: message.dropped_messages,
             time: format_time(message.created_at),
             sources_html: crate::chat::grounding::render_sources(sources),
+            last_answer: false,
+            last_question: false,
+            can_continue: false,
+            following: false,
+        }
+    }
+
+    /// Marks what can be done with the last question and answer of a
+    /// conversation (`answering`: an answer is being written there now).
+    fn mark_latest(views: &mut [MessageView], stored: &[StoredMessage], answering: bool) {
+        let Some(last) = stored.last() else {
+            return;
+        };
+        if let Some(question) = stored.iter().rposition(|m| m.role == MessageRole::User)
+            && !answering
+        {
+            views[question].last_question = true;
+        }
+        if last.role == MessageRole::Assistant
+            && let Some(view) = views.last_mut()
+        {
+            if answering {
+                view.following = last.status == MessageStatus::Writing;
+            } else {
+                view.last_answer = true;
+                view.can_continue = !last.content.is_empty()
+                    && matches!(
+                        last.status,
+                        MessageStatus::Stopped | MessageStatus::Length | MessageStatus::Interrupted
+                    );
+            }
         }
     }
 }
@@ -158,8 +215,10 @@ pub struct ChatPage {
     max_message_chars: usize,
     /// Collections the person may see (the picker), and the conversation's choice.
     collections: Vec<crate::store::Collection>,
-    documents_on: bool,
+    documents_mode: DocumentsMode,
     picked: Option<i64>,
+    /// Conversations with an answer being written now.
+    answering: Vec<ConversationId>,
 }
 
 impl ChatPage {
@@ -167,6 +226,29 @@ impl ChatPage {
         self.current
             .as_ref()
             .is_some_and(|c| c.id == conversation.id)
+    }
+
+    /// The open conversation's id (messages are shown only inside one).
+    fn current_id(&self) -> i64 {
+        self.current.as_ref().map_or(0, |c| c.id.0)
+    }
+
+    fn is_answering(&self, conversation: &Conversation) -> bool {
+        self.answering.contains(&conversation.id)
+    }
+
+    /// The documents choices offered with each message.
+    fn documents_modes(&self) -> [(&'static str, &'static str, bool); 3] {
+        let mode = self.documents_mode;
+        [
+            (
+                "auto",
+                "Automatic: documents when they match",
+                mode == DocumentsMode::Auto,
+            ),
+            ("only", "Only from documents", mode == DocumentsMode::Only),
+            ("off", "Without documents", mode == DocumentsMode::Off),
+        ]
     }
 
     fn form_action(&self) -> String {
@@ -208,7 +290,7 @@ async fn page(
             let conversation = state.store.conversation(user.user.id, id).await?;
             let messages = state.store.messages(user.user.id, id).await?;
             let sources = state.store.conversation_sources(user.user.id, id).await?;
-            let views = messages
+            let mut views: Vec<MessageView> = messages
                 .iter()
                 .map(|m| {
                     let own: Vec<_> = sources
@@ -219,6 +301,8 @@ async fn page(
                     MessageView::from_stored(m, &own)
                 })
                 .collect();
+            let answering = state.chat.running.is_answering(id);
+            MessageView::mark_latest(&mut views, &messages, answering);
             (Some(conversation), views)
         }
         None => (None, Vec::new()),
@@ -230,20 +314,22 @@ async fn page(
         .into_iter()
         .filter(|c| c.document_count > 0)
         .collect();
-    let (documents_on, picked) = match &current {
+    let (documents_mode, picked) = match &current {
         Some(c) => {
-            let (on, picked) = state
+            let (mode, picked) = state
                 .store
                 .conversation_documents(user.user.id, c.id)
                 .await?;
-            (on, picked.first().map(|p| p.0))
+            (mode, picked.first().map(|p| p.0))
         }
-        None => (true, None),
+        None => (DocumentsMode::Auto, None),
     };
+    let answering = state.chat.running.answering();
     Ok(ChatPage {
         collections,
-        documents_on,
+        documents_mode,
         picked,
+        answering,
         shell,
         conversations,
         query,
@@ -280,10 +366,10 @@ async fn conversation_page(
 #[derive(Deserialize)]
 struct MessageForm {
     content: String,
-    /// Present when the form shows the documents toggle.
+    /// Present when the form shows the documents choice.
     #[serde(default)]
     documents_form: Option<String>,
-    /// The "Answer from documents" checkbox.
+    /// `auto`, `only` or `off` (`on`, from an older page, is `auto`).
     #[serde(default)]
     documents: Option<String>,
     /// One collection to answer from; empty: all the person may see.
@@ -302,10 +388,12 @@ impl MessageForm {
             .map(crate::store::CollectionId)
             .into_iter()
             .collect();
-        Some(conversations::DocumentsChoice {
-            on: self.documents.is_some(),
-            collections,
-        })
+        let mode = match self.documents.as_deref().map(str::trim) {
+            None | Some("off") => DocumentsMode::Off,
+            Some("only") => DocumentsMode::Only,
+            Some(_) => DocumentsMode::Auto,
+        };
+        Some(conversations::DocumentsChoice { mode, collections })
     }
 }
 
@@ -396,8 +484,7 @@ async fn form_error(
     Ok(render_with_status(status, &view))
 }
 
-/// Stores the message and answers it: as a stream of events for the page's
-/// script, or by waiting for the whole answer and redirecting for a plain form.
+/// Stores the message and answers it (see [`answer_response`]).
 #[allow(clippy::too_many_arguments)]
 async fn respond(
     state: &AppState,
@@ -409,21 +496,51 @@ async fn respond(
     new: bool,
     documents: Option<conversations::DocumentsChoice>,
 ) -> AppResult<Response> {
-    let listener = if wants_stream(headers) {
+    let listener = listener_for(headers);
+    let started = conversations::send(state, &user.user, id, &content, listener, documents).await;
+    let opening = Opening {
+        new,
+        question: Some(content),
+    };
+    answer_response(state, shell, user, id, headers, started, opening).await
+}
+
+fn listener_for(headers: &HeaderMap) -> answer::Listener {
+    if wants_stream(headers) {
         answer::Listener::Stream
     } else {
         answer::Listener::Wait
-    };
-    let started = conversations::send(state, &user.user, id, &content, listener, documents).await;
+    }
+}
+
+/// What a stream says before the answer's own events.
+struct Opening {
+    /// The conversation was just created (the page learns its address).
+    new: bool,
+    /// The question as sent: kept in the box after a refusal, and offered
+    /// to the scheduling assistant when it reads like a booking.
+    question: Option<String>,
+}
+
+/// The response to a started answer: a stream of events for the page's
+/// script, or (no JavaScript) the page after the whole answer. A refusal
+/// stores nothing and shows the page again with the question kept.
+async fn answer_response(
+    state: &AppState,
+    shell: Shell,
+    user: &CurrentUser,
+    id: ConversationId,
+    headers: &HeaderMap,
+    started: AppResult<answer::Answer>,
+    opening: Opening,
+) -> AppResult<Response> {
     let answer = match started {
         Ok(answer) => answer,
-        // Nothing was stored: the page again, with the message kept.
-        Err(err @ AppError::Conflict(_)) => {
-            return form_error(state, shell, user, Some(id), content, err, headers).await;
+        Err(err @ (AppError::Conflict(_) | AppError::BadRequest(_))) if !wants_stream(headers) => {
+            let draft = opening.question.unwrap_or_default();
+            return form_error(state, shell, user, Some(id), draft, err, headers).await;
         }
-        Err(err @ (AppError::Unavailable { .. } | AppError::BadRequest(_)))
-            if !wants_stream(headers) =>
-        {
+        Err(err @ AppError::Unavailable { .. }) if !wants_stream(headers) => {
             let view = page(
                 state,
                 shell,
@@ -439,33 +556,30 @@ async fn respond(
         Err(err) => return Err(err),
     };
     if wants_stream(headers) {
-        let opening = new.then(|| {
+        let created = opening.new.then(|| {
             SseEvent::default().event("conversation").data(
                 serde_json::json!({ "id": id.0, "url": format!("/chat/{}", id.0) }).to_string(),
             )
         });
         // A scheduling request: the page offers the scheduling assistant
         // under it, as a reloaded page would.
-        let scheduling = scheduling_link(&content).map(|link| {
-            SseEvent::default()
-                .event("scheduling")
-                .data(serde_json::json!({ "text": content, "link": link }).to_string())
-        });
-        let opening = opening.into_iter().chain(scheduling).map(Ok);
-        let events = ReceiverStream::new(answer.progress).map(|p| {
-            let name = match &p {
-                answer::Progress::Queued { .. } => "queued",
-                answer::Progress::Started { .. } => "started",
-                answer::Progress::Token { .. } => "token",
-                answer::Progress::Done { .. } => "done",
-                answer::Progress::Error { .. } => "error",
-            };
-            Ok::<_, std::convert::Infallible>(
+        let scheduling = opening.question.as_deref().and_then(|question| {
+            scheduling_link(question).map(|link| {
                 SseEvent::default()
-                    .event(name)
-                    .data(serde_json::to_string(&p).unwrap_or_default()),
-            )
+                    .event("scheduling")
+                    .data(serde_json::json!({ "text": question, "link": link }).to_string())
+            })
         });
+        // The question's id, so the page can offer to edit it.
+        let question = SseEvent::default()
+            .event("question")
+            .data(serde_json::json!({ "id": answer.question.0 }).to_string());
+        let opening = created
+            .into_iter()
+            .chain(scheduling)
+            .chain([question])
+            .map(Ok);
+        let events = ReceiverStream::new(answer.progress).map(|p| Ok(progress_event(&p)));
         let stream = futures::stream::iter(opening.collect::<Vec<_>>()).chain(events);
         return Ok(answer::event_stream(stream));
     }
@@ -475,6 +589,188 @@ async fn respond(
         .map(|m| format!("#message-{}", m.id.0))
         .unwrap_or_default();
     Ok(Redirect::to(&format!("/chat/{}{anchor}", id.0)).into_response())
+}
+
+/// One answer event for the page's script.
+fn progress_event(progress: &answer::Progress) -> SseEvent {
+    let name = match progress {
+        answer::Progress::Queued { .. } => "queued",
+        answer::Progress::Started { .. } => "started",
+        answer::Progress::Token { .. } => "token",
+        answer::Progress::Done { .. } => "done",
+        answer::Progress::Error { .. } => "error",
+    };
+    SseEvent::default()
+        .event(name)
+        .data(serde_json::to_string(progress).unwrap_or_default())
+}
+
+/// The answer being written in a conversation, for a page that comes back
+/// to it: what was written so far, then the rest as it comes, then `done`.
+/// When no answer is being written, just the last answer's `done`.
+async fn follow(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<ConversationId>,
+) -> AppResult<Response> {
+    state.store.conversation(user.user.id, id).await?;
+    // The question's id, so the page can offer to edit it afterwards.
+    let question = state
+        .store
+        .messages(user.user.id, id)
+        .await?
+        .iter()
+        .rfind(|m| m.role == MessageRole::User)
+        .map(|m| {
+            SseEvent::default()
+                .event("question")
+                .data(serde_json::json!({ "id": m.id.0 }).to_string())
+        });
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        if follow_answer(&state, id, &sender).await {
+            return;
+        }
+        // Finished before (or while) this page joined: the stored answer.
+        let messages = state.store.messages(user.user.id, id).await;
+        let sources = state.store.conversation_sources(user.user.id, id).await;
+        if let (Ok(messages), Ok(sources)) = (messages, sources)
+            && let Some(last) = messages
+                .iter()
+                .rev()
+                .find(|m| m.role == MessageRole::Assistant)
+        {
+            let own: Vec<_> = sources
+                .into_iter()
+                .filter(|(message, _)| *message == last.id)
+                .map(|(_, s)| s)
+                .collect();
+            let _ = sender.send(answer::Progress::done(last, &own)).await;
+        }
+    });
+    let events = ReceiverStream::new(receiver).map(|p| Ok(progress_event(&p)));
+    let opening = futures::stream::iter(question.into_iter().map(Ok));
+    Ok(answer::event_stream(opening.chain(events)))
+}
+
+/// Passes the running answer's events to `sender` until `done`; false when
+/// no answer is running or it ended without this page seeing `done`.
+async fn follow_answer(
+    state: &AppState,
+    id: ConversationId,
+    sender: &tokio::sync::mpsc::Sender<answer::Progress>,
+) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(following) = state.chat.running.follow(id).map(|f| f.join()) else {
+        return false;
+    };
+    for progress in following.snapshot {
+        if sender.send(progress).await.is_err() {
+            return true;
+        }
+    }
+    let mut events = following.events;
+    loop {
+        let progress = match events.recv().await {
+            Ok(progress) => progress,
+            // Too slow to keep up: the whole answer so far again.
+            Err(RecvError::Lagged(_)) => {
+                let Some(follow) = state.chat.running.follow(id) else {
+                    return false;
+                };
+                events = events.resubscribe();
+                for progress in follow.snapshot() {
+                    if sender.send(progress).await.is_err() {
+                        return true;
+                    }
+                }
+                continue;
+            }
+            Err(RecvError::Closed) => return false,
+        };
+        let done = matches!(progress, answer::Progress::Done { .. });
+        if sender.send(progress).await.is_err() || done {
+            return true;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct EditForm {
+    content: String,
+}
+
+/// Writes the last answer again.
+async fn regenerate(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path((id, message)): Path<(ConversationId, MessageId)>,
+) -> AppResult<Response> {
+    let started = conversations::answer_again(
+        &state,
+        &user.user,
+        id,
+        message,
+        answer::Turn::Regenerate,
+        listener_for(&headers),
+    )
+    .await;
+    let opening = Opening {
+        new: false,
+        question: None,
+    };
+    answer_response(&state, shell, &user, id, &headers, started, opening).await
+}
+
+/// Replaces the latest question and answers it again.
+async fn edit(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path((id, message)): Path<(ConversationId, MessageId)>,
+    Form(form): Form<EditForm>,
+) -> AppResult<Response> {
+    let started = conversations::answer_again(
+        &state,
+        &user.user,
+        id,
+        message,
+        answer::Turn::Edit(form.content.clone()),
+        listener_for(&headers),
+    )
+    .await;
+    let opening = Opening {
+        new: false,
+        question: Some(form.content),
+    };
+    answer_response(&state, shell, &user, id, &headers, started, opening).await
+}
+
+/// Writes more of a cut-off answer.
+async fn continue_answer(
+    State(state): State<AppState>,
+    shell: Shell,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path((id, message)): Path<(ConversationId, MessageId)>,
+) -> AppResult<Response> {
+    let started = conversations::answer_again(
+        &state,
+        &user.user,
+        id,
+        message,
+        answer::Turn::Continue,
+        listener_for(&headers),
+    )
+    .await;
+    let opening = Opening {
+        new: false,
+        question: None,
+    };
+    answer_response(&state, shell, &user, id, &headers, started, opening).await
 }
 
 async fn stop(

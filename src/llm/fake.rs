@@ -166,8 +166,11 @@ impl Backend for FakeModel {
             tokens.extend(message.content.split_whitespace().map(|w| token("word", w)));
         }
         // The answer starts as an assistant message does, so a follow-up
-        // turn's prompt continues this one's.
-        tokens.push(token("marker", Role::Assistant.as_str()));
+        // turn's prompt continues this one's; a conversation that ends with
+        // an answer is continued (as llama.rs does), without a new marker.
+        if messages.last().is_none_or(|m| m.role != Role::Assistant) {
+            tokens.push(token("marker", Role::Assistant.as_str()));
+        }
         Ok(tokens)
     }
 

@@ -24,7 +24,7 @@ use super::policy::defuse_specials;
 use super::scheduler::{Backend, BatchEntry, Sampled, Scheduler, batch_size};
 use super::worker::{Next, Runtime, check_model_file};
 use super::{
-    Command, EngineConfig, EngineError, Job, Message, Request, Sampling, Shared, model_name,
+    Command, EngineConfig, EngineError, Job, Message, Request, Role, Sampling, Shared, model_name,
 };
 
 /// llama.cpp's backend may be initialised once per process.
@@ -234,6 +234,14 @@ pub(super) fn tokenize_chat(
     specials: &[String],
     messages: &[&Message],
 ) -> Result<Vec<LlamaToken>, EngineError> {
+    // A conversation that ends with an answer asks for more of that answer
+    // (Continue): the template renders everything before it with the
+    // assistant's turn opened, and the answer so far follows without its
+    // end-of-turn marker, so the model writes on from its last word.
+    let (messages, prefill) = match messages.split_last() {
+        Some((last, earlier)) if last.role == Role::Assistant => (earlier, Some(*last)),
+        _ => (messages, None),
+    };
     let chat: Vec<LlamaChatMessage> = messages
         .iter()
         .map(|m| {
@@ -244,9 +252,15 @@ pub(super) fn tokenize_chat(
         })
         .collect::<Result<_, _>>()
         .map_err(|e| EngineError::Failed(format!("message not usable: {e}")))?;
-    let text = model
+    let mut text = model
         .apply_chat_template(template, &chat, true)
         .map_err(|e| EngineError::Failed(format!("the chat template failed: {e}")))?;
+    if let Some(answer) = prefill {
+        text.push_str(&defuse_specials(
+            &answer.content.replace('\0', ""),
+            specials,
+        ));
+    }
     let vocab = model.vocab();
     Ok(vocab.tokenize(text.as_bytes(), vocab.should_add_bos(), true))
 }

@@ -204,6 +204,9 @@ pub struct Passage {
     pub title: String,
     pub text: String,
     pub score: f32,
+    /// The share of the question's words (stemmed; question and stop words
+    /// left out) found in the passage, its heading or its title: 0 to 1.
+    pub coverage: f32,
 }
 
 /// The index of a running server once it is open, or why it is not (still
@@ -706,10 +709,18 @@ impl SearchIndex {
         let ranked = searcher
             .search_with_statistics_provider(&query, &best_chunks(limit, 0), &statistics)
             .map_err(other)?;
+        let stems = query::question_stems(question, &self.inner.analyzers);
         let mut passages = Vec::with_capacity(ranked.len());
         for (score, address) in scores_and_addresses(ranked) {
             let stored = StoredChunk::load(&searcher, &self.inner.fields, address)?;
+            let about = format!(
+                "{}\n{}\n{}",
+                stored.title,
+                stored.heading.as_deref().unwrap_or_default(),
+                stored.body
+            );
             passages.push(Passage {
+                coverage: query::coverage(&stems, &about, &self.inner.analyzers),
                 doc_id: stored.doc_id,
                 collection_id: stored.collection_id,
                 chunk_ord: stored.chunk_ord,

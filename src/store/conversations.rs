@@ -366,6 +366,85 @@ impl Store {
         .await
     }
 
+    /// Answers `question` again: its text becomes `content` when one is
+    /// given (an edited question), every message after it goes (the old
+    /// answer, and anything later), and a new `writing` answer begins, all in
+    /// one transaction. `NotFound` unless `question` is a question in this
+    /// conversation of `user`'s.
+    pub async fn begin_answer_again(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        question: MessageId,
+        content: Option<String>,
+    ) -> StoreResult<StoredMessage> {
+        let clock = self.clock().clone();
+        self.write(move |tx| {
+            owned(tx, user, id)?;
+            let role: Option<MessageRole> = tx
+                .query_row(
+                    "SELECT role FROM messages WHERE id = ?1 AND conversation_id = ?2",
+                    params![question.0, id.0],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if role != Some(MessageRole::User) {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(content) = &content {
+                tx.execute(
+                    "UPDATE messages SET content = ?2 WHERE id = ?1",
+                    params![question.0, content],
+                )?;
+            }
+            tx.execute(
+                "DELETE FROM messages WHERE conversation_id = ?1 AND id > ?2",
+                params![id.0, question.0],
+            )?;
+            insert_message(
+                tx,
+                user,
+                id,
+                MessageRole::Assistant,
+                MessageStatus::Writing,
+                "",
+                clock.now(),
+            )
+        })
+        .await
+    }
+
+    /// Opens a cut-off answer (stopped, at the length limit, or interrupted)
+    /// for more text: it is `writing` again, with its text kept, until
+    /// [`Store::finish_answer`]. `NotFound` unless it is the conversation's
+    /// last message and was cut off.
+    pub async fn reopen_answer(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        answer: MessageId,
+    ) -> StoreResult<StoredMessage> {
+        self.write(move |tx| {
+            owned(tx, user, id)?;
+            let changed = tx.execute(
+                "UPDATE messages SET status = 'writing'
+                 WHERE id = ?1 AND conversation_id = ?2 AND role = 'assistant'
+                   AND status IN ('stopped', 'length', 'interrupted')
+                   AND id = (SELECT max(id) FROM messages WHERE conversation_id = ?2)",
+                params![answer.0, id.0],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(tx.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+                [answer.0],
+                message,
+            )?)
+        })
+        .await
+    }
+
     pub async fn delete_conversation(&self, user: UserId, id: ConversationId) -> StoreResult<()> {
         self.write_essential(move |tx| {
             owned(tx, user, id)?;

@@ -131,6 +131,18 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// Whether a conversation's answers draw on the office's documents.
+    pub enum DocumentsMode {
+        /// When the question finds good passages; otherwise the model answers alone.
+        Auto = "auto",
+        /// Only from documents: when nothing matches, the answer says so.
+        Only = "only",
+        /// Never.
+        Off = "off",
+    }
+}
+
 /// Where an answer came from, stored as `local:<model file>`,
 /// `documents+local:<model file>` or `documents:none` (and empty for an
 /// answer that failed before any model answered).

@@ -418,4 +418,14 @@ pub const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 6: a conversation answers from documents automatically (when the
+    // question finds good passages), only from documents, or not at all;
+    // the old on/off column stays (SQLite cannot drop it cheaply) and is no
+    // longer read. "On" becomes automatic: the old forced mode answered
+    // ordinary questions with "I found nothing in the documents".
+    r#"
+    ALTER TABLE conversations ADD COLUMN documents_mode TEXT NOT NULL DEFAULT 'auto'
+        CHECK (documents_mode IN ('auto', 'only', 'off'));
+    UPDATE conversations SET documents_mode = 'off' WHERE use_documents = 0;
+    "#,
 ];

@@ -50,8 +50,8 @@ pub use documents::{
     StoredChunk,
 };
 pub use kinds::{
-    AnswerSource, AppointmentStatus, AuditOutcome, DocumentSource, DocumentStatus, FeedScope,
-    MessageRole, MessageStatus, ProposalAction, ProposalStatus,
+    AnswerSource, AppointmentStatus, AuditOutcome, DocumentSource, DocumentStatus, DocumentsMode,
+    FeedScope, MessageRole, MessageStatus, ProposalAction, ProposalStatus,
 };
 pub use schedule::{
     Closure, ClosureId, Resource, ResourceChange, ResourceId, Service, ServiceChange, ServiceId,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::collections::CollectionId;
 use super::documents::DocumentId;
+use super::kinds::DocumentsMode;
 use super::users::UserId;
 use super::{Store, StoreError, StoreResult};
 
@@ -29,10 +30,10 @@ impl Store {
         &self,
         user: UserId,
         conversation: super::ConversationId,
-    ) -> StoreResult<(bool, Vec<CollectionId>)> {
+    ) -> StoreResult<(DocumentsMode, Vec<CollectionId>)> {
         self.read(move |c| {
-            let on: bool = c.query_row(
-                "SELECT use_documents FROM conversations WHERE id = ?1 AND user_id = ?2",
+            let on: DocumentsMode = c.query_row(
+                "SELECT documents_mode FROM conversations WHERE id = ?1 AND user_id = ?2",
                 params![conversation.0, user.0],
                 |r| r.get(0),
             )?;
@@ -51,13 +52,13 @@ impl Store {
         &self,
         user: UserId,
         conversation: super::ConversationId,
-        on: bool,
+        mode: DocumentsMode,
         picked: Vec<CollectionId>,
     ) -> StoreResult<()> {
         self.write(move |tx| {
             let changed = tx.execute(
-                "UPDATE conversations SET use_documents = ?3 WHERE id = ?1 AND user_id = ?2",
-                params![conversation.0, user.0, on],
+                "UPDATE conversations SET documents_mode = ?3 WHERE id = ?1 AND user_id = ?2",
+                params![conversation.0, user.0, mode],
             )?;
             if changed == 0 {
                 return Err(StoreError::NotFound);

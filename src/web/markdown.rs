@@ -202,6 +202,11 @@ impl Rewriter {
         }
 
         match event {
+            // A single line break is kept: an e-mail's "Subject:", "Date:" and
+            // "To:" lines, an address or a list without markers would otherwise
+            // run together into one paragraph, which is never what a model
+            // (or a person writing to one) means by a newline.
+            Event::SoftBreak => out.push(Event::HardBreak),
             // Raw HTML is shown, not interpreted: silently dropping it would
             // hide from the user that the model tried to emit markup.
             Event::Html(text) | Event::InlineHtml(text) => out.push(Event::Text(text)),
@@ -623,6 +628,25 @@ mod tests {
         }
     }
 
+    /// Issue 12: an e-mail's header lines ran together into one paragraph.
+    #[test]
+    fn single_line_breaks_are_kept() {
+        let cases: &[(&str, &[Expect])] = &[
+            (
+                "Subject: Invoice 42\nDate: 3 Dec\nTo: Anna",
+                &[Has("Subject: Invoice 42<br>\nDate: 3 Dec<br>\nTo: Anna")],
+            ),
+            // Paragraphs stay paragraphs; list items stay items.
+            ("One\n\nTwo", &[Has("<p>One</p>\n<p>Two</p>"), Lacks("<br")]),
+            ("- a\n- b", &[Has("<li>a</li>"), Lacks("<br")]),
+            // Code keeps its own newlines, without <br>.
+            ("```\nx\ny\n```", &[Has("x\ny"), Lacks("<br")]),
+        ];
+        for (input, expectations) in cases {
+            check(input, expectations);
+        }
+    }
+
     #[test]
     fn raw_html_and_script_urls_are_inert() {
         let cases: &[(&str, &[Expect])] = &[
@@ -896,7 +920,7 @@ mod tests {
             ),
             ("```", &[Has("<pre><code>")]),
             ("```rus", &[Has("<pre><code class=\"language-rus\">")]),
-            ("| a | b |\n| --", &[Has("<p>| a | b |\n| --</p>")]),
+            ("| a | b |\n| --", &[Has("<p>| a | b |<br>\n| --</p>")]),
             (
                 "| a | b |\n|---|---|\n| 1 |",
                 &[Has("<tr><td>1</td><td></td></tr>")],

@@ -282,10 +282,10 @@ test('documents: upload, list, search as you type, answer from documents, phone'
       mark('model loaded');
       await page.goto('/chat');
       assert.equal(await page.locator('#unavailable').count(), 0, 'no "assistant unavailable" notice');
-      const useDocuments = page.locator('#use-documents');
-      await useDocuments.waitFor();
-      if (!(await useDocuments.isChecked())) await useDocuments.check();
-      assert.ok(await useDocuments.isChecked(), '"Answer from documents" is on');
+      const documentsMode = page.locator('#documents-mode');
+      await documentsMode.waitFor();
+      assert.equal(await documentsMode.inputValue(), 'auto', 'documents are used automatically by default');
+      await documentsMode.selectOption('only');
       await page.getByLabel('Your message').fill(QUESTION);
       // The first answer's stream stays open a little after "done" (it names the
       // conversation); leaving the page before it closes would abort it.

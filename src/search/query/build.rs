@@ -441,11 +441,9 @@ fn expand_prefix(
 const MAX_QUESTION_TERMS: usize = 64;
 
 /// A question as "any of its meaningful words", or `None` if it has none.
-pub(in crate::search) fn question(
-    text: &str,
-    analyzers: &Analyzers,
-    fields: &Fields,
-) -> Option<Box<dyn Query>> {
+/// The words of a question that say what it is about (question words and
+/// stop words left out), stemmed, at most [`MAX_QUESTION_TERMS`].
+pub(in crate::search) fn question_stems(text: &str, analyzers: &Analyzers) -> BTreeSet<String> {
     let text = match text.char_indices().nth(MAX_QUESTION_CHARS) {
         Some((cut, _)) => &text[..cut],
         None => text,
@@ -463,6 +461,34 @@ pub(in crate::search) fn question(
             }
         }
     }
+    stems
+}
+
+/// How much of a question a passage covers: the share of the question's
+/// stems that occur in `text` (0 to 1).
+pub(in crate::search) fn coverage(
+    stems: &BTreeSet<String>,
+    text: &str,
+    analyzers: &Analyzers,
+) -> f32 {
+    if stems.is_empty() {
+        return 0.0;
+    }
+    let mut analyzers = analyzers.clone();
+    let found: BTreeSet<String> = tokens(&mut analyzers.stem, text)
+        .into_iter()
+        .map(|(_, stem)| stem)
+        .filter(|stem| stems.contains(stem))
+        .collect();
+    found.len() as f32 / stems.len() as f32
+}
+
+pub(in crate::search) fn question(
+    text: &str,
+    analyzers: &Analyzers,
+    fields: &Fields,
+) -> Option<Box<dyn Query>> {
+    let stems = question_stems(text, analyzers);
     if stems.is_empty() {
         return None;
     }

@@ -36,6 +36,6 @@ mod build;
 mod collect;
 mod parse;
 
-pub(super) use build::{HighlightTerms, Mode, build, question};
+pub(super) use build::{HighlightTerms, Mode, build, coverage, question, question_stems};
 pub(super) use collect::{BestChunkPerDocument, DOC_ID_FIELD};
 pub(super) use parse::{check_length, parse};
