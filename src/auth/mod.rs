@@ -26,7 +26,7 @@ use crate::web::Routes;
 
 pub use login::{validate_display_name, validate_username};
 pub use profile::issue_api_key;
-pub use setup::SetupCode;
+pub use setup::{MAX_BUSINESS_NAME, SetupCode, clean_business_name};
 pub use state::{AuthState, BUSINESS_NAME_SETTING};
 
 /// Name of the session cookie.
