@@ -103,6 +103,24 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
     }
 }
 
+/// A signed-in owner (business settings). Like [`AdminUser`], the route
+/// table enforces it first.
+#[derive(Debug, Clone)]
+pub struct OwnerUser(pub CurrentUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for OwnerUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.user.role == Role::Owner {
+            Ok(OwnerUser(user))
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
 /// The result of looking at a request's credentials.
 pub enum Authentication {
     Anonymous,
