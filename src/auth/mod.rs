@@ -6,6 +6,7 @@
 //! API key, or its session cookie ([`authenticate`]). No other header, query
 //! parameter or cookie can sign anyone in.
 
+pub mod device;
 mod login;
 pub mod password;
 mod profile;

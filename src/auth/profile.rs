@@ -77,6 +77,11 @@ impl ProfilePage {
         self.times.at_or(*unix, "Never")
     }
 
+    /// "Firefox on Windows", for the session's user agent.
+    fn device(&self, session: &SessionInfo) -> String {
+        super::device::describe(&session.user_agent)
+    }
+
     fn is_current(&self, id: &SessionId) -> bool {
         self.current_session == Some(*id)
     }
