@@ -292,7 +292,10 @@ fn announce_setup(address: SocketAddr, code: &str) {
     tracing::warn!(setup_code = code, url = %urls[0], "this Hearth has no owner yet: finish setup in a browser");
     let stderr = std::io::stderr();
     let colour = stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    eprintln!("{}", setup_banner(code, &urls, address.ip().is_loopback(), colour));
+    eprintln!(
+        "{}",
+        setup_banner(code, &urls, address.ip().is_loopback(), colour)
+    );
 }
 
 /// The box's own IPv4 addresses on the office network (no loopback).
@@ -408,7 +411,11 @@ mod tests {
 
     #[test]
     fn the_setup_page_is_offered_where_people_can_open_it() {
-        check("127.0.0.1:8080", &["192.168.1.20"], &["http://127.0.0.1:8080/setup"]);
+        check(
+            "127.0.0.1:8080",
+            &["192.168.1.20"],
+            &["http://127.0.0.1:8080/setup"],
+        );
         check(
             "0.0.0.0:80",
             &["192.168.1.20", "10.0.0.5"],
@@ -421,7 +428,10 @@ mod tests {
         check(
             "0.0.0.0:8080",
             &[],
-            &["http://hearth.local:8080/setup", "http://localhost:8080/setup"],
+            &[
+                "http://hearth.local:8080/setup",
+                "http://localhost:8080/setup",
+            ],
         );
         check("192.168.1.20:80", &[], &["http://192.168.1.20/setup"]);
         check("[::1]:8080", &[], &["http://[::1]:8080/setup"]);
@@ -440,9 +450,15 @@ mod tests {
         assert!(lines.iter().all(|l| l.chars().count() == width), "{banner}");
         assert!(lines[0].starts_with("  +-") && lines.last().unwrap().starts_with("  +-"));
         assert!(banner.contains("setup code: ABCD-EFGH-JKMN "), "{banner}");
-        assert!(banner.contains("|       http://192.168.1.20/setup"), "{banner}");
+        assert!(
+            banner.contains("|       http://192.168.1.20/setup"),
+            "{banner}"
+        );
         let coloured = setup_banner("ABCD-EFGH-JKMN", &urls, true, true);
-        assert!(coloured.contains("\x1b[1mABCD-EFGH-JKMN\x1b[0m"), "{coloured}");
+        assert!(
+            coloured.contains("\x1b[1mABCD-EFGH-JKMN\x1b[0m"),
+            "{coloured}"
+        );
         assert!(coloured.contains("this computer only"));
     }
 }

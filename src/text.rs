@@ -90,7 +90,12 @@ mod tests {
 
     #[test]
     fn numbers_take_the_word_that_fits() {
-        for (n, expected) in [(0, "0 files"), (1, "1 file"), (2, "2 files"), (-1, "-1 files")] {
+        for (n, expected) in [
+            (0, "0 files"),
+            (1, "1 file"),
+            (2, "2 files"),
+            (-1, "-1 files"),
+        ] {
             assert_eq!(count(n, "file", "files"), expected);
         }
         assert_eq!(count(1, "person", "people"), "1 person");

@@ -54,10 +54,9 @@ async fn owner_box(model: &str) -> (TestServer, Client) {
         ..Config::default()
     };
     config.llm.model = model.to_string();
-    let server = TestServer::start_with_engine(config, data_dir, |c| {
-        Engine::fake(c, FakeScript::default())
-    })
-    .await;
+    let server =
+        TestServer::start_with_engine(config, data_dir, |c| Engine::fake(c, FakeScript::default()))
+            .await;
     let owner = server.client();
     owner.setup(&server.setup_code(), "olivia").await;
     (server, owner)
@@ -125,13 +124,19 @@ async fn the_checklist_ticks_itself_off_as_the_box_is_set_up() {
 
     // 3. A collection: not yet ticked while it is empty; then a document.
     let response = owner
-        .post_form("/admin/collections", &[("name", "Front desk"), ("role", "staff")])
+        .post_form(
+            "/admin/collections",
+            &[("name", "Front desk"), ("role", "staff")],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let html = home(&owner).await;
     assert_eq!(ticked(&html), ["business", "staff"]);
     assert!(select_text(&html, "#check-documents").contains("“Front desk” has no documents"));
-    assert_eq!(select_attr(&html, "#check-documents a", "href"), "/documents");
+    assert_eq!(
+        select_attr(&html, "#check-documents a", "href"),
+        "/documents"
+    );
     let api = ApiClient::new(&server.base, &owner.api_key("checklist").await);
     let collections: Value = api
         .request(Method::GET, "/api/v1/collections")
@@ -230,14 +235,20 @@ async fn the_owner_renames_the_business_and_the_change_is_audited() {
         "Sunny Dental"
     );
     assert_eq!(
-        select_all_text(&html, ".sub-nav a").first().map(String::as_str),
+        select_all_text(&html, ".sub-nav a")
+            .first()
+            .map(String::as_str),
         Some("Business")
     );
 
     // Checked before anything is written.
     for (name, zone, error) in [
         ("", "Europe/Berlin", "1 to 100 characters"),
-        (&"x".repeat(101) as &str, "Europe/Berlin", "1 to 100 characters"),
+        (
+            &"x".repeat(101) as &str,
+            "Europe/Berlin",
+            "1 to 100 characters",
+        ),
         ("Smile Clinic", "Mars/Olympus", "not a time zone"),
     ] {
         let response = owner
@@ -248,7 +259,10 @@ async fn the_owner_renames_the_business_and_the_change_is_audited() {
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let html = Html::parse_document(&response.text().await.unwrap());
-        assert!(select_text(&html, ".error").contains(error), "{name} {zone}");
+        assert!(
+            select_text(&html, ".error").contains(error),
+            "{name} {zone}"
+        );
     }
     assert!(audit_of(&server, "settings.changed").await.is_empty());
 
@@ -308,7 +322,10 @@ async fn the_owner_renames_the_business_and_the_change_is_audited() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(audit_of(&server, "settings.changed").await.len(), records.len());
+    assert_eq!(
+        audit_of(&server, "settings.changed").await.len(),
+        records.len()
+    );
 
     // Admins and staff cannot, and do not see the link.
     let (status, _) = admin.page("/admin/business").await;
@@ -378,11 +395,15 @@ async fn pages_show_times_in_the_business_zone_and_sessions_name_their_browser()
     let response = owner
         .post_form(
             "/admin/business",
-            &[("business_name", "Sunny Dental"), ("time_zone", "Asia/Tokyo")],
+            &[
+                ("business_name", "Sunny Dental"),
+                ("time_zone", "Asia/Tokyo"),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let firefox =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
     let laptop = Client {
         base: server.base.clone(),
         http: reqwest::Client::builder()
@@ -444,9 +465,11 @@ async fn pages_show_times_in_the_business_zone_and_sessions_name_their_browser()
     let (_, html) = again.page(&format!("/admin/users/{olivia}")).await;
     let texts = select_all_text(&html, "main time");
     assert!(
-        texts.iter().any(|t| ["Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "]
+        texts
             .iter()
-            .any(|d| t.starts_with(d))),
+            .any(|t| ["Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "]
+                .iter()
+                .any(|d| t.starts_with(d))),
         "{texts:?}"
     );
     assert!(texts.iter().any(|t| t.starts_with("today ")), "{texts:?}");

@@ -14,8 +14,8 @@ use crate::auth::AdminUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{AuditFilter, AuditPage, AuditRecord};
 use crate::web::layout::{Shell, render_with_status};
-use crate::web::time::{Moment, Times};
 use crate::web::middleware::percent_encode;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Paging, Routes};
 
 /// Records per page.

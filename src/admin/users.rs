@@ -18,11 +18,9 @@ use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::Role;
 use crate::store::{NewUser, User, UserChange, UserId};
-use crate::web::layout::{
-    Shell, redirect_with_flash, render_with_status,
-};
-use crate::web::time::{Moment, Times};
+use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 pub fn routes() -> Routes {

@@ -15,11 +15,9 @@ use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{ApiKey, ApiKeyId, SessionId, SessionInfo, User};
-use crate::web::layout::{
-    Shell, redirect_with_flash, render_with_status,
-};
-use crate::web::time::{Moment, Times};
+use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 /// Most live API keys one person may hold.

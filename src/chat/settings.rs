@@ -20,8 +20,8 @@ use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::llm::EngineStatus;
 use crate::store::{SettingVersion, User};
 use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
-use crate::web::time::{Moment, Times};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 pub fn routes() -> Routes {

@@ -372,8 +372,11 @@ async fn rebuild_submit(
         &state.store,
         Actor::User(&user.user),
         &ip,
-        Event::ok("search.rebuilt", Target::SearchIndex)
-            .detail(crate::text::count(count as i64, "document", "documents")),
+        Event::ok("search.rebuilt", Target::SearchIndex).detail(crate::text::count(
+            count as i64,
+            "document",
+            "documents",
+        )),
     )
     .await?;
     Ok(redirect_with_flash(

@@ -24,8 +24,8 @@ use crate::store::{
     DocumentStatus, StoredChunk, Viewer,
 };
 use crate::web::layout::{Shell, redirect_with_flash, render};
-use crate::web::time::{Moment, Times};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Paging, Routes};
 
 pub fn routes() -> Routes {

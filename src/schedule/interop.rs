@@ -47,8 +47,8 @@ use crate::store::{
     User,
 };
 use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
-use crate::web::time::{Moment, Times};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 pub fn routes() -> Routes {

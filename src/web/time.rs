@@ -199,9 +199,24 @@ mod tests {
         check(berlin, now, "2026-01-10T09:00", "10 Jan 2026");
         // Midnight edges: a minute after midnight, the evening before is
         // yesterday; a second before midnight, the morning is today.
-        check(berlin, "2025-12-03T00:01", "2025-12-02T23:58", "yesterday 23:58");
-        check(berlin, "2025-12-03T23:59:59", "2025-12-03T00:00", "today 00:00");
-        check(berlin, "2026-01-01T00:00:30", "2025-12-31T23:59", "yesterday 23:59");
+        check(
+            berlin,
+            "2025-12-03T00:01",
+            "2025-12-02T23:58",
+            "yesterday 23:58",
+        );
+        check(
+            berlin,
+            "2025-12-03T23:59:59",
+            "2025-12-03T00:00",
+            "today 00:00",
+        );
+        check(
+            berlin,
+            "2026-01-01T00:00:30",
+            "2025-12-31T23:59",
+            "yesterday 23:59",
+        );
         check(berlin, "2026-01-02T10:00", "2025-12-29T10:00", "Mon 10:00");
     }
 
@@ -209,18 +224,58 @@ mod tests {
     fn days_follow_the_calendar_on_the_days_the_clocks_change() {
         let berlin = "Europe/Berlin";
         // 30 March 2025 has 23 hours (02:00 → 03:00).
-        check(berlin, "2025-03-30T12:00", "2025-03-30T00:30", "today 00:30");
-        check(berlin, "2025-03-30T12:00", "2025-03-30T03:00", "today 03:00");
-        check(berlin, "2025-03-30T23:30", "2025-03-29T23:45", "yesterday 23:45");
-        check(berlin, "2025-03-31T00:10", "2025-03-30T00:20", "yesterday 00:20");
+        check(
+            berlin,
+            "2025-03-30T12:00",
+            "2025-03-30T00:30",
+            "today 00:30",
+        );
+        check(
+            berlin,
+            "2025-03-30T12:00",
+            "2025-03-30T03:00",
+            "today 03:00",
+        );
+        check(
+            berlin,
+            "2025-03-30T23:30",
+            "2025-03-29T23:45",
+            "yesterday 23:45",
+        );
+        check(
+            berlin,
+            "2025-03-31T00:10",
+            "2025-03-30T00:20",
+            "yesterday 00:20",
+        );
         // 26 October 2025 has 25 hours (03:00 → 02:00): 23 hours and a half
         // after 00:30 it is still the same day.
-        check(berlin, "2025-10-26T23:00", "2025-10-26T00:30", "today 00:30");
-        check(berlin, "2025-10-27T00:30", "2025-10-26T00:30", "yesterday 00:30");
-        check(berlin, "2025-10-26T12:00", "2025-10-26T02:30", "today 02:30");
+        check(
+            berlin,
+            "2025-10-26T23:00",
+            "2025-10-26T00:30",
+            "today 00:30",
+        );
+        check(
+            berlin,
+            "2025-10-27T00:30",
+            "2025-10-26T00:30",
+            "yesterday 00:30",
+        );
+        check(
+            berlin,
+            "2025-10-26T12:00",
+            "2025-10-26T02:30",
+            "today 02:30",
+        );
         // New York changes on other days.
         let york = "America/New_York";
-        check(york, "2025-11-02T08:00", "2025-11-01T23:30", "yesterday 23:30");
+        check(
+            york,
+            "2025-11-02T08:00",
+            "2025-11-01T23:30",
+            "yesterday 23:30",
+        );
         check(york, "2025-03-09T04:00", "2025-03-09T01:59", "today 01:59");
     }
 
