@@ -4,7 +4,8 @@
 //! with their own listener.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -281,12 +282,92 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Tells whoever installed the box how to finish setup: a log line, and a
+/// framed banner on stderr (the console, and the journal under systemd)
+/// with the addresses to open and the code. Colour only on a terminal that
+/// has not asked for none (`NO_COLOR`), so a log file or `journalctl` shows
+/// plain text.
 fn announce_setup(address: SocketAddr, code: &str) {
-    let url = format!("http://{address}/setup");
-    tracing::warn!(setup_code = code, %url, "this Hearth has no owner yet: finish setup in a browser");
+    let urls = setup_urls(address, &interface_addresses());
+    tracing::warn!(setup_code = code, url = %urls[0], "this Hearth has no owner yet: finish setup in a browser");
+    let stderr = std::io::stderr();
+    let colour = stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     eprintln!(
-        "\n  Welcome to Hearth. Open {url} (or http://hearth.local/setup)\n  and enter this one-time setup code: {code}\n"
+        "{}",
+        setup_banner(code, &urls, address.ip().is_loopback(), colour)
     );
+}
+
+/// The box's own IPv4 addresses on the office network (no loopback).
+fn interface_addresses() -> Vec<IpAddr> {
+    let mut found: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|interfaces| interfaces.iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    found.retain(|ip| ip.is_ipv4() && !ip.is_loopback());
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Where people can open the setup page: on a loopback address only that
+/// one; on every interface, `hearth.local` first (the appliance's name)
+/// and then each of the box's addresses (for phones that do not resolve
+/// `.local`); otherwise the address Hearth listens on.
+fn setup_urls(listen: SocketAddr, interfaces: &[IpAddr]) -> Vec<String> {
+    let port = match listen.port() {
+        80 => String::new(),
+        port => format!(":{port}"),
+    };
+    let url = |host: &str| format!("http://{host}{port}/setup");
+    let address = |ip: &IpAddr| match ip {
+        IpAddr::V6(v6) => url(&format!("[{v6}]")),
+        IpAddr::V4(v4) => url(&v4.to_string()),
+    };
+    if !listen.ip().is_unspecified() {
+        return vec![address(&listen.ip())];
+    }
+    let mut urls = vec![url("hearth.local")];
+    urls.extend(interfaces.iter().take(4).map(address));
+    if urls.len() == 1 {
+        urls.push(url("localhost"));
+    }
+    urls
+}
+
+/// The banner itself, framed in plain ASCII (a serial console or an old
+/// log viewer shows it too). Its line `setup code: ABCD-EFGH-JKMN` is what
+/// scripts and the browser tests look for.
+fn setup_banner(code: &str, urls: &[String], local_only: bool, colour: bool) -> String {
+    let mut lines = vec![
+        "Welcome to Hearth. This box has no owner yet.".to_string(),
+        String::new(),
+        if urls.len() == 1 {
+            "1. In a web browser, open:".to_string()
+        } else {
+            "1. In a web browser in the office, open one of:".to_string()
+        },
+    ];
+    lines.extend(urls.iter().map(|url| format!("     {url}")));
+    if local_only {
+        lines.push("   (Hearth listens on this computer only; see server.listen)".to_string());
+    }
+    lines.push(format!("2. Enter the one-time setup code: {code}"));
+    lines.push("3. Create the owner's account; staff get theirs from the owner.".to_string());
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let rule = format!("  +{}+", "-".repeat(width + 4));
+    let mut out = vec![String::new(), rule.clone()];
+    for line in &lines {
+        let padding = " ".repeat(width - line.chars().count());
+        let line = match (colour, line.strip_suffix(code)) {
+            // Bold, on a terminal only.
+            (true, Some(before)) if !code.is_empty() => format!("{before}\x1b[1m{code}\x1b[0m"),
+            _ => line.clone(),
+        };
+        out.push(format!("  |  {line}{padding}  |"));
+    }
+    out.push(rule);
+    out.push(String::new());
+    out.join("\n")
 }
 
 async fn shutdown_signal() {
@@ -312,4 +393,72 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down; finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(listen: &str, interfaces: &[&str], expected: &[&str]) {
+        let interfaces: Vec<IpAddr> = interfaces.iter().map(|i| i.parse().unwrap()).collect();
+        assert_eq!(
+            setup_urls(listen.parse().unwrap(), &interfaces),
+            expected,
+            "{listen}"
+        );
+    }
+
+    #[test]
+    fn the_setup_page_is_offered_where_people_can_open_it() {
+        check(
+            "127.0.0.1:8080",
+            &["192.168.1.20"],
+            &["http://127.0.0.1:8080/setup"],
+        );
+        check(
+            "0.0.0.0:80",
+            &["192.168.1.20", "10.0.0.5"],
+            &[
+                "http://hearth.local/setup",
+                "http://192.168.1.20/setup",
+                "http://10.0.0.5/setup",
+            ],
+        );
+        check(
+            "0.0.0.0:8080",
+            &[],
+            &[
+                "http://hearth.local:8080/setup",
+                "http://localhost:8080/setup",
+            ],
+        );
+        check("192.168.1.20:80", &[], &["http://192.168.1.20/setup"]);
+        check("[::1]:8080", &[], &["http://[::1]:8080/setup"]);
+    }
+
+    #[test]
+    fn the_banner_is_framed_plain_text_unless_on_a_terminal() {
+        let urls = vec![
+            "http://hearth.local/setup".to_string(),
+            "http://192.168.1.20/setup".to_string(),
+        ];
+        let banner = setup_banner("ABCD-EFGH-JKMN", &urls, false, false);
+        assert!(!banner.contains('\x1b'), "{banner}");
+        let lines: Vec<&str> = banner.lines().filter(|l| !l.is_empty()).collect();
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width), "{banner}");
+        assert!(lines[0].starts_with("  +-") && lines.last().unwrap().starts_with("  +-"));
+        assert!(banner.contains("setup code: ABCD-EFGH-JKMN "), "{banner}");
+        assert!(
+            banner.contains("|       http://192.168.1.20/setup"),
+            "{banner}"
+        );
+        let coloured = setup_banner("ABCD-EFGH-JKMN", &urls, true, true);
+        assert!(
+            coloured.contains("\x1b[1mABCD-EFGH-JKMN\x1b[0m"),
+            "{coloured}"
+        );
+        assert!(coloured.contains("this computer only"));
+    }
 }

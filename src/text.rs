@@ -6,6 +6,10 @@
 //! bidirectional controls let a name display as something else: the file
 //! `invoice-<U+202E>txt.exe` is listed as "invoice-exe.txt". Both are
 //! removed; whitespace runs become one space.
+//!
+//! And the words around numbers people read: [`count`] ("1 document", "3
+//! documents") and [`wait`] ("1 second", "15 minutes"), so no page says
+//! "document(s)".
 
 /// Whether `c` changes the direction of the text around it: the embeddings
 /// and overrides U+202A–202E, the isolates U+2066–2069, and the marks
@@ -59,9 +63,54 @@ pub fn truncate_words(text: &str, max: usize) -> String {
     out
 }
 
+/// `n` with the word that fits it: `count(1, "file", "files")` is "1 file",
+/// `count(0, ...)` "0 files".
+pub fn count(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// A wait of `secs` seconds in words: seconds up to a minute, then whole
+/// minutes rounded up (a person told "2 minutes" who waits 90 seconds is
+/// not turned away again).
+pub fn wait(secs: u64) -> String {
+    let secs = secs.max(1);
+    if secs < 60 {
+        return count(secs as i64, "second", "seconds");
+    }
+    count(secs.div_ceil(60) as i64, "minute", "minutes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_take_the_word_that_fits() {
+        for (n, expected) in [
+            (0, "0 files"),
+            (1, "1 file"),
+            (2, "2 files"),
+            (-1, "-1 files"),
+        ] {
+            assert_eq!(count(n, "file", "files"), expected);
+        }
+        assert_eq!(count(1, "person", "people"), "1 person");
+        for (secs, expected) in [
+            (0, "1 second"),
+            (1, "1 second"),
+            (2, "2 seconds"),
+            (59, "59 seconds"),
+            (60, "1 minute"),
+            (61, "2 minutes"),
+            (900, "15 minutes"),
+        ] {
+            assert_eq!(wait(secs), expected, "{secs} s");
+        }
+    }
 
     fn check(input: &str, expected: &str) {
         assert_eq!(clean_name(input), expected, "{input:?}");

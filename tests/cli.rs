@@ -173,3 +173,77 @@ fn config_prints_the_effective_configuration() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("cannot read the configuration file"));
 }
+
+#[test]
+fn the_setup_banner_is_plain_framed_text_when_piped() {
+    use std::io::{BufRead, BufReader};
+
+    let console = Console::new();
+    let config = console.dir.path().join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("HEARTH_DATA_DIR", console.dir.path())
+        .env_remove("HEARTH_CONFIG")
+        .env_remove("RUST_LOG")
+        // What a terminal-less service sees: no NO_COLOR to lean on.
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut rules = 0;
+    while rules < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if line.starts_with("  +-") {
+                    rules += 1;
+                }
+                seen.push(line);
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let output = seen.join("\n");
+    assert_eq!(rules, 2, "a framed banner:\n{output}");
+    assert!(!output.contains('\u{1b}'), "no escape codes:\n{output}");
+    let banner: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .skip_while(|l| !l.starts_with("  +-"))
+        .collect();
+    let width = banner[0].len();
+    assert!(banner.iter().all(|l| l.len() == width), "{output}");
+    let code_line = banner
+        .iter()
+        .find(|l| l.contains("setup code: "))
+        .expect("the code");
+    let code = code_line
+        .split("setup code: ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches([' ', '|']);
+    assert_eq!(code.len(), 14, "ABCD-EFGH-JKMN: {code_line}");
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("http://127.0.0.1:") && l.contains("/setup")),
+        "the address to open:\n{output}"
+    );
+}

@@ -16,6 +16,7 @@ mod deploy;
 mod docs;
 mod engine;
 mod extract;
+mod home;
 mod models;
 mod schedule;
 mod schedule_ics;

@@ -13,8 +13,9 @@ use crate::app::AppState;
 use crate::auth::AdminUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{AuditFilter, AuditPage, AuditRecord};
-use crate::web::layout::{Shell, format_time, render_with_status};
+use crate::web::layout::{Shell, render_with_status};
 use crate::web::middleware::percent_encode;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Paging, Routes};
 
 /// Records per page.
@@ -111,11 +112,12 @@ pub struct AuditLogPage {
     page: u64,
     pages: u64,
     error: Option<String>,
+    times: Times,
 }
 
 impl AuditLogPage {
-    fn time(&self, unix: &i64) -> String {
-        format_time(*unix)
+    fn time(&self, unix: &i64) -> Moment {
+        self.times.at(*unix)
     }
 
     fn link(&self, page: u64) -> String {
@@ -126,6 +128,7 @@ impl AuditLogPage {
 async fn audit_page(
     State(state): State<AppState>,
     shell: Shell,
+    times: Times,
     _: AdminUser,
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Response> {
@@ -156,6 +159,7 @@ async fn audit_page(
         page,
         pages,
         error,
+        times,
     };
     Ok(render_with_status(status, &view))
 }

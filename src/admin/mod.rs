@@ -1,4 +1,5 @@
-//! Admin: the people who use the box and the audit log, as pages under
+//! Admin: the people who use the box, the business's name and time zone
+//! (Admin → Business, owners only) and the audit log, as pages under
 //! `/admin` and as `/api/v1/users` and `/api/v1/audit`. Admins and owners
 //! only; the rules for who may change whom live in [`users`].
 //!
@@ -7,6 +8,7 @@
 //! area's navigation (`templates/admin/nav.html`); see ARCHITECTURE.md.
 
 mod audit_log;
+pub mod business;
 pub mod users;
 
 use axum::response::Redirect;
@@ -18,6 +20,7 @@ pub fn routes() -> Routes {
         .get("/admin", Access::Admin, || async {
             Redirect::to("/admin/users")
         })
+        .merge(business::routes())
         .merge(users::routes())
         .merge(audit_log::routes())
 }

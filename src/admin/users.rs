@@ -18,10 +18,9 @@ use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::Role;
 use crate::store::{NewUser, User, UserChange, UserId};
-use crate::web::layout::{
-    Shell, format_time, format_time_or_never, redirect_with_flash, render_with_status,
-};
+use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 pub fn routes() -> Routes {
@@ -242,11 +241,12 @@ pub struct UsersPage {
     form: NewUserInput,
     assignable: Vec<Role>,
     error: Option<String>,
+    times: Times,
 }
 
 impl UsersPage {
-    fn last_login(&self, user: &User) -> String {
-        format_time_or_never(&user.last_login_at)
+    fn last_login(&self, user: &User) -> Moment {
+        self.times.at_or(user.last_login_at, "Never")
     }
 
     fn selected(&self, role: &Role) -> bool {
@@ -272,6 +272,7 @@ async fn users_page(
         form: NewUserInput::default(),
         assignable: assignable_roles(&by),
         error: None,
+        times: Times::load(&state).await?,
     };
     Ok(render_with_status(StatusCode::OK, &page))
 }
@@ -302,6 +303,7 @@ async fn create_submit(
                 form,
                 assignable: assignable_roles(&by),
                 error: Some(err.to_string()),
+                times: Times::load(&state).await?,
             };
             Ok(render_with_status(StatusCode::BAD_REQUEST, &page))
         }
@@ -320,15 +322,16 @@ pub struct UserPage {
     is_self: bool,
     assignable: Vec<Role>,
     error: Option<String>,
+    times: Times,
 }
 
 impl UserPage {
-    fn created(&self) -> String {
-        format_time(self.target.created_at)
+    fn created(&self) -> Moment {
+        self.times.at(self.target.created_at)
     }
 
-    fn last_login(&self) -> String {
-        format_time_or_never(&self.target.last_login_at)
+    fn last_login(&self) -> Moment {
+        self.times.at_or(self.target.last_login_at, "Never")
     }
 }
 
@@ -348,6 +351,7 @@ async fn render_user_page(
         target,
         assignable: assignable_roles(by),
         error,
+        times: Times::load(state).await?,
     };
     Ok(render_with_status(status, &page))
 }

@@ -114,7 +114,10 @@ async fn login_submit(
         .await?;
         let mut response = again(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed sign-in attempts. Wait {secs} seconds, then try again."),
+            format!(
+                "Too many failed sign-in attempts. Wait {}, then try again.",
+                crate::text::wait(secs)
+            ),
         );
         response
             .headers_mut()

@@ -6,6 +6,7 @@
 //! API key, or its session cookie ([`authenticate`]). No other header, query
 //! parameter or cookie can sign anyone in.
 
+pub mod device;
 mod login;
 pub mod password;
 mod profile;
@@ -26,7 +27,7 @@ use crate::web::Routes;
 
 pub use login::{validate_display_name, validate_username};
 pub use profile::issue_api_key;
-pub use setup::SetupCode;
+pub use setup::{MAX_BUSINESS_NAME, SetupCode, clean_business_name};
 pub use state::{AuthState, BUSINESS_NAME_SETTING};
 
 /// Name of the session cookie.
@@ -97,6 +98,24 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
         let user = CurrentUser::from_request_parts(parts, state).await?;
         if user.is_admin() {
             Ok(AdminUser(user))
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+/// A signed-in owner (business settings). Like [`AdminUser`], the route
+/// table enforces it first.
+#[derive(Debug, Clone)]
+pub struct OwnerUser(pub CurrentUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for OwnerUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.user.role == Role::Owner {
+            Ok(OwnerUser(user))
         } else {
             Err(AppError::Forbidden)
         }

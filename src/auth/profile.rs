@@ -15,10 +15,9 @@ use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{ApiKey, ApiKeyId, SessionId, SessionInfo, User};
-use crate::web::layout::{
-    Shell, format_time, format_time_or_never, redirect_with_flash, render_with_status,
-};
+use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 /// Most live API keys one person may hold.
@@ -64,15 +63,21 @@ pub struct ProfilePage {
     new_key: Option<String>,
     password_error: Option<String>,
     key_error: Option<String>,
+    times: Times,
 }
 
 impl ProfilePage {
-    fn time(&self, unix: &i64) -> String {
-        format_time(*unix)
+    fn time(&self, unix: &i64) -> Moment {
+        self.times.at(*unix)
     }
 
-    fn maybe_time(&self, unix: &Option<i64>) -> String {
-        format_time_or_never(unix)
+    fn maybe_time(&self, unix: &Option<i64>) -> Moment {
+        self.times.at_or(*unix, "Never")
+    }
+
+    /// "Firefox on Windows", for the session's user agent.
+    fn device(&self, session: &SessionInfo) -> String {
+        super::device::describe(&session.user_agent)
     }
 
     fn is_current(&self, id: &SessionId) -> bool {
@@ -90,6 +95,7 @@ async fn load_page(state: &AppState, shell: Shell, user: &CurrentUser) -> AppRes
         new_key: None,
         password_error: None,
         key_error: None,
+        times: Times::load(state).await?,
     })
 }
 

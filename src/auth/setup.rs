@@ -149,6 +149,21 @@ async fn api_setup(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
+/// The longest business name, in characters.
+pub const MAX_BUSINESS_NAME: usize = 100;
+
+/// The business name people typed, cleaned (`text::clean_name`): the one
+/// rule of setup and of Admin → Business.
+pub fn clean_business_name(text: &str) -> AppResult<String> {
+    let name = crate::text::clean_name(text);
+    if name.is_empty() || name.chars().count() > MAX_BUSINESS_NAME {
+        return Err(AppError::BadRequest(format!(
+            "Give the business a name of 1 to {MAX_BUSINESS_NAME} characters."
+        )));
+    }
+    Ok(name)
+}
+
 /// Checks the code and the fields, creates the owner, names the business.
 async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResult<User> {
     let _guard = state.auth.setup.lock.lock().await;
@@ -161,8 +176,8 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
     if let Err(wait) = state.auth.throttle.check(&[&throttle_key]) {
         return Err(AppError::TooManyRequests {
             message: format!(
-                "Too many wrong setup codes. Try again in {} seconds.",
-                wait.as_secs().max(1)
+                "Too many wrong setup codes. Try again in {}.",
+                crate::text::wait(wait.as_secs())
             ),
             retry_after_secs: wait.as_secs().max(1),
         });
@@ -187,13 +202,8 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
             "That setup code is not right. It is printed in the server's console or log when Hearth starts.",
         ));
     }
-    let business_name = crate::text::clean_name(&form.business_name);
+    let business_name = clean_business_name(&form.business_name)?;
     let business_name = business_name.as_str();
-    if business_name.is_empty() || business_name.chars().count() > 100 {
-        return Err(AppError::bad_request(
-            "Give the business a name of 1 to 100 characters.",
-        ));
-    }
     let username = super::login::validate_username(&form.username)?;
     let display_name = super::login::validate_display_name(&form.display_name)?;
     if let Some(problem) = password::policy_problem(

@@ -13,6 +13,10 @@ use crate::store::{Store, StoreResult};
 
 /// Setting key of the business name shown in the header.
 pub const BUSINESS_NAME_SETTING: &str = "business_name";
+/// What the header shows until the business has a name (an owner created
+/// from the console names it on Admin → Business, which the home page's
+/// checklist leads to).
+pub const DEFAULT_BUSINESS_NAME: &str = "Hearth";
 
 /// Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -31,7 +35,8 @@ impl AuthState {
         let business_name = store
             .setting(BUSINESS_NAME_SETTING)
             .await?
-            .unwrap_or_else(|| "Hearth".to_string());
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_BUSINESS_NAME.to_string());
         let throttle = Throttle::new(
             config.auth.login_free_failures,
             Duration::from_secs(config.auth.login_max_delay_secs),
@@ -55,7 +60,9 @@ impl AuthState {
         let exists = store.owner_exists().await?;
         if exists {
             self.set_up.store(true, Ordering::Release);
-            if let Ok(Some(name)) = store.setting(BUSINESS_NAME_SETTING).await {
+            if let Ok(Some(name)) = store.setting(BUSINESS_NAME_SETTING).await
+                && !name.trim().is_empty()
+            {
                 self.set_business_name(name);
             }
         }

@@ -125,6 +125,52 @@ impl Settings {
     }
 }
 
+/// The IANA names of the time zones people can choose, sorted: every name
+/// the time zone database knows, less its aliases for other databases
+/// (`posix/...`, `right/...`) and the placeholders.
+pub fn time_zones() -> &'static [String] {
+    static ZONES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.as_str().to_string())
+            .filter(|name| {
+                !name.starts_with("posix/")
+                    && !name.starts_with("right/")
+                    && !matches!(name.as_str(), "posixrules" | "Factory" | "localtime")
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    });
+    &ZONES
+}
+
+/// A zone name people chose that this box does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownZone(pub String);
+
+impl std::fmt::Display for UnknownZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "“{}” is not a time zone this box knows; choose one from the list.",
+            self.0
+        )
+    }
+}
+
+/// The one check of a time zone people chose (Admin → Schedule, Admin →
+/// Business, the settings API): the name, trimmed, when the time zone
+/// database knows it.
+pub fn known_zone(name: &str) -> Result<&str, UnknownZone> {
+    let name = name.trim();
+    if name.is_empty() || TimeZone::get(name).is_err() {
+        return Err(UnknownZone(name.to_string()));
+    }
+    Ok(name)
+}
+
 /// The box's own zone, or UTC when it has none it can name.
 fn system_zone() -> (String, TimeZone) {
     let zone = TimeZone::system();
@@ -217,7 +263,10 @@ impl Conflict {
                 format!("None of {resources} is free then.")
             }
             Conflict::GroupFull { capacity } => {
-                format!("That group session is full ({capacity} places).")
+                format!(
+                    "That group session is full ({}).",
+                    crate::text::count(i64::from(*capacity), "place", "places")
+                )
             }
             Conflict::CannotDo { staff, service } => format!("{staff} does not do {service}."),
             Conflict::Inactive { what } => format!("{what} is no longer in use."),

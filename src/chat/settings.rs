@@ -19,8 +19,9 @@ use crate::auth::AdminUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::llm::EngineStatus;
 use crate::store::{SettingVersion, User};
-use crate::web::layout::{Shell, format_time, redirect_with_flash, render_with_status};
+use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 pub fn routes() -> Routes {
@@ -78,11 +79,12 @@ pub struct AssistantPage {
     status: EngineStatus,
     history: Vec<SettingVersion>,
     error: Option<String>,
+    times: Times,
 }
 
 impl AssistantPage {
-    fn time(&self, unix: &i64) -> String {
-        format_time(*unix)
+    fn time(&self, unix: &i64) -> Moment {
+        self.times.at(*unix)
     }
 
     fn state_label(&self) -> String {
@@ -134,6 +136,7 @@ async fn render_page(
         status: state.chat.engine.status(),
         history: state.store.setting_history(SETTING_KEY, 20).await?,
         error,
+        times: Times::load(state).await?,
     };
     Ok(render_with_status(status, &page))
 }

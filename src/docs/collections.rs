@@ -223,6 +223,11 @@ pub struct AdminCollectionsPage {
 }
 
 impl AdminCollectionsPage {
+    /// "1 document", "3 passages".
+    fn count(&self, n: &u64, one: &str, many: &str) -> String {
+        crate::text::count(i64::try_from(*n).unwrap_or(i64::MAX), one, many)
+    }
+
     fn who(&self, collection: &Collection) -> String {
         describe_access(collection, &self.users)
     }
@@ -367,14 +372,19 @@ async fn rebuild_submit(
         &state.store,
         Actor::User(&user.user),
         &ip,
-        Event::ok("search.rebuilt", Target::SearchIndex).detail(format!("{count} documents")),
+        Event::ok("search.rebuilt", Target::SearchIndex).detail(crate::text::count(
+            count as i64,
+            "document",
+            "documents",
+        )),
     )
     .await?;
     Ok(redirect_with_flash(
         &state,
         "/admin/collections",
         &format!(
-            "Search index rebuilt: {count} document(s) in {:.1} s.",
+            "Search index rebuilt: {} in {:.1} s.",
+            crate::text::count(count as i64, "document", "documents"),
             started.elapsed().as_secs_f64()
         ),
     ))

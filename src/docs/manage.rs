@@ -311,7 +311,10 @@ pub fn summarise(results: &[UploadResult]) -> String {
     let mut parts = Vec::new();
     let queued = count(UploadOutcome::Queued) + count(UploadOutcome::Replaced);
     if queued > 0 {
-        parts.push(format!("{queued} file(s) added and being processed"));
+        parts.push(format!(
+            "{} added and being processed",
+            crate::text::count(queued as i64, "file", "files")
+        ));
     }
     let duplicates = count(UploadOutcome::Duplicate);
     if duplicates > 0 {

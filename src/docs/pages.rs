@@ -23,8 +23,9 @@ use crate::store::{
     Collection, CollectionId, DocumentFilter, DocumentId, DocumentRecord, DocumentSource,
     DocumentStatus, StoredChunk, Viewer,
 };
-use crate::web::layout::{Shell, format_time, redirect_with_flash, render};
+use crate::web::layout::{Shell, redirect_with_flash, render};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Paging, Routes};
 
 pub fn routes() -> Routes {
@@ -75,6 +76,7 @@ pub struct DocumentsPage {
     index_problem: Option<String>,
     /// Uploads are refused: the disk is under its floor.
     disk_full: bool,
+    times: Times,
 }
 
 impl DocumentsPage {
@@ -90,8 +92,8 @@ impl DocumentsPage {
         crate::llm::hardware::format_bytes(document.size.max(0) as u64)
     }
 
-    fn when(&self, document: &DocumentRecord) -> String {
-        format_time(document.updated_at)
+    fn when(&self, document: &DocumentRecord) -> Moment {
+        self.times.at(document.updated_at)
     }
 
     fn page_link(&self, page: u64) -> String {
@@ -124,6 +126,7 @@ pub fn status_label(status: DocumentStatus) -> &'static str {
 async fn list_page(
     State(state): State<AppState>,
     shell: Shell,
+    times: Times,
     user: CurrentUser,
     Query(query): Query<ListQuery>,
 ) -> AppResult<Response> {
@@ -177,6 +180,7 @@ async fn list_page(
         max_upload_mb: state.config.documents.max_upload_bytes / (1024 * 1024),
         pending,
         index_problem: state.search.problem(),
+        times,
         disk_full: state.config.disk().status().low(),
     })
 }
@@ -218,7 +222,7 @@ pub struct DocumentPage {
     move_targets: Vec<Collection>,
     highlight: Option<u32>,
     size: String,
-    uploaded: String,
+    uploaded: Moment,
 }
 
 /// The chunks of one page (or of the whole document when it has no pages).
@@ -236,6 +240,7 @@ pub struct DocumentQuery {
 async fn document_page(
     State(state): State<AppState>,
     shell: Shell,
+    times: Times,
     user: CurrentUser,
     Path(id): Path<DocumentId>,
     Query(query): Query<DocumentQuery>,
@@ -265,7 +270,7 @@ async fn document_page(
     render(&DocumentPage {
         shell,
         size: crate::llm::hardware::format_bytes(document.size.max(0) as u64),
-        uploaded: format_time(document.created_at),
+        uploaded: times.at(document.created_at),
         document,
         pages,
         manageable,

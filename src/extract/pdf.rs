@@ -278,16 +278,21 @@ impl<'a> PageReader<'a> {
     fn warnings(self, limits: &Limits) -> Vec<String> {
         let mut warnings = self.ocr_warnings;
         if self.ocr.is_none() && self.scanned > 0 {
+            // extract/ imports nothing from the crate, so not text::count.
+            let pages = if self.scanned == 1 {
+                "1 scanned page was".to_string()
+            } else {
+                format!("{} scanned pages were", self.scanned)
+            };
             warnings.push(format!(
-                "{} scanned page(s) were not read: OCR is not installed on the server \
-                 (Debian package tesseract-ocr)",
-                self.scanned
+                "{pages} not read: OCR is not installed on the server \
+                 (Debian package tesseract-ocr)"
             ));
         }
         if let Some(page) = self.out_of_time_at {
             warnings.push(format!(
                 "scanned pages from page {page} on were not read: OCR ran out of the \
-                 {} second time limit (documents.extract_timeout_secs)",
+                 {}-second time limit (documents.extract_timeout_secs)",
                 limits.time.as_secs()
             ));
         }

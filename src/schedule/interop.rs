@@ -48,6 +48,7 @@ use crate::store::{
 };
 use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 pub fn routes() -> Routes {
@@ -377,7 +378,7 @@ fn unchanged(headers: &HeaderMap, etag: &str) -> bool {
 pub struct FeedRow {
     pub id: FeedId,
     pub calendar: String,
-    pub created: String,
+    pub created: Moment,
     pub by: String,
     pub can_revoke: bool,
 }
@@ -410,7 +411,7 @@ impl FeedsPage {
 
 async fn load_feeds_page(state: &AppState, shell: Shell, user: &User) -> AppResult<FeedsPage> {
     let directory = Directory::load(state).await?;
-    let settings = Settings::load(&state.store).await?;
+    let times = Times::load(state).await?;
     let (feeds, users) = tokio::try_join!(state.store.feeds(), state.store.users())?;
     let feeds = feeds
         .iter()
@@ -419,10 +420,7 @@ async fn load_feeds_page(state: &AppState, shell: Shell, user: &User) -> AppResu
             calendar: directory
                 .label(Scope::of(feed))
                 .unwrap_or_else(|| "a calendar that no longer exists".to_string()),
-            created: settings
-                .local(Timestamp::from_second(feed.created_at).unwrap_or_default())
-                .strftime("%-d %b %Y %H:%M")
-                .to_string(),
+            created: times.at(feed.created_at),
             by: feed
                 .created_by
                 .and_then(|id| users.iter().find(|u| u.id == id))

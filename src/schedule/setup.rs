@@ -9,8 +9,6 @@
 //! answers `AppError::BadRequest` with a sentence naming the field (and the
 //! weekday, for hours), or `AppError::Conflict` for a name already taken.
 
-use std::sync::LazyLock;
-
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 
@@ -79,26 +77,9 @@ pub fn sentence(err: &AppError) -> String {
 
 // -- settings --
 
-/// The IANA names of the time zones people can choose, sorted: every name
-/// the time zone database knows, less its aliases for other databases
-/// (`posix/...`, `right/...`) and the placeholders.
-pub fn time_zones() -> &'static [String] {
-    static ZONES: LazyLock<Vec<String>> = LazyLock::new(|| {
-        let mut names: Vec<String> = jiff::tz::db()
-            .available()
-            .map(|name| name.as_str().to_string())
-            .filter(|name| {
-                !name.starts_with("posix/")
-                    && !name.starts_with("right/")
-                    && !matches!(name.as_str(), "posixrules" | "Factory" | "localtime")
-            })
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    });
-    &ZONES
-}
+/// The time zones people can choose (the calendar engine's list, which
+/// Admin → Business offers too).
+pub use crate::calendar::office::time_zones;
 
 /// The business's calendar settings as people edit them.
 #[derive(Debug, Clone, Default)]
@@ -127,12 +108,8 @@ pub async fn save_settings(
     ip: &str,
     input: &SettingsInput,
 ) -> AppResult<Settings> {
-    let zone_name = input.time_zone.trim();
-    if zone_name.is_empty() || jiff::tz::TimeZone::get(zone_name).is_err() {
-        return Err(AppError::BadRequest(format!(
-            "“{zone_name}” is not a time zone this box knows; choose one from the list."
-        )));
-    }
+    let zone_name = crate::calendar::office::known_zone(&input.time_zone)
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
     if !STEP_RANGE.contains(&input.step_minutes) {
         return Err(AppError::BadRequest(format!(
             "The slot step is {} to {} minutes.",

@@ -270,8 +270,9 @@ impl Store {
             }
             if current.document_count > 0 {
                 return Err(StoreError::Conflict(format!(
-                    "\"{}\" still holds {} document(s): move or delete them first.",
-                    current.name, current.document_count
+                    "\"{}\" still holds {}: move or delete them first.",
+                    current.name,
+                    crate::text::count(current.document_count, "document", "documents")
                 )));
             }
             tx.execute("DELETE FROM collections WHERE id = ?1", [id.0])?;

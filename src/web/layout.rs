@@ -118,6 +118,10 @@ impl Shell {
         self.user.as_ref().is_some_and(|u| u.role >= Role::Admin)
     }
 
+    pub fn is_owner(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role == Role::Owner)
+    }
+
     pub fn current(&self, section: &str) -> &'static str {
         if self.section == section {
             "page"

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by all capabilities: the route table with per-route
 //! access ([`routes`]), the middleware pipeline ([`middleware`]), the page
-//! frame and rendering helpers ([`layout`]) and embedded assets ([`assets`]).
+//! frame and rendering helpers ([`layout`]), instants as people read them
+//! ([`time`]) and embedded assets ([`assets`]).
 //! Capabilities own their handlers; nothing here knows about chat or users.
 
 pub mod assets;
@@ -10,6 +11,7 @@ pub mod middleware;
 pub mod paging;
 pub mod routes;
 pub mod serve;
+pub mod time;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

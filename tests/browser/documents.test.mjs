@@ -128,7 +128,7 @@ test('documents: upload, list, search as you type, answer from documents, phone'
     await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
     await page.getByLabel('Password again').fill(OWNER.password);
     await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
-    assert.equal(pathOf(page), '/chat');
+    assert.equal(pathOf(page), '/', 'the owner lands on the getting-started checklist');
 
     // --- 2. /documents: nothing yet ---------------------------------------------------------
     await page.goto('/documents');

@@ -97,9 +97,12 @@ test('foundation: setup, users, audit, sign-in and roles', { timeout: 120_000 },
     assert.equal(await page.getByLabel('Password', { exact: true }).inputValue(), '', 'passwords are cleared');
     await shot(page, 'setup-wrong-code');
 
-    // --- The right code: owner is signed in and lands on /chat ----------------------
+    // --- The right code: owner is signed in and lands on the checklist, then /chat ---
     await fillSetup(server.setupCode);
     await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+    assert.equal(pathOf(page), '/');
+    await seeText(page.getByRole('heading', { level: 1 }), /^Getting started$/);
+    await navigating(page, () => mainNav.getByRole('link', { name: 'Chat' }).click());
     assert.equal(pathOf(page), '/chat');
     await seeText(page.getByRole('heading', { level: 1 }), /^What can I help with\?$/);
     await seeText(header.locator('.brand-name'), new RegExp(`^${OWNER.business}$`));

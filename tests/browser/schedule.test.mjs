@@ -127,7 +127,7 @@ test('schedule: set up, book, conflict, assistant, calendar apps, drag to move',
     await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
     await page.getByLabel('Password again').fill(OWNER.password);
     await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
-    assert.equal(pathOf(page), '/chat');
+    assert.equal(pathOf(page), '/', 'the owner lands on the getting-started checklist');
 
     // --- 1. Admin → Schedule -----------------------------------------------------------------
     await page.goto('/admin/schedule');
