@@ -38,8 +38,9 @@ use crate::store::{
     Conversation, ConversationId, DocumentsMode, MessageId, MessageRole, MessageStatus,
     StoredMessage, Viewer,
 };
-use crate::web::layout::{Shell, format_time, redirect_with_flash, render_with_status};
+use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
+use crate::web::time::{Moment, Times};
 use crate::web::{Access, Routes};
 
 pub use answer::Running;
@@ -112,7 +113,8 @@ pub struct MessageView {
     pub source: String,
     pub speed: String,
     pub dropped: i64,
-    pub time: String,
+    /// When it was sent or written, as people read it ("today 14:05").
+    pub time: Moment,
     /// The passages an answer from documents was given (HTML list).
     pub sources_html: String,
     /// For a message that reads like a scheduling request: the scheduling
@@ -129,7 +131,11 @@ pub struct MessageView {
 }
 
 impl MessageView {
-    fn from_stored(message: &StoredMessage, sources: &[crate::store::MessageSource]) -> Self {
+    fn from_stored(
+        message: &StoredMessage,
+        sources: &[crate::store::MessageSource],
+        times: &Times,
+    ) -> Self {
         let is_user = message.role == MessageRole::User;
         let scheduling = if is_user {
             scheduling_link(&message.content)
@@ -162,7 +168,7 @@ impl MessageView {
                 })
                 .unwrap_or_default(),
             dropped: message.dropped_messages,
-            time: format_time(message.created_at),
+            time: times.at(message.created_at),
             sources_html: crate::chat::grounding::render_sources(sources),
             last_answer: false,
             last_question: false,
@@ -290,6 +296,7 @@ async fn page(
             let conversation = state.store.conversation(user.user.id, id).await?;
             let messages = state.store.messages(user.user.id, id).await?;
             let sources = state.store.conversation_sources(user.user.id, id).await?;
+            let times = Times::load(state).await?;
             let mut views: Vec<MessageView> = messages
                 .iter()
                 .map(|m| {
@@ -298,7 +305,7 @@ async fn page(
                         .filter(|(message, _)| *message == m.id)
                         .map(|(_, s)| s.clone())
                         .collect();
-                    MessageView::from_stored(m, &own)
+                    MessageView::from_stored(m, &own, &times)
                 })
                 .collect();
             let answering = state.chat.running.is_answering(id);

@@ -101,7 +101,7 @@ test('chat actions: copy, regenerate, edit, continue, background answers, phone'
   await page.getByLabel('Password again').fill(OWNER.password);
   await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
   await server.waitForLog(/model loaded/, { timeoutMs: 60_000 });
-  await page.reload();
+  await page.goto('/chat');
 
   // --- 1. An answer, its actions, and Copy ------------------------------------------------
   await textarea.fill('Hello! What can you help me with?');
