@@ -1,7 +1,9 @@
 //! Facts about this machine that decide how the model runs: physical cores
 //! (llama.cpp is slower with more threads than cores: 4 threads on a 2-core
-//! box cut generation from about 80 to 23 tokens/s) and free memory (a model
-//! larger than what is free would swap or be killed).
+//! box cut generation from about 80 to 23 tokens/s), free memory (a model
+//! larger than what is free would swap or be killed) and memory bandwidth
+//! (generating a token reads every weight once, so bandwidth bounds the
+//! speed of a model on a CPU).
 
 use std::collections::HashSet;
 
@@ -53,6 +55,60 @@ fn meminfo_value(meminfo: &str, key: &str) -> Option<u64> {
         let kib: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
         kib.checked_mul(1024)
     })
+}
+
+/// Bytes read by [`measure_memory_bandwidth`]: larger than the CPU caches of
+/// the boxes Hearth runs on, so the reads come from memory, as a model's
+/// weights do (this box reports 480 MiB of L3, yet 128 MiB to 1 GiB all read
+/// at the same 16.7 GB/s, so the cache does not flatter the figure).
+pub const BANDWIDTH_SAMPLE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Measures how fast this machine streams memory, in bytes per second, by
+/// summing a 256 MiB buffer with one thread per physical core (as llama.cpp
+/// generates), best of three passes. Takes about half a second and blocks:
+/// call it off the async runtime. `None` when the buffer cannot be had.
+pub fn measure_memory_bandwidth() -> Option<f64> {
+    let words = BANDWIDTH_SAMPLE_BYTES / 8;
+    let mut buffer: Vec<u64> = Vec::new();
+    buffer.try_reserve_exact(words).ok()?;
+    // Written first, so every page is really there (not the shared zero page).
+    buffer.extend((0..words as u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let threads = physical_cores().max(1) as usize;
+    let chunk = words.div_ceil(threads);
+    let mut best = 0f64;
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let sum = std::thread::scope(|scope| {
+            let handles: Vec<_> = buffer
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || sum_words(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(0))
+                .fold(0u64, u64::wrapping_add)
+        });
+        std::hint::black_box(sum);
+        let seconds = started.elapsed().as_secs_f64();
+        if seconds > 0.0 {
+            best = best.max(BANDWIDTH_SAMPLE_BYTES as f64 / seconds);
+        }
+    }
+    (best > 0.0).then_some(best)
+}
+
+/// Eight independent sums, so the loop is bound by memory, not by one
+/// chain of additions.
+fn sum_words(words: &[u64]) -> u64 {
+    let mut lanes = [0u64; 8];
+    let mut blocks = words.chunks_exact(8);
+    for block in &mut blocks {
+        for (lane, word) in lanes.iter_mut().zip(block) {
+            *lane = lane.wrapping_add(*word);
+        }
+    }
+    let rest: u64 = blocks.remainder().iter().fold(0, |a, b| a.wrapping_add(*b));
+    lanes.iter().fold(rest, |a, b| a.wrapping_add(*b))
 }
 
 /// Formats a byte count for people: "98 MB", "4.1 GB".
@@ -125,6 +181,15 @@ mod tests {
         let meminfo = "MemTotal:       24000000 kB\nMemAvailable:   12000000 kB\n";
         assert_eq!(meminfo_value(meminfo, "MemAvailable"), Some(12_288_000_000));
         assert_eq!(meminfo_value(meminfo, "Nope"), None);
+    }
+
+    #[test]
+    fn measures_some_bandwidth() {
+        let bandwidth = measure_memory_bandwidth().expect("256 MiB to measure with");
+        eprintln!("memory bandwidth: {:.1} GB/s", bandwidth / 1e9);
+        // Any machine that runs Hearth streams more than 100 MB/s.
+        assert!(bandwidth > 1e8, "{bandwidth}");
+        assert_eq!(sum_words(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), 55);
     }
 
     #[test]
