@@ -1190,14 +1190,15 @@ async fn a_catalog_model_downloads_checked_and_can_be_used() {
         .post_form("/admin/models/tiny.gguf/activate", &[])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(
+    assert_eq!(
         server
             .state
-            .chat
-            .engine
-            .config()
-            .model_path
-            .ends_with("tiny.gguf")
+            .store
+            .setting(MODEL_SETTING_KEY)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("tiny.gguf")
     );
 
     let downloaded = audit_of(&server, "model.downloaded").await;
