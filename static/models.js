@@ -137,7 +137,6 @@
       message.textContent = progress.message;
       stateBadge.textContent = progress.state;
       if (!progress.running) {
-        window.location.replace("/admin/models#download");
         window.location.reload();
         return;
       }

@@ -1419,7 +1419,7 @@ async fn the_demonstration_model_is_named_and_a_catalog_model_recommended() {
     match best {
         // A box with the memory for a catalog model: the banner offers it.
         Some(best) => {
-            assert_eq!(recommended, [best.name.clone()]);
+            assert_eq!(recommended, std::slice::from_ref(&best.name));
             assert!(banner.contains(&best.name), "{banner}");
             assert!(banner.contains("Download"), "{banner}");
             assert_eq!(

@@ -221,11 +221,7 @@ impl Job {
             label: self.label.clone(),
             received,
             total,
-            percent: if total > 0 {
-                (received.min(total) * 100 / total) as u32
-            } else {
-                0
-            },
+            percent: (received.min(total) * 100).checked_div(total).unwrap_or(0) as u32,
             bytes_per_second,
             eta_seconds: (total > received && bytes_per_second > 0)
                 .then(|| (total - received) / bytes_per_second),
