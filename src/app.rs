@@ -62,6 +62,7 @@ impl AppState {
         config: Config,
         start: Option<impl FnOnce(EngineConfig) -> Engine>,
     ) -> anyhow::Result<AppState> {
+        chat::models::download::install_tls_provider();
         prepare_data_dir(&config)?;
         std::fs::create_dir_all(config.models_dir()).with_context(|| {
             format!(

@@ -24,6 +24,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub llm: LlmConfig,
+    pub models: ModelsConfig,
     pub documents: DocumentsConfig,
     pub schedule: ScheduleConfig,
     pub storage: StorageConfig,
@@ -143,6 +144,68 @@ pub struct LlmConfig {
     pub max_model_bytes: u64,
 }
 
+/// Downloading models from Admin → Models. Hearth reaches the internet only
+/// when an owner or admin presses Download there.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Largest model file a download may bring, in bytes.
+    pub max_download_bytes: u64,
+    /// Seconds to wait for the download server to accept the connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds without a byte arriving before the connection counts as broken.
+    pub read_timeout_secs: u64,
+    /// Times a broken download is resumed (with an HTTP Range request)
+    /// before it stops and waits for Download to be pressed again.
+    pub download_retries: u32,
+    /// Catalog entries added to the built-in ones, or replacing the built-in
+    /// entry with the same `id` (an office's own mirror, say).
+    pub catalog: Vec<CatalogSource>,
+}
+
+/// One model the catalog offers for download.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSource {
+    /// Short name for links and forms: letters, digits and '-'.
+    pub id: String,
+    /// What people see: "Qwen2.5 3B Instruct".
+    pub name: String,
+    /// An http(s) URL of the GGUF file.
+    pub url: String,
+    /// The file's SHA-256 (64 hex digits); a download that does not match is refused.
+    pub sha256: String,
+    /// The file's name in `<data_dir>/models/`, ending in .gguf.
+    pub file: String,
+    /// The file's size in bytes (for the memory estimate and the disk check).
+    pub size_bytes: u64,
+    /// The model's licence, as people should read it.
+    #[serde(default)]
+    pub license: String,
+    /// What it is good at, in one sentence.
+    #[serde(default)]
+    pub good_at: String,
+    /// Longest context the model was trained for, in tokens.
+    #[serde(default)]
+    pub context_length: u64,
+    /// Bytes of KV cache per token of context (2 × layers × KV heads × head
+    /// size × 2 bytes); 0 estimates it from the file size.
+    #[serde(default)]
+    pub kv_bytes_per_token: u64,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            max_download_bytes: 64 * 1024 * 1024 * 1024,
+            connect_timeout_secs: 15,
+            read_timeout_secs: 60,
+            download_retries: 3,
+            catalog: Vec::new(),
+        }
+    }
+}
+
 /// The HTTP server.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -220,6 +283,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             llm: LlmConfig::default(),
+            models: ModelsConfig::default(),
             documents: DocumentsConfig::default(),
             schedule: ScheduleConfig::default(),
             storage: StorageConfig::default(),
@@ -464,6 +528,44 @@ impl Config {
         }
         if llm.max_queue > 10_000 {
             bail!("llm.max_queue is {}; use at most 10000", llm.max_queue);
+        }
+        let models = &self.models;
+        if models.max_download_bytes < 1024 * 1024 {
+            bail!("models.max_download_bytes must be at least 1 MiB");
+        }
+        if !(1..=600).contains(&models.connect_timeout_secs)
+            || !(1..=3600).contains(&models.read_timeout_secs)
+        {
+            bail!(
+                "models.connect_timeout_secs is 1 to 600 seconds and models.read_timeout_secs 1 to 3600"
+            );
+        }
+        if models.download_retries > 100 {
+            bail!("models.download_retries is at most 100");
+        }
+        for entry in &models.catalog {
+            let id_ok = !entry.id.is_empty()
+                && entry.id.len() <= 64
+                && entry
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            let file_ok = entry.file.len() <= 128
+                && entry.file.to_lowercase().ends_with(".gguf")
+                && !entry.file.starts_with('.')
+                && entry
+                    .file
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            let sha_ok =
+                entry.sha256.len() == 64 && entry.sha256.chars().all(|c| c.is_ascii_hexdigit());
+            let url_ok = entry.url.starts_with("https://") || entry.url.starts_with("http://");
+            if !(id_ok && file_ok && sha_ok && url_ok) || entry.name.trim().is_empty() {
+                bail!(
+                    "[[models.catalog]] {:?}: give an id (letters, digits, '-'), a name, an http(s) url, a file name ending in .gguf (letters, digits, '.', '_', '-') and the sha256 as 64 hex digits",
+                    entry.id
+                );
+            }
         }
         let docs = &self.documents;
         if docs.max_upload_bytes < 1024 {

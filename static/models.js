@@ -109,3 +109,39 @@
     if (current) current.abort();
   });
 })();
+
+// A model download runs on the server; while it does, this shows its
+// progress (GET /admin/models/download) and reloads the page when it ends,
+// so the new model appears in the list. Without this script the page shows
+// the progress as it was when it was loaded, with a link to reload.
+(() => {
+  const box = document.getElementById("download");
+  if (!box || !box.hasAttribute("data-running") || !window.fetch) return;
+  const bar = document.getElementById("download-bar");
+  const summary = document.getElementById("download-summary");
+  const message = document.getElementById("download-message");
+  const stateBadge = document.getElementById("download-state");
+  const reload = document.getElementById("download-reload");
+  if (reload) reload.hidden = true;
+
+  async function poll() {
+    let progress = null;
+    try {
+      const response = await fetch("/admin/models/download", { headers: { Accept: "application/json" } });
+      if (response.ok) progress = await response.json();
+    } catch (_) { /* the server is restarting or the network blinked: try again */ }
+    if (progress) {
+      bar.value = progress.percent;
+      bar.textContent = `${progress.percent} %`;
+      summary.textContent = progress.summary;
+      message.textContent = progress.message;
+      stateBadge.textContent = progress.state;
+      if (!progress.running) {
+        window.location.reload();
+        return;
+      }
+    }
+    setTimeout(poll, 1000);
+  }
+  setTimeout(poll, 500);
+})();

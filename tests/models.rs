@@ -947,3 +947,492 @@ async fn the_assistant_api_reads_and_patches_settings() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(server.state.chat.assistant(), expected);
 }
+
+// --- Downloads: the catalog and pasted URLs, served by a local server ------
+
+/// A small but valid GGUF model: a llama header with a name, a chat
+/// template and one F32 tensor of `floats` values (4 bytes each), so the
+/// file is as large as a test needs while `llm::gguf` accepts it.
+fn tiny_gguf(floats: u64) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, text: &str) {
+        out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&1u64.to_le_bytes()); // tensors
+    bytes.extend_from_slice(&3u64.to_le_bytes()); // metadata entries
+    for (key, value) in [
+        ("general.architecture", "llama"),
+        ("general.name", "Tiny Download"),
+        ("tokenizer.chat_template", "{{ messages }}"),
+    ] {
+        string(&mut bytes, key);
+        bytes.extend_from_slice(&8u32.to_le_bytes()); // a string value
+        string(&mut bytes, value);
+    }
+    string(&mut bytes, "output_norm.weight");
+    bytes.extend_from_slice(&1u32.to_le_bytes()); // dimensions
+    bytes.extend_from_slice(&floats.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes()); // F32
+    bytes.extend_from_slice(&0u64.to_le_bytes()); // offset in the data
+    bytes.resize(bytes.len().next_multiple_of(32), 0);
+    // Data that is not all zeros, so a misplaced byte changes the checksum.
+    bytes.extend((0..floats * 4).map(|i| (i % 251) as u8));
+    bytes
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// How the local file server behaves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Serving {
+    /// Whole file or the range asked for.
+    Normal,
+    /// The next answer promises the whole file, sends this many bytes and
+    /// closes the connection; later answers are normal.
+    BreakAt(usize),
+    /// Always the whole file with 200, whatever Range asks.
+    IgnoreRange,
+    /// Normal, but 4 KiB every 50 ms (for cancelling mid-way).
+    Slow,
+}
+
+/// A plain HTTP/1.1 file server on 127.0.0.1 that serves `body` at every
+/// path and records the Range header of every request.
+struct FileServer {
+    url: String,
+    ranges: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+impl FileServer {
+    async fn start(body: Vec<u8>, mode: Serving) -> FileServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/files/tiny.gguf", listener.local_addr().unwrap());
+        let mode = std::sync::Arc::new(std::sync::Mutex::new(mode));
+        let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let body = std::sync::Arc::new(body);
+        let (served_mode, served_ranges) = (mode.clone(), ranges.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (mode, ranges, body) =
+                    (served_mode.clone(), served_ranges.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    let range = text.lines().find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("range")
+                            .then(|| value.trim().to_string())
+                    });
+                    ranges.lock().unwrap().push(range.clone());
+                    let serving = {
+                        let mut mode = mode.lock().unwrap();
+                        let now = *mode;
+                        if let Serving::BreakAt(_) = now {
+                            *mode = Serving::Normal;
+                        }
+                        now
+                    };
+                    let start = range
+                        .filter(|_| serving != Serving::IgnoreRange)
+                        .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+                        .unwrap_or(0usize);
+                    let total = body.len();
+                    let head = if start > 0 {
+                        format!(
+                            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{total}\r\nConnection: close\r\n\r\n",
+                            total - start,
+                            total - 1
+                        )
+                    } else {
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n"
+                        )
+                    };
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let rest = &body[start..];
+                    match serving {
+                        Serving::BreakAt(at) => {
+                            let _ = socket.write_all(&rest[..at.min(rest.len())]).await;
+                            let _ = socket.flush().await;
+                            // Dropping the socket breaks the connection mid-way.
+                        }
+                        Serving::Slow => {
+                            for piece in rest.chunks(4096) {
+                                if socket.write_all(piece).await.is_err() {
+                                    return;
+                                }
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                        Serving::Normal | Serving::IgnoreRange => {
+                            let _ = socket.write_all(rest).await;
+                        }
+                    }
+                });
+            }
+        });
+        FileServer { url, ranges }
+    }
+
+    fn ranges(&self) -> Vec<Option<String>> {
+        self.ranges.lock().unwrap().clone()
+    }
+}
+
+/// A catalog entry named `tiny` for a file at `url`.
+fn tiny_entry(url: &str, sha256: &str, size: usize) -> hearth::config::CatalogSource {
+    hearth::config::CatalogSource {
+        id: "tiny".into(),
+        name: "Tiny Test Model".into(),
+        url: url.into(),
+        sha256: sha256.into(),
+        file: "tiny.gguf".into(),
+        size_bytes: size as u64,
+        license: "Apache-2.0".into(),
+        good_at: "Testing downloads.".into(),
+        context_length: 2048,
+        kv_bytes_per_token: 1024,
+    }
+}
+
+/// An owner's box whose catalog has the `tiny` entry.
+async fn download_box(entry: hearth::config::CatalogSource, retries: u32) -> (TestServer, Client) {
+    owner_box(move |c| {
+        c.models.catalog.push(entry);
+        c.models.download_retries = retries;
+        c.models.read_timeout_secs = 5;
+    })
+    .await
+}
+
+async fn download_progress(client: &Client) -> Value {
+    let response = client.get("/admin/models/download").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// Waits until the download is no longer running; returns its progress.
+async fn download_finished(client: &Client) -> Value {
+    let mut last = Value::Null;
+    eventually("the download ends", Duration::from_secs(30), async || {
+        last = download_progress(client).await;
+        last["running"] == false && last["state"] != "idle"
+    })
+    .await;
+    last
+}
+
+async fn start_download(client: &Client, fields: &[(&str, &str)]) -> reqwest::Response {
+    client.post_form("/admin/models/download", fields).await
+}
+
+#[tokio::test]
+async fn a_catalog_model_downloads_checked_and_can_be_used() {
+    let model = tiny_gguf(20_000);
+    let files = FileServer::start(model.clone(), Serving::Normal).await;
+    let sha = sha256_hex(&model);
+    let (server, owner) = download_box(tiny_entry(&files.url, &sha, model.len()), 3).await;
+
+    // The page offers the entry with this box's estimates.
+    let (_, html) = owner.page("/admin/models").await;
+    let entry = select_text(&html, "#catalog-tiny");
+    assert!(entry.contains("Tiny Test Model"), "{entry}");
+    assert!(
+        select_text(&html, "#catalog-tiny .catalog-speed").contains("tokens/s"),
+        "{entry}"
+    );
+    assert!(select_text(&html, "#catalog-tiny .catalog-memory").starts_with("needs about"));
+
+    let response = start_download(&owner, &[("entry", "tiny")]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/admin/models#download");
+    let done = download_finished(&owner).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["sha256"], sha.as_str());
+    assert_eq!(done["received"], model.len());
+    assert_eq!(done["total"], model.len());
+    assert_eq!(model_files(&server), ["tiny.gguf"], "no partial is left");
+    assert_eq!(
+        std::fs::read(models_dir(&server).join("tiny.gguf")).unwrap(),
+        model
+    );
+    assert_eq!(files.ranges(), [None]);
+
+    let (_, html) = owner.page("/admin/models").await;
+    let rows = model_rows(&html);
+    let tiny = row(&rows, "tiny.gguf");
+    assert!(tiny.details.contains("llama"), "{tiny:?}");
+    assert!(
+        tiny.buttons.contains(&"Use this model".to_string()),
+        "{tiny:?}"
+    );
+    assert!(select_text(&html, "#catalog-tiny").contains("On this box"));
+    assert_eq!(select_text(&html, "#download-state"), "done");
+    let response = owner
+        .post_form("/admin/models/tiny.gguf/activate", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        server
+            .state
+            .store
+            .setting(MODEL_SETTING_KEY)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("tiny.gguf")
+    );
+
+    let downloaded = audit_of(&server, "model.downloaded").await;
+    assert_eq!(downloaded.len(), 1, "{downloaded:?}");
+    assert_eq!(downloaded[0].outcome, hearth::store::AuditOutcome::Ok);
+    assert_eq!(downloaded[0].actor, "olivia");
+    assert!(downloaded[0].detail.contains(&sha), "{:?}", downloaded[0]);
+
+    // It is there now: a second download of it is refused.
+    let response = start_download(&owner, &[("entry", "tiny")]).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(select_text(&parse(response).await, ".error").contains("already on this box"));
+}
+
+#[tokio::test]
+async fn a_broken_download_keeps_its_part_and_resumes_with_a_range_request() {
+    let model = tiny_gguf(50_000);
+    let half = model.len() / 2;
+    let files = FileServer::start(model.clone(), Serving::BreakAt(half)).await;
+    let sha = sha256_hex(&model);
+    // No automatic retries: the break is seen, then Download resumes it.
+    let (server, owner) = download_box(tiny_entry(&files.url, &sha, model.len()), 0).await;
+
+    start_download(&owner, &[("entry", "tiny")]).await;
+    let broken = download_finished(&owner).await;
+    assert_eq!(broken["state"], "failed", "{broken}");
+    let message = broken["message"].as_str().unwrap();
+    assert!(message.contains("press Download again"), "{message}");
+    assert_eq!(
+        model_files(&server),
+        ["tiny.gguf.partial", "tiny.gguf.partial.json"]
+    );
+    let partial = models_dir(&server).join("tiny.gguf.partial");
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), half as u64);
+
+    start_download(&owner, &[("entry", "tiny")]).await;
+    let done = download_finished(&owner).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(
+        done["sha256"],
+        sha.as_str(),
+        "the checksum covers the resumed part too"
+    );
+    assert_eq!(files.ranges(), [None, Some(format!("bytes={half}-"))]);
+    assert_eq!(model_files(&server), ["tiny.gguf"]);
+    assert_eq!(
+        std::fs::read(models_dir(&server).join("tiny.gguf")).unwrap(),
+        model
+    );
+}
+
+#[tokio::test]
+async fn a_break_resumes_by_itself_and_a_server_without_range_starts_over() {
+    let model = tiny_gguf(50_000);
+    let sha = sha256_hex(&model);
+    let files = FileServer::start(model.clone(), Serving::BreakAt(10_000)).await;
+    let (server, owner) = download_box(tiny_entry(&files.url, &sha, model.len()), 2).await;
+    start_download(&owner, &[("entry", "tiny")]).await;
+    let done = download_finished(&owner).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(files.ranges(), [None, Some("bytes=10000-".to_string())]);
+    assert_eq!(model_files(&server), ["tiny.gguf"]);
+
+    // A partial left by an earlier try, and a server that ignores Range:
+    // the download starts over cleanly and the checksum still matches.
+    let files = FileServer::start(model.clone(), Serving::IgnoreRange).await;
+    let (server, owner) = download_box(tiny_entry(&files.url, &sha, model.len()), 0).await;
+    let models = models_dir(&server);
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("tiny.gguf.partial"), &model[..5000]).unwrap();
+    std::fs::write(
+        models.join("tiny.gguf.partial.json"),
+        json!({ "url": files.url }).to_string(),
+    )
+    .unwrap();
+    start_download(&owner, &[("entry", "tiny")]).await;
+    let done = download_finished(&owner).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(files.ranges(), [Some("bytes=5000-".to_string())]);
+    assert_eq!(std::fs::read(models.join("tiny.gguf")).unwrap(), model);
+}
+
+#[tokio::test]
+async fn a_wrong_checksum_or_a_web_page_keeps_nothing() {
+    let model = tiny_gguf(10_000);
+    let files = FileServer::start(model.clone(), Serving::Normal).await;
+    let wrong = "0".repeat(64);
+    let (server, owner) = download_box(tiny_entry(&files.url, &wrong, model.len()), 0).await;
+    start_download(&owner, &[("entry", "tiny")]).await;
+    let failed = download_finished(&owner).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("SHA-256")
+            && message.contains(&sha256_hex(&model))
+            && message.contains("nothing was kept"),
+        "{message}"
+    );
+    assert!(
+        model_files(&server).is_empty(),
+        "{:?}",
+        model_files(&server)
+    );
+    let (_, html) = owner.page("/admin/models").await;
+    assert!(select_text(&html, "#download-message").contains("SHA-256"));
+    let audited = audit_of(&server, "model.downloaded").await;
+    assert_eq!(audited[0].outcome, hearth::store::AuditOutcome::Failed);
+
+    // An error page where the model should be: refused at its first bytes.
+    let mut page = JUNK.to_vec();
+    page.resize(5000, b' ');
+    let files = FileServer::start(page.clone(), Serving::Normal).await;
+    let (server, owner) =
+        download_box(tiny_entry(&files.url, &sha256_hex(&page), page.len()), 0).await;
+    start_download(&owner, &[("entry", "tiny")]).await;
+    let failed = download_finished(&owner).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("did not send a GGUF model") && message.contains("<!doctype html>"),
+        "{message}"
+    );
+    assert!(
+        model_files(&server).is_empty(),
+        "{:?}",
+        model_files(&server)
+    );
+}
+
+#[tokio::test]
+async fn a_download_can_be_cancelled_and_only_one_runs_at_a_time() {
+    let model = tiny_gguf(100_000);
+    let files = FileServer::start(model.clone(), Serving::Slow).await;
+    let sha = sha256_hex(&model);
+    let (server, owner) = download_box(tiny_entry(&files.url, &sha, model.len()), 0).await;
+    start_download(&owner, &[("entry", "tiny")]).await;
+    eventually("bytes arrive", Duration::from_secs(10), async || {
+        download_progress(&owner).await["received"].as_u64() > Some(0)
+    })
+    .await;
+
+    let (_, html) = owner.page("/admin/models").await;
+    assert_eq!(select_text(&html, "#download-label"), "Tiny Test Model");
+    assert!(
+        select_text(&html, "#download-summary").contains(" of "),
+        "{}",
+        select_text(&html, "#download-summary")
+    );
+    assert!(!select_attr(&html, "#download-bar", "value").is_empty());
+
+    let response = start_download(&owner, &[("url", &files.url.replace("tiny", "other"))]).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let error = select_text(&parse(response).await, ".error");
+    assert!(error.contains("A download is already running"), "{error}");
+
+    let response = owner.post_form("/admin/models/download/cancel", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cancelled = download_finished(&owner).await;
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    eventually(
+        "the partial is removed",
+        Duration::from_secs(5),
+        async || model_files(&server).is_empty(),
+    )
+    .await;
+    let response = owner.post_form("/admin/models/download/cancel", &[]).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_pasted_url_downloads_and_shows_its_checksum_and_staff_cannot_download() {
+    let model = tiny_gguf(10_000);
+    let files = FileServer::start(model.clone(), Serving::Normal).await;
+    let (server, owner) = owner_box(|_| {}).await;
+    let staff = server.user(&owner, "sam", "staff").await;
+    let response = start_download(&staff, &[("url", &files.url)]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        staff.get("/admin/models/download").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(files.ranges().is_empty(), "staff reached nothing");
+
+    for (url, error) in [
+        ("ftp://example.com/x.gguf", "http:// or https://"),
+        ("https://example.com/model.bin", "ending in .gguf"),
+        ("", "Choose a model"),
+    ] {
+        let response = start_download(&owner, &[("url", url)]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
+        let text = select_text(&parse(response).await, ".error");
+        assert!(text.contains(error), "{url}: {text}");
+    }
+
+    start_download(&owner, &[("url", &files.url)]).await;
+    let done = download_finished(&owner).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["unchecked"], true);
+    let (_, html) = owner.page("/admin/models").await;
+    assert_eq!(select_text(&html, "#download-sha256"), sha256_hex(&model));
+    assert!(select_text(&html, "#download-message").contains("compare it"));
+    assert_eq!(model_files(&server), ["tiny.gguf"]);
+}
+
+#[tokio::test]
+async fn the_demonstration_model_is_named_and_a_catalog_model_recommended() {
+    let (server, owner) = owner_box(|_| {}).await;
+    let (_, html) = owner.page("/admin/models").await;
+    let banner = select_text(&html, "#demo-banner");
+    assert!(
+        banner.contains("running the small demonstration model") && banner.contains("often wrong"),
+        "{banner}"
+    );
+    let entries = select_all_text(&html, "#catalog .catalog-entry");
+    assert!(entries.len() >= 6, "{entries:?}");
+    let recommended = select_all_text(&html, "#catalog .catalog-entry.recommended .catalog-name");
+    let best = hearth::chat::models::catalog::recommended(&server.state).await;
+    match best {
+        // A box with the memory for a catalog model: the banner offers it.
+        Some(best) => {
+            assert_eq!(recommended, std::slice::from_ref(&best.name));
+            assert!(banner.contains(&best.name), "{banner}");
+            assert!(banner.contains("Download"), "{banner}");
+            assert_eq!(
+                select_attr(&html, "#demo-banner input[name=entry]", "value"),
+                best.id
+            );
+            assert!(best.href.starts_with("/admin/models#catalog-"));
+        }
+        None => assert!(recommended.is_empty()),
+    }
+    assert!(
+        select_text(&html, "#download .help").contains("only when you press Download"),
+        "{}",
+        select_text(&html, "#download .help")
+    );
+}

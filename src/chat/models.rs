@@ -3,7 +3,13 @@
 //! from the browser (streamed to disk, resumable, checked before use) or
 //! `hearth model add`; switching the active model without a restart;
 //! removing one; and a "try it" prompt. The default model is always kept: it
-//! is loaded instead when the chosen model cannot be.
+//! is loaded instead when the chosen model cannot be. Above them, the
+//! catalog of good models for this box ([`catalog`]) with a download that
+//! runs in the background ([`download`]), and a plain warning while the
+//! small demonstration model is the one answering.
+
+pub mod catalog;
+pub mod download;
 
 use std::path::{Path as FsPath, PathBuf};
 
@@ -48,6 +54,13 @@ pub fn routes() -> Routes {
             upload_chunk,
         )
         .delete("/admin/models/upload", Access::Admin, upload_abort)
+        .get("/admin/models/download", Access::Admin, download_status)
+        .post("/admin/models/download", Access::Admin, download_submit)
+        .post(
+            "/admin/models/download/cancel",
+            Access::Admin,
+            download_cancel,
+        )
         .route_with_own_limit(
             axum::http::Method::POST,
             "/admin/models/upload",
@@ -180,6 +193,15 @@ pub fn list_models(state: &AppState) -> Vec<ModelEntry> {
 pub struct ModelsPage {
     shell: Shell,
     models: Vec<ModelEntry>,
+    /// The catalog judged for this box.
+    catalog: Vec<catalog::Judged>,
+    /// The small demonstration model is answering.
+    demonstration: bool,
+    /// "16.7 GB/s measured" or why there is no speed estimate.
+    bandwidth: String,
+    /// Context the memory estimates assume.
+    context_tokens: u64,
+    download: download::Progress,
     engine: String,
     speeds: String,
     error: Option<String>,
@@ -189,6 +211,33 @@ pub struct ModelsPage {
 }
 
 impl ModelsPage {
+    fn recommended(&self) -> Option<&catalog::Judged> {
+        self.catalog.iter().find(|j| j.recommended)
+    }
+
+    fn speed(&self, judged: &catalog::Judged) -> String {
+        match judged.tokens_per_second {
+            Some(t) if t >= 10.0 => format!("about {t:.0} tokens/s"),
+            Some(t) => format!("about {t:.1} tokens/s"),
+            None => "unknown".into(),
+        }
+    }
+
+    fn memory(&self, judged: &catalog::Judged) -> String {
+        format!("needs about {}", hardware::format_bytes(judged.needed))
+    }
+
+    fn file_size(&self, judged: &catalog::Judged) -> String {
+        hardware::format_bytes(judged.entry.source.size_bytes)
+    }
+
+    fn context(&self, judged: &catalog::Judged) -> String {
+        match judged.entry.source.context_length {
+            0 => "unknown".into(),
+            c => format!("{}K", c / 1024),
+        }
+    }
+
     fn label(&self, entry: &ModelEntry) -> String {
         match &entry.info {
             Ok(info) => format!(
@@ -224,9 +273,19 @@ async fn render_page(
     answer: Option<(String, String)>,
 ) -> AppResult<Response> {
     let engine = state.chat.engine.status();
+    let settings = state.chat.assistant();
+    let bandwidth = catalog::bandwidth().await;
     let page = ModelsPage {
         shell,
         models: list_models(state),
+        catalog: catalog::judged(state).await,
+        demonstration: catalog::demonstration_in_use(state),
+        bandwidth: match bandwidth {
+            Some(b) => format!("{:.1} GB/s measured on this box", b / 1e9),
+            None => "memory speed could not be measured".into(),
+        },
+        context_tokens: u64::from(settings.context_per_chat) * u64::from(settings.parallel),
+        download: download::progress(state),
         engine: match &engine.state {
             EngineState::Ready { model } => match &engine.notice {
                 Some(notice) => format!("{model} is answering. Note: {notice}."),
@@ -731,4 +790,75 @@ pub async fn add_from_file(
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((name, info))
+}
+
+#[derive(Deserialize)]
+struct DownloadForm {
+    /// A catalog entry's id…
+    #[serde(default)]
+    entry: String,
+    /// …or a pasted URL.
+    #[serde(default)]
+    url: String,
+}
+
+/// Starts a download (a catalog entry or a pasted URL) in the background;
+/// the page then shows its progress.
+async fn download_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    ClientIp(ip): ClientIp,
+    AdminUser(by): AdminUser,
+    Form(form): Form<DownloadForm>,
+) -> AppResult<Response> {
+    let source = match (form.entry.trim(), form.url.trim()) {
+        ("", "") => {
+            let message = "Choose a model from the catalog or paste the address of a .gguf file.";
+            return error_page(&state, shell, StatusCode::BAD_REQUEST, message.into()).await;
+        }
+        ("", url) => download::Source::Url(url.to_string()),
+        (entry, _) => download::Source::Catalog(entry.to_string()),
+    };
+    match download::start(&state, &by.user, &ip, source) {
+        Ok(job) => Ok(redirect_with_flash(
+            &state,
+            "/admin/models#download",
+            &format!(
+                "Downloading {}. It continues if you close this page.",
+                job.label
+            ),
+        )),
+        Err(AppError::BadRequest(message)) => {
+            error_page(&state, shell, StatusCode::BAD_REQUEST, message).await
+        }
+        Err(AppError::Conflict(message)) => {
+            error_page(&state, shell, StatusCode::CONFLICT, message).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The latest download's progress, for models.js.
+async fn download_status(
+    State(state): State<AppState>,
+    _: AdminUser,
+) -> AppResult<Json<download::Progress>> {
+    Ok(Json(download::progress(&state)))
+}
+
+/// Stops the running download and removes what it fetched.
+async fn download_cancel(
+    State(state): State<AppState>,
+    shell: Shell,
+    _: AdminUser,
+) -> AppResult<Response> {
+    if !download::cancel(&state) {
+        let message = "No download is running.".to_string();
+        return error_page(&state, shell, StatusCode::CONFLICT, message).await;
+    }
+    Ok(redirect_with_flash(
+        &state,
+        "/admin/models#download",
+        "Cancelling the download; what it fetched is removed.",
+    ))
 }
