@@ -152,13 +152,28 @@ pub async fn checklist(state: &AppState, viewer: &User) -> AppResult<Checklist> 
     let model = crate::llm::model_name(&engine.config().model_path);
     let demonstration =
         model == DEFAULT_MODEL_FILE || matches!(engine.state(), EngineState::Failed { .. });
+    // The catalog's pick for this box's memory and speed (chat judges it;
+    // reached through the state, as the engine is).
+    let recommended = if demonstration {
+        state.chat.recommended_model(&state.config).await
+    } else {
+        None
+    };
     let model_item = Item {
         id: "model",
         title: "Choose a model from the catalog",
-        detail: if demonstration {
-            "This box runs the demonstration model, whose answers are often wrong. Choose one from the catalog that suits the box.".to_string()
-        } else {
-            format!("The assistant answers with {model}.")
+        detail: match (demonstration, &recommended) {
+            (true, Some(pick)) => format!(
+                "This box runs the demonstration model, whose answers are often wrong. {} fits this box's memory{}.",
+                pick.name,
+                if pick.on_box {
+                    " and is already downloaded: choose “Use this model”"
+                } else {
+                    ": download it from the catalog"
+                }
+            ),
+            (true, None) => "This box runs the demonstration model, whose answers are often wrong. Choose one from the catalog that suits the box.".to_string(),
+            (false, _) => format!("The assistant answers with {model}."),
         },
         done: !demonstration,
         link: Some(("/admin/models#catalog", "Open the catalog")),

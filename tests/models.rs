@@ -1415,7 +1415,11 @@ async fn the_demonstration_model_is_named_and_a_catalog_model_recommended() {
     let entries = select_all_text(&html, "#catalog .catalog-entry");
     assert!(entries.len() >= 6, "{entries:?}");
     let recommended = select_all_text(&html, "#catalog .catalog-entry.recommended .catalog-name");
-    let best = hearth::chat::models::catalog::recommended(&server.state).await;
+    let best = server
+        .state
+        .chat
+        .recommended_model(&server.state.config)
+        .await;
     match best {
         // A box with the memory for a catalog model: the banner offers it.
         Some(best) => {

@@ -72,6 +72,15 @@ impl ChatState {
             .clone()
     }
 
+    /// The catalog model recommended for this box (Admin → Models marks
+    /// it; the home page's owner checklist names it).
+    pub async fn recommended_model(
+        &self,
+        config: &Config,
+    ) -> Option<super::models::catalog::Recommendation> {
+        super::models::catalog::recommended(config, self).await
+    }
+
     pub fn set_assistant(&self, settings: AssistantSettings) {
         *self.assistant.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }

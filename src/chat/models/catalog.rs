@@ -19,7 +19,8 @@
 //! [`hardware::measure_memory_bandwidth`]) on the blocking pool and cached.
 
 use crate::app::AppState;
-use crate::config::{CatalogSource, DEFAULT_MODEL_FILE};
+use crate::chat::ChatState;
+use crate::config::{CatalogSource, Config, DEFAULT_MODEL_FILE};
 use crate::llm::hardware;
 
 /// How much of the measured bandwidth llama.cpp turns into tokens. Measured
@@ -193,8 +194,12 @@ fn builtin() -> Vec<CatalogEntry> {
 
 /// The catalog: the built-in entries with the config's added or replaced.
 pub fn entries(state: &AppState) -> Vec<CatalogEntry> {
+    entries_for(&state.config)
+}
+
+fn entries_for(config: &Config) -> Vec<CatalogEntry> {
     let mut entries = builtin();
-    for source in &state.config.models.catalog {
+    for source in &config.models.catalog {
         let entry = CatalogEntry {
             source: source.clone(),
             research_only: false,
@@ -307,8 +312,12 @@ pub fn judge(entries: Vec<CatalogEntry>, facts: BoxFacts, on_box: &[String]) -> 
 
 /// The catalog judged for this box as it is now.
 pub async fn judged(state: &AppState) -> Vec<Judged> {
-    let facts = box_facts(state).await;
-    let models = state.config.models_dir();
+    judged_for(&state.config, &state.chat).await
+}
+
+async fn judged_for(config: &Config, chat: &ChatState) -> Vec<Judged> {
+    let facts = box_facts(chat).await;
+    let models = config.models_dir();
     let on_box: Vec<String> = std::fs::read_dir(&models)
         .map(|dir| {
             dir.filter_map(Result::ok)
@@ -316,12 +325,12 @@ pub async fn judged(state: &AppState) -> Vec<Judged> {
                 .collect()
         })
         .unwrap_or_default();
-    judge(entries(state), facts, &on_box)
+    judge(entries_for(config), facts, &on_box)
 }
 
-async fn box_facts(state: &AppState) -> BoxFacts {
-    let settings = state.chat.assistant();
-    let active = state.chat.engine.config().model_path;
+async fn box_facts(chat: &ChatState) -> BoxFacts {
+    let settings = chat.assistant();
+    let active = chat.engine.config().model_path;
     // The model in use gives its memory back when another is chosen.
     let active_bytes = std::fs::metadata(&active).map_or(0, |m| m.len());
     BoxFacts {
@@ -333,8 +342,8 @@ async fn box_facts(state: &AppState) -> BoxFacts {
 
 /// The catalog model recommended for this box, for pages beyond Admin →
 /// Models (the home page's owner checklist): its name and a link to it.
-pub async fn recommended(state: &AppState) -> Option<Recommendation> {
-    judged(state)
+pub async fn recommended(config: &Config, chat: &ChatState) -> Option<Recommendation> {
+    judged_for(config, chat)
         .await
         .into_iter()
         .find(|j| j.recommended)
