@@ -262,7 +262,11 @@ async fn every_field_has_visible_help_and_errors_name_the_field_and_its_range() 
         );
         let html = parse(response).await;
         assert_eq!(select_text(&html, ".error"), message, "{field}={value}");
-        assert_eq!(select_text(&html, ".field-error"), message);
+        assert_eq!(select_text(&html, &format!("#{field}_error")), message);
+        assert_eq!(
+            select_attr(&html, &format!("#{field}"), "aria-describedby"),
+            format!("{field}_error {field}_help")
+        );
         assert_eq!(
             select_attr(&html, "[aria-invalid=true]", "id"),
             field,

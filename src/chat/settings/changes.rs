@@ -67,15 +67,18 @@ pub fn changes(before: &AssistantSettings, after: &AssistantSettings) -> Vec<Cha
     changes
 }
 
-/// The system prompt's lines from `before` to `after`; empty when it did
-/// not change.
+/// The system prompt's lines from `before` to `after`; empty when no line
+/// changed. Lines are compared without their line breaks, so adding a line
+/// after the last one does not show that one as changed too (a browser's
+/// textarea may or may not end the text with one).
 pub fn prompt_diff(before: &str, after: &str) -> Vec<DiffLine> {
-    if before == after {
+    let old: Vec<&str> = before.lines().collect();
+    let new: Vec<&str> = after.lines().collect();
+    if old == new {
         return Vec::new();
     }
-    let diff = TextDiff::from_lines(before, after);
+    let diff = TextDiff::from_slices(&old, &new);
     let groups = diff.grouped_ops(CONTEXT_LINES);
-    let line_count = |s: &str| s.lines().count();
     let mut lines = Vec::new();
     for (i, group) in groups.iter().enumerate() {
         let starts_later = group
@@ -86,11 +89,7 @@ pub fn prompt_diff(before: &str, after: &str) -> Vec<DiffLine> {
         }
         for op in group {
             for change in diff.iter_changes(op) {
-                let text = change
-                    .value()
-                    .trim_end_matches('\n')
-                    .trim_end_matches('\r')
-                    .to_string();
+                let text = change.value().to_string();
                 lines.push(match change.tag() {
                     ChangeTag::Equal => DiffLine::Same(text),
                     ChangeTag::Delete => DiffLine::Removed(text),
@@ -102,9 +101,7 @@ pub fn prompt_diff(before: &str, after: &str) -> Vec<DiffLine> {
     let ends_earlier = groups
         .last()
         .and_then(|group| group.last())
-        .is_some_and(|op| {
-            op.old_range().end < line_count(before) || op.new_range().end < line_count(after)
-        });
+        .is_some_and(|op| op.old_range().end < old.len() || op.new_range().end < new.len());
     if ends_earlier {
         lines.push(DiffLine::Gap);
     }
@@ -151,8 +148,18 @@ mod tests {
                 "+No emojis.",
             ],
         );
-        // A trailing newline alone still shows the line that changed.
-        check("Be brief.", "Be brief.\n", &["-Be brief.", "+Be brief."]);
+        // A line added after the last one; a line break alone changes no line.
+        check(
+            "Be brief.",
+            "Be brief.\r\nSign as Anna.",
+            &[" Be brief.", "+Sign as Anna."],
+        );
+        check("Be brief.", "Be brief.\n", &[]);
+        check(
+            "Be brief.\n\nBye.",
+            "Be brief.\nBye.",
+            &[" Be brief.", "-", " Bye."],
+        );
         // Long unchanged stretches fold, at the start, between and at the end.
         check(
             "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12",
