@@ -368,6 +368,36 @@ async fn the_history_shows_the_system_prompt_as_an_escaped_line_diff() {
         select_all_text(&html, &format!("{first} .diff del")),
         [format!("Removed: {}", factory.system_prompt)]
     );
+
+    // A version that cannot be read (written by hand, say) is shown as such,
+    // without a Restore button; the one after it says its changes are unknown.
+    let store = &server.state.store;
+    store
+        .set_setting(SETTING_KEY, "not json".into(), None)
+        .await
+        .unwrap();
+    let response = owner
+        .post_form(
+            "/admin/assistant",
+            &form_for(&factory, "balanced", "precise", &numbers(&factory)),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = owner.page("/admin/assistant").await;
+    assert_eq!(
+        select_text(&html, "#version-3 .error-text"),
+        "This version cannot be read."
+    );
+    assert_eq!(select_text(&html, "#version-3 .who"), "console");
+    assert!(select_all_text(&html, "#version-3 form").is_empty());
+    assert_eq!(
+        select_text(&html, "#version-4 .muted"),
+        "The version before it cannot be read, so what changed is not known."
+    );
+    assert_eq!(
+        select_all_text(&html, "#version-2 form button"),
+        ["Restore"]
+    );
 }
 
 #[tokio::test]

@@ -144,6 +144,8 @@ struct VersionView {
     /// There is no earlier version: compared with the factory settings.
     first: bool,
     readable: bool,
+    /// The version before cannot be read, so what changed is unknown.
+    earlier_unreadable: bool,
     changes: Vec<Change>,
     prompt: Vec<DiffLine>,
 }
@@ -316,7 +318,8 @@ fn history(versions: &[SettingVersion], factory: &AssistantSettings) -> Vec<Vers
                 current: i == 0,
                 factory: this.as_ref() == Some(factory),
                 first: earlier.is_none(),
-                readable: this.is_some() && before.is_some(),
+                readable: this.is_some(),
+                earlier_unreadable: before.is_none(),
                 changes,
                 prompt,
             }

@@ -217,6 +217,8 @@ mod tests {
             |s| s.temperature = 0.75,
             &["Preset Balanced → Custom", "Temperature 0.7 → 0.75"],
         );
+        // Within a preset's tolerance: the same preset, the number as stored.
+        check_changes(|s| s.top_p = 0.900_01, &["Top-p 0.9 → 0.90001"]);
         check_changes(
             |s| {
                 s.temperature = 1.0;
