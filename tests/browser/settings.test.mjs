@@ -73,7 +73,7 @@ test('assistant settings: presets, history with changes, factory settings', { ti
   await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
   await page.getByLabel('Password again').fill(OWNER.password);
   await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
-  assert.equal(pathOf(page), '/chat');
+  assert.equal(pathOf(page), '/', 'the owner lands on the getting-started checklist');
 
   // --- The form: presets first, Balanced in use, numbers tucked away -------------
   await page.goto('/admin/assistant');
