@@ -171,6 +171,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/admin/assistant", "admin"),
     ("POST", "/admin/assistant", "admin"),
     ("POST", "/admin/assistant/restore/{version}", "admin"),
+    ("POST", "/admin/assistant/factory", "admin"),
     ("GET", "/api/v1/assistant", "admin"),
     ("PATCH", "/api/v1/assistant", "admin"),
     ("GET", "/admin/models", "admin"),

@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod admin;
 mod api;
+mod assistant_settings;
 mod auth;
 mod chat;
 mod chat_actions;

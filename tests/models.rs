@@ -780,24 +780,27 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
         parallel: 4,
     };
     assert_eq!(server.state.chat.assistant(), first);
-    let cells = select_all_text(&html, "#history tbody tr:first-child td");
-    assert_eq!(cells[0], "1");
-    assert_eq!(cells[2], "olivia");
-    assert!(cells[3].contains("temperature 0.3"), "{cells:?}");
+    assert_eq!(select_text(&html, "#history .version-number"), "1");
+    assert_eq!(select_text(&html, "#history .who"), "olivia");
+    let changes = select_all_text(&html, "#history li:first-child .changes li");
+    assert!(
+        changes.contains(&"Temperature 0.7 → 0.3".to_string()),
+        "{changes:?}"
+    );
     assert_eq!(select_attr(&html, "#temperature", "value"), "0.3");
 
     for (fields, message) in [
         (
             settings_form("x", "5", "256", "2048"),
-            "Temperature goes from 0 to 2.",
+            "Temperature must be between 0 and 2.",
         ),
         (
             settings_form("x", "0.3", "1500", "2048"),
-            "The longest answer may use at most half of the context.",
+            "Longest answer may use at most half of the context: up to 1,024 tokens with 2,048 tokens of context per chat.",
         ),
         (
             settings_form("x", "warm", "256", "2048"),
-            "Temperature must be a number.",
+            "Temperature must be a number from 0 to 2.",
         ),
     ] {
         let response = owner.post_form("/admin/assistant", &fields).await;
@@ -818,7 +821,7 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
     assert!(select_text(&html, ".flash").starts_with("Saved as version 2"));
     assert_eq!(server.state.chat.assistant().temperature, 1.1);
     assert_eq!(
-        select_all_text(&html, "#history tbody tr td:first-child"),
+        select_all_text(&html, "#history .version-number"),
         ["2", "1"]
     );
 
@@ -916,7 +919,10 @@ async fn the_assistant_api_reads_and_patches_settings() {
 
     for (body, message) in [
         (json!({"nope": 1}), "unknown setting"),
-        (json!({"temperature": 9}), "Temperature goes from 0 to 2."),
+        (
+            json!({"temperature": 9}),
+            "Temperature must be between 0 and 2.",
+        ),
         (json!({"parallel": "four"}), "invalid settings"),
         (json!([1, 2]), "JSON object"),
     ] {
