@@ -280,6 +280,21 @@ impl Store {
         .await
     }
 
+    /// The collection `viewer` asked for and may not see, or `None` when
+    /// they may see it or it does not exist (see `document_refused`).
+    pub async fn collection_refused(
+        &self,
+        viewer: Viewer,
+        id: CollectionId,
+    ) -> StoreResult<Option<Collection>> {
+        self.read(move |c| match collection_by_id(c, id) {
+            Ok(collection) if !is_visible(c, viewer, id)? => Ok(Some(collection)),
+            Ok(_) | Err(StoreError::NotFound) => Ok(None),
+            Err(other) => Err(other),
+        })
+        .await
+    }
+
     pub async fn collection(&self, id: CollectionId) -> StoreResult<Collection> {
         self.read(move |c| collection_by_id(c, id)).await
     }
