@@ -61,6 +61,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/collections", "staff"),
     ("GET", "/admin/collections", "admin"),
     ("POST", "/admin/collections", "admin"),
+    ("GET", "/admin/collections/{id}", "admin"),
     ("POST", "/admin/collections/{id}", "admin"),
     ("POST", "/admin/collections/{id}/delete", "admin"),
     ("POST", "/admin/search/rebuild", "admin"),

@@ -109,7 +109,7 @@ async fn collection(api: &ApiClient, owner: &Client, name: &str, roles: &[&str])
     for role in roles {
         fields.push(("role", role));
     }
-    let response = owner.post_form("/admin/collections", &fields).await;
+    let response = owner.post_form("/collections", &fields).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "create {name}");
     let list: Value = api
         .request(Method::GET, "/api/v1/collections")
@@ -1231,7 +1231,7 @@ async fn names_lose_bidirectional_controls() {
     let name = "Quality \u{2066}team\u{2069}";
     collection(&api, &owner, "Quality team", &["owner"]).await;
     let response = owner
-        .post_form("/admin/collections", &[("name", name), ("role", "owner")])
+        .post_form("/collections", &[("name", name), ("role", "owner")])
         .await;
     // The cleaned name is taken already: refused as a duplicate, not stored twice.
     assert_ne!(response.status(), StatusCode::SEE_OTHER);

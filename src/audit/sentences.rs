@@ -423,9 +423,6 @@ impl Lookup {
                     .unwrap_or_else(|| format!("document {}", id.0))
             } else {
                 withheld = true;
-                if let Some(c) = record.target_collection {
-                    place = self.collection_name(c, "");
-                }
                 "a document you cannot see".into()
             }
         } else if let Some(id) = id_in(target, "collection").map(CollectionId) {

@@ -324,6 +324,33 @@ impl Store {
         .await
     }
 
+    /// One page of the shared collections, by name, and how many there
+    /// are in all (Admin → Collections).
+    pub async fn shared_collections_page(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(Vec<Collection>, u64)> {
+        self.read(move |c| {
+            let total: i64 = c.query_row(
+                "SELECT count(*) FROM collections WHERE personal_of IS NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            let page = collections_selected(
+                c,
+                "SELECT id FROM collections WHERE personal_of IS NULL
+                 ORDER BY name COLLATE NOCASE, id LIMIT :limit OFFSET :offset",
+                named_params! {
+                    ":limit": i64::try_from(limit).unwrap_or(i64::MAX),
+                    ":offset": i64::try_from(offset).unwrap_or(i64::MAX),
+                },
+            )?;
+            Ok((page, total.max(0) as u64))
+        })
+        .await
+    }
+
     /// The collections `viewer` may see: their own first, then by name.
     pub async fn visible_collections(&self, viewer: Viewer) -> StoreResult<Vec<Collection>> {
         self.read(move |c| {
