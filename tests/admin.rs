@@ -565,9 +565,21 @@ async fn reads_downloads_and_refusals_are_sentences_for_their_reader() {
     let tom = server.user(&owner, "tom", "staff").await;
     let alex = server.user(&owner, "alex", "admin").await;
     let alex_api = ApiClient::new(&server.base, &alex.api_key("alex").await);
-    let front = shared_collection(&owner, &owner_api, "Front desk", &["owner", "admin", "staff"]).await;
+    let front = shared_collection(
+        &owner,
+        &owner_api,
+        "Front desk",
+        &["owner", "admin", "staff"],
+    )
+    .await;
     let hr = shared_collection(&owner, &owner_api, "HR", &["owner"]).await;
-    let policy = uploaded(&owner_api, Some(front), "Refund policy.txt", "Refunds within 30 days.").await;
+    let policy = uploaded(
+        &owner_api,
+        Some(front),
+        "Refund policy.txt",
+        "Refunds within 30 days.",
+    )
+    .await;
     let salaries = uploaded(&owner_api, Some(hr), "Salaries.txt", "The salary bands.").await;
 
     // Tom opens the policy three times (once from search, by a passage),
@@ -585,17 +597,38 @@ async fn reads_downloads_and_refusals_are_sentences_for_their_reader() {
     }
     for _ in 0..2 {
         let refused = tom.get(&format!("/documents/{salaries}")).await;
-        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "still not found, never forbidden");
+        assert_eq!(
+            refused.status(),
+            StatusCode::NOT_FOUND,
+            "still not found, never forbidden"
+        );
     }
     assert_eq!(
-        tom.get(&format!("/documents/{salaries}/download")).await.status(),
+        tom.get(&format!("/documents/{salaries}/download"))
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
-    assert_eq!(tom.get(&format!("/documents?collection={hr}")).await.status(), StatusCode::OK);
-    assert_eq!(tom.get("/admin/users").await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(tom.get("/admin/audit").await.status(), StatusCode::FORBIDDEN, "the log is for admins");
+    assert_eq!(
+        tom.get(&format!("/documents?collection={hr}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        tom.get("/admin/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        tom.get("/admin/audit").await.status(),
+        StatusCode::FORBIDDEN,
+        "the log is for admins"
+    );
     // A document that does not exist is not a refusal.
-    assert_eq!(tom.get("/documents/999999").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        tom.get("/documents/999999").await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     let said = summaries(&owner_api, "actor=tom").await;
     assert_eq!(
@@ -614,7 +647,9 @@ async fn reads_downloads_and_refusals_are_sentences_for_their_reader() {
         "views and refusals once within the window, every download"
     );
     // The API keeps its fields beside the sentence.
-    let (_, page) = owner_api.get_json("/api/v1/audit?actor=tom&action=docs.viewed").await;
+    let (_, page) = owner_api
+        .get_json("/api/v1/audit?actor=tom&action=docs.viewed")
+        .await;
     assert_eq!(page["total"], 2);
     let refused = &page["records"][0];
     assert_eq!(refused["action"], "docs.viewed");
@@ -629,21 +664,31 @@ async fn reads_downloads_and_refusals_are_sentences_for_their_reader() {
             && alex_said.contains(&"tom Tester downloaded Refund policy.txt".to_string()),
         "{alex_said:?}"
     );
-    let (_, page) = alex_api.get_json("/api/v1/audit?actor=tom&outcome=denied&action=docs").await;
+    let (_, page) = alex_api
+        .get_json("/api/v1/audit?actor=tom&outcome=denied&action=docs")
+        .await;
     for record in page["records"].as_array().unwrap() {
         assert_eq!(record["detail"], "", "details withheld too: {record}");
         assert!(!record.to_string().contains("Salaries"), "{record}");
     }
 
     // After the window, the same view is recorded again.
-    server.state.store.clock().advance(std::time::Duration::from_secs(11 * 60));
+    server
+        .state
+        .store
+        .clock()
+        .advance(std::time::Duration::from_secs(11 * 60));
     tom.get(&format!("/documents/{policy}")).await;
-    let (_, page) = owner_api.get_json("/api/v1/audit?actor=tom&action=docs.viewed&outcome=ok").await;
+    let (_, page) = owner_api
+        .get_json("/api/v1/audit?actor=tom&action=docs.viewed&outcome=ok")
+        .await;
     assert_eq!(page["total"], 2);
 
     // The page: sentences, the dotted name small beside, filters by person
     // and kind of action, and the window in its help.
-    let (status, html) = owner.page("/admin/audit?actor=tom&action=docs.downloaded&outcome=ok").await;
+    let (status, html) = owner
+        .page("/admin/audit?actor=tom&action=docs.downloaded&outcome=ok")
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(select_text(&html, "#audit-count"), "2 entries");
     assert_eq!(
@@ -654,7 +699,10 @@ async fn reads_downloads_and_refusals_are_sentences_for_their_reader() {
         select_all_text(&html, "#audit code.audit-action"),
         ["docs.downloaded"; 2]
     );
-    assert_eq!(select_attr(&html, "#actor option[selected]", "value"), "tom");
+    assert_eq!(
+        select_attr(&html, "#actor option[selected]", "value"),
+        "tom"
+    );
     assert_eq!(
         select_attr(&html, "#action option[selected]", "value"),
         "docs.downloaded"
@@ -680,7 +728,10 @@ async fn changes_read_with_current_names_and_kept_names_once_gone() {
     let fees = uploaded(&api, Some(front), "Fees 2026.txt", "Fees for 2026.").await;
     let other = shared_collection(&owner, &api, "Archive", &["owner"]).await;
     let moved = owner
-        .post_form(&format!("/documents/{fees}/move"), &[("collection", &other.to_string())])
+        .post_form(
+            &format!("/documents/{fees}/move"),
+            &[("collection", &other.to_string())],
+        )
         .await;
     assert_eq!(moved.status(), StatusCode::SEE_OTHER);
     // Sam's display name changes; the log uses the name now.
@@ -697,7 +748,9 @@ async fn changes_read_with_current_names_and_kept_names_once_gone() {
             &[("name", "Front desk"), ("role", "owner"), ("role", "staff")],
         )
         .await;
-    owner.post_form(&format!("/documents/{fees}/delete"), &[]).await;
+    owner
+        .post_form(&format!("/documents/{fees}/delete"), &[])
+        .await;
     let said = summaries(&api, "").await;
     for expected in [
         "Olivia Owner created an account for Sam Smith".to_string(),

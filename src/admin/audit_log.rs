@@ -179,8 +179,7 @@ pub struct AuditLogPage {
     error: Option<String>,
     /// People to filter by: (username, label).
     people: Vec<(String, String)>,
-    /// Kinds and actions to filter by: (prefix, label, its actions as (name, label)).
-    kinds: Vec<(&'static str, &'static str, Vec<(&'static str, String)>)>,
+    kinds: Vec<KindChoice>,
     repeat_window_minutes: u64,
 }
 
@@ -212,14 +211,23 @@ impl AuditLogPage {
     }
 }
 
+/// A kind of action to filter by, and its actions.
+pub struct KindChoice {
+    /// The actions' common prefix (`docs`).
+    prefix: &'static str,
+    label: &'static str,
+    /// Each action's name and what it says ("downloaded …").
+    actions: Vec<(&'static str, String)>,
+}
+
 /// The filter's kinds, each with its actions described ("downloaded …").
-fn kinds() -> Vec<(&'static str, &'static str, Vec<(&'static str, String)>)> {
+fn kinds() -> Vec<KindChoice> {
     KINDS
         .iter()
-        .map(|(prefix, label)| {
+        .map(|&(prefix, label)| {
             let actions = Action::ALL
                 .iter()
-                .filter(|a| a.kind() == *prefix)
+                .filter(|a| a.kind() == prefix)
                 .map(|a| {
                     let said = audit::sentence(
                         Some(*a),
@@ -234,7 +242,11 @@ fn kinds() -> Vec<(&'static str, &'static str, Vec<(&'static str, String)>)> {
                     (a.name(), said.trim().to_string())
                 })
                 .collect();
-            (*prefix, *label, actions)
+            KindChoice {
+                prefix,
+                label,
+                actions,
+            }
         })
         .collect()
 }

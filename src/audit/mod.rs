@@ -158,7 +158,9 @@ pub async fn record(
     ip: &str,
     event: Event<'_>,
 ) -> StoreResult<()> {
-    store.append_audit(new_record(store, actor, ip, event)).await
+    store
+        .append_audit(new_record(store, actor, ip, event))
+        .await
 }
 
 /// Like [`record`], unless the same person has an entry with the same

@@ -98,10 +98,7 @@ fn phrase_of(action: Action) -> Phrase {
         },
         DocsUploaded => phrase("uploaded {what} to {place}", "upload {what}"),
         DocsMoved => phrase("moved {what} to {place}", "move {full}"),
-        DocsReprocessed => phrase(
-            "had {what} processed again",
-            "have {full} processed again",
-        ),
+        DocsReprocessed => phrase("had {what} processed again", "have {full} processed again"),
         DocsDeleted => phrase("deleted {what} from {place}", "delete {full}"),
         CollectionViewed => Phrase {
             refused: Some("was refused the collection {what}"),
@@ -165,32 +162,21 @@ fn phrase_of(action: Action) -> Phrase {
             "revoked a calendar subscription",
             "revoke a calendar subscription",
         ),
-        ScheduleCustomerCreated => phrase(
-            "added the customer {what}",
-            "add the customer {what}",
-        ),
-        ScheduleCustomerUpdated => phrase(
-            "changed the customer {what}",
-            "change the customer {what}",
-        ),
+        ScheduleCustomerCreated => phrase("added the customer {what}", "add the customer {what}"),
+        ScheduleCustomerUpdated => {
+            phrase("changed the customer {what}", "change the customer {what}")
+        }
         ScheduleStaffCreated => phrase("added {what} to the staff", "add {what} to the staff"),
         ScheduleStaffUpdated => phrase(
             "changed {what}'s staff details",
             "change {what}'s staff details",
         ),
         ScheduleServiceCreated => phrase("added the service {what}", "add the service {what}"),
-        ScheduleServiceUpdated => phrase(
-            "changed the service {what}",
-            "change the service {what}",
-        ),
-        ScheduleResourceCreated => phrase(
-            "added the resource {what}",
-            "add the resource {what}",
-        ),
-        ScheduleResourceUpdated => phrase(
-            "changed the resource {what}",
-            "change the resource {what}",
-        ),
+        ScheduleServiceUpdated => phrase("changed the service {what}", "change the service {what}"),
+        ScheduleResourceCreated => phrase("added the resource {what}", "add the resource {what}"),
+        ScheduleResourceUpdated => {
+            phrase("changed the resource {what}", "change the resource {what}")
+        }
         ScheduleClosureAdded => phrase("added a closure", "add a closure"),
         ScheduleClosureDeleted => phrase("removed a closure", "remove a closure"),
         ScheduleTimeOffAdded => phrase("added time off", "add time off"),
@@ -361,32 +347,31 @@ pub async fn summarise(
             .collect();
     }
     for record in records {
-        if let Some(id) = id_in(&record.target, "customer").map(CustomerId) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = lookup.customers.entry(id) {
-                match store.customer(id).await {
-                    Ok(customer) => {
-                        slot.insert(customer.name);
-                    }
-                    Err(StoreError::NotFound) => {}
-                    Err(other) => return Err(other),
+        if let Some(id) = id_in(&record.target, "customer").map(CustomerId)
+            && let std::collections::hash_map::Entry::Vacant(slot) = lookup.customers.entry(id)
+        {
+            match store.customer(id).await {
+                Ok(customer) => {
+                    slot.insert(customer.name);
                 }
+                Err(StoreError::NotFound) => {}
+                Err(other) => return Err(other),
             }
         }
-        if let Some(id) = id_in(&record.target, "appointment").map(AppointmentId) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = lookup.appointments.entry(id)
-            {
-                match store.appointment(id).await {
-                    Ok(appointment) => {
-                        slot.insert(
-                            appointment
-                                .customer_name
-                                .filter(|n| !n.is_empty())
-                                .unwrap_or_else(|| format!("\u{201c}{}\u{201d}", appointment.title)),
-                        );
-                    }
-                    Err(StoreError::NotFound) => {}
-                    Err(other) => return Err(other),
+        if let Some(id) = id_in(&record.target, "appointment").map(AppointmentId)
+            && let std::collections::hash_map::Entry::Vacant(slot) = lookup.appointments.entry(id)
+        {
+            match store.appointment(id).await {
+                Ok(appointment) => {
+                    slot.insert(
+                        appointment
+                            .customer_name
+                            .filter(|n| !n.is_empty())
+                            .unwrap_or_else(|| format!("\u{201c}{}\u{201d}", appointment.title)),
+                    );
                 }
+                Err(StoreError::NotFound) => {}
+                Err(other) => return Err(other),
             }
         }
     }
@@ -525,7 +510,13 @@ mod tests {
     fn sentences_read_as_people_say_them() {
         use Action::*;
         check(AuthLogin, Outcome::Ok, "Tom", "", "Tom signed in");
-        check(AuthLogin, Outcome::Failed, "Tom", "", "Tom could not sign in");
+        check(
+            AuthLogin,
+            Outcome::Failed,
+            "Tom",
+            "",
+            "Tom could not sign in",
+        );
         check(
             AuthLogin,
             Outcome::Failed,

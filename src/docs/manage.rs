@@ -15,7 +15,8 @@ use crate::audit::{self, Actor, Event, Target};
 use crate::disk::SpoolError;
 use crate::error::{AppError, AppResult};
 use crate::store::{
-    Added, Collection, CollectionId, DocumentId, DocumentRecord, DocumentSource, NewDocument, User, Viewer,
+    Added, Collection, CollectionId, DocumentId, DocumentRecord, DocumentSource, NewDocument, User,
+    Viewer,
 };
 
 /// Collections `user` may add documents to, their own first (created on
@@ -289,11 +290,11 @@ async fn add_stored(
                 .named(document.file_name.clone())
                 .in_collection(document.collection_id)
                 .detail(format!(
-                "{} ({}) into {}",
-                document.file_name,
-                outcome.as_str(),
-                document.collection_name
-            )),
+                    "{} ({}) into {}",
+                    document.file_name,
+                    outcome.as_str(),
+                    document.collection_name
+                )),
         )
         .await?;
     }
@@ -572,9 +573,9 @@ pub async fn delete_document(
             .named(deleted.file_name.clone())
             .in_collection(deleted.collection_id)
             .detail(format!(
-            "{} from {}",
-            deleted.file_name, deleted.collection_name
-        )),
+                "{} from {}",
+                deleted.file_name, deleted.collection_name
+            )),
     )
     .await?;
     Ok(deleted)

@@ -246,8 +246,7 @@ async fn document_page(
     Path(id): Path<DocumentId>,
     Query(query): Query<DocumentQuery>,
 ) -> AppResult<Response> {
-    let (document, collection) =
-        read_document(&state, &user.user, &ip, id, Reading::View).await?;
+    let (document, collection) = read_document(&state, &user.user, &ip, id, Reading::View).await?;
     let chunks = state.store.document_chunks(document.id).await?;
     let mut pages: Vec<PageOfText> = Vec::new();
     for chunk in chunks {

@@ -382,7 +382,10 @@ pub async fn require_setup(State(state): State<AppState>, req: Request, next: Ne
 /// person and path within `audit.repeat_window_minutes`. The answer stays
 /// 403 even if recording fails (that is logged).
 pub async fn record_refusals(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let user = req.extensions().get::<CurrentUser>().map(|u| u.user.clone());
+    let user = req
+        .extensions()
+        .get::<CurrentUser>()
+        .map(|u| u.user.clone());
     let path: String = req.uri().path().chars().take(200).collect();
     let ip = req
         .extensions()
