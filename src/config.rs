@@ -28,7 +28,33 @@ pub struct Config {
     pub documents: DocumentsConfig,
     pub schedule: ScheduleConfig,
     pub storage: StorageConfig,
+    pub audit: AuditConfig,
     pub log: LogConfig,
+}
+
+/// The audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Minutes within which the same person opening the same document (or
+    /// being refused the same thing) again is not recorded again, so reads
+    /// do not flood the log. 0 records every one. At most a day (1440).
+    pub repeat_window_minutes: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            repeat_window_minutes: 10,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The window as a duration.
+    pub fn repeat_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.repeat_window_minutes * 60)
+    }
 }
 
 /// The data directory's disk: how much room is kept free, and the room
@@ -287,6 +313,7 @@ impl Default for Config {
             documents: DocumentsConfig::default(),
             schedule: ScheduleConfig::default(),
             storage: StorageConfig::default(),
+            audit: AuditConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -441,6 +468,12 @@ impl Config {
         {
             bail!(
                 "[schedule]: import_max_bytes at least 1024, import_max_appointments and feeds_per_person at least 1, max_series_occurrences 1 to 500, max_search_days 1 to 3660, assistant_max_chars at least 20"
+            );
+        }
+        if self.audit.repeat_window_minutes > 24 * 60 {
+            bail!(
+                "audit.repeat_window_minutes is {}; use 0 to 1440 minutes (a day)",
+                self.audit.repeat_window_minutes
             );
         }
         if self.data_dir.as_os_str().is_empty() {

@@ -141,7 +141,7 @@ pub async fn checklist(state: &AppState, viewer: &User) -> AppResult<Checklist> 
         },
         done: documents > 0,
         link: Some(if collections.is_empty() {
-            ("/admin/collections", "Create a collection")
+            ("/collections#new-collection", "Create a collection")
         } else {
             ("/documents", "Upload documents")
         }),

@@ -28,3 +28,19 @@ document.addEventListener("click", async (event) => {
     button.textContent = "Selected: press Ctrl+C";
   }
 });
+
+// A form with data-confirm-rename asks before it renames something: its
+// `name` field differs from data-current-name ("{old}" and "{new}" are
+// filled in).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.getAttribute("data-confirm-rename");
+  const field = form.elements.namedItem("name");
+  if (!question || !field) return;
+  const before = (form.getAttribute("data-current-name") || "").trim();
+  const after = field.value.trim();
+  if (after === before) return;
+  if (!window.confirm(question.replace("{old}", before).replace("{new}", after))) {
+    event.preventDefault();
+  }
+});

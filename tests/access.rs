@@ -67,6 +67,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/collections", "staff"),
     ("GET", "/admin/collections", "admin"),
     ("POST", "/admin/collections", "admin"),
+    ("GET", "/admin/collections/{id}", "admin"),
     ("POST", "/admin/collections/{id}", "admin"),
     ("POST", "/admin/collections/{id}/delete", "admin"),
     ("POST", "/admin/search/rebuild", "admin"),
@@ -330,4 +331,68 @@ async fn staff_see_no_admin_link_and_get_a_friendly_refusal() {
         select_all_text(&html, ".main-nav a"),
         ["Chat", "Documents", "Search", "Schedule", "Admin"]
     );
+}
+
+#[tokio::test]
+async fn refused_pages_are_recorded_once_per_window() {
+    let (server, owner) = TestServer::with_owner().await;
+    let staff = server.user(&owner, "sam", "staff").await;
+    let admin = server.user(&owner, "alex", "admin").await;
+    for _ in 0..3 {
+        assert_eq!(
+            staff.get("/admin/users").await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert_eq!(
+        staff.get("/admin/collections/1").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let api = ApiClient::new(&server.base, &staff.api_key("sam").await);
+    assert_eq!(api.get_json("/api/v1/audit").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        admin
+            .post_form("/admin/access/settings", &[])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN,
+        "owner-only, refused to an admin"
+    );
+    let audit = server
+        .state
+        .store
+        .audit(hearth::store::AuditFilter {
+            action: Some("access.refused".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let refused: Vec<_> = audit
+        .records
+        .iter()
+        .map(|r| (r.actor.as_str(), r.target.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("alex", "/admin/access/settings", "denied"),
+            ("sam", "/api/v1/audit", "denied"),
+            ("sam", "/admin/collections/1", "denied"),
+            ("sam", "/admin/users", "denied"),
+        ]
+    );
+    // Anonymous visitors are sent to sign in: nothing to record.
+    server.client().get("/admin/users").await;
+    let after = server
+        .state
+        .store
+        .audit(hearth::store::AuditFilter {
+            action: Some("access".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.total, 4);
 }

@@ -40,6 +40,7 @@ fn bad_values_fail_with_a_fix() {
         ("[auth]\nmin_password_length = 6", "at least 12"),
         ("[server]\nmax_request_bytes = 10", "at least 4096"),
         ("[log]\nfilter = \"[[[\"", "not a valid filter"),
+        ("[audit]\nrepeat_window_minutes = 5000", "0 to 1440"),
         (
             "[server]\nallowed_hosts = [\"http://x/\"]",
             "without a port",

@@ -109,7 +109,7 @@ async fn collection(api: &ApiClient, owner: &Client, name: &str, roles: &[&str])
     for role in roles {
         fields.push(("role", role));
     }
-    let response = owner.post_form("/admin/collections", &fields).await;
+    let response = owner.post_form("/collections", &fields).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "create {name}");
     let list: Value = api
         .request(Method::GET, "/api/v1/collections")
@@ -1300,7 +1300,7 @@ async fn names_lose_bidirectional_controls() {
     let name = "Quality \u{2066}team\u{2069}";
     collection(&api, &owner, "Quality team", &["owner"]).await;
     let response = owner
-        .post_form("/admin/collections", &[("name", name), ("role", "owner")])
+        .post_form("/collections", &[("name", name), ("role", "owner")])
         .await;
     // The cleaned name is taken already: refused as a duplicate, not stored twice.
     assert_ne!(response.status(), StatusCode::SEE_OTHER);
@@ -1459,4 +1459,212 @@ async fn huge_page_numbers_are_clamped_everywhere() {
             response.status()
         );
     }
+}
+
+#[tokio::test]
+async fn move_to_starts_at_the_current_collection_and_moving_there_changes_nothing() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let front = collection(&api, &owner, "Front desk", &["owner", "admin", "staff"]).await;
+    collection(&api, &owner, "Archive", &["owner", "admin"]).await;
+    let results = upload(&api, Some(front), &[("Fees 2026.txt", b"Fees.".to_vec())]).await;
+    let id = ids_of(&results)[0];
+    let (_, html) = owner.page(&format!("/documents/{id}")).await;
+    assert_eq!(
+        select_attr(&html, "#move-to option[selected]", "value"),
+        front.to_string(),
+        "the private collection is not the default"
+    );
+    assert!(select_all_text(&html, "#move-to option").len() >= 3);
+    let response = owner
+        .post_form(
+            &format!("/documents/{id}/move"),
+            &[("collection", &front.to_string())],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = owner.page(&location(&response)).await;
+    assert_eq!(
+        select_text(&html, ".flash"),
+        "Fees 2026.txt is already in Front desk; nothing was moved."
+    );
+    let audit = server
+        .state
+        .store
+        .audit(hearth::store::AuditFilter {
+            action: Some("docs.moved".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.total, 0, "a no-op is not recorded as a move");
+    // The API answers the document as it is.
+    let moved: Value = api
+        .request(Method::POST, &format!("/api/v1/documents/{id}/move"))
+        .json(&serde_json::json!({ "collection": front }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["collection_id"], front);
+}
+
+#[tokio::test]
+async fn collections_admin_is_a_list_with_a_page_each_and_one_place_to_create() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    // Created on the Collections page; an admin lands on its own page.
+    let response = owner
+        .post_form(
+            "/collections",
+            &[("name", "Front desk"), ("role", "owner"), ("role", "staff")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let edit = location(&response);
+    assert!(edit.starts_with("/admin/collections/"), "{edit}");
+    // The admin area's old form posts there too (308 keeps the form).
+    let response = owner
+        .post_form("/admin/collections", &[("name", "Old form")])
+        .await;
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(location(&response), "/collections");
+    let (_, html) = owner.page("/collections").await;
+    assert_eq!(
+        select_attr(&html, "#new-collection form", "action"),
+        "/collections"
+    );
+    let (_, html) = owner.page("/admin/collections").await;
+    assert!(
+        html.select(&scraper::Selector::parse("#new-collection form").unwrap())
+            .next()
+            .is_none(),
+        "no second form"
+    );
+    assert_eq!(
+        select_attr(&html, "#new-collection-link", "href"),
+        "/collections#new-collection"
+    );
+
+    for n in 0..30 {
+        collection(&api, &owner, &format!("Client {n:02}"), &["owner"]).await;
+    }
+    let front = collection(&api, &owner, "Front desk 2", &["owner", "admin"]).await;
+    let (status, html) = owner.page("/admin/collections").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        select_text(&html, "#collections-list h2"),
+        "32 shared collections"
+    );
+    assert_eq!(
+        select_all_text(&html, "#collections-admin tbody tr").len(),
+        25
+    );
+    assert_eq!(select_text(&html, ".pager span"), "Page 1 of 2");
+    assert!(
+        html.select(&scraper::Selector::parse("#collections-admin form").unwrap())
+            .next()
+            .is_none(),
+        "a list, not open forms"
+    );
+    let (_, html) = owner.page("/admin/collections?page=2").await;
+    let names = select_all_text(&html, "#collections-admin .collection-name");
+    assert_eq!(names.len(), 7, "{names:?}");
+    assert!(
+        names.ends_with(&["Front desk".to_string(), "Front desk 2".to_string()]),
+        "by name: {names:?}"
+    );
+    let row = select_text(&html, &format!("#collection-{front}"));
+    assert!(
+        row.contains("Owners and admins") && row.contains("Olivia Owner") && row.contains("Empty"),
+        "{row}"
+    );
+
+    // Its page: the form, a rename that clashes keeps what was typed.
+    let (status, html) = owner.page(&format!("/admin/collections/{front}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(select_attr(&html, "#c-name", "value"), "Front desk 2");
+    assert_eq!(
+        select_attr(&html, "#collection-settings form", "data-current-name"),
+        "Front desk 2"
+    );
+    let response = owner
+        .post_form(
+            &format!("/admin/collections/{front}"),
+            &[
+                ("name", "Front desk"),
+                ("description", "typed"),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        select_text(&html, "#collection-error"),
+        "A collection with this name already exists."
+    );
+    assert_eq!(select_attr(&html, "#c-description", "value"), "typed");
+    let response = owner
+        .post_form(
+            &format!("/admin/collections/{front}"),
+            &[("name", "Reception"), ("role", "owner"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(location(&response), format!("/admin/collections/{front}"));
+    // Deleting one that holds documents says why not; an empty one goes.
+    upload(&api, Some(front), &[("a.txt", b"alpha".to_vec())]).await;
+    let response = owner
+        .post_form(&format!("/admin/collections/{front}/delete"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert!(select_text(&html, "#collection-error").contains("still holds 1 document"));
+    let empty = collection(&api, &owner, "Temporary", &["owner"]).await;
+    let response = owner
+        .post_form(&format!("/admin/collections/{empty}/delete"), &[])
+        .await;
+    assert_eq!(location(&response), "/admin/collections");
+    assert_eq!(
+        owner
+            .get(&format!("/admin/collections/{empty}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let mine = server
+        .state
+        .store
+        .personal_collection(hearth::store::UserId(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        owner
+            .get(&format!("/admin/collections/{}", mine.id.0))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND,
+        "personal collections are not managed here"
+    );
+
+    let audit = server
+        .state
+        .store
+        .audit(hearth::store::AuditFilter {
+            action: Some("collection".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = audit.records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        &actions[..2],
+        ["collection.deleted", "collection.created"],
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"collection.renamed"), "{actions:?}");
 }

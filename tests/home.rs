@@ -124,10 +124,7 @@ async fn the_checklist_ticks_itself_off_as_the_box_is_set_up() {
 
     // 3. A collection: not yet ticked while it is empty; then a document.
     let response = owner
-        .post_form(
-            "/admin/collections",
-            &[("name", "Front desk"), ("role", "staff")],
-        )
+        .post_form("/collections", &[("name", "Front desk"), ("role", "staff")])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let html = home(&owner).await;

@@ -1,18 +1,21 @@
 //! Admin → Audit log and `/api/v1/audit`: the append-only record of who did
-//! what, newest first, filtered by person, action, outcome and dates.
+//! what, newest first, each entry a sentence for its reader ("Tom downloaded
+//! Refund policy.pdf"; see `audit::summarise`), filtered by person, kind of
+//! action, outcome and dates.
 
 use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use crate::app::AppState;
+use crate::audit::{self, Action, KINDS, Names};
 use crate::auth::AdminUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
-use crate::store::{AuditFilter, AuditPage, AuditRecord};
+use crate::store::{AuditFilter, AuditOutcome, AuditRecord, User, UserId};
 use crate::web::layout::{Shell, render_with_status};
 use crate::web::middleware::percent_encode;
 use crate::web::time::{Moment, Times};
@@ -34,7 +37,8 @@ pub struct AuditQuery {
     /// Username, exactly (any case).
     #[serde(default)]
     pub actor: String,
-    /// An action or its prefix: `auth` matches `auth.login` and `auth.logout`.
+    /// An action or its prefix (a kind): `auth` matches `auth.login` and
+    /// `auth.logout`, `docs.downloaded` only itself.
     #[serde(default)]
     pub action: String,
     /// `ok`, `failed` or `denied`.
@@ -102,17 +106,83 @@ fn day_start(date: &str, days_later: i64) -> AppResult<Option<i64>> {
     Ok(Some(zoned.timestamp().as_second()))
 }
 
+/// One entry as the API answers it: the stored fields, and the sentence.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    pub actor_id: Option<UserId>,
+    /// The username at the time, or `console` / `anonymous`.
+    pub actor: String,
+    /// A dotted name such as `auth.login` or `docs.downloaded`.
+    pub action: String,
+    pub target: String,
+    /// `ok`, `failed` or `denied` (refused).
+    pub outcome: AuditOutcome,
+    pub ip: String,
+    /// Empty when it would name a document the reader may not see.
+    pub detail: String,
+    /// The entry in words, for the reader: "Tom downloaded Refund
+    /// policy.pdf"; a document the reader may not see is not named.
+    pub summary: String,
+}
+
+impl AuditEntry {
+    fn new(record: AuditRecord, summary: audit::Summary) -> AuditEntry {
+        AuditEntry {
+            id: record.id,
+            at: record.at,
+            actor_id: record.actor_id,
+            actor: record.actor,
+            action: record.action,
+            target: record.target,
+            outcome: record.outcome,
+            ip: record.ip,
+            detail: summary.detail,
+            summary: summary.sentence,
+        }
+    }
+}
+
+/// A page of the log.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntries {
+    pub records: Vec<AuditEntry>,
+    /// How many records match the filter in all.
+    pub total: u64,
+}
+
+/// A page of entries as `reader` may read them.
+async fn entries(state: &AppState, reader: &User, filter: AuditFilter) -> AppResult<AuditEntries> {
+    let page = state.store.audit(filter).await?;
+    let summaries = audit::summarise(&state.store, reader, &page.records).await?;
+    Ok(AuditEntries {
+        records: page
+            .records
+            .into_iter()
+            .zip(summaries)
+            .map(|(record, summary)| AuditEntry::new(record, summary))
+            .collect(),
+        total: page.total,
+    })
+}
+
 #[derive(Template)]
 #[template(path = "admin/audit.html")]
 pub struct AuditLogPage {
     shell: Shell,
     query: AuditQuery,
-    records: Vec<AuditRecord>,
+    records: Vec<AuditEntry>,
     total: u64,
     page: u64,
     pages: u64,
     error: Option<String>,
     times: Times,
+    /// People to filter by: (username, label).
+    people: Vec<(String, String)>,
+    kinds: Vec<KindChoice>,
+    repeat_window_minutes: u64,
 }
 
 impl AuditLogPage {
@@ -123,21 +193,79 @@ impl AuditLogPage {
     fn link(&self, page: u64) -> String {
         self.query.link(page)
     }
+
+    fn outcome_label(&self, outcome: &AuditOutcome) -> &'static str {
+        match outcome {
+            AuditOutcome::Ok => "done",
+            AuditOutcome::Failed => "failed",
+            AuditOutcome::Denied => "refused",
+        }
+    }
+
+    /// Whether the person filter names someone not in the list (a
+    /// username typed into the address, or one no longer there).
+    fn actor_unlisted(&self) -> bool {
+        !self.query.actor.is_empty()
+            && !self
+                .people
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(&self.query.actor))
+    }
+}
+
+/// A kind of action to filter by, and its actions.
+pub struct KindChoice {
+    /// The actions' common prefix (`docs`).
+    prefix: &'static str,
+    label: &'static str,
+    /// Each action's name and what it says ("downloaded …").
+    actions: Vec<(&'static str, String)>,
+}
+
+/// The filter's kinds, each with its actions described ("downloaded …").
+fn kinds() -> Vec<KindChoice> {
+    KINDS
+        .iter()
+        .map(|&(prefix, label)| {
+            let actions = Action::ALL
+                .iter()
+                .filter(|a| a.kind() == prefix)
+                .map(|a| {
+                    let said = audit::sentence(
+                        Some(*a),
+                        a.name(),
+                        AuditOutcome::Ok,
+                        Names {
+                            who: "",
+                            what: "…",
+                            place: "…",
+                        },
+                    );
+                    (a.name(), said.trim().to_string())
+                })
+                .collect();
+            KindChoice {
+                prefix,
+                label,
+                actions,
+            }
+        })
+        .collect()
 }
 
 async fn audit_page(
     State(state): State<AppState>,
     shell: Shell,
     times: Times,
-    _: AdminUser,
+    AdminUser(reader): AdminUser,
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Response> {
     let paging = Paging::new(query.page, PER_PAGE);
     let page = paging.page();
     let (result, error) = match query.to_filter() {
-        Ok(filter) => (state.store.audit(filter).await?, None),
+        Ok(filter) => (entries(&state, &reader.user, filter).await?, None),
         Err(AppError::BadRequest(message)) => (
-            AuditPage {
+            AuditEntries {
                 records: Vec::new(),
                 total: 0,
             },
@@ -151,6 +279,18 @@ async fn audit_page(
     } else {
         StatusCode::OK
     };
+    let mut people: Vec<(String, String)> = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| {
+            let label = format!("{} ({})", u.display_name, u.username);
+            (u.username, label)
+        })
+        .collect();
+    people.sort_by_key(|(_, label)| label.to_lowercase());
+    people.push(("console".into(), "Someone at the console".into()));
     let view = AuditLogPage {
         shell,
         query,
@@ -160,25 +300,30 @@ async fn audit_page(
         pages,
         error,
         times,
+        people,
+        kinds: kinds(),
+        repeat_window_minutes: state.config.audit.repeat_window_minutes,
     };
     Ok(render_with_status(status, &view))
 }
 
-/// The audit log, newest first, 50 records a page.
+/// The audit log, newest first, 50 records a page, each with its sentence.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+    responses((status = 200, body = AuditEntries), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn api_audit(
     State(state): State<AppState>,
-    _: AdminUser,
+    AdminUser(reader): AdminUser,
     Query(query): Query<AuditQuery>,
-) -> AppResult<Json<AuditPage>> {
-    Ok(Json(state.store.audit(query.to_filter()?).await?))
+) -> AppResult<Json<AuditEntries>> {
+    Ok(Json(
+        entries(&state, &reader.user, query.to_filter()?).await?,
+    ))
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(api_audit),
-    components(schemas(AuditPage, AuditRecord, ErrorEnvelope))
+    components(schemas(AuditEntries, AuditEntry, ErrorEnvelope))
 )]
 pub struct ApiDoc;
 

@@ -60,8 +60,12 @@ pub struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
+    ClientIp(ip): ClientIp,
     Query(query): Query<ListQuery>,
 ) -> AppResult<Json<DocumentPage>> {
+    if let Some(id) = query.collection {
+        manage::note_collection_request(&state, &user.user, &ip, CollectionId(id)).await?;
+    }
     if let Some(ids) = query.ids.as_deref() {
         let ids: Vec<DocumentId> = ids
             .split(',')
@@ -175,11 +179,12 @@ async fn upload(
 async fn read(
     State(state): State<AppState>,
     user: CurrentUser,
+    ClientIp(ip): ClientIp,
     Path(id): Path<DocumentId>,
 ) -> AppResult<Json<DocumentRecord>> {
-    Ok(Json(
-        state.store.document(Viewer::of(&user.user), id).await?,
-    ))
+    let (document, _) =
+        manage::read_document(&state, &user.user, &ip, id, manage::Reading::Status).await?;
+    Ok(Json(document))
 }
 
 /// Deletes a document: its file, text and search entries (audited).
@@ -203,6 +208,8 @@ pub struct MoveRequest {
 }
 
 /// Moves a document to another collection you may add documents to.
+/// Moving it into the collection it is in changes nothing (and answers the
+/// document as it is).
 #[utoipa::path(post, path = "/api/v1/documents/{id}/move", tag = "documents", request_body = MoveRequest,
     params(("id" = i64, Path, description = "Document id")),
     responses((status = 200, body = DocumentRecord), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
@@ -213,9 +220,9 @@ async fn move_to(
     Path(id): Path<DocumentId>,
     Json(body): Json<MoveRequest>,
 ) -> AppResult<Json<DocumentRecord>> {
-    Ok(Json(
-        manage::move_document(&state, &user.user, &ip, id, body.collection).await?,
-    ))
+    match manage::move_document(&state, &user.user, &ip, id, body.collection).await? {
+        manage::Moved::To(document) | manage::Moved::AlreadyThere(document) => Ok(Json(document)),
+    }
 }
 
 /// Queues a document to be processed again.

@@ -1,13 +1,16 @@
 //! Collections and who may see them: the Collections page (what you can
-//! see; create a shared collection when allowed), Admin → Collections
-//! (every shared collection's roles and people; rebuild the search index)
-//! and Admin → Access (exactly which collections and how many documents a
-//! given person can see; whether staff may create collections).
+//! see; create a shared collection when allowed — the one place collections
+//! are created), Admin → Collections (a paged list of the shared ones, one
+//! page per collection to rename it, change who sees it or delete it;
+//! rebuild the search index) and Admin → Access (exactly which collections
+//! and how many documents a given person can see; whether staff may create
+//! collections).
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{STAFF_COLLECTIONS_SETTING, capitalise, staff_may_create_collections};
@@ -17,16 +20,20 @@ use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{AppError, AppResult};
 use crate::store::Role;
 use crate::store::{Collection, CollectionAccess, CollectionId, User, UserId, Viewer};
-use crate::web::layout::{Shell, redirect_with_flash, render};
+use crate::web::layout::{Shell, redirect_with_flash, render, render_with_status};
 use crate::web::middleware::ClientIp;
-use crate::web::{Access, Routes};
+use crate::web::{Access, Paging, Routes};
+
+/// Shared collections a page of Admin → Collections lists.
+const COLLECTIONS_PER_PAGE: u64 = 25;
 
 pub fn routes() -> Routes {
     Routes::new()
         .get("/collections", Access::Staff, page)
         .post("/collections", Access::Staff, create_submit)
         .get("/admin/collections", Access::Admin, admin_page)
-        .post("/admin/collections", Access::Admin, admin_create_submit)
+        .post("/admin/collections", Access::Admin, admin_create_moved)
+        .get("/admin/collections/{id}", Access::Admin, edit_page)
         .post("/admin/collections/{id}", Access::Admin, update_submit)
         .post(
             "/admin/collections/{id}/delete",
@@ -183,6 +190,7 @@ pub async fn create_collection(
         Actor::User(user),
         ip,
         Event::ok("collection.created", Target::Collection(collection.id))
+            .named(collection.name.clone())
             .detail(collection.name.clone()),
     )
     .await?;
@@ -198,6 +206,15 @@ async fn create_submit(
 ) -> AppResult<Response> {
     let form = CollectionForm::parse(pairs)?;
     match create_collection(&state, &user.user, &ip, form).await {
+        // Admins choose who sees it by name on its own page next.
+        Ok(collection) if user.user.role >= Role::Admin => Ok(redirect_with_flash(
+            &state,
+            &format!("/admin/collections/{}", collection.id.0),
+            &format!(
+                "Created {}. Choose below who else sees it.",
+                collection.name
+            ),
+        )),
         Ok(collection) => Ok(redirect_with_flash(
             &state,
             "/collections",
@@ -216,7 +233,9 @@ pub struct AdminCollectionsPage {
     shell: Shell,
     collections: Vec<Collection>,
     users: Vec<User>,
-    error: Option<String>,
+    total: u64,
+    page: u64,
+    pages: u64,
     counts: Vec<(String, i64)>,
     index_problem: Option<String>,
     index_counts: Option<(u64, u64)>,
@@ -232,26 +251,58 @@ impl AdminCollectionsPage {
         describe_access(collection, &self.users)
     }
 
-    fn has_role(&self, collection: &Collection, role: &str) -> bool {
-        collection.roles.iter().any(|r| r.as_str() == role)
+    fn created_by(&self, collection: &Collection) -> String {
+        created_by(collection, &self.users)
     }
 
-    fn has_user(&self, collection: &Collection, user: &User) -> bool {
-        collection.users.contains(&user.id)
+    fn staff_see(&self, collection: &Collection) -> bool {
+        collection.roles.contains(&Role::Staff)
     }
 }
 
-async fn admin_collections_page(
-    state: &AppState,
+/// Whether two versions of a collection are seen by the same roles and people.
+fn same_access(a: &Collection, b: &Collection) -> bool {
+    let roles = |c: &Collection| {
+        let mut roles: Vec<&str> = c.roles.iter().map(|r| r.as_str()).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        roles
+    };
+    roles(a) == roles(b) && a.users == b.users
+}
+
+/// Who created a collection, for people.
+fn created_by(collection: &Collection, users: &[User]) -> String {
+    collection
+        .created_by
+        .and_then(|id| users.iter().find(|u| u.id == id))
+        .map_or_else(|| "—".to_string(), |u| u.display_name.clone())
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+async fn admin_page(
+    State(state): State<AppState>,
     shell: Shell,
-    error: Option<String>,
+    AdminUser(_): AdminUser,
+    Query(query): Query<ListQuery>,
 ) -> AppResult<Response> {
-    let users = state.store.users().await?;
+    let paging = Paging::new(query.page, COLLECTIONS_PER_PAGE);
+    let (collections, total) = state
+        .store
+        .shared_collections_page(paging.offset(), paging.per_page())
+        .await?;
     render(&AdminCollectionsPage {
         shell,
-        collections: state.store.shared_collections().await?,
-        users: users.into_iter().filter(|u| !u.disabled).collect(),
-        error,
+        collections,
+        users: state.store.users().await?,
+        total,
+        page: paging.page(),
+        pages: paging.pages(total),
         counts: state.store.document_counts().await?,
         index_problem: state.search.problem(),
         index_counts: state.search.index().map(|i| {
@@ -261,33 +312,91 @@ async fn admin_collections_page(
     })
 }
 
-async fn admin_page(
+/// Collections are created in one place, the Collections page; a form or
+/// script that still posts here is sent there (308 keeps the method and
+/// the form, so it is created all the same).
+async fn admin_create_moved(AdminUser(_): AdminUser) -> Response {
+    Redirect::permanent("/collections").into_response()
+}
+
+#[derive(Template)]
+#[template(path = "docs/collection_edit.html")]
+pub struct CollectionEditPage {
+    shell: Shell,
+    collection: Collection,
+    /// What the form shows: the collection as stored, or as just submitted
+    /// when saving failed.
+    form: CollectionForm,
+    users: Vec<User>,
+    created_by: String,
+    error: Option<String>,
+}
+
+impl CollectionEditPage {
+    fn who(&self) -> String {
+        describe_access(&self.collection, &self.users)
+    }
+
+    fn has_role(&self, role: &str) -> bool {
+        self.form.roles.iter().any(|r| r.as_str() == role)
+    }
+
+    fn has_user(&self, user: &User) -> bool {
+        self.form.users.contains(&user.id)
+    }
+}
+
+/// A shared collection to manage; personal ones are nobody else's business.
+async fn shared_collection(state: &AppState, id: CollectionId) -> AppResult<Collection> {
+    let collection = state.store.collection(id).await?;
+    if collection.is_personal() {
+        return Err(AppError::NotFound);
+    }
+    Ok(collection)
+}
+
+async fn edit_page_with(
+    state: &AppState,
+    shell: Shell,
+    collection: Collection,
+    form: Option<CollectionForm>,
+    error: Option<String>,
+) -> AppResult<Response> {
+    let users = state.store.users().await?;
+    let form = form.unwrap_or_else(|| CollectionForm {
+        name: collection.name.clone(),
+        description: collection.description.clone(),
+        roles: collection.roles.clone(),
+        users: collection.users.clone(),
+    });
+    let status = if error.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    Ok(render_with_status(
+        status,
+        &CollectionEditPage {
+            shell,
+            created_by: created_by(&collection, &users),
+            collection,
+            form,
+            // Disabled accounts stay listed while they are named on it, so
+            // that saving does not silently drop them.
+            users,
+            error,
+        },
+    ))
+}
+
+async fn edit_page(
     State(state): State<AppState>,
     shell: Shell,
     AdminUser(_): AdminUser,
+    Path(id): Path<CollectionId>,
 ) -> AppResult<Response> {
-    admin_collections_page(&state, shell, None).await
-}
-
-async fn admin_create_submit(
-    State(state): State<AppState>,
-    shell: Shell,
-    AdminUser(user): AdminUser,
-    ClientIp(ip): ClientIp,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> AppResult<Response> {
-    let form = CollectionForm::parse(pairs)?;
-    match create_collection(&state, &user.user, &ip, form).await {
-        Ok(collection) => Ok(redirect_with_flash(
-            &state,
-            "/admin/collections",
-            &format!("Created {}.", collection.name),
-        )),
-        Err(AppError::Conflict(message)) => {
-            admin_collections_page(&state, shell, Some(message)).await
-        }
-        Err(other) => Err(other),
-    }
+    let collection = shared_collection(&state, id).await?;
+    edit_page_with(&state, shell, collection, None, None).await
 }
 
 async fn update_submit(
@@ -299,33 +408,60 @@ async fn update_submit(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let form = CollectionForm::parse(pairs)?;
-    let before = state.store.collection(id).await?;
-    match state.store.update_collection(id, form.access()).await {
-        Ok(collection) => {
-            let users = state.store.users().await?;
-            audit::record(
-                &state.store,
-                Actor::User(&user.user),
-                &ip,
-                Event::ok("collection.access_changed", Target::Collection(id)).detail(format!(
-                    "{}: {} → {}",
-                    collection.name,
-                    describe_access(&before, &users),
-                    describe_access(&collection, &users)
-                )),
-            )
-            .await?;
-            Ok(redirect_with_flash(
-                &state,
-                "/admin/collections",
-                &format!("Saved {}.", collection.name),
-            ))
-        }
+    let before = shared_collection(&state, id).await?;
+    let access = CollectionAccess {
+        name: form.name.clone(),
+        description: form.description.clone(),
+        roles: form.roles.clone(),
+        users: form.users.clone(),
+    };
+    let collection = match state.store.update_collection(id, access).await {
+        Ok(collection) => collection,
         Err(crate::store::StoreError::Conflict(message)) => {
-            admin_collections_page(&state, shell, Some(message)).await
+            return edit_page_with(&state, shell, before, Some(form), Some(message)).await;
         }
-        Err(other) => Err(other.into()),
+        Err(other) => return Err(other.into()),
+    };
+    let users = state.store.users().await?;
+    let mut events = Vec::new();
+    if collection.name != before.name {
+        events.push(
+            Event::ok("collection.renamed", Target::Collection(id))
+                .named(collection.name.clone())
+                .detail(format!("{} → {}", before.name, collection.name)),
+        );
     }
+    if collection.description != before.description {
+        events.push(
+            Event::ok("collection.described", Target::Collection(id))
+                .named(collection.name.clone())
+                .detail(collection.description.clone()),
+        );
+    }
+    let (was, now) = (
+        describe_access(&before, &users),
+        describe_access(&collection, &users),
+    );
+    if !same_access(&before, &collection) {
+        events.push(
+            Event::ok("collection.access_changed", Target::Collection(id))
+                .named(collection.name.clone())
+                .detail(format!("{}: {was} → {now}", collection.name)),
+        );
+    }
+    let saved = !events.is_empty();
+    for event in events {
+        audit::record(&state.store, Actor::User(&user.user), &ip, event).await?;
+    }
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/collections/{}", id.0),
+        &if saved {
+            format!("Saved {}.", collection.name)
+        } else {
+            format!("Nothing changed in {}.", collection.name)
+        },
+    ))
 }
 
 async fn delete_submit(
@@ -335,6 +471,7 @@ async fn delete_submit(
     ClientIp(ip): ClientIp,
     Path(id): Path<CollectionId>,
 ) -> AppResult<Response> {
+    let before = shared_collection(&state, id).await?;
     match state.store.delete_collection(id).await {
         Ok(collection) => {
             audit::record(
@@ -342,6 +479,7 @@ async fn delete_submit(
                 Actor::User(&user.user),
                 &ip,
                 Event::ok("collection.deleted", Target::Collection(id))
+                    .named(collection.name.clone())
                     .detail(collection.name.clone()),
             )
             .await?;
@@ -352,7 +490,7 @@ async fn delete_submit(
             ))
         }
         Err(crate::store::StoreError::Conflict(message)) => {
-            admin_collections_page(&state, shell, Some(message)).await
+            edit_page_with(&state, shell, before, None, Some(message)).await
         }
         Err(other) => Err(other.into()),
     }

@@ -122,6 +122,8 @@ async fn take(state: &AppState, inbox: &Path, path: &Path, folder: Option<&str>)
                 Actor::Console,
                 "inbox",
                 Event::ok("docs.uploaded", Target::Document(id))
+                    .named(file_name.clone())
+                    .in_collection(collection.id)
                     .detail(format!("{file_name} (inbox) into {}", collection.name)),
             )
             .await;

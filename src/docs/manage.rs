@@ -1,7 +1,8 @@
 //! What people do with documents, whoever asks: the Documents page, the
 //! JSON API and the console all call these. Reading an upload (several files,
 //! each stored and queued on its own), loading a document someone may see
-//! or manage, and moving, re-processing and deleting one, each audited.
+//! or manage (recording the read, and the refusal of one they may not),
+//! and moving, re-processing and deleting one, each audited.
 
 use axum::extract::Multipart;
 use axum::http::header;
@@ -14,7 +15,8 @@ use crate::audit::{self, Actor, Event, Target};
 use crate::disk::SpoolError;
 use crate::error::{AppError, AppResult};
 use crate::store::{
-    Added, Collection, DocumentId, DocumentRecord, DocumentSource, NewDocument, User, Viewer,
+    Added, Collection, CollectionId, DocumentId, DocumentRecord, DocumentSource, NewDocument, User,
+    Viewer,
 };
 
 /// Collections `user` may add documents to, their own first (created on
@@ -284,12 +286,15 @@ async fn add_stored(
             &state.store,
             Actor::User(user),
             ip,
-            Event::ok("docs.uploaded", Target::Document(document.id)).detail(format!(
-                "{} ({}) into {}",
-                document.file_name,
-                outcome.as_str(),
-                document.collection_name
-            )),
+            Event::ok("docs.uploaded", Target::Document(document.id))
+                .named(document.file_name.clone())
+                .in_collection(document.collection_id)
+                .detail(format!(
+                    "{} ({}) into {}",
+                    document.file_name,
+                    outcome.as_str(),
+                    document.collection_name
+                )),
         )
         .await?;
     }
@@ -344,28 +349,158 @@ pub async fn visible_document(
     Ok((document, collection))
 }
 
-/// Loads a document the user may change.
+/// How someone reads a document, as the audit log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Its page with its text, or a passage opened from search or an answer:
+    /// recorded once within `audit.repeat_window_minutes`.
+    View,
+    /// The original file: every download is recorded.
+    Download,
+    /// Its status (the API): only a refusal is recorded.
+    Status,
+}
+
+/// Loads a document the user may see, recording the read; a document they
+/// may not see answers "not found", as ever, and is recorded as refused.
+pub async fn read_document(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: DocumentId,
+    reading: Reading,
+) -> AppResult<(DocumentRecord, Collection)> {
+    let action = match reading {
+        Reading::View | Reading::Status => "docs.viewed",
+        Reading::Download => "docs.downloaded",
+    };
+    let (document, collection) = match visible_document(state, user, id).await {
+        Err(AppError::NotFound) => {
+            record_refusal(state, user, ip, id, action).await?;
+            return Err(AppError::NotFound);
+        }
+        other => other?,
+    };
+    let event = Event::ok(action, Target::Document(document.id))
+        .named(document.file_name.clone())
+        .in_collection(document.collection_id);
+    match reading {
+        Reading::View => {
+            audit::record_once(
+                &state.store,
+                Actor::User(user),
+                ip,
+                event,
+                state.config.audit.repeat_window(),
+            )
+            .await?;
+        }
+        Reading::Download => audit::record(&state.store, Actor::User(user), ip, event).await?,
+        Reading::Status => {}
+    }
+    Ok((document, collection))
+}
+
+/// Records that `user` asked for a document they may not see (`action`
+/// is what they tried), when it exists; one entry per window.
+async fn record_refusal(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: DocumentId,
+    action: &str,
+) -> AppResult<()> {
+    if let Some(document) = state.store.document_refused(Viewer::of(user), id).await? {
+        refuse(state, user, ip, &document, action).await?;
+    }
+    Ok(())
+}
+
+async fn refuse(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    document: &DocumentRecord,
+    action: &str,
+) -> AppResult<()> {
+    audit::record_once(
+        &state.store,
+        Actor::User(user),
+        ip,
+        Event::refused(action, Target::Document(document.id))
+            .named(document.file_name.clone())
+            .in_collection(document.collection_id),
+        state.config.audit.repeat_window(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records that `user` asked for the documents of a collection they may
+/// not see (the list then shows none, as ever).
+pub async fn note_collection_request(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    id: CollectionId,
+) -> AppResult<()> {
+    if let Some(collection) = state.store.collection_refused(Viewer::of(user), id).await? {
+        audit::record_once(
+            &state.store,
+            Actor::User(user),
+            ip,
+            Event::refused("collection.viewed", Target::Collection(id)).named(collection.name),
+            state.config.audit.repeat_window(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Loads a document the user may change; a refusal (one they may not see,
+/// or may see but not change) is recorded under `action`.
 pub async fn manageable_document(
     state: &AppState,
     user: &User,
+    ip: &str,
     id: DocumentId,
+    action: &str,
 ) -> AppResult<DocumentRecord> {
-    let (document, collection) = visible_document(state, user, id).await?;
+    let (document, collection) = match visible_document(state, user, id).await {
+        Err(AppError::NotFound) => {
+            record_refusal(state, user, ip, id, action).await?;
+            return Err(AppError::NotFound);
+        }
+        other => other?,
+    };
     if !can_manage(user, &document, &collection) {
+        refuse(state, user, ip, &document, action).await?;
         return Err(AppError::Forbidden);
     }
     Ok(document)
 }
 
-/// Moves a document; its index entries follow.
+/// What a move did.
+pub enum Moved {
+    /// The document is now in another collection.
+    To(DocumentRecord),
+    /// It was already in the chosen collection; nothing changed.
+    AlreadyThere(DocumentRecord),
+}
+
+/// Moves a document; its index entries follow. Moving it into the
+/// collection it is in changes (and records) nothing.
 pub async fn move_document(
     state: &AppState,
     user: &User,
     ip: &str,
     id: DocumentId,
     to: i64,
-) -> AppResult<DocumentRecord> {
-    let document = manageable_document(state, user, id).await?;
+) -> AppResult<Moved> {
+    let document = manageable_document(state, user, ip, id, "docs.moved").await?;
+    if document.collection_id.0 == to {
+        return Ok(Moved::AlreadyThere(document));
+    }
     let targets = upload_targets(state, user).await?;
     let target = targets
         .iter()
@@ -385,13 +520,16 @@ pub async fn move_document(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok("docs.moved", Target::Document(moved.id)).detail(format!(
-            "{} from {} to {}",
-            moved.file_name, document.collection_name, moved.collection_name
-        )),
+        Event::ok("docs.moved", Target::Document(moved.id))
+            .named(moved.file_name.clone())
+            .in_collection(moved.collection_id)
+            .detail(format!(
+                "{} from {} to {}",
+                moved.file_name, document.collection_name, moved.collection_name
+            )),
     )
     .await?;
-    Ok(moved)
+    Ok(Moved::To(moved))
 }
 
 pub async fn reprocess_document(
@@ -400,14 +538,17 @@ pub async fn reprocess_document(
     ip: &str,
     id: DocumentId,
 ) -> AppResult<DocumentRecord> {
-    let document = manageable_document(state, user, id).await?;
+    let document = manageable_document(state, user, ip, id, "docs.reprocessed").await?;
     let queued = state.store.requeue_document(document.id).await?;
     state.docs.wake.notify_one();
     audit::record(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok("docs.reprocessed", Target::Document(queued.id)).detail(queued.file_name.clone()),
+        Event::ok("docs.reprocessed", Target::Document(queued.id))
+            .named(queued.file_name.clone())
+            .in_collection(queued.collection_id)
+            .detail(queued.file_name.clone()),
     )
     .await?;
     Ok(queued)
@@ -419,7 +560,7 @@ pub async fn delete_document(
     ip: &str,
     id: DocumentId,
 ) -> AppResult<DocumentRecord> {
-    let document = manageable_document(state, user, id).await?;
+    let document = manageable_document(state, user, ip, id, "docs.deleted").await?;
     let deleted = ingest::delete_document(
         &state.store,
         &state.config,
@@ -431,10 +572,13 @@ pub async fn delete_document(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok("docs.deleted", Target::Document(deleted.id)).detail(format!(
-            "{} from {}",
-            deleted.file_name, deleted.collection_name
-        )),
+        Event::ok("docs.deleted", Target::Document(deleted.id))
+            .named(deleted.file_name.clone())
+            .in_collection(deleted.collection_id)
+            .detail(format!(
+                "{} from {}",
+                deleted.file_name, deleted.collection_name
+            )),
     )
     .await?;
     Ok(deleted)

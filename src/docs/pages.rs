@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::ingest;
 use super::manage::{
-    delete_document, move_document, receive_upload, reprocess_document, summarise, upload_targets,
-    visible_document,
+    Moved, Reading, delete_document, move_document, note_collection_request, read_document,
+    receive_upload, reprocess_document, summarise, upload_targets,
 };
 use super::{can_manage, can_upload_to};
 use crate::app::AppState;
@@ -128,6 +128,7 @@ async fn list_page(
     shell: Shell,
     times: Times,
     user: CurrentUser,
+    ClientIp(ip): ClientIp,
     Query(query): Query<ListQuery>,
 ) -> AppResult<Response> {
     state.store.personal_collection(user.user.id).await?;
@@ -144,6 +145,9 @@ async fn list_page(
         .collection
         .as_deref()
         .and_then(|c| c.parse::<i64>().ok());
+    if let Some(id) = collection {
+        note_collection_request(&state, &user.user, &ip, CollectionId(id)).await?;
+    }
     let status = query
         .status
         .filter(|s| ["queued", "processing", "indexed", "failed"].contains(&s.as_str()))
@@ -219,6 +223,7 @@ pub struct DocumentPage {
     document: DocumentRecord,
     pages: Vec<PageOfText>,
     manageable: bool,
+    /// Where it may be moved, the collection it is in among them (chosen).
     move_targets: Vec<Collection>,
     highlight: Option<u32>,
     size: String,
@@ -242,10 +247,11 @@ async fn document_page(
     shell: Shell,
     times: Times,
     user: CurrentUser,
+    ClientIp(ip): ClientIp,
     Path(id): Path<DocumentId>,
     Query(query): Query<DocumentQuery>,
 ) -> AppResult<Response> {
-    let (document, collection) = visible_document(&state, &user.user, id).await?;
+    let (document, collection) = read_document(&state, &user.user, &ip, id, Reading::View).await?;
     let chunks = state.store.document_chunks(document.id).await?;
     let mut pages: Vec<PageOfText> = Vec::new();
     for chunk in chunks {
@@ -259,11 +265,11 @@ async fn document_page(
     }
     let manageable = can_manage(&user.user, &document, &collection);
     let move_targets = if manageable {
-        upload_targets(&state, &user.user)
-            .await?
-            .into_iter()
-            .filter(|c| c.id != document.collection_id)
-            .collect()
+        let mut targets = upload_targets(&state, &user.user).await?;
+        if !targets.iter().any(|c| c.id == collection.id) {
+            targets.insert(0, collection);
+        }
+        targets
     } else {
         Vec::new()
     };
@@ -282,9 +288,10 @@ async fn document_page(
 async fn download(
     State(state): State<AppState>,
     user: CurrentUser,
+    ClientIp(ip): ClientIp,
     Path(id): Path<DocumentId>,
 ) -> AppResult<Response> {
-    let (document, _) = visible_document(&state, &user.user, id).await?;
+    let (document, _) = read_document(&state, &user.user, &ip, id, Reading::Download).await?;
     let path = ingest::stored_path(&state.config, &document.stored_as);
     let file = tokio::fs::File::open(&path)
         .await
@@ -356,11 +363,17 @@ async fn move_submit(
     Path(id): Path<DocumentId>,
     Form(form): Form<MoveForm>,
 ) -> AppResult<Response> {
-    let moved = move_document(&state, &user.user, &ip, id, form.collection).await?;
+    let message = match move_document(&state, &user.user, &ip, id, form.collection).await? {
+        Moved::To(moved) => format!("Moved to {}.", moved.collection_name),
+        Moved::AlreadyThere(document) => format!(
+            "{} is already in {}; nothing was moved.",
+            document.file_name, document.collection_name
+        ),
+    };
     Ok(redirect_with_flash(
         &state,
-        &format!("/documents/{}", moved.id.0),
-        &format!("Moved to {}.", moved.collection_name),
+        &format!("/documents/{}", id.0),
+        &message,
     ))
 }
 

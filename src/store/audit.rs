@@ -2,9 +2,12 @@
 //! triggers refuse UPDATE and DELETE, so history cannot be rewritten through
 //! Hearth.
 
-use rusqlite::{ToSql, params};
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, ToSql, params};
 use serde::Serialize;
 
+use super::collections::CollectionId;
 use super::users::UserId;
 use super::{AuditOutcome, Store, StoreResult};
 
@@ -17,6 +20,11 @@ pub struct NewAuditRecord {
     pub outcome: AuditOutcome,
     pub ip: String,
     pub detail: String,
+    /// The target's name at the time (a document's file name, a
+    /// collection's name), for when it is renamed or gone.
+    pub target_name: String,
+    /// The collection a document target was in at the time.
+    pub target_collection: Option<CollectionId>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -34,6 +42,12 @@ pub struct AuditRecord {
     pub outcome: AuditOutcome,
     pub ip: String,
     pub detail: String,
+    /// The target's name at the time; not shown as such, because a reader
+    /// may not be allowed to see it (see `audit::Sentences`).
+    #[serde(skip)]
+    pub target_name: String,
+    #[serde(skip)]
+    pub target_collection: Option<CollectionId>,
 }
 
 /// Filters for reading the log; empty fields do not filter.
@@ -59,24 +73,89 @@ pub struct AuditPage {
     pub total: u64,
 }
 
+/// The current names of the documents and collections a page of entries is
+/// about, regardless of access: the audit log decides what its reader may
+/// be told (`audit::Sentences`).
+#[derive(Debug, Default)]
+pub struct AuditNames {
+    /// File name and collection of each document that still exists.
+    pub documents: HashMap<super::DocumentId, (String, CollectionId)>,
+    /// Name and, for a personal collection, whose, of each that exists.
+    pub collections: HashMap<CollectionId, (String, Option<UserId>)>,
+}
+
 impl Store {
+    /// Current names for the audit log (see [`AuditNames`]).
+    pub async fn audit_names(
+        &self,
+        documents: Vec<super::DocumentId>,
+        collections: Vec<CollectionId>,
+    ) -> StoreResult<AuditNames> {
+        self.read(move |c| {
+            let mut names = AuditNames::default();
+            let mut stmt =
+                c.prepare_cached("SELECT file_name, collection_id FROM documents WHERE id = ?1")?;
+            for id in &documents {
+                if let Some((name, collection)) = stmt
+                    .query_row([id.0], |r| Ok((r.get(0)?, CollectionId(r.get(1)?))))
+                    .optional()?
+                {
+                    names.documents.insert(*id, (name, collection));
+                }
+            }
+            let mut stmt =
+                c.prepare_cached("SELECT name, personal_of FROM collections WHERE id = ?1")?;
+            let wanted = collections
+                .iter()
+                .copied()
+                .chain(names.documents.values().map(|(_, c)| *c))
+                .collect::<Vec<_>>();
+            for id in wanted {
+                if let Some((name, personal_of)) = stmt
+                    .query_row([id.0], |r| {
+                        Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.map(UserId)))
+                    })
+                    .optional()?
+                {
+                    names.collections.insert(id, (name, personal_of));
+                }
+            }
+            Ok(names)
+        })
+        .await
+    }
+
     pub async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
+        self.write_essential(move |tx| insert(tx, &record)).await
+    }
+
+    /// Appends `record` unless the same person already has an entry with
+    /// the same action, target and outcome at or after `since` (a document
+    /// opened again a minute later); checked and written in one
+    /// transaction. Whether it was appended.
+    pub async fn append_audit_unless_recent(
+        &self,
+        record: NewAuditRecord,
+        since: i64,
+    ) -> StoreResult<bool> {
         self.write_essential(move |tx| {
-            tx.execute(
-                "INSERT INTO audit_log (at, actor_id, actor, action, target, outcome, ip, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            let recent: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM audit_log
+                 WHERE actor_id IS ?1 AND at >= ?2 AND action = ?3 AND target = ?4 AND outcome = ?5)",
                 params![
-                    record.at,
                     record.actor_id.map(|u| u.0),
-                    record.actor,
+                    since,
                     record.action,
                     record.target,
-                    record.outcome,
-                    record.ip,
-                    record.detail
+                    record.outcome
                 ],
+                |r| r.get(0),
             )?;
-            Ok(())
+            if recent {
+                return Ok(false);
+            }
+            insert(tx, &record)?;
+            Ok(true)
         })
         .await
     }
@@ -120,7 +199,8 @@ impl Store {
                 |r| r.get(0),
             )?;
             let mut stmt = c.prepare(&format!(
-                "SELECT id, at, actor_id, actor, action, target, outcome, ip, detail
+                "SELECT id, at, actor_id, actor, action, target, outcome, ip, detail,
+                        target_name, target_collection
                  FROM audit_log {filter_sql} ORDER BY id DESC LIMIT {} OFFSET {}",
                 filter.limit.min(1000),
                 filter.offset
@@ -137,6 +217,8 @@ impl Store {
                         outcome: r.get(6)?,
                         ip: r.get(7)?,
                         detail: r.get(8)?,
+                        target_name: r.get(9)?,
+                        target_collection: r.get::<_, Option<i64>>(10)?.map(CollectionId),
                     })
                 })?
                 .collect::<Result<_, _>>()?;
@@ -147,4 +229,25 @@ impl Store {
         })
         .await
     }
+}
+
+fn insert(tx: &rusqlite::Connection, record: &NewAuditRecord) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO audit_log (at, actor_id, actor, action, target, outcome, ip, detail,
+                                target_name, target_collection)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            record.at,
+            record.actor_id.map(|u| u.0),
+            record.actor,
+            record.action,
+            record.target,
+            record.outcome,
+            record.ip,
+            record.detail,
+            record.target_name,
+            record.target_collection.map(|c| c.0)
+        ],
+    )?;
+    Ok(())
 }

@@ -281,6 +281,21 @@ impl Store {
         .await
     }
 
+    /// The collection `viewer` asked for and may not see, or `None` when
+    /// they may see it or it does not exist (see `document_refused`).
+    pub async fn collection_refused(
+        &self,
+        viewer: Viewer,
+        id: CollectionId,
+    ) -> StoreResult<Option<Collection>> {
+        self.read(move |c| match collection_by_id(c, id) {
+            Ok(collection) if !is_visible(c, viewer, id)? => Ok(Some(collection)),
+            Ok(_) | Err(StoreError::NotFound) => Ok(None),
+            Err(other) => Err(other),
+        })
+        .await
+    }
+
     pub async fn collection(&self, id: CollectionId) -> StoreResult<Collection> {
         self.read(move |c| collection_by_id(c, id)).await
     }
@@ -306,6 +321,33 @@ impl Store {
                 "SELECT id FROM collections WHERE personal_of IS NULL ORDER BY name COLLATE NOCASE",
                 &[],
             )
+        })
+        .await
+    }
+
+    /// One page of the shared collections, by name, and how many there
+    /// are in all (Admin → Collections).
+    pub async fn shared_collections_page(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(Vec<Collection>, u64)> {
+        self.read(move |c| {
+            let total: i64 = c.query_row(
+                "SELECT count(*) FROM collections WHERE personal_of IS NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            let page = collections_selected(
+                c,
+                "SELECT id FROM collections WHERE personal_of IS NULL
+                 ORDER BY name COLLATE NOCASE, id LIMIT :limit OFFSET :offset",
+                named_params! {
+                    ":limit": i64::try_from(limit).unwrap_or(i64::MAX),
+                    ":offset": i64::try_from(offset).unwrap_or(i64::MAX),
+                },
+            )?;
+            Ok((page, total.max(0) as u64))
         })
         .await
     }

@@ -290,6 +290,22 @@ impl Store {
         .await
     }
 
+    /// The document `viewer` asked for and may not see (it exists, in a
+    /// collection not theirs), or `None` when they may see it or it does
+    /// not exist: what the audit log records as a refusal.
+    pub async fn document_refused(
+        &self,
+        viewer: Viewer,
+        id: DocumentId,
+    ) -> StoreResult<Option<DocumentRecord>> {
+        self.read(move |c| match document_by_id(c, id) {
+            Ok(record) if !is_visible(c, viewer, record.collection_id)? => Ok(Some(record)),
+            Ok(_) | Err(StoreError::NotFound) => Ok(None),
+            Err(other) => Err(other),
+        })
+        .await
+    }
+
     /// One document regardless of access: for the ingestion worker only.
     pub async fn document_for_processing(&self, id: DocumentId) -> StoreResult<DocumentRecord> {
         self.read(move |c| document_by_id(c, id)).await

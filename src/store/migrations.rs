@@ -428,4 +428,14 @@ pub const MIGRATIONS: &[&str] = &[
         CHECK (documents_mode IN ('auto', 'only', 'off'));
     UPDATE conversations SET documents_mode = 'off' WHERE use_documents = 0;
     "#,
+    // 7: the audit log reads as sentences: the name of what an entry is
+    // about as it was at the time (kept for when it is gone), and the
+    // collection a document was in (so a reader who may not see it is not
+    // told its name); reads and refusals are recorded once per person and
+    // thing within a window, which the index on the actor finds.
+    r#"
+    ALTER TABLE audit_log ADD COLUMN target_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit_log ADD COLUMN target_collection INTEGER;
+    CREATE INDEX audit_by_actor ON audit_log(actor_id, at);
+    "#,
 ];

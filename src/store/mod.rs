@@ -36,7 +36,7 @@ pub use appointments::{
     Appointment, AppointmentFields, AppointmentFilter, AppointmentId, AppointmentUpdate, Changes,
     Feed, FeedId, NewAppointment, NewSeries, Proposal, ProposalId, Series, SeriesId, Written,
 };
-pub use audit::{AuditFilter, AuditPage, AuditRecord, NewAuditRecord};
+pub use audit::{AuditFilter, AuditNames, AuditPage, AuditRecord, NewAuditRecord};
 pub use clock::Clock;
 pub use collections::{
     Collection, CollectionAccess, CollectionId, PERSONAL_COLLECTION_NAME, Viewer,

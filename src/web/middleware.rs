@@ -377,6 +377,43 @@ pub async fn require_setup(State(state): State<AppState>, req: Request, next: Ne
     }
 }
 
+/// Records in the audit log each request the route table refused to a
+/// signed-in person for their role (staff opening an admin page), once per
+/// person and path within `audit.repeat_window_minutes`. The answer stays
+/// 403 even if recording fails (that is logged).
+pub async fn record_refusals(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let user = req
+        .extensions()
+        .get::<CurrentUser>()
+        .map(|u| u.user.clone());
+    let path: String = req.uri().path().chars().take(200).collect();
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let response = next.run(req).await;
+    if response
+        .extensions()
+        .get::<super::routes::RefusedForRole>()
+        .is_some()
+        && let Some(user) = user
+    {
+        let recorded = crate::audit::record_once(
+            &state.store,
+            crate::audit::Actor::User(&user),
+            &ip,
+            crate::audit::Event::refused("access.refused", crate::audit::Target::Page(&path)),
+            state.config.audit.repeat_window(),
+        )
+        .await;
+        if let Err(err) = recorded {
+            tracing::warn!(error = %err, %path, "a refused request could not be audited");
+        }
+    }
+    response
+}
+
 /// Cross-site request forgery defence for every POST, PUT, PATCH and DELETE
 /// that relies on a cookie: the request must not come from another site
 /// (`Sec-Fetch-Site`, `Origin`) and must carry the session's CSRF token, in

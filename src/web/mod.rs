@@ -46,6 +46,10 @@ pub fn finish(router: Router<AppState>, state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), middleware::authenticate))
         .layer(from_fn_with_state(state.clone(), middleware::require_setup))
         .layer(from_fn_with_state(state.clone(), middleware::check_csrf))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::record_refusals,
+        ))
         .layer(DefaultBodyLimit::max(limits.max_request_bytes));
     let http_layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

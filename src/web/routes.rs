@@ -172,16 +172,25 @@ impl Routes {
     }
 }
 
+/// Marks a response the route table refused to a signed-in person for
+/// their role, so that `middleware::record_refusals` audits it.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedForRole;
+
 /// The guard every route gets: anonymous requests to protected routes are
 /// unauthenticated (401 or a redirect to login); signed-in users without the
-/// role are forbidden.
+/// role are forbidden (and the refusal is recorded).
 async fn require(access: Access, req: Request, next: Next) -> Response {
     if access == Access::Public {
         return next.run(req).await;
     }
     match req.extensions().get::<CurrentUser>() {
         None => AppError::Unauthenticated.into_response(),
-        Some(user) if !access.allows(user.user.role) => AppError::Forbidden.into_response(),
+        Some(user) if !access.allows(user.user.role) => {
+            let mut response = AppError::Forbidden.into_response();
+            response.extensions_mut().insert(RefusedForRole);
+            response
+        }
         Some(_) => next.run(req).await,
     }
 }

@@ -121,7 +121,7 @@ test("firsthour: the owner's checklist, renaming the business, readable times", 
 
     // --- 3. A collection, then a document in it ---------------------------------------------
     await navigating(page, () => page.locator('#check-documents').getByRole('link', { name: 'Create a collection' }).click());
-    assert.equal(pathOf(page), '/admin/collections');
+    assert.equal(pathOf(page), '/collections');
     const form = page.locator('#new-collection');
     await form.getByLabel('Name').fill('Front desk');
     await form.getByLabel('All staff').check();
