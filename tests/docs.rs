@@ -1,7 +1,10 @@
 //! Office documents with real parts: uploads over HTTP, extraction in the
 //! real child process (`hearth extract-file`), a real tantivy index on disk,
 //! SQLite. Every fixture format ends indexed or failed with its reason;
-//! search finds stems, phrases and exclusions; collections keep content
+//! search finds stems, phrases, exclusions and either spelling of a word
+//! (British or American), suggests corrections only from what the reader
+//! may see, and shows the titles documents give themselves; an index of
+//! another layout is rebuilt at start; collections keep content
 //! from people who may not see it (search, counts, previews, downloads,
 //! API, answers); ingestion resumes after a restart without duplicates;
 //! the console import and the inbox work.

@@ -256,6 +256,14 @@ impl SearchResultsPartial {
         hit.title != super::ingest::title_from_file_name(&hit.file_name)
     }
 
+    /// The passage's heading, unless it only repeats the title (a
+    /// document titled by its first heading).
+    fn heading_beside_title<'h>(&self, hit: &'h SearchHit) -> Option<&'h str> {
+        hit.heading
+            .as_deref()
+            .filter(|heading| *heading != hit.title)
+    }
+
     fn link(&self, search: &str, page: usize) -> String {
         let mut query = vec![("q", search.to_string()), ("page", page.to_string())];
         if let Some(c) = self.collection {

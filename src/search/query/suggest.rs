@@ -15,6 +15,8 @@
 //! suggested; the caller still runs the corrected query under the reader's
 //! filters before offering it.
 
+use std::collections::HashMap;
+
 use tantivy::Term;
 use tantivy::query::FuzzyTermQuery;
 
@@ -115,9 +117,17 @@ fn better_word(
     } else {
         1
     };
+    // A word that matches something needs a much more common replacement.
+    let needed = seen.saturating_mul(RARE_RATIO).max(1);
     for edits in 1..=max_edits {
         let mut best: Option<(u64, String)> = None;
-        for candidate in nearby_words(&written, edits, fields, statistics)? {
+        // Counting a word's visible chunks reads its posting lists, so the
+        // candidates go in the order of their whole-index counts (an upper
+        // bound) and the search stops once none can win.
+        for (candidate, bound) in nearby_words(&written, edits, fields, statistics)? {
+            if bound < needed || best.as_ref().is_some_and(|(count, _)| bound < *count) {
+                break;
+            }
             // "colour" for "color", "runs" for "running": the same word.
             match first_stem(analyzers, &candidate) {
                 Some(candidate_stem) if candidate_stem != stem => {}
@@ -126,15 +136,14 @@ fn better_word(
             let count = statistics
                 .visible_doc_freq(&Term::from_field_text(fields.exact, &candidate))
                 .map_err(other)?;
-            if count == 0 || count < seen.saturating_mul(RARE_RATIO) {
+            if count < needed {
                 continue;
             }
-            let better = match &best {
-                None => true,
-                Some((best_count, best_word)) => {
-                    count > *best_count || (count == *best_count && candidate < *best_word)
-                }
-            };
+            // Ties go to the first word alphabetically, not to the one with
+            // the larger bound: that would depend on others' documents.
+            let better = best.as_ref().is_none_or(|(best_count, best_word)| {
+                count > *best_count || (count == *best_count && candidate < *best_word)
+            });
             if better {
                 best = Some((count, candidate));
             }
@@ -154,18 +163,19 @@ fn first_stem(analyzers: &mut Analyzers, word: &str) -> Option<String> {
 }
 
 /// The words of the `exact` field within `edits` edits of `written`, from
-/// the segments that hold visible chunks (whether a word is visible is the
-/// caller's count).
+/// the segments that hold visible chunks, each with its chunk count in
+/// those segments (visible or not: an upper bound of the visible count,
+/// which is the caller's to take), highest first.
 fn nearby_words(
     written: &str,
     edits: u8,
     fields: &Fields,
     statistics: &Statistics<'_>,
-) -> Result<Vec<String>, SearchError> {
+) -> Result<Vec<(String, u64)>, SearchError> {
     let automaton = FuzzyTermQuery::new(Term::from_field_text(fields.exact, written), edits, true)
         .automaton()
         .map_err(other)?;
-    let mut words = Vec::new();
+    let mut bounds: HashMap<String, u64> = HashMap::new();
     for segment in statistics.segments_with_visible_chunks() {
         let inverted = segment.inverted_index(fields.exact).map_err(other)?;
         let mut stream = inverted
@@ -180,12 +190,12 @@ fn nearby_words(
                 && word != written
                 && word.chars().all(char::is_alphabetic)
             {
-                words.push(word.to_string());
+                *bounds.entry(word.to_string()).or_default() += u64::from(stream.value().doc_freq);
             }
         }
     }
-    words.sort();
-    words.dedup();
+    let mut words: Vec<(String, u64)> = bounds.into_iter().collect();
+    words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(words)
 }
 
