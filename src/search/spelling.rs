@@ -109,10 +109,19 @@ pub(super) fn american(word: &str) -> Option<String> {
         word = rewritten;
         changed = true;
     }
-    let rewritten = ise_to_ize(&word)
-        .or_else(|| yse_to_yze(&word))
-        .or_else(|| our_to_or(&word))
-        .or_else(|| re_to_er(&word));
+    // Each rule needs its letters somewhere in the word; checking that
+    // first keeps the common word (which needs none) to a few scans.
+    let bytes = word.as_bytes();
+    let has = |pattern: &[u8]| bytes.windows(pattern.len()).any(|w| w == pattern);
+    let rewritten = None
+        .or_else(|| has(b"is").then(|| ise_to_ize(&word)).flatten())
+        .or_else(|| has(b"lys").then(|| yse_to_yze(&word)).flatten())
+        .or_else(|| has(b"our").then(|| our_to_or(&word)).flatten())
+        .or_else(|| {
+            matches!(bytes.last(), Some(b'e' | b's' | b'd'))
+                .then(|| re_to_er(&word))
+                .flatten()
+        });
     match rewritten {
         Some(rewritten) => Some(rewritten),
         None => changed.then_some(word),
