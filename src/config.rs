@@ -109,6 +109,9 @@ pub struct DocumentsConfig {
     /// Documents processed at the same time. With two, one slow file (a
     /// huge scan, a hostile HTML file) no longer holds up everyone else's.
     pub workers: usize,
+    /// A search that finds fewer documents than this (or not every word)
+    /// offers "Did you mean" with misspelt words corrected; 0 turns it off.
+    pub suggest_below_results: usize,
 }
 
 /// Scheduling's limits. The business's zone, hours and the rest of the
@@ -389,6 +392,7 @@ impl Default for DocumentsConfig {
             auto_min_coverage: 0.5,
             max_request_bytes: 512 * 1024 * 1024,
             workers: 2,
+            suggest_below_results: 3,
         }
     }
 }
@@ -641,6 +645,12 @@ impl Config {
                 "documents.max_request_bytes ({}) must be at least documents.max_upload_bytes ({})",
                 docs.max_request_bytes,
                 docs.max_upload_bytes
+            );
+        }
+        if docs.suggest_below_results > 1000 {
+            bail!(
+                "documents.suggest_below_results is {}; use 0 (off) to 1000",
+                docs.suggest_below_results
             );
         }
         if !(1..=16).contains(&docs.workers) {

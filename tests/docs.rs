@@ -1,7 +1,10 @@
 //! Office documents with real parts: uploads over HTTP, extraction in the
 //! real child process (`hearth extract-file`), a real tantivy index on disk,
 //! SQLite. Every fixture format ends indexed or failed with its reason;
-//! search finds stems, phrases and exclusions; collections keep content
+//! search finds stems, phrases, exclusions and either spelling of a word
+//! (British or American), suggests corrections only from what the reader
+//! may see, and shows the titles documents give themselves; an index of
+//! another layout is rebuilt at start; collections keep content
 //! from people who may not see it (search, counts, previews, downloads,
 //! API, answers); ingestion resumes after a restart without duplicates;
 //! the console import and the inbox work.
@@ -607,6 +610,173 @@ async fn duplicates_versions_move_reprocess_and_delete() {
     ] {
         assert!(actions.contains(action), "{action} missing: {actions}");
     }
+}
+
+#[tokio::test]
+async fn search_forgives_spelling_suggests_without_leaks_and_shows_documents_own_titles() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let staff = server.user(&owner, "sam", "staff").await;
+    let staff_api = ApiClient::new(&server.base, &staff.api_key("sam").await);
+    let hr = collection(&api, &owner, "HR", &["owner", "admin"]).await;
+    let policies = collection(&api, &owner, "Policies", &["owner", "admin", "staff"]).await;
+    let shared = upload(
+        &api,
+        Some(policies),
+        &[
+            (
+                "infection-control-v3.md",
+                b"Read this first.\n\n# Infection control policy\n\nInstruments go through sterilisation after every use.\n".to_vec(),
+            ),
+            (
+                "cleaning.html",
+                b"<html><head><title>Microsoft Word - cleaning.docx</title></head><body>\
+                  <h1>Cleaning rota</h1><p>The sterilization room is cleaned daily.</p></body></html>"
+                    .to_vec(),
+            ),
+            ("parking notes.txt", b"Parking is behind the building.".to_vec()),
+        ],
+    )
+    .await;
+    let secret = upload(
+        &api,
+        Some(hr),
+        &[(
+            "restructuring.txt",
+            b"The redundancies stay confidential until March.".to_vec(),
+        )],
+    )
+    .await;
+    let ids: Vec<i64> = ids_of(&shared).into_iter().chain(ids_of(&secret)).collect();
+    settled(&api, &ids).await;
+
+    // Either spelling finds both; titles come from the documents, file
+    // names stay beside them.
+    for query in ["sterilization", "sterilisation"] {
+        let found = search(&staff_api, query).await;
+        assert_eq!(found["total"], 2, "{query}: {found}");
+        let mut named: Vec<(String, String)> = found["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["title"].as_str().unwrap().to_string(),
+                    h["file_name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        named.sort();
+        assert_eq!(
+            named,
+            [
+                ("Cleaning rota".to_string(), "cleaning.html".to_string()),
+                (
+                    "Infection control policy".to_string(),
+                    "infection-control-v3.md".to_string()
+                ),
+            ]
+        );
+        assert!(found["did_you_mean"].is_null(), "{found}");
+    }
+    let found = search(&staff_api, "sterilization").await;
+    let snippets = found["hits"].to_string();
+    assert!(
+        snippets.contains("<mark>sterilisation</mark>"),
+        "{snippets}"
+    );
+    assert!(
+        snippets.contains("<mark>sterilization</mark>"),
+        "{snippets}"
+    );
+    let documents: Value = staff_api
+        .get_json(&format!("/api/v1/documents?ids={}", ids_of(&shared)[2]))
+        .await
+        .1;
+    assert_eq!(documents["documents"][0]["title"], "parking notes");
+    let (_, html) = staff.page("/documents").await;
+    let titles = select_all_text(&html, "table a");
+    assert!(
+        titles.iter().any(|t| t == "Infection control policy"),
+        "{titles:?}"
+    );
+    let (_, html) = staff.page("/search?q=sterilization").await;
+    assert!(
+        select_all_text(&html, ".result-file").contains(&"infection-control-v3.md".to_string()),
+        "the file name shows beside a title taken from the document"
+    );
+
+    // A misspelt word: the closest word of the reader's documents.
+    let found = search(&staff_api, "sterlisation").await;
+    assert_eq!(found["total"], 0);
+    assert_eq!(found["did_you_mean"], "sterilisation", "{found}");
+    let (_, html) = staff.page("/search?q=Sterlisation+rota").await;
+    assert_eq!(select_text(&html, "#did-you-mean a"), "Sterilisation rota");
+    let link = select_attr(&html, "#did-you-mean a", "href");
+    assert!(link.starts_with("/search?q=Sterilisation+rota"), "{link}");
+    let (_, html) = staff.page(&link).await;
+    assert!(select_text(&html, "#result-count").contains("1 document"));
+    // No leaks: HR's word is suggested to the owner, never to staff.
+    assert_eq!(
+        search(&api, "redundansies").await["did_you_mean"],
+        "redundancies"
+    );
+    let found = search(&staff_api, "redundansies").await;
+    assert!(found["did_you_mean"].is_null(), "{found}");
+    let (_, html) = staff.page("/search?q=redundansies").await;
+    assert!(select_all_text(&html, "#did-you-mean").is_empty());
+    assert!(!html.html().contains("redundancies"));
+}
+
+#[tokio::test]
+async fn an_index_of_another_layout_is_rebuilt_from_the_database_at_start() {
+    let (server, owner) = TestServer::with_owner().await;
+    let api = owner_api(&server, &owner).await;
+    let results = upload(
+        &api,
+        None,
+        &[(
+            "colours.txt",
+            b"The colour chart of the waiting room.".to_vec(),
+        )],
+    )
+    .await;
+    settled(&api, &ids_of(&results)).await;
+    let (config, dir) = server.stop_keeping_data().await;
+    // What an older Hearth left behind: an index whose analysers differ
+    // (here another language's; an older layout version is refused the same
+    // way, see search::tests).
+    let other = hearth::search::SearchConfig {
+        language: "german".to_string(),
+        ..hearth::search::SearchConfig::default()
+    };
+    drop(hearth::search::SearchIndex::recreate(&config.index_dir(), &other).unwrap());
+    let server = TestServer::start_in(config, dir).await;
+    let owner = server.client();
+    owner.login("olivia", GOOD_PASSWORD).await;
+    let api = owner_api(&server, &owner).await;
+    let found = eventually_found(&api, "color").await;
+    assert_eq!(found["total"], 1, "{found}");
+}
+
+/// Searches until the index is open (it is rebuilt in the background).
+async fn eventually_found(api: &ApiClient, query: &str) -> Value {
+    for _ in 0..300 {
+        let response = api
+            .request(Method::GET, "/api/v1/search")
+            .query(&[("q", query)])
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            let body: Value = response.json().await.unwrap();
+            if body["total"] != 0 {
+                return body;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{query} was never found");
 }
 
 #[tokio::test]

@@ -278,6 +278,141 @@ fn docx_headings_nest() {
     assert!(out.blocks[2].text.ends_with("Quarter | Owner\nQ1 | Alice"));
 }
 
+/// `input` (a ZIP) with `change` applied to each part: `Some(bytes)`
+/// replaces the part.
+fn rewrite_zip(input: &[u8], change: impl Fn(&str, &[u8]) -> Option<Vec<u8>>) -> Vec<u8> {
+    use std::io::{Cursor, Read, Write};
+
+    let mut archive = zip::ZipArchive::new(Cursor::new(input)).unwrap();
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).unwrap();
+        let name = entry.name().unwrap().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        let data = change(&name, &data).unwrap_or(data);
+        writer.start_file(name, options).unwrap();
+        writer.write_all(&data).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+fn replaced(data: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let text = String::from_utf8(data.to_vec()).unwrap();
+    assert!(text.contains(from), "{from:?} is not in the part");
+    text.replace(from, to).into_bytes()
+}
+
+/// A one-page PDF saying `text`, with `title` in its Info dictionary.
+fn pdf_with_title(title: &str, text: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_string(),
+        format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+        format!("<< /Title ({title}) /Producer (Hearth tests) >>"),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", n + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R /Info 6 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+/// The title extraction finds in `bytes` (named `name`).
+fn title_of(bytes: &[u8], name: &str) -> Option<String> {
+    extract_bytes_in_process(bytes, name, &Limits::default())
+        .unwrap_or_else(|error| panic!("{name}: {error:?}"))
+        .title
+}
+
+#[test]
+fn titles_come_from_the_document_and_junk_metadata_is_ignored() {
+    // DOCX: the core properties' title; when that is a printer driver's
+    // file name, the "Title" paragraph; without one, the first Heading 1.
+    let docx = std::fs::read(fixture("sample.docx")).unwrap();
+    assert_eq!(title_of(&docx, "a.docx").as_deref(), Some("Staff handbook"));
+    let printed = rewrite_zip(&docx, |name, data| {
+        (name == "docProps/core.xml")
+            .then(|| replaced(data, "Staff handbook", "Microsoft Word - doc1.docx"))
+    });
+    let untitled = rewrite_zip(&printed, |name, data| {
+        (name == "word/document.xml").then(|| replaced(data, "<w:pStyle w:val=\"Title\"/>", ""))
+    });
+    assert_eq!(
+        title_of(&printed, "a.docx").as_deref(),
+        Some("Staff handbook")
+    );
+    assert_eq!(
+        title_of(&untitled, "a.docx").as_deref(),
+        Some("Leave policy")
+    );
+    // ODT: the metadata title, else the first level-1 heading.
+    let odt = std::fs::read(fixture("sample.odt")).unwrap();
+    assert_eq!(title_of(&odt, "a.odt").as_deref(), Some("Staff handbook"));
+    let odt_untitled = rewrite_zip(&odt, |name, data| {
+        (name == "meta.xml").then(|| replaced(data, "Staff handbook", "Untitled 1"))
+    });
+    assert_eq!(
+        title_of(&odt_untitled, "a.odt").as_deref(),
+        Some("Leave policy")
+    );
+    // HTML: <title>, else the first <h1>.
+    let page = "<html><head><title>Untitled Document</title></head>\
+        <body><p>Read first.</p><h2>Scope</h2><h1>Fire safety</h1><p>Exits are marked.</p></body></html>";
+    assert_eq!(
+        title_of(page.as_bytes(), "a.html").as_deref(),
+        Some("Fire safety")
+    );
+    let page = "<html><head><title>Opening hours</title></head><body><h1>Welcome</h1><p>Come in.</p></body></html>";
+    assert_eq!(
+        title_of(page.as_bytes(), "a.html").as_deref(),
+        Some("Opening hours")
+    );
+    let page = "<html><head><title>Microsoft Word - doc1.docx</title></head><body><p>Only text.</p></body></html>";
+    assert_eq!(title_of(page.as_bytes(), "a.html"), None);
+    // Markdown: the first `#` heading.
+    let markdown = "Some words first.\n\n## Minor\n\n# Opening hours\n\nWe open at nine.\n";
+    assert_eq!(
+        title_of(markdown.as_bytes(), "a.md").as_deref(),
+        Some("Opening hours")
+    );
+    // PDF: the Title metadata unless it is junk.
+    let pdf = pdf_with_title("Fire drill plan", "Assemble in the car park.");
+    assert_eq!(title_of(&pdf, "a.pdf").as_deref(), Some("Fire drill plan"));
+    for junk in ["Microsoft Word - doc1.docx", "untitled", "Document1"] {
+        let pdf = pdf_with_title(junk, "Assemble in the car park.");
+        assert_eq!(title_of(&pdf, "a.pdf"), None, "{junk}");
+    }
+    // Plain text has none: the file name names it.
+    assert_eq!(title_of(b"Just text.", "notes.txt"), None);
+}
+
 #[test]
 fn limits_are_enforced() {
     let tiny_text = Limits {

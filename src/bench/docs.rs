@@ -216,6 +216,7 @@ async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
                 claimed.id,
                 claimed.sha256,
                 Processed::Indexed {
+                    title: document.title.clone(),
                     format: document.format.clone(),
                     pages: None,
                     ocr_pages: 0,

@@ -137,6 +137,15 @@ pub fn title_from_file_name(name: &str) -> String {
     }
 }
 
+/// The title a document is shown with: the one it gives itself (its
+/// metadata or first heading, see `extract::Extracted::title`), cleaned
+/// like every name, or else its file name without the extension.
+pub fn document_title(own: Option<&str>, file_name: &str) -> String {
+    own.map(|title| crate::text::clean_name(title).trim().to_string())
+        .filter(|title| !title.is_empty())
+        .unwrap_or_else(|| title_from_file_name(file_name))
+}
+
 /// The last path component of what a browser or a disk called the file,
 /// without control characters, at most 200 characters. For display only.
 pub fn clean_file_name(name: &str) -> String {
@@ -417,17 +426,19 @@ impl Worker {
             })
             .collect();
         let format = extracted.format.as_str().to_string();
+        let title = document_title(extracted.title.as_deref(), &document.file_name);
         Ok((
             IndexDocument {
                 doc_id: document.id.0,
                 collection_id: document.collection_id.0,
-                title: document.title.clone(),
+                title: title.clone(),
                 file_name: document.file_name.clone(),
                 format: format.clone(),
                 modified: document.updated_at,
                 chunks,
             },
             Processed::Indexed {
+                title,
                 format,
                 pages: extracted.pages,
                 chunks: stored,

@@ -139,6 +139,7 @@ pub async fn staff_may_create_collections(state: &AppState) -> AppResult<bool> {
 pub fn search_config(state_config: &crate::config::Config) -> SearchConfig {
     SearchConfig {
         language: state_config.documents.language.clone(),
+        suggest_below: state_config.documents.suggest_below_results,
         ..SearchConfig::default()
     }
 }

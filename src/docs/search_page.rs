@@ -83,6 +83,10 @@ pub struct SearchResponse {
     pub total: usize,
     /// No document held every word, so these hold some of them.
     pub relaxed: bool,
+    /// The query with misspelt words corrected ("Did you mean"), offered
+    /// when the search found little and the correction finds more among
+    /// the documents you may see (with the same filters).
+    pub did_you_mean: Option<String>,
     pub page: usize,
     pub per_page: usize,
     pub hits: Vec<SearchHit>,
@@ -179,6 +183,7 @@ async fn run_search(
         query: filters.query.clone(),
         total: results.total,
         relaxed: results.relaxed,
+        did_you_mean: results.did_you_mean,
         page: filters.page,
         per_page: PAGE_SIZE,
         took_ms: results.took.as_secs_f64() * 1e3,
@@ -237,7 +242,30 @@ impl SearchResultsPartial {
     }
 
     fn page_link(&self, page: usize) -> String {
-        let mut query = vec![("q", self.query.clone()), ("page", page.to_string())];
+        self.link(&self.query, page)
+    }
+
+    /// The first page of `query` with the same filters ("Did you mean").
+    fn suggestion_link(&self, query: &str) -> String {
+        self.link(query, 1)
+    }
+
+    /// Whether the title came from the document itself, so that the file
+    /// name is worth showing beside it.
+    fn shows_file_name(&self, hit: &SearchHit) -> bool {
+        hit.title != super::ingest::title_from_file_name(&hit.file_name)
+    }
+
+    /// The passage's heading, unless it only repeats the title (a
+    /// document titled by its first heading).
+    fn heading_beside_title<'h>(&self, hit: &'h SearchHit) -> Option<&'h str> {
+        hit.heading
+            .as_deref()
+            .filter(|heading| *heading != hit.title)
+    }
+
+    fn link(&self, search: &str, page: usize) -> String {
+        let mut query = vec![("q", search.to_string()), ("page", page.to_string())];
         if let Some(c) = self.collection {
             query.push(("collection", c.to_string()));
         }

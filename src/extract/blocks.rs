@@ -41,6 +41,8 @@ pub(crate) struct BlockBuilder {
     last_kind: Kind,
     text_bytes: u64,
     max_text_bytes: u64,
+    /// The first top-level heading, a title for documents without one.
+    first_top_heading: Option<String>,
 }
 
 impl BlockBuilder {
@@ -54,6 +56,7 @@ impl BlockBuilder {
             last_kind: Kind::Paragraph,
             text_bytes: 0,
             max_text_bytes: limits.max_text_bytes,
+            first_top_heading: None,
         }
     }
 
@@ -88,6 +91,9 @@ impl BlockBuilder {
         self.charge(text.len())?;
         self.flush();
         let level = level.max(1);
+        if level == 1 && self.first_top_heading.is_none() {
+            self.first_top_heading = Some(text.clone());
+        }
         while self.headings.last().is_some_and(|(l, _)| *l >= level) {
             self.headings.pop();
         }
@@ -119,6 +125,12 @@ impl BlockBuilder {
     pub(crate) fn finish(mut self) -> Vec<Block> {
         self.flush();
         self.blocks
+    }
+
+    /// The first level-1 heading so far (a Word "Title" or "Heading 1"
+    /// paragraph, `<h1>`, `text:h` of outline level 1).
+    pub(crate) fn first_top_heading(&self) -> Option<String> {
+        self.first_top_heading.clone()
     }
 
     /// Text bytes accepted so far.

@@ -14,6 +14,7 @@ use scraper::{Html, Node};
 
 use super::blocks::BlockBuilder;
 use super::ooxml::join_cells;
+use super::title;
 use super::{ExtractError, Extracted, Format, Limits};
 
 /// Elements whose content is not visible text.
@@ -65,6 +66,10 @@ const BLOCK: &[&str] = &[
 pub(crate) fn extract(html: &str, limits: &Limits) -> Result<Extracted, ExtractError> {
     let mut builder = BlockBuilder::new(limits);
     let (title, flattened) = write_bounded_html(html, &mut builder)?;
+    // No usable <title>: the first <h1>.
+    let title = title
+        .and_then(|t| title::usable(&t))
+        .or_else(|| builder.first_top_heading());
     let mut warnings = Vec::new();
     if flattened {
         warnings.push(format!(

@@ -16,7 +16,8 @@
 //!
 //! Layout of this module: `detect` (what is it), `blocks` (the block builder
 //! every format writes into, which also enforces the text cap), `zipsafe`
-//! (bounded ZIP reading), `xml` (the one XML walker), one file per format
+//! (bounded ZIP reading), `xml` (the one XML walker), `title` (which
+//! metadata titles are real), one file per format
 //! family (`pdf`, `ooxml`, `xlsx`, `odf`, `html`, `markdown`, `text`, `eml`,
 //! `image`), `nesting` (bounding HTML depth before html5ever), `tool`
 //! (running poppler and Tesseract with a deadline), `ocr` (Tesseract, for
@@ -36,6 +37,7 @@ mod odf;
 mod ooxml;
 mod pdf;
 mod text;
+mod title;
 mod tool;
 mod xlsx;
 mod xml;
@@ -194,8 +196,12 @@ pub struct Block {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extracted {
     pub format: Format,
-    /// From the document's metadata, `<title>`, first Markdown heading or
-    /// email subject.
+    /// The title the document gives itself: PDF, Office or OpenDocument
+    /// metadata, `<title>`, Markdown front matter, email subject, or else
+    /// the first top-level heading (a Word "Title" paragraph, `<h1>`, `#`,
+    /// the first slide's title). Metadata that is a file name or a
+    /// template's placeholder ("Microsoft Word - doc1.docx", "Untitled")
+    /// does not count. `None`: name the document after its file.
     pub title: Option<String>,
     /// Page count for PDF and multi-page TIFF, slide count for PPTX.
     pub pages: Option<u32>,
@@ -468,9 +474,6 @@ fn extract_bytes(
         // document of any other format without text is empty.
         return Err(ExtractError::Empty);
     }
-    extracted.title = extracted
-        .title
-        .map(|t| blocks::clean_inline(&t))
-        .filter(|t| !t.is_empty());
+    extracted.title = extracted.title.and_then(|t| title::usable(&t));
     Ok(extracted)
 }

@@ -12,6 +12,7 @@
 
 use super::blocks::{BlockBuilder, emit_row, push_to_cell};
 use super::ooxml::join_cells;
+use super::title;
 use super::xml::{XmlEvent, attr, local, walk};
 use super::zipsafe::Package;
 use super::{ExtractError, Extracted, Format, Limits};
@@ -40,7 +41,7 @@ pub(crate) fn extract(
             "the OpenDocument file has no content.xml".to_string(),
         ));
     };
-    let title = meta_title(&mut package);
+    let title = meta_title(&mut package).and_then(|t| title::usable(&t));
     let mut builder = BlockBuilder::new(limits);
     let mut walker = OdfWalker {
         spreadsheet: format == Format::Ods,
@@ -49,6 +50,7 @@ pub(crate) fn extract(
     walk(&content, "content.xml", |event| {
         walker.event(event, &mut builder)
     })?;
+    let title = title.or_else(|| builder.first_top_heading());
     Ok(Extracted {
         format,
         title,

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use super::blocks::{BlockBuilder, emit_row, push_to_cell};
+use super::title;
 use super::xml::{XmlEvent, attr, local, walk};
 use super::zipsafe::{Package, resolve_target};
 use super::{ExtractError, Extracted, Format, Limits};
@@ -32,12 +33,15 @@ pub(crate) fn extract_docx(bytes: &[u8], limits: &Limits) -> Result<Extracted, E
         Some(xml) => parse_styles(&xml).unwrap_or_default(),
         None => Styles::default(),
     };
-    let mut title = core_title(&mut package)?;
+    let mut title = core_title(&mut package)?.and_then(|t| title::usable(&t));
     let mut builder = BlockBuilder::new(limits);
     let mut walker = DocxWalker::default();
     walk(&document, &main_part, |event| {
         walker.event(event, &styles, &mut builder, &mut title)
     })?;
+    // No title in the properties nor a "Title" paragraph: the first
+    // "Heading 1".
+    let title = title.or_else(|| builder.first_top_heading());
     Ok(Extracted {
         format: Format::Docx,
         title,
@@ -52,7 +56,7 @@ pub(crate) fn extract_pptx(bytes: &[u8], limits: &Limits) -> Result<Extracted, E
     let mut package = Package::open(bytes, limits)?;
     let main_part = main_part(&mut package, "ppt/presentation.xml")?;
     let slides = slide_parts(&mut package, &main_part)?;
-    let title = core_title(&mut package)?;
+    let mut title = core_title(&mut package)?.and_then(|t| title::usable(&t));
     let mut builder = BlockBuilder::new(limits);
     for (index, slide_part) in slides.iter().enumerate() {
         let page = u32::try_from(index + 1).unwrap_or(u32::MAX);
@@ -61,6 +65,10 @@ pub(crate) fn extract_pptx(bytes: &[u8], limits: &Limits) -> Result<Extracted, E
             continue;
         };
         let slide = parse_slide(&xml, slide_part)?;
+        if title.is_none() {
+            // The first slide's title names the presentation.
+            title = slide.title.as_deref().and_then(title::usable);
+        }
         builder.set_section(slide.title.as_deref());
         for item in &slide.items {
             item.emit(&mut builder)?;

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use super::blocks::{BlockBuilder, clean_inline, human_bytes};
 use super::ocr::{self, Ocr};
+use super::title;
 use super::tool::{ToolOutput, run_tool};
 use super::{ExtractError, Extracted, Format, Limits};
 
@@ -72,8 +73,7 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extracted, Extrac
         return Err(tool_failure("pdfinfo", &info));
     }
     let info_text = String::from_utf8_lossy(&info.stdout);
-    let title = info_field(&info_text, "Title")
-        .filter(|t| !t.eq_ignore_ascii_case("untitled") && !t.is_empty());
+    let title = info_field(&info_text, "Title").and_then(|t| title::usable(&t));
 
     let text = run_tool(
         "pdftotext",

@@ -21,6 +21,7 @@ mod chunk;
 mod query;
 mod schema;
 mod snippet;
+mod spelling;
 mod stats;
 mod writer;
 
@@ -82,6 +83,9 @@ pub struct SearchConfig {
     /// Memory for the writer's in-memory segments, shared by its indexing
     /// threads (at least 15 MB per thread).
     pub writer_memory_bytes: usize,
+    /// A search that finds fewer documents than this, or not every word,
+    /// looks for a spelling correction (`did_you_mean`); 0 never does.
+    pub suggest_below: usize,
 }
 
 impl Default for SearchConfig {
@@ -90,6 +94,7 @@ impl Default for SearchConfig {
             language: "english".to_string(),
             commit_interval: Duration::from_millis(500),
             writer_memory_bytes: 64 * 1024 * 1024,
+            suggest_below: 3,
         }
     }
 }
@@ -171,6 +176,9 @@ pub struct SearchResults {
     /// No result contained every word, so these are results that contain
     /// some of them (the page should say so).
     pub relaxed: bool,
+    /// The query with misspelt words corrected, when the search found
+    /// little and the correction finds more in what the reader may see.
+    pub did_you_mean: Option<String>,
 }
 
 /// One matching chunk.
@@ -265,6 +273,8 @@ struct Inner {
     analyzers: Analyzers,
     /// BM25 statistics per set of readable collections.
     stats: StatsCache,
+    /// See [`SearchConfig::suggest_below`].
+    suggest_below: usize,
     sender: SyncSender<Request>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     /// Documents whose writes a failed commit rolled back (see `writer`).
@@ -380,6 +390,7 @@ impl SearchIndex {
                 fields,
                 analyzers,
                 stats: StatsCache::default(),
+                suggest_below: config.suggest_below,
                 sender,
                 writer_thread: Some(writer_thread),
                 lost,
@@ -494,24 +505,47 @@ impl SearchIndex {
         let visible = self.visible(&searcher, &request.allowed_collections)?;
         let statistics = visible.statistics(&searcher);
         let parsed = query::parse(&request.query);
+        let mut results = self.search_parsed(&parsed, request, grouping, &statistics)?;
+        if results.relaxed || results.total < self.inner.suggest_below {
+            results.did_you_mean = self.did_you_mean(
+                &parsed,
+                request,
+                grouping,
+                &statistics,
+                results.total,
+                results.relaxed,
+            )?;
+        }
+        results.took = started.elapsed();
+        Ok(results)
+    }
+
+    fn search_parsed(
+        &self,
+        parsed: &query::Parsed,
+        request: &SearchRequest,
+        grouping: Grouping,
+        statistics: &Statistics<'_>,
+    ) -> Result<SearchResults, SearchError> {
         let mut built = query::build(
-            &parsed,
+            parsed,
             &self.inner.analyzers,
             &self.inner.fields,
-            &statistics,
+            statistics,
             query::Mode::AllWords,
         )?;
         let Some(filter) = self.filter(request) else {
             return Ok(SearchResults {
                 total: 0,
                 hits: Vec::new(),
-                took: started.elapsed(),
+                took: Duration::ZERO,
                 relaxed: false,
+                did_you_mean: None,
             });
         };
         let mut relaxed = false;
         let mut page = self.run(
-            &statistics,
+            statistics,
             built.query.box_clone(),
             filter.as_ref(),
             request,
@@ -521,14 +555,14 @@ impl SearchIndex {
             // Like a web search engine: when no chunk has every word, show
             // the ones that have most of them, and say so.
             built = query::build(
-                &parsed,
+                parsed,
                 &self.inner.analyzers,
                 &self.inner.fields,
-                &statistics,
+                statistics,
                 query::Mode::AnyWord,
             )?;
             page = self.run(
-                &statistics,
+                statistics,
                 built.query.box_clone(),
                 filter.as_ref(),
                 request,
@@ -537,9 +571,10 @@ impl SearchIndex {
             relaxed = true;
         }
         let highlighter = snippet::Highlighter::new(&built.highlight, &self.inner.analyzers);
+        let searcher = statistics.searcher();
         let mut hits = Vec::with_capacity(page.addresses.len());
         for (score, address) in page.addresses {
-            let stored = StoredChunk::load(&searcher, &self.inner.fields, address)?;
+            let stored = StoredChunk::load(searcher, &self.inner.fields, address)?;
             let excerpt = highlighter.excerpt(&stored.body);
             hits.push(Hit {
                 doc_id: stored.doc_id,
@@ -559,9 +594,49 @@ impl SearchIndex {
         Ok(SearchResults {
             total: page.total,
             hits,
-            took: started.elapsed(),
+            took: Duration::ZERO,
             relaxed,
+            did_you_mean: None,
         })
+    }
+
+    /// The query with its misspelt words corrected, offered only when it
+    /// finds every word, and more than the query as typed did (`found`,
+    /// unless that had to be `relaxed`), run under the reader's own access
+    /// and filters: a suggestion can only point at what the reader would
+    /// see.
+    fn did_you_mean(
+        &self,
+        parsed: &query::Parsed,
+        request: &SearchRequest,
+        grouping: Grouping,
+        statistics: &Statistics<'_>,
+        found: usize,
+        relaxed: bool,
+    ) -> Result<Option<String>, SearchError> {
+        let Some(corrected) = query::correct(
+            &request.query,
+            parsed,
+            &self.inner.analyzers,
+            &self.inner.fields,
+            statistics,
+        )?
+        else {
+            return Ok(None);
+        };
+        let check = SearchRequest {
+            query: corrected.clone(),
+            offset: 0,
+            limit: 0,
+            ..request.clone()
+        };
+        match self.search_parsed(&query::parse(&corrected), &check, grouping, statistics) {
+            Ok(results) if !results.relaxed && (relaxed || results.total > found) => {
+                Ok(Some(corrected))
+            }
+            Ok(_) | Err(SearchError::BadQuery(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// The chunks of `allowed_collections` in `searcher`, whose BM25

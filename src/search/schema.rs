@@ -3,7 +3,8 @@
 //!
 //! Every chunk is one tantivy document. Text is indexed twice: once stemmed
 //! with stop words removed (`body`, `heading`, `title`: plain words match
-//! "running" to "runs"), and once only lowercased and accent-folded (`exact`:
+//! "running" to "runs", and British spellings their American twins, see
+//! `spelling`), and once only lowercased and accent-folded (`exact`:
 //! quoted phrases and `prefix*` match what was written). The analyser names
 //! carry the language and [`LAYOUT_VERSION`], and tantivy stores them in the
 //! schema, so an index built for another language or an older layout no
@@ -20,10 +21,12 @@ use tantivy::tokenizer::{
 };
 
 use super::SearchError;
+use super::spelling::SpellingFilter;
 
 /// Bump when the fields or the analysers change: older indexes then fail the
-/// schema comparison in `open` and the caller rebuilds them.
-pub(super) const LAYOUT_VERSION: u32 = 1;
+/// schema comparison in `open` and the caller rebuilds them. 2: the stemmed
+/// analyser makes British spellings American (`spelling`).
+pub(super) const LAYOUT_VERSION: u32 = 2;
 
 /// Words longer than this are dropped by both analysers: they are base64,
 /// hashes or glued-together table cells, never something a person types.
@@ -93,15 +96,15 @@ pub(super) fn parse_language(name: &str) -> Result<Language, SearchError> {
     Ok(language)
 }
 
-fn stem_tokenizer_name(language: Language) -> String {
+fn stem_tokenizer_name(language: Language, layout: u32) -> String {
     format!(
-        "hearth_stem_{}_v{LAYOUT_VERSION}",
+        "hearth_stem_{}_v{layout}",
         format!("{language:?}").to_ascii_lowercase()
     )
 }
 
-fn exact_tokenizer_name() -> String {
-    format!("hearth_exact_v{LAYOUT_VERSION}")
+fn exact_tokenizer_name(layout: u32) -> String {
+    format!("hearth_exact_v{layout}")
 }
 
 /// The analysers for `language`.
@@ -114,6 +117,7 @@ pub(super) fn analyzers(language: Language) -> Analyzers {
     let stem = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(LowerCaser)
+        .filter(SpellingFilter::for_language(language))
         .filter(stop_words)
         .filter(Stemmer::new(language))
         .filter(AsciiFoldingFilter)
@@ -148,6 +152,12 @@ const ENGLISH_QUESTION_WORDS: &[&str] = &[
 
 /// Builds the schema for `language`; see the module comment for the fields.
 pub(super) fn build_schema(language: Language) -> (Schema, Fields) {
+    build_schema_of_layout(language, LAYOUT_VERSION)
+}
+
+/// The schema as layout version `layout` had it (tests build old indexes
+/// with it).
+pub(super) fn build_schema_of_layout(language: Language, layout: u32) -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let stemmed = |positions: bool| {
         let option = if positions {
@@ -157,7 +167,7 @@ pub(super) fn build_schema(language: Language) -> (Schema, Fields) {
         };
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer(&stem_tokenizer_name(language))
+                .set_tokenizer(&stem_tokenizer_name(language, layout))
                 .set_index_option(option),
         )
     };
@@ -178,7 +188,7 @@ pub(super) fn build_schema(language: Language) -> (Schema, Fields) {
         "exact",
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer(&exact_tokenizer_name())
+                .set_tokenizer(&exact_tokenizer_name(layout))
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         ),
     );
@@ -203,12 +213,14 @@ pub(super) fn build_schema(language: Language) -> (Schema, Fields) {
 /// names, not analysers, so every opened index needs this.
 pub(super) fn register_analyzers(index: &Index, language: Language) -> Analyzers {
     let analyzers = analyzers(language);
-    index
-        .tokenizers()
-        .register(&stem_tokenizer_name(language), analyzers.stem.clone());
-    index
-        .tokenizers()
-        .register(&exact_tokenizer_name(), analyzers.exact.clone());
+    index.tokenizers().register(
+        &stem_tokenizer_name(language, LAYOUT_VERSION),
+        analyzers.stem.clone(),
+    );
+    index.tokenizers().register(
+        &exact_tokenizer_name(LAYOUT_VERSION),
+        analyzers.exact.clone(),
+    );
     analyzers
 }
 

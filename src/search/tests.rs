@@ -1053,3 +1053,205 @@ fn statistics_are_cached_per_collection_set_within_bounds() {
     assert!(!Arc::ptr_eq(&first, &fresh));
     assert_eq!(cache.len(), 1);
 }
+
+fn spelling_fixture() -> SearchIndex {
+    let index = SearchIndex::open_in_ram(&config()).expect("open");
+    let mut documents = vec![
+        document(
+            1,
+            1,
+            "Theatre Sterilisation",
+            "txt",
+            &["Instruments go through sterilisation after every use. The colour code is green."],
+        ),
+        document(
+            2,
+            1,
+            "Sterilization",
+            "txt",
+            &["Sterilization of instruments at the center. Color codes are posted."],
+        ),
+        document(
+            3,
+            1,
+            "Paediatric Programme",
+            "txt",
+            &["The paediatric programme of the organisation starts in spring."],
+        ),
+        document(
+            4,
+            1,
+            "Advice",
+            "txt",
+            &["Four hours of precise advice from a wise and otherwise silent man."],
+        ),
+        // Collection 2 is HR's: the reader of collection 1 may not see it.
+        document(
+            5,
+            2,
+            "Restructuring",
+            "txt",
+            &["The layoffs are confidential until the consultation ends."],
+        ),
+        document(
+            6,
+            3,
+            "Shared calendar",
+            "txt",
+            &["The reception keeps the calendar of the consultation rooms."],
+        ),
+        // A typo in one document, the right word in many.
+        document(
+            7,
+            1,
+            "Old log",
+            "txt",
+            &["The sterlisation log of last year."],
+        ),
+    ];
+    for n in 0..10 {
+        documents.push(document(
+            20 + n,
+            1,
+            &format!("Log {n}"),
+            "txt",
+            &["Sterilisation cycle recorded by the nurse."],
+        ));
+    }
+    runtime().block_on(fill(&index, documents));
+    index
+}
+
+#[test]
+fn british_and_american_spellings_find_each_other() {
+    let index = spelling_fixture();
+    let log: Vec<i64> = (20..30).collect();
+    let both: Vec<i64> = [1, 2].into_iter().chain(log.iter().copied()).collect();
+    check_with(&index, &request("sterilization", &[1]), &both);
+    check_with(&index, &request("sterilisation", &[1]), &both);
+    check_with(&index, &request("STERILISED", &[1]), &both);
+    check_with(&index, &request("color", &[1]), &[1, 2]);
+    check_with(&index, &request("colours", &[1]), &[1, 2]);
+    check_with(&index, &request("theater", &[1]), &[1]);
+    check_with(&index, &request("centre instruments", &[1]), &[2]);
+    check_with(
+        &index,
+        &request("pediatric program organization", &[1]),
+        &[3],
+    );
+    check_with(&index, &request("title:pediatric", &[1]), &[3]);
+    // Words that only look like British spellings are not rewritten.
+    check_with(&index, &request("wise otherwise precise hours", &[1]), &[4]);
+    check_with(&index, &request("wize", &[1]), &[]);
+    check_with(&index, &request("hor", &[1]), &[]);
+    // Quoted words keep what was written.
+    let british: Vec<i64> = [1].into_iter().chain(log.iter().copied()).collect();
+    check_with(&index, &request("\"sterilisation\"", &[1]), &british);
+    check_with(&index, &request("\"sterilization\"", &[1]), &[2]);
+    // The snippet marks the variant the document has.
+    let results = index
+        .search(&request("sterilization instruments", &[1]))
+        .expect("search");
+    let snippets: Vec<&str> = results
+        .hits
+        .iter()
+        .map(|hit| hit.snippet_html.as_str())
+        .collect();
+    assert!(
+        snippets.contains(&"<mark>Instruments</mark> go through <mark>sterilisation</mark> after every use. The colour code is green."),
+        "{snippets:?}"
+    );
+    assert!(
+        snippets
+            .iter()
+            .any(|s| s.starts_with("<mark>Sterilization</mark> of <mark>instruments</mark>")),
+        "{snippets:?}"
+    );
+}
+
+#[test]
+fn did_you_mean_corrects_from_what_the_reader_may_see() {
+    let index = spelling_fixture();
+    let suggestion = |query: &str, allowed: &[i64]| {
+        index
+            .search(&request(query, allowed))
+            .unwrap_or_else(|error| panic!("{query}: {error}"))
+            .did_you_mean
+    };
+    // Nothing found: the closest visible word, keeping the rest as typed.
+    assert_eq!(
+        suggestion("sterlisation instruments", &[1]).as_deref(),
+        Some("sterilisation instruments")
+    );
+    assert_eq!(
+        suggestion("Sterilsation", &[1]).as_deref(),
+        Some("Sterilisation")
+    );
+    assert_eq!(
+        suggestion("paediatrik", &[1]).as_deref(),
+        Some("paediatric")
+    );
+    // Found, but in one document, while a near word is in ten times more.
+    let typo = index
+        .search(&request("sterlisation", &[1]))
+        .expect("search");
+    assert_eq!(ids(&typo), BTreeSet::from([7]));
+    assert_eq!(typo.did_you_mean.as_deref(), Some("sterilisation"));
+    // Words that find enough, or are spelt right, get no suggestion.
+    assert_eq!(suggestion("sterilisation", &[1]), None);
+    assert_eq!(suggestion("precise advice", &[1]), None);
+    assert_eq!(suggestion("zzzzqqq", &[1]), None);
+    // No leaks: a word only in HR's documents is never suggested to
+    // someone without HR, and is to someone with it.
+    assert_eq!(suggestion("layofs", &[1, 3]), None);
+    assert_eq!(suggestion("layofs", &[1, 2]).as_deref(), Some("layoffs"));
+    // The suggestion is checked under the reader's own filter too: the
+    // shared word is not offered while they look only in collection 1.
+    assert_eq!(
+        suggestion("consultaton", &[1, 3]).as_deref(),
+        Some("consultation")
+    );
+    let filtered = SearchRequest {
+        collections: Some(vec![1]),
+        ..request("consultaton", &[1, 3])
+    };
+    assert_eq!(index.search(&filtered).expect("search").did_you_mean, None);
+    // Off when configured so.
+    let quiet = SearchIndex::open_in_ram(&SearchConfig {
+        suggest_below: 0,
+        ..config()
+    })
+    .expect("open");
+    runtime().block_on(fill(
+        &quiet,
+        vec![document(1, 1, "Log", "txt", &["Sterilisation cycle."])],
+    ));
+    let results = quiet
+        .search(&request("sterlisation", &[1]))
+        .expect("search");
+    assert_eq!(results.did_you_mean, None);
+}
+
+#[test]
+fn an_index_of_an_older_layout_is_rebuilt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("search");
+    std::fs::create_dir_all(&path).expect("mkdir");
+    let (old, _) = schema::build_schema_of_layout(
+        tantivy::tokenizer::Language::English,
+        schema::LAYOUT_VERSION - 1,
+    );
+    Index::create_in_dir(&path, old).expect("an index of the previous layout");
+    assert!(matches!(
+        SearchIndex::open(&path, &config()),
+        Err(SearchError::NeedsRebuild(_))
+    ));
+    let index = SearchIndex::recreate(&path, &config()).expect("recreate");
+    runtime().block_on(fill(
+        &index,
+        vec![document(1, 1, "Colours", "txt", &["The colour chart."])],
+    ));
+    check_with(&index, &request("color", &[1]), &[1]);
+    drop(index);
+    assert!(SearchIndex::open(&path, &config()).is_ok());
+}

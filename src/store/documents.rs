@@ -95,6 +95,9 @@ pub struct StoredChunk {
 #[derive(Debug, Clone)]
 pub enum Processed {
     Indexed {
+        /// The title the document gives itself, or one made from its file
+        /// name; it replaces the title the upload was given.
+        title: String,
         format: String,
         pages: Option<u32>,
         chunks: Vec<StoredChunk>,
@@ -441,6 +444,7 @@ impl Store {
             let at = clock.now();
             match &outcome {
                 Processed::Indexed {
+                    title,
                     format,
                     pages,
                     chunks,
@@ -456,8 +460,8 @@ impl Store {
                     tx.execute(
                         "UPDATE documents SET status = 'indexed', format = ?2, pages = ?3, chunk_count = ?4,
                          text_bytes = ?5, error_code = NULL, error_reason = NULL, updated_at = ?6, indexed_at = ?6,
-                         ocr_pages = ?7 WHERE id = ?1",
-                        params![id.0, format, pages, chunks.len() as i64, text_bytes, at, ocr_pages],
+                         ocr_pages = ?7, title = ?8 WHERE id = ?1",
+                        params![id.0, format, pages, chunks.len() as i64, text_bytes, at, ocr_pages, title],
                     )?;
                 }
                 Processed::Failed {

@@ -4,7 +4,8 @@
 //!
 //! - `budget review`: every word must appear (in the text, the heading or
 //!   the title), ranked by BM25; words are stemmed, so "running" finds
-//!   "runs". When no chunk has every word, `search` retries with any word and
+//!   "runs", and British and American spellings are one word ("colour"
+//!   finds "color", "sterilization" finds "sterilisation"). When no chunk has every word, `search` retries with any word and
 //!   marks the results as relaxed. Stop words ("the", "of") are ignored
 //!   unless the query has nothing else.
 //! - `"exact phrase"`: those words in that order, unstemmed (case and accents
@@ -27,6 +28,9 @@
 //! [`SearchError::BadQuery`](super::SearchError::BadQuery), with a message
 //! meant for the user.
 //!
+//! When a search finds little, `suggest` offers the query with its
+//! misspelt words corrected ("Did you mean").
+//!
 //! A query goes through three steps: `parse` reads the text into clauses
 //! (never failing), `build` turns those into a tantivy query over the text
 //! fields (expanding prefixes with what the reader may see), and `collect`
@@ -35,7 +39,9 @@
 mod build;
 mod collect;
 mod parse;
+mod suggest;
 
 pub(super) use build::{HighlightTerms, Mode, build, coverage, question, question_stems};
 pub(super) use collect::{BestChunkPerDocument, DOC_ID_FIELD};
-pub(super) use parse::{check_length, parse};
+pub(super) use parse::{Parsed, check_length, parse};
+pub(super) use suggest::correct;
