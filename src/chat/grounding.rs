@@ -68,7 +68,8 @@ pub async fn ground(
         let floor = state.config.documents.auto_min_coverage;
         passages.retain(|p| p.coverage >= floor);
     }
-    // Sources are named by file, so two documents with one title differ.
+    // Sources are named by the document's own title with its file beside
+    // it, so two documents with one title still differ.
     let files = state
         .store
         .documents_by_ids(
@@ -87,7 +88,7 @@ pub async fn ground(
             title: files
                 .iter()
                 .find(|d| d.id.0 == p.doc_id)
-                .map_or(p.title, |d| d.file_name.clone()),
+                .map_or(p.title, source_name),
             excerpt: p.text,
         })
         .collect();
@@ -96,6 +97,21 @@ pub async fn ground(
         sources,
         searched: searched.iter().map(|c| c.name.clone()).collect(),
     }))
+}
+
+/// How a cited document is named: "Refund policy (refunds-2026.pdf)", or
+/// just the file name when the title is only the file's name.
+fn source_name(document: &crate::store::DocumentRecord) -> String {
+    let stem = document
+        .file_name
+        .rsplit_once('.')
+        .map_or(document.file_name.as_str(), |(stem, _)| stem);
+    let title = document.title.trim();
+    if title.is_empty() || title == stem || title == document.file_name {
+        document.file_name.clone()
+    } else {
+        format!("{title} ({})", document.file_name)
+    }
 }
 
 /// The user message the model reads: numbered passages, then the question.
