@@ -55,7 +55,9 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    fn to_filter(&self) -> AppResult<AuditFilter> {
+    /// The filter, with From/To dates read as whole days in `zone` (the
+    /// business's, the one the log's times are shown in).
+    fn to_filter(&self, zone: &jiff::tz::TimeZone) -> AppResult<AuditFilter> {
         let paging = Paging::new(self.page, PER_PAGE);
         let outcome = match self.outcome.as_str() {
             "" => None,
@@ -68,8 +70,8 @@ impl AuditQuery {
             actor: Some(self.actor.trim().to_string()),
             action: Some(self.action.trim().to_string()),
             outcome,
-            since: day_start(&self.since, 0)?,
-            until: day_start(&self.until, 1)?,
+            since: day_start(&self.since, 0, zone)?,
+            until: day_start(&self.until, 1, zone)?,
             offset: paging.offset(),
             limit: paging.per_page(),
         })
@@ -88,8 +90,8 @@ impl AuditQuery {
     }
 }
 
-/// Unix seconds at the start of `date` plus `days_later` days, local time.
-fn day_start(date: &str, days_later: i64) -> AppResult<Option<i64>> {
+/// Unix seconds at the start of `date` plus `days_later` days in `zone`.
+fn day_start(date: &str, days_later: i64, zone: &jiff::tz::TimeZone) -> AppResult<Option<i64>> {
     let date = date.trim();
     if date.is_empty() {
         return Ok(None);
@@ -101,7 +103,7 @@ fn day_start(date: &str, days_later: i64) -> AppResult<Option<i64>> {
         .checked_add(jiff::Span::new().days(days_later))
         .map_err(|_| AppError::bad_request("date out of range"))?;
     let zoned = day
-        .to_zoned(jiff::tz::TimeZone::system())
+        .to_zoned(zone.clone())
         .map_err(|_| AppError::bad_request("date out of range"))?;
     Ok(Some(zoned.timestamp().as_second()))
 }
@@ -262,7 +264,7 @@ async fn audit_page(
 ) -> AppResult<Response> {
     let paging = Paging::new(query.page, PER_PAGE);
     let page = paging.page();
-    let (result, error) = match query.to_filter() {
+    let (result, error) = match query.to_filter(times.zone()) {
         Ok(filter) => (entries(&state, &reader.user, filter).await?, None),
         Err(AppError::BadRequest(message)) => (
             AuditEntries {
@@ -316,7 +318,12 @@ async fn api_audit(
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Json<AuditEntries>> {
     Ok(Json(
-        entries(&state, &reader.user, query.to_filter()?).await?,
+        entries(
+            &state,
+            &reader.user,
+            query.to_filter(Times::load(&state).await?.zone())?,
+        )
+        .await?,
     ))
 }
 

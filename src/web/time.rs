@@ -131,6 +131,12 @@ impl Times {
         Ok(Times::new(zone, now))
     }
 
+    /// The business's zone, for reading dates people type (a filter's
+    /// "from" and "to") as its days.
+    pub fn zone(&self) -> &TimeZone {
+        &self.zone
+    }
+
     /// Unix seconds as a [`Moment`].
     pub fn at(&self, unix: i64) -> Moment {
         match Timestamp::from_second(unix) {
