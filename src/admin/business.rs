@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::audit::{self, Actor, Event, Target};
+use crate::audit;
 use crate::auth::{BUSINESS_NAME_SETTING, MAX_BUSINESS_NAME, OwnerUser, clean_business_name};
 use crate::calendar::Settings;
 use crate::calendar::office::{TIME_ZONE_SETTING, known_zone, time_zones};
@@ -168,12 +168,6 @@ async fn record(
     key: &'static str,
     detail: String,
 ) -> AppResult<()> {
-    audit::record(
-        &state.store,
-        Actor::User(owner),
-        ip,
-        Event::ok("settings.changed", Target::Setting(key)).detail(detail),
-    )
-    .await?;
+    audit::setting_changed(&state.store, owner, ip, key, detail).await?;
     Ok(())
 }

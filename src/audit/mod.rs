@@ -163,6 +163,19 @@ pub async fn record(
         .await
 }
 
+/// Records that `user` changed the versioned setting `key` (`detail`: what
+/// changed, in words).
+pub async fn setting_changed(
+    store: &Store,
+    user: &User,
+    ip: &str,
+    key: &'static str,
+    detail: String,
+) -> StoreResult<()> {
+    let event = Event::ok("settings.changed", Target::Setting(key)).detail(detail);
+    record(store, Actor::User(user), ip, event).await
+}
+
 /// Like [`record`], unless the same person has an entry with the same
 /// action, target and outcome within `window` (`audit.repeat_window_minutes`):
 /// reading a document ten times in a minute is one entry. Whether it was

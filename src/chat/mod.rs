@@ -707,6 +707,39 @@ struct EditForm {
     content: String,
 }
 
+/// The answer (or, for an edit, the question) a page acted on.
+struct Again {
+    user: CurrentUser,
+    id: ConversationId,
+    message: MessageId,
+}
+
+impl Again {
+    /// Answers again as `turn` says, and responds as a new answer does.
+    async fn respond(
+        self,
+        state: &AppState,
+        shell: Shell,
+        headers: &HeaderMap,
+        turn: answer::Turn,
+    ) -> AppResult<Response> {
+        // An edited question goes back in the box if it is refused.
+        let question = match &turn {
+            answer::Turn::Edit(content) => Some(content.clone()),
+            _ => None,
+        };
+        let Again { user, id, message } = self;
+        let listener = listener_for(headers);
+        let started =
+            conversations::answer_again(state, &user.user, id, message, turn, listener).await;
+        let opening = Opening {
+            new: false,
+            question,
+        };
+        answer_response(state, shell, &user, id, headers, started, opening).await
+    }
+}
+
 /// Writes the last answer again.
 async fn regenerate(
     State(state): State<AppState>,
@@ -715,20 +748,10 @@ async fn regenerate(
     headers: HeaderMap,
     Path((id, message)): Path<(ConversationId, MessageId)>,
 ) -> AppResult<Response> {
-    let started = conversations::answer_again(
-        &state,
-        &user.user,
-        id,
-        message,
-        answer::Turn::Regenerate,
-        listener_for(&headers),
-    )
-    .await;
-    let opening = Opening {
-        new: false,
-        question: None,
-    };
-    answer_response(&state, shell, &user, id, &headers, started, opening).await
+    let again = Again { user, id, message };
+    again
+        .respond(&state, shell, &headers, answer::Turn::Regenerate)
+        .await
 }
 
 /// Replaces the latest question and answers it again.
@@ -740,20 +763,10 @@ async fn edit(
     Path((id, message)): Path<(ConversationId, MessageId)>,
     Form(form): Form<EditForm>,
 ) -> AppResult<Response> {
-    let started = conversations::answer_again(
-        &state,
-        &user.user,
-        id,
-        message,
-        answer::Turn::Edit(form.content.clone()),
-        listener_for(&headers),
-    )
-    .await;
-    let opening = Opening {
-        new: false,
-        question: Some(form.content),
-    };
-    answer_response(&state, shell, &user, id, &headers, started, opening).await
+    let again = Again { user, id, message };
+    again
+        .respond(&state, shell, &headers, answer::Turn::Edit(form.content))
+        .await
 }
 
 /// Writes more of a cut-off answer.
@@ -764,20 +777,10 @@ async fn continue_answer(
     headers: HeaderMap,
     Path((id, message)): Path<(ConversationId, MessageId)>,
 ) -> AppResult<Response> {
-    let started = conversations::answer_again(
-        &state,
-        &user.user,
-        id,
-        message,
-        answer::Turn::Continue,
-        listener_for(&headers),
-    )
-    .await;
-    let opening = Opening {
-        new: false,
-        question: None,
-    };
-    answer_response(&state, shell, &user, id, &headers, started, opening).await
+    let again = Again { user, id, message };
+    again
+        .respond(&state, shell, &headers, answer::Turn::Continue)
+        .await
 }
 
 async fn stop(

@@ -180,13 +180,7 @@ async fn record_setting(
     key: &'static str,
     detail: String,
 ) -> AppResult<()> {
-    audit::record(
-        &state.store,
-        Actor::User(user),
-        ip,
-        Event::ok("settings.changed", Target::Setting(key)).detail(detail),
-    )
-    .await?;
+    audit::setting_changed(&state.store, user, ip, key, detail).await?;
     Ok(())
 }
 
