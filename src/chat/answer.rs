@@ -325,9 +325,22 @@ struct Plan {
 impl Plan {
     /// Checks that `turn` fits the conversation (a regenerated answer is the
     /// last message, an edited question the latest, a continued answer was
-    /// cut off) and gathers what the model reads.
-    fn of(history: &[StoredMessage], turn: &Turn) -> AppResult<Plan> {
+    /// cut off) and that `seen`, the message the page acted on, is still
+    /// that one; gathers what the model reads.
+    fn of(history: &[StoredMessage], turn: &Turn, seen: Option<MessageId>) -> AppResult<Plan> {
         let last = history.last();
+        if let Some(seen) = seen {
+            let latest = match turn {
+                Turn::Edit(_) => history.iter().rfind(|m| m.role == MessageRole::User),
+                _ => last,
+            };
+            if latest.map(|m| m.id) != Some(seen) {
+                return Err(AppError::Conflict(
+                    "This conversation has changed since the page was shown. Reload it and try again."
+                        .into(),
+                ));
+            }
+        }
         let answered_last = last.is_some_and(|m| m.role == MessageRole::Assistant);
         let question_at = history
             .iter()
@@ -427,9 +440,10 @@ pub async fn start(
     claim: Claim,
     listener: Listener,
     turn: Turn,
+    seen: Option<MessageId>,
 ) -> AppResult<Answer> {
     let history = state.store.messages(user.id, conversation).await?;
-    let mut plan = Plan::of(&history, &turn)?;
+    let mut plan = Plan::of(&history, &turn, seen)?;
     let mut sources = Vec::new();
     if let Some(continued) = &plan.continued {
         // More of an answer from documents reads the same passages.
@@ -453,12 +467,8 @@ pub async fn start(
             .conversation_documents(user.id, conversation)
             .await?;
         let question = plan.question.content.clone();
-        let grounding = match mode {
-            DocumentsMode::Off => None,
-            DocumentsMode::Auto | DocumentsMode::Only => {
-                crate::chat::grounding::ground(state, user, &picked, &question, mode).await?
-            }
-        };
+        let grounding =
+            crate::chat::grounding::ground(state, user, &picked, &question, mode).await?;
         if let Some(grounding) = grounding {
             if grounding.sources.is_empty() {
                 if mode == DocumentsMode::Only {

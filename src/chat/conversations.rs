@@ -7,8 +7,7 @@ use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
 use crate::error::{AppError, AppResult};
 use crate::store::{
-    CollectionId, Conversation, ConversationId, DocumentsMode, MessageId, MessageRole, TitleBy,
-    User,
+    CollectionId, Conversation, ConversationId, DocumentsMode, MessageId, TitleBy, User,
 };
 
 /// Longest message a person may send, in characters.
@@ -121,7 +120,7 @@ pub async fn send(
             .await?;
     }
     state.store.add_user_message(user.id, id, content).await?;
-    answer::start(state, user, id, claim, listener, Turn::Next).await
+    answer::start(state, user, id, claim, listener, Turn::Next, None).await
 }
 
 /// Answers again in conversation `id`: the last answer written anew
@@ -144,18 +143,7 @@ pub async fn answer_again(
         turn => turn,
     };
     let claim = claim(state, id)?;
-    let history = state.store.messages(user.id, id).await?;
-    let latest = match turn {
-        Turn::Edit(_) => history.iter().rfind(|m| m.role == MessageRole::User),
-        _ => history.last(),
-    };
-    if latest.map(|m| m.id) != Some(message) {
-        return Err(AppError::Conflict(
-            "This conversation has changed since the page was shown. Reload it and try again."
-                .into(),
-        ));
-    }
-    answer::start(state, user, id, claim, listener, turn).await
+    answer::start(state, user, id, claim, listener, turn, Some(message)).await
 }
 
 /// The right to answer in conversation `id`: refused while it answers.
