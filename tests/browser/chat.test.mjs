@@ -11,11 +11,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   VIEWPORTS,
+  assertNoHorizontalOverflow,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
+  seeText,
   startServer,
   testModelPath,
 } from './harness.mjs';
@@ -32,26 +35,6 @@ const PHONE_QUESTION = 'List three fruits as a bulleted list.';
 
 /** The model may take a while on a busy two-core machine. */
 const ANSWER_TIMEOUT = 180_000;
-
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
-
-async function seeText(locator, pattern) {
-  await locator.first().waitFor({ state: 'visible' });
-  const text = (await locator.first().innerText()).trim();
-  assert.match(text, pattern);
-  return text;
-}
-
-async function assertNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
-}
 
 /**
  * Watches #messages with a MutationObserver and records, on every change, the

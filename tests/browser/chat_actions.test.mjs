@@ -17,6 +17,7 @@ import {
   VIEWPORTS,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
@@ -32,11 +33,6 @@ const OWNER = {
 };
 const ANSWER_TIMEOUT = 180_000;
 const STORY = 'Write a very long story about a lighthouse keeper with many chapters.';
-
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
 
 async function pageWidth(page) {
   return page.evaluate(() => ({

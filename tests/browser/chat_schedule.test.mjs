@@ -6,14 +6,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newPage, pathOf, screenshotter, startServer, testModelPath } from './harness.mjs';
+import { launchBrowser, navigating, newPage, pathOf, screenshotter, startServer, testModelPath } from './harness.mjs';
 
 const OWNER = { business: 'Acme Dental', name: 'Olive Owner', username: 'olive', password: 'copper kettle violin meadow' };
-
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
 
 /** JSON API calls from the signed-in page (session cookie + CSRF header). */
 async function api(page, method, url, body) {

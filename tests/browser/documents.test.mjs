@@ -16,11 +16,14 @@ import path from 'node:path';
 import {
   REPO_ROOT,
   VIEWPORTS,
+  assertNoHorizontalOverflow,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
+  seeText,
   startServer,
   testModelPath,
 } from './harness.mjs';
@@ -41,26 +44,6 @@ const QUESTION = 'When is the quarterly budget review?';
 const PROCESSING_TIMEOUT = 120_000;
 /** The model may take a while on a busy two-core machine. */
 const ANSWER_TIMEOUT = 180_000;
-
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
-
-async function seeText(locator, pattern) {
-  await locator.first().waitFor({ state: 'visible' });
-  const text = (await locator.first().innerText()).trim();
-  assert.match(text, pattern);
-  return text;
-}
-
-async function assertNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
-}
 
 /** The upload row (li.upload-item) for the file called `name`. */
 function uploadRow(page, name) {

@@ -11,8 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   VIEWPORTS,
+  assertNoHorizontalOverflow,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
@@ -26,11 +28,6 @@ const OWNER = {
   password: 'copper kettle violin meadow',
 };
 
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
-
 /** The ids of the ticked checklist items, in order. */
 async function ticked(page) {
   return page
@@ -40,14 +37,6 @@ async function ticked(page) {
 
 async function progress(page) {
   return (await page.locator('#checklist-progress').innerText()).trim();
-}
-
-async function assertNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
 }
 
 test("firsthour: the owner's checklist, renaming the business, readable times", { timeout: 180_000 }, async (t) => {

@@ -7,11 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   VIEWPORTS,
+  assertNoHorizontalOverflow,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
+  seeText,
   startServer,
 } from './harness.mjs';
 
@@ -29,28 +32,8 @@ const STAFF = {
 
 /** Runs `action` (a click that submits or follows a link) and waits for the
  *  resulting page load; returns the final document response. */
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
-
 /** Waits for `locator` to be visible and checks its text. */
-async function seeText(locator, pattern) {
-  await locator.first().waitFor({ state: 'visible' });
-  const text = (await locator.first().innerText()).trim();
-  assert.match(text, pattern);
-  return text;
-}
-
 /** The page must not scroll sideways (content wider than the viewport). */
-async function assertNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
-}
-
 test('foundation: setup, users, audit, sign-in and roles', { timeout: 120_000 }, async (t) => {
   const server = await startServer();
   t.after(() => server.stop());

@@ -31,6 +31,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -334,4 +335,27 @@ export function screenshotter({ dir = SCREENSHOT_DIR, prefix = '' } = {}) {
 /** The path part of the page's current URL. */
 export function pathOf(page) {
   return new URL(page.url()).pathname;
+}
+
+/** Runs `action` (a click, a submit) and waits for the page it loads. */
+export async function navigating(page, action) {
+  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
+  return response;
+}
+
+/** Waits for `locator` to show and checks its text against `pattern`. */
+export async function seeText(locator, pattern) {
+  await locator.first().waitFor({ state: 'visible' });
+  const text = (await locator.first().innerText()).trim();
+  assert.match(text, pattern);
+  return text;
+}
+
+/** Fails when the page is wider than the window (sideways scrolling). */
+export async function assertNoHorizontalOverflow(page, what) {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }));
+  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
 }

@@ -14,8 +14,10 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   VIEWPORTS,
+  assertNoHorizontalOverflow,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
@@ -72,19 +74,6 @@ function startFileServer(body, { breakAt }) {
 }
 
 /** Runs `action` (a click that submits) and waits for the page it leads to. */
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
-
-async function assertNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
-}
-
 test('models: demonstration warning, catalog, download with a resume, a wrong checksum', { timeout: 240_000 }, async (t) => {
   const modelPath = await testModelPath();
   if (!modelPath) {

@@ -11,11 +11,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  assertNoHorizontalOverflow,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
+  seeText,
   startServer,
 } from './harness.mjs';
 
@@ -34,26 +37,6 @@ const MONTHS = [
   'January', 'February', 'March', 'April', 'May', 'June',
   'July', 'August', 'September', 'October', 'November', 'December',
 ];
-
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
-
-async function seeText(locator, pattern) {
-  await locator.first().waitFor({ state: 'visible' });
-  const text = (await locator.first().innerText()).trim();
-  assert.match(text, pattern);
-  return text;
-}
-
-async function assertNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
-}
 
 /** The text of the option a <select> has selected. */
 async function selectedText(select) {

@@ -14,8 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   VIEWPORTS,
+  assertNoHorizontalOverflow,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
@@ -40,19 +42,6 @@ const FILES = {
 
 /** Extraction runs in a child process; a busy two-core box can be slow. */
 const PROCESSING_TIMEOUT = 120_000;
-
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
-
-async function assertNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
-}
 
 /** Types `query` into the search box and waits for search.js's results. */
 async function typeSearch(page, query, waitFor) {

@@ -10,11 +10,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   VIEWPORTS,
+  assertNoHorizontalOverflow,
   assertNoProblems,
   launchBrowser,
+  navigating,
   newPage,
   pathOf,
   screenshotter,
+  seeText,
   startServer,
 } from './harness.mjs';
 
@@ -25,26 +28,6 @@ const OWNER = {
   password: 'copper kettle violin meadow',
 };
 const HOUSE_RULE = 'Never give legal advice; refer to <b>our lawyer</b>.';
-
-async function navigating(page, action) {
-  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-  return response;
-}
-
-async function seeText(locator, pattern) {
-  await locator.first().waitFor({ state: 'visible' });
-  const text = (await locator.first().innerText()).trim();
-  assert.match(text, pattern);
-  return text;
-}
-
-async function assertNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
-}
 
 /** A diff line's text without the words read to screen readers ("Added: "). */
 async function lineText(locator) {
