@@ -35,6 +35,8 @@ pub struct AppState {
     pub search: crate::search::IndexSlot,
     /// Documents: the ingestion workers' bell and the extraction binary.
     pub docs: docs::Docs,
+    /// The name the box answers to on the office network.
+    pub lan: crate::appliance::lan::Lan,
 }
 
 impl AppState {
@@ -74,8 +76,11 @@ impl AppState {
             &config.database_path(),
             config.storage.reserve_mb * 1024 * 1024,
         )?;
-        let hosts =
-            HostAllowlist::for_this_machine(&config.server.allowed_hosts, config.server.listen);
+        let hosts = HostAllowlist::for_this_machine(
+            &config.server.allowed_hosts,
+            config.server.listen,
+            &config.appliance.name,
+        );
         Ok(AppState {
             auth: auth::AuthState::load(&config, &store).await?,
             chat: chat::ChatState::load(&config, &store, start).await?,
@@ -84,6 +89,7 @@ impl AppState {
             hosts: Arc::new(hosts),
             search: crate::search::IndexSlot::default(),
             docs: docs::Docs::new(),
+            lan: crate::appliance::lan::Lan::default(),
         })
     }
 }
@@ -263,9 +269,11 @@ async fn watch_disk(state: AppState) {
     }
 }
 
-/// `hearth serve`: binds the configured address, announces the setup code if
-/// the box is new, and serves until SIGINT or SIGTERM.
+/// `hearth serve`: binds the configured address, announces the box on the
+/// network and the setup code if the box is new, tells systemd it is ready,
+/// and serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    use crate::appliance::{notify, status};
     let listen = config.server.listen;
     let state = AppState::new(config).await?;
     let listener = TcpListener::bind(listen).await.with_context(|| {
@@ -275,10 +283,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, data_dir = %state.config.data_dir.display(), "Hearth is listening");
+    let appliance = &state.config.appliance;
+    let mdns_host = appliance.announces(local).then(|| {
+        if let Err(err) = state.lan.announce(&appliance.name, local.port()) {
+            state.lan.failed(&appliance.name, &err);
+        }
+        format!("{}.local", appliance.name)
+    });
     if let Some(code) = state.auth.setup.code() {
-        announce_setup(local, code);
+        announce_setup(local, mdns_host.as_deref(), code);
     }
-    run(listener, state, shutdown_signal()).await?;
+    let status_file = appliance.status_file.clone();
+    let keep_status = status_file
+        .clone()
+        .map(|path| tokio::spawn(status::keep(state.clone(), path, local.port())));
+    let watchdog = tokio::spawn(notify::keep_watchdog(state.store.clone()));
+    notify::ready(&format!("serving on {local}"));
+    let lan = state.lan.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        notify::stopping();
+        watchdog.abort();
+        if let (Some(task), Some(path)) = (keep_status, &status_file) {
+            task.abort();
+            status::mark_stopping(path);
+        }
+        lan.stop();
+    };
+    run(listener, state, shutdown).await?;
     tracing::info!("Hearth stopped");
     Ok(())
 }
@@ -288,8 +320,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// with the addresses to open and the code. Colour only on a terminal that
 /// has not asked for none (`NO_COLOR`), so a log file or `journalctl` shows
 /// plain text.
-fn announce_setup(address: SocketAddr, code: &str) {
-    let urls = setup_urls(address, &interface_addresses());
+fn announce_setup(address: SocketAddr, mdns_host: Option<&str>, code: &str) {
+    let urls = setup_urls(
+        address,
+        mdns_host,
+        &crate::appliance::status::interface_addresses(),
+    );
     tracing::warn!(setup_code = code, url = %urls[0], "this Hearth has no owner yet: finish setup in a browser");
     let stderr = std::io::stderr();
     let colour = stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -299,22 +335,12 @@ fn announce_setup(address: SocketAddr, code: &str) {
     );
 }
 
-/// The box's own IPv4 addresses on the office network (no loopback).
-fn interface_addresses() -> Vec<IpAddr> {
-    let mut found: Vec<IpAddr> = if_addrs::get_if_addrs()
-        .map(|interfaces| interfaces.iter().map(|i| i.ip()).collect())
-        .unwrap_or_default();
-    found.retain(|ip| ip.is_ipv4() && !ip.is_loopback());
-    found.sort();
-    found.dedup();
-    found
-}
-
 /// Where people can open the setup page: on a loopback address only that
-/// one; on every interface, `hearth.local` first (the appliance's name)
-/// and then each of the box's addresses (for phones that do not resolve
-/// `.local`); otherwise the address Hearth listens on.
-fn setup_urls(listen: SocketAddr, interfaces: &[IpAddr]) -> Vec<String> {
+/// one; on every interface, the name announced by multicast DNS first
+/// (`hearth.local` on the appliance) and then each of the box's addresses
+/// (for phones that do not resolve `.local`); otherwise the address Hearth
+/// listens on.
+fn setup_urls(listen: SocketAddr, mdns_host: Option<&str>, interfaces: &[IpAddr]) -> Vec<String> {
     let port = match listen.port() {
         80 => String::new(),
         port => format!(":{port}"),
@@ -327,9 +353,9 @@ fn setup_urls(listen: SocketAddr, interfaces: &[IpAddr]) -> Vec<String> {
     if !listen.ip().is_unspecified() {
         return vec![address(&listen.ip())];
     }
-    let mut urls = vec![url("hearth.local")];
+    let mut urls: Vec<String> = mdns_host.map(url).into_iter().collect();
     urls.extend(interfaces.iter().take(4).map(address));
-    if urls.len() == 1 {
+    if urls.is_empty() {
         urls.push(url("localhost"));
     }
     urls
@@ -401,10 +427,10 @@ mod tests {
     use super::*;
 
     #[track_caller]
-    fn check(listen: &str, interfaces: &[&str], expected: &[&str]) {
+    fn check(listen: &str, mdns: Option<&str>, interfaces: &[&str], expected: &[&str]) {
         let interfaces: Vec<IpAddr> = interfaces.iter().map(|i| i.parse().unwrap()).collect();
         assert_eq!(
-            setup_urls(listen.parse().unwrap(), &interfaces),
+            setup_urls(listen.parse().unwrap(), mdns, &interfaces),
             expected,
             "{listen}"
         );
@@ -414,11 +440,13 @@ mod tests {
     fn the_setup_page_is_offered_where_people_can_open_it() {
         check(
             "127.0.0.1:8080",
+            None,
             &["192.168.1.20"],
             &["http://127.0.0.1:8080/setup"],
         );
         check(
             "0.0.0.0:80",
+            Some("hearth.local"),
             &["192.168.1.20", "10.0.0.5"],
             &[
                 "http://hearth.local/setup",
@@ -428,14 +456,13 @@ mod tests {
         );
         check(
             "0.0.0.0:8080",
+            Some("front-desk.local"),
             &[],
-            &[
-                "http://hearth.local:8080/setup",
-                "http://localhost:8080/setup",
-            ],
+            &["http://front-desk.local:8080/setup"],
         );
-        check("192.168.1.20:80", &[], &["http://192.168.1.20/setup"]);
-        check("[::1]:8080", &[], &["http://[::1]:8080/setup"]);
+        check("0.0.0.0:8080", None, &[], &["http://localhost:8080/setup"]);
+        check("192.168.1.20:80", None, &[], &["http://192.168.1.20/setup"]);
+        check("[::1]:8080", None, &[], &["http://[::1]:8080/setup"]);
     }
 
     #[test]

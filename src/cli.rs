@@ -7,6 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -57,6 +58,20 @@ enum Command {
     Docs(DocsCommand),
     /// Print the effective configuration as TOML
     Config,
+    /// The box's own screen: its address and, until the owner exists, the
+    /// setup code, in large letters (the appliance runs it on tty1 and the
+    /// serial console)
+    Console {
+        /// The status file Hearth keeps [default: [appliance] status_file]
+        #[arg(long, value_name = "FILE")]
+        status: Option<PathBuf>,
+        /// Draw the screen once and exit
+        #[arg(long)]
+        once: bool,
+    },
+    /// The office network
+    #[command(subcommand)]
+    Lan(LanCommand),
     /// Measure the assistant through the HTTP API against a bare llama.cpp loop
     Bench {
         /// The GGUF model [default: the configured model]
@@ -111,6 +126,18 @@ enum ModelCommand {
     Add { file: PathBuf },
     /// List the models with what their headers say
     List,
+}
+
+#[derive(Subcommand)]
+enum LanCommand {
+    /// Look a name up by multicast DNS, as phones and laptops do (e.g.
+    /// hearth.local); prints its addresses, exits 1 if nothing answers
+    Resolve {
+        name: String,
+        /// Seconds to wait for an answer
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -210,6 +237,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => runtime.block_on(crate::app::serve(config)),
         Command::Config => {
             print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::Console { status, once } => {
+            let Some(path) = status.or(config.appliance.status_file.clone()) else {
+                bail!(
+                    "hearth console needs the status file: pass --status FILE or set [appliance] status_file"
+                );
+            };
+            crate::appliance::console::run(&path, once)
+        }
+        Command::Lan(LanCommand::Resolve { name, timeout }) => {
+            let found = crate::appliance::lan::resolve(&name, Duration::from_secs(timeout.max(1)))?;
+            if found.is_empty() {
+                bail!("nothing on the network answered for {name} within {timeout} s");
+            }
+            for ip in found {
+                println!("{ip}");
+            }
             Ok(())
         }
         Command::User(command) => runtime.block_on(user_command(config, command)),

@@ -29,7 +29,57 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub storage: StorageConfig,
     pub audit: AuditConfig,
+    pub appliance: ApplianceConfig,
     pub log: LogConfig,
+}
+
+/// The box on the office network: the name it announces by multicast DNS
+/// and what its screen shows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApplianceConfig {
+    /// Announce `<name>.local` and Hearth's web service by multicast DNS:
+    /// `auto` does when Hearth listens on every interface (the appliance),
+    /// not when it listens on one address (a laptop, the tests).
+    pub mdns: MdnsMode,
+    /// The name staff open: `http://<name>.local`. When another device on
+    /// the network already answers to it, Hearth takes `<name>-2` (then -3
+    /// ...) and says so in the log, on the screen and on Admin → System.
+    pub name: String,
+    /// A file where Hearth keeps what the box's own screen shows (its name,
+    /// addresses and, until the owner exists, the setup code), read by
+    /// `hearth console`. Empty: none.
+    pub status_file: Option<PathBuf>,
+}
+
+/// See [`ApplianceConfig::mdns`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MdnsMode {
+    Auto,
+    On,
+    Off,
+}
+
+impl Default for ApplianceConfig {
+    fn default() -> Self {
+        ApplianceConfig {
+            mdns: MdnsMode::Auto,
+            name: "hearth".to_string(),
+            status_file: None,
+        }
+    }
+}
+
+impl ApplianceConfig {
+    /// Whether to announce the box, given where it listens.
+    pub fn announces(&self, listen: SocketAddr) -> bool {
+        match self.mdns {
+            MdnsMode::On => true,
+            MdnsMode::Off => false,
+            MdnsMode::Auto => listen.ip().is_unspecified(),
+        }
+    }
 }
 
 /// The audit log.
@@ -317,6 +367,7 @@ impl Default for Config {
             schedule: ScheduleConfig::default(),
             storage: StorageConfig::default(),
             audit: AuditConfig::default(),
+            appliance: ApplianceConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -462,6 +513,19 @@ impl Config {
 
     /// Checks every value that could make Hearth misbehave later.
     pub fn validate(&self) -> anyhow::Result<()> {
+        let name = &self.appliance.name;
+        if name.is_empty()
+            || name.len() > 50
+            || name.starts_with('-')
+            || name.ends_with('-')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            bail!(
+                "[appliance] name = {name:?}: use 1 to 50 lowercase letters, digits and inner hyphens, like \"hearth\" or \"front-desk\""
+            );
+        }
         let schedule = &self.schedule;
         if schedule.import_max_bytes < 1024
             || schedule.import_max_appointments == 0

@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod appliance;
 pub mod audit;
 pub mod auth;
 pub mod bench;

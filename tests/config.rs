@@ -41,6 +41,8 @@ fn bad_values_fail_with_a_fix() {
         ("[server]\nmax_request_bytes = 10", "at least 4096"),
         ("[log]\nfilter = \"[[[\"", "not a valid filter"),
         ("[audit]\nrepeat_window_minutes = 5000", "0 to 1440"),
+        ("[appliance]\nname = \"Front Desk\"", "lowercase letters"),
+        ("[appliance]\nmdns = \"maybe\"", "unknown variant"),
         (
             "[server]\nallowed_hosts = [\"http://x/\"]",
             "without a port",

@@ -1,6 +1,11 @@
-//! Deployment files are code: the systemd unit keeps its hardening.
+//! Deployment files are code: the systemd unit keeps its hardening, and
+//! Hearth keeps the promises the unit relies on (readiness, the watchdog,
+//! the screen's status file, its name on the network).
 
 use std::collections::HashMap;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn unit() -> HashMap<String, Vec<String>> {
     let text = std::fs::read_to_string(concat!(
@@ -34,12 +39,24 @@ fn systemd_unit_is_hardened() {
             .unwrap_or_default()
     };
     assert_eq!(one("User"), "hearth", "never root");
+    assert_eq!(one("Type"), "notify", "ready means listening");
+    assert_eq!(one("NotifyAccess"), "main");
+    assert!(
+        !one("WatchdogSec").is_empty(),
+        "a wedged Hearth is restarted"
+    );
+    assert!(
+        one("MemoryMax").ends_with('%'),
+        "the rest of the box survives a big model"
+    );
     assert!(one("ExecStart").starts_with("/usr/bin/hearth serve"));
     for (key, value) in [
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),
         ("ProtectHome", "yes"),
         ("PrivateTmp", "yes"),
+        ("PrivateMounts", "yes"),
+        ("UMask", "0077"),
         ("PrivateDevices", "yes"),
         ("RestrictSUIDSGID", "yes"),
         ("MemoryDenyWriteExecute", "yes"),
@@ -57,5 +74,172 @@ fn systemd_unit_is_hardened() {
     assert!(
         !unit.contains_key("PrivateUsers"),
         "PrivateUsers drops CAP_NET_BIND_SERVICE"
+    );
+}
+
+/// `systemd-analyze security` rates the unit 1.5 or better ("OK"; 0 is
+/// perfect, 10 is a service with no protection at all).
+#[test]
+fn systemd_rates_the_unit_as_exposed_1_5_or_less() {
+    let dir = tempfile::tempdir().unwrap();
+    // systemd-analyze names the unit after its file.
+    let unit = dir.path().join("hearth.service");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/hearth.service"),
+        &unit,
+    )
+    .unwrap();
+    let output = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package; .ci/deps installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let level: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for hearth.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{text}"));
+    assert!(level <= 1.5, "exposure {level}:\n{text}");
+}
+
+/// What systemd's notification socket received, one datagram per message.
+fn notifications(socket: &UnixDatagram, until: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut buf = [0u8; 4096];
+    while !until(&got) && Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    got
+}
+
+#[test]
+fn hearth_tells_systemd_it_is_ready_and_alive_and_keeps_the_screen_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let status = dir.path().join("status.json");
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[appliance]\nmdns = \"off\"\nstatus_file = {:?}\n",
+            status.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("HEARTH_DATA_DIR", dir.path().join("data"))
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .env_remove("HEARTH_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let got = notifications(&socket, |got| {
+        got.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2
+    });
+    let ready = got.iter().position(|m| m.contains("READY=1"));
+    assert!(ready.is_some(), "READY=1: {got:?}");
+    assert!(
+        got[ready.unwrap()].contains("STATUS=serving on 127.0.0.1:"),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2,
+        "watchdog pings at half of WatchdogSec: {got:?}"
+    );
+
+    // The screen: Hearth's status file, drawn by `hearth console`.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !status.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status).unwrap()).unwrap();
+    let code = written["setup_code"]
+        .as_str()
+        .expect("a new box shows its setup code");
+    assert_eq!(written["state"], "running");
+    let screen = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["console", "--once", "--status"])
+        .arg(&status)
+        .env("HEARTH_DATA_DIR", dir.path().join("data"))
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&screen.stdout);
+    assert!(screen.contains(&format!("setup code: {code}")), "{screen}");
+    assert!(screen.contains("Hearth is running."), "{screen}");
+
+    // A planned stop says so, to systemd and on the screen.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let got = notifications(&socket, |got| got.iter().any(|m| m.contains("STOPPING=1")));
+    assert!(got.iter().any(|m| m.contains("STOPPING=1")), "{got:?}");
+    assert!(child.wait().unwrap().success());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status).unwrap()).unwrap();
+    assert_eq!(written["state"], "stopping");
+}
+
+/// The box answers multicast DNS for its name, as phones look it up.
+#[test]
+fn hearth_answers_for_its_name_on_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("hearth-test-{}", std::process::id());
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(
+        &config,
+        format!("[appliance]\nmdns = \"on\"\nname = \"{name}\"\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("HEARTH_DATA_DIR", dir.path().join("data"))
+        .env_remove("HEARTH_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut answer = None;
+    for _ in 0..5 {
+        let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["lan", "resolve", &format!("{name}.local"), "--timeout", "3"])
+            .env("HEARTH_DATA_DIR", dir.path().join("data"))
+            .env_remove("HEARTH_CONFIG")
+            .output()
+            .unwrap();
+        if output.status.success() {
+            answer = Some(String::from_utf8_lossy(&output.stdout).into_owned());
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer = answer.expect("the name resolves by multicast DNS");
+    assert!(
+        answer
+            .lines()
+            .all(|l| l.parse::<std::net::IpAddr>().is_ok())
+            && !answer.is_empty(),
+        "{answer}"
     );
 }

@@ -24,14 +24,18 @@ use crate::web::layout::{CsrfToken, ErrorPage, FLASH_COOKIE, Flash, Shell, rende
 /// The names and addresses this server answers to.
 pub struct HostAllowlist {
     names: HashSet<String>,
+    /// The name announced by multicast DNS (`hearth`): `hearth.local`, and
+    /// the `hearth-2.local` a name clash may have made of it.
+    mdns_name: String,
 }
 
 impl HostAllowlist {
-    /// `hearth.local`, `localhost`, the machine's host name (also with
-    /// `.local`), every address of its interfaces, loopback, and the
+    /// `<mdns_name>.local` (and `-2`, `-3`... after a clash), `localhost`,
+    /// the machine's host name (also with `.local`), every address of its
+    /// interfaces (also those DHCP gives it later), loopback, and the
     /// configured extras.
-    pub fn for_this_machine(extra: &[String], listen: SocketAddr) -> Self {
-        let mut names: HashSet<String> = ["hearth.local", "localhost", "127.0.0.1", "::1"]
+    pub fn for_this_machine(extra: &[String], listen: SocketAddr, mdns_name: &str) -> Self {
+        let mut names: HashSet<String> = ["localhost", "127.0.0.1", "::1"]
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -53,7 +57,10 @@ impl HostAllowlist {
                 .iter()
                 .map(|h| h.trim_matches(['[', ']']).to_lowercase()),
         );
-        HostAllowlist { names }
+        HostAllowlist {
+            names,
+            mdns_name: mdns_name.to_lowercase(),
+        }
     }
 
     /// Whether a `Host` header value (with or without port) names us.
@@ -71,8 +78,30 @@ impl HostAllowlist {
                 .to_string()
         };
         let name = name.trim_end_matches('.');
-        self.names.contains(name)
+        self.names.contains(name) || self.is_mdns_name(name) || is_own_address(name)
     }
+
+    fn is_mdns_name(&self, name: &str) -> bool {
+        let Some(rest) = name
+            .strip_suffix(".local")
+            .and_then(|n| n.strip_prefix(self.mdns_name.as_str()))
+        else {
+            return false;
+        };
+        rest.is_empty()
+            || rest.strip_prefix('-').is_some_and(|n| {
+                !n.is_empty() && n.len() <= 3 && n.chars().all(|c| c.is_ascii_digit())
+            })
+    }
+}
+
+/// Whether `name` is an address one of the box's interfaces has now: the
+/// address DHCP gave the box after Hearth started is ours too.
+fn is_own_address(name: &str) -> bool {
+    let Ok(ip) = name.parse::<IpAddr>() else {
+        return false;
+    };
+    if_addrs::get_if_addrs().is_ok_and(|interfaces| interfaces.iter().any(|i| i.ip() == ip))
 }
 
 /// Refuses requests whose `Host` is not one of ours. A web page on another
@@ -569,10 +598,15 @@ mod tests {
 
     #[test]
     fn host_allowlist() {
-        let hosts =
-            HostAllowlist::for_this_machine(&["box.example".into()], "0.0.0.0:80".parse().unwrap());
+        let hosts = HostAllowlist::for_this_machine(
+            &["box.example".into()],
+            "0.0.0.0:80".parse().unwrap(),
+            "hearth",
+        );
         for ok in [
             "hearth.local",
+            "hearth-2.local",
+            "hearth-12.local:8080",
             "HEARTH.local:8080",
             "localhost:80",
             "127.0.0.1:9",
@@ -585,6 +619,9 @@ mod tests {
         for bad in [
             "evil.example",
             "hearth.local.evil.example",
+            "hearth-.local",
+            "hearth-2x.local",
+            "hearthx.local",
             "",
             "127.0.0.2",
             "[::2]:80",

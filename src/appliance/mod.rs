@@ -1,0 +1,11 @@
+//! The box itself: what Hearth does when it is the office's appliance
+//! rather than a program on someone's laptop. [`notify`] tells systemd when
+//! Hearth is ready and that it is still alive (the unit's watchdog);
+//! [`lan`] announces `hearth.local` on the office network by multicast DNS;
+//! [`status`] keeps the file the box's own screen is drawn from, and
+//! [`console`] draws it (`hearth console`, on tty1 and the serial console).
+
+pub mod console;
+pub mod lan;
+pub mod notify;
+pub mod status;
