@@ -276,6 +276,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     use crate::appliance::{notify, status};
     let listen = config.server.listen;
     let state = AppState::new(config).await?;
+    let updates = crate::appliance::update::UpdateFiles::new(&state.config.data_dir);
+    if let Err(err) = admin::system::record_update_outcome(&state.store, &updates).await {
+        tracing::warn!(error = %format!("{err:#}"), "cannot record how the last update ended");
+    }
     let listener = TcpListener::bind(listen).await.with_context(|| {
         format!(
             "cannot listen on {listen}; is another program using it? Choose another with --listen"

@@ -72,6 +72,9 @@ enum Command {
     /// The office network
     #[command(subcommand)]
     Lan(LanCommand),
+    /// Updates of the appliance (the appliance's own units run these)
+    #[command(subcommand)]
+    Update(UpdateCommand),
     /// Measure the assistant through the HTTP API against a bare llama.cpp loop
     Bench {
         /// The GGUF model [default: the configured model]
@@ -137,6 +140,32 @@ enum LanCommand {
         /// Seconds to wait for an answer
         #[arg(long, default_value_t = 5)]
         timeout: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum UpdateCommand {
+    /// As root: install the update the owner asked for into the other slot
+    /// and restart into it (hearth-update.service)
+    Apply {
+        /// Install, but do not restart the box
+        #[arg(long)]
+        no_restart: bool,
+        /// Read the kernel command line from this file [default: /proc/cmdline]
+        #[arg(long, value_name = "FILE", hide = true)]
+        cmdline: Option<PathBuf>,
+    },
+    /// As root, before Hearth starts: notice an update that failed and put
+    /// the data back as it was (hearth-update-recover.service)
+    Recover {
+        #[arg(long, value_name = "FILE", hide = true)]
+        cmdline: Option<PathBuf>,
+    },
+    /// After Hearth starts: confirm the version being tried, or fail so the
+    /// box tries again and then goes back (hearth-health.service)
+    Health {
+        #[arg(long, value_name = "FILE", hide = true)]
+        cmdline: Option<PathBuf>,
     },
 }
 
@@ -209,6 +238,44 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn update_command(
+    config: &Config,
+    command: UpdateCommand,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    use crate::appliance::update::UpdateFiles;
+    use crate::appliance::update::apply::{self, Layout, Then};
+    let files = UpdateFiles::new(&config.data_dir);
+    let database = config.database_path();
+    match command {
+        UpdateCommand::Apply {
+            no_restart,
+            cmdline,
+        } => {
+            let then = if no_restart {
+                Then::Stay
+            } else {
+                Then::Restart
+            };
+            apply::apply(
+                &files,
+                &Layout::new(&config.appliance, cmdline),
+                &database,
+                then,
+            )
+        }
+        UpdateCommand::Recover { cmdline } => {
+            apply::recover(&files, &Layout::new(&config.appliance, cmdline), &database)
+        }
+        UpdateCommand::Health { cmdline } => runtime.block_on(apply::health(
+            &files,
+            &Layout::new(&config.appliance, cmdline),
+            config.server.listen.port(),
+            Duration::from_secs(config.appliance.health_timeout_secs),
+        )),
+    }
+}
+
 fn one_line(err: &anyhow::Error) -> String {
     format!("{err:#}").replace('\n', " ")
 }
@@ -247,6 +314,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::appliance::console::run(&path, once)
         }
+        Command::Update(command) => update_command(&config, command, &runtime),
         Command::Lan(LanCommand::Resolve { name, timeout }) => {
             let found = crate::appliance::lan::resolve(&name, Duration::from_secs(timeout.max(1)))?;
             if found.is_empty() {

@@ -50,6 +50,25 @@ pub struct ApplianceConfig {
     /// addresses and, until the owner exists, the setup code), read by
     /// `hearth console`. Empty: none.
     pub status_file: Option<PathBuf>,
+    /// The system's version (`{"version", "generation"}`), written by the
+    /// image build. Without it Hearth is not the appliance, and Admin →
+    /// System offers no updates.
+    pub release_file: PathBuf,
+    /// The minisign public key update bundles must be signed with.
+    pub update_key: PathBuf,
+    /// The EFI system partition, with the boot menu and each slot's kernel.
+    pub esp: PathBuf,
+    /// Where the root partitions (`root-a`, `root-b`) appear by label.
+    pub partitions: PathBuf,
+    /// Largest update bundle accepted, in bytes.
+    pub max_bundle_bytes: u64,
+    /// Seconds a new version has, after the box restarts into it, to answer
+    /// `/readyz`; then the box restarts to try again, and after three tries
+    /// goes back to the version before.
+    pub health_timeout_secs: u64,
+    /// Seconds without news from the updater after which Admin → System
+    /// says it stopped responding, instead of waiting for ever.
+    pub update_stall_secs: u64,
 }
 
 /// See [`ApplianceConfig::mdns`].
@@ -67,6 +86,13 @@ impl Default for ApplianceConfig {
             mdns: MdnsMode::Auto,
             name: "hearth".to_string(),
             status_file: None,
+            release_file: PathBuf::from("/usr/share/hearth/release.json"),
+            update_key: PathBuf::from("/usr/share/hearth/update.pub"),
+            esp: PathBuf::from("/efi"),
+            partitions: PathBuf::from("/dev/disk/by-partlabel"),
+            max_bundle_bytes: 4 * 1024 * 1024 * 1024,
+            health_timeout_secs: 600,
+            update_stall_secs: 120,
         }
     }
 }
@@ -524,6 +550,15 @@ impl Config {
         {
             bail!(
                 "[appliance] name = {name:?}: use 1 to 50 lowercase letters, digits and inner hyphens, like \"hearth\" or \"front-desk\""
+            );
+        }
+        let appliance = &self.appliance;
+        if appliance.max_bundle_bytes < 1024 * 1024
+            || appliance.health_timeout_secs < 30
+            || appliance.update_stall_secs < 10
+        {
+            bail!(
+                "[appliance]: max_bundle_bytes at least 1048576, health_timeout_secs at least 30, update_stall_secs at least 10"
             );
         }
         let schedule = &self.schedule;

@@ -25,4 +25,5 @@ mod schedule_setup;
 mod setup;
 mod store;
 mod tidy;
+mod update;
 mod web;

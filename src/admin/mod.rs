@@ -1,5 +1,6 @@
 //! Admin: the people who use the box, the business's name and time zone
-//! (Admin → Business, owners only) and the audit log, as pages under
+//! (Admin → Business, owners only), the box itself (Admin → System, owners
+//! only: its name on the network, its version, updates) and the audit log, as pages under
 //! `/admin` and as `/api/v1/users` and `/api/v1/audit`. Admins and owners
 //! only; the rules for who may change whom live in [`users`].
 //!
@@ -9,6 +10,7 @@
 
 mod audit_log;
 pub mod business;
+pub mod system;
 pub mod users;
 
 use axum::response::Redirect;
@@ -23,6 +25,7 @@ pub fn routes() -> Routes {
         .merge(business::routes())
         .merge(users::routes())
         .merge(audit_log::routes())
+        .merge(system::routes())
 }
 
 pub fn api_doc() -> utoipa::openapi::OpenApi {

@@ -3,9 +3,11 @@
 //! Hearth is ready and that it is still alive (the unit's watchdog);
 //! [`lan`] announces `hearth.local` on the office network by multicast DNS;
 //! [`status`] keeps the file the box's own screen is drawn from, and
-//! [`console`] draws it (`hearth console`, on tty1 and the serial console).
+//! [`console`] draws it (`hearth console`, on tty1 and the serial console);
+//! [`update`] replaces the whole system, A/B, and goes back if it fails.
 
 pub mod console;
 pub mod lan;
 pub mod notify;
 pub mod status;
+pub mod update;

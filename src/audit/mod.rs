@@ -64,6 +64,8 @@ pub enum Target<'a> {
     Proposal(ProposalId),
     /// A page or API path (a refused one).
     Page(&'a str),
+    /// A version of the system (an update).
+    Version(&'a str),
 }
 
 impl std::fmt::Display for Target<'_> {
@@ -75,6 +77,7 @@ impl std::fmt::Display for Target<'_> {
             | Target::Setting(name)
             | Target::Business(name)
             | Target::Page(name) => f.write_str(name),
+            Target::Version(version) => write!(f, "version:{version}"),
             Target::Document(id) => write!(f, "document:{}", id.0),
             Target::Collection(id) => write!(f, "collection:{}", id.0),
             Target::Conversation(id) => write!(f, "conversation:{}", id.0),
@@ -287,6 +290,10 @@ actions! {
     CollectionAccessChanged = "collection.access_changed",
     CollectionDeleted = "collection.deleted",
     SearchRebuilt = "search.rebuilt",
+    /// The owner uploaded an update bundle to install.
+    SystemUpdateRequested = "system.update_requested",
+    /// How an update ended: done, or undone (the box went back).
+    SystemUpdated = "system.updated",
     ScheduleBooked = "schedule.booked",
     ScheduleChanged = "schedule.changed",
     ScheduleOverride = "schedule.override",

@@ -123,6 +123,11 @@ fn phrase_of(action: Action) -> Phrase {
             "delete the collection {what}",
         ),
         SearchRebuilt => phrase("rebuilt the search index", "rebuild the search index"),
+        SystemUpdateRequested => phrase(
+            "asked to update the box to {what}",
+            "update the box to {what}",
+        ),
+        SystemUpdated => phrase("updated the box to {what}", "update the box to {what}"),
         ScheduleBooked => phrase(
             "booked an appointment for {what}",
             "book an appointment for {what}",
@@ -442,6 +447,8 @@ impl Lookup {
                 .get(&ResourceId(id))
                 .cloned()
                 .unwrap_or_else(|| format!("resource {id}"))
+        } else if let Some(version) = target.strip_prefix("version:") {
+            format!("version {version}")
         } else {
             match action.map(Action::kind) {
                 Some("auth" | "user" | "api_key") => self

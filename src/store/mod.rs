@@ -450,6 +450,45 @@ fn conflict_on_unique(err: rusqlite::Error, message: &str) -> StoreError {
     }
 }
 
+/// Copies the database at `db` to `dest` as one consistent file, while
+/// Hearth may be using it (SQLite's online backup; readers and writers
+/// carry on). `dest` is replaced whole: written beside it, then renamed.
+pub fn snapshot(db: &Path, dest: &Path) -> anyhow::Result<()> {
+    let source = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    source.busy_timeout(Duration::from_secs(30))?;
+    let partial = dest.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    {
+        let mut copy = Connection::open(&partial)?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut copy)?;
+        backup.run_to_completion(1024, Duration::from_millis(5), None)?;
+    }
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, dest)?;
+    Ok(())
+}
+
+/// Puts a [`snapshot`] back as the database at `db`, while nothing has it
+/// open: the snapshot is copied beside `db` and renamed over it, and the
+/// old write-ahead log (which belongs to the database being replaced) is
+/// removed, so SQLite does not replay it onto the snapshot.
+pub fn restore_snapshot(snapshot: &Path, db: &Path) -> anyhow::Result<()> {
+    let partial = db.with_extension("restoring");
+    std::fs::copy(snapshot, &partial)?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        match std::fs::remove_file(std::path::PathBuf::from(name)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    std::fs::rename(&partial, db)?;
+    Ok(())
+}
+
 /// Creates a database with the schema of an older version (the first
 /// `version` migrations). Only for tests of later migrations.
 #[doc(hidden)]

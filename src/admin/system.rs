@@ -1,0 +1,325 @@
+//! Admin → System: the box itself, for its owner. Its name on the network
+//! (and why it is `hearth-2.local` when another device took `hearth.local`),
+//! its addresses, the system's version, and updates: upload a bundle, watch
+//! it being installed, and read how the last one ended (including "the box
+//! went back to the previous version").
+//!
+//! The page never waits on the updater: it shows what the updater last
+//! wrote, says so plainly when the updater has gone quiet for
+//! `[appliance] update_stall_secs`, and its script reconnects after the
+//! restart by itself.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::appliance::lan::LanName;
+use crate::appliance::status;
+use crate::appliance::update::bundle::Bundle;
+use crate::appliance::update::{
+    Outcome, OutcomeKind, Phase, Progress, Release, Request, UpdateFiles, now, write_json,
+};
+use crate::audit::{self, Actor, Event, Target};
+use crate::auth::OwnerUser;
+use crate::disk::{self, SpoolError};
+use crate::error::{AppError, AppResult};
+use crate::store::Store;
+use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
+use crate::web::middleware::ClientIp;
+use crate::web::{Access, Routes};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/admin/system", Access::Owner, page)
+        .route_with_own_limit(
+            axum::http::Method::POST,
+            "/admin/system/update",
+            Access::Owner,
+            upload,
+        )
+        .get("/admin/system/update/progress", Access::Owner, progress)
+}
+
+/// The updater's progress as the page shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProgressView {
+    pub phase: Phase,
+    pub percent: u64,
+    pub message: String,
+    pub to_version: String,
+    /// The updater has said nothing for `update_stall_secs`.
+    pub stalled: bool,
+    /// Whether the page should keep asking.
+    pub active: bool,
+}
+
+impl ProgressView {
+    fn of(progress: Progress, stall_secs: u64) -> ProgressView {
+        let quiet = now() - progress.updated_at;
+        let stalled = !progress.phase.is_final() && quiet > stall_secs as i64;
+        let message = if stalled {
+            format!(
+                "The update stopped responding: nothing happened for {} minutes. The box still runs the version it ran before, with all its data. Restart the box and upload the bundle again; if it stops again, the bundle may not fit this box.",
+                quiet / 60
+            )
+        } else {
+            progress.message.clone()
+        };
+        ProgressView {
+            phase: progress.phase,
+            percent: progress.percent(),
+            message,
+            to_version: progress.to_version,
+            stalled,
+            active: !stalled && progress.phase != Phase::Failed,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/system.html")]
+pub struct SystemPage {
+    shell: Shell,
+    name: LanName,
+    addresses: Vec<String>,
+    hearth_version: &'static str,
+    /// `None`: not the appliance image, so no updates.
+    release: Option<Release>,
+    progress: Option<ProgressView>,
+    outcome: Option<Outcome>,
+    max_bundle: String,
+    error: Option<String>,
+}
+
+impl SystemPage {
+    fn outcome_class(&self) -> &'static str {
+        match self.outcome.as_ref().map(|o| o.kind) {
+            Some(OutcomeKind::Updated) => "notice success",
+            _ => "notice warning",
+        }
+    }
+}
+
+async fn build(state: &AppState, shell: Shell, error: Option<String>) -> SystemPage {
+    let appliance = &state.config.appliance;
+    let files = UpdateFiles::new(&state.config.data_dir);
+    let port = state.config.server.listen.port();
+    SystemPage {
+        shell,
+        name: state.lan.name(),
+        addresses: status::address_urls(&status::interface_addresses(), port),
+        hearth_version: env!("CARGO_PKG_VERSION"),
+        release: Release::read(&appliance.release_file),
+        progress: Progress::read(&files)
+            .map(|p| ProgressView::of(p, appliance.update_stall_secs))
+            // An update that failed long ago is told by its outcome.
+            .filter(|p| p.active || p.stalled || p.phase == Phase::Failed),
+        outcome: Outcome::read(&files),
+        max_bundle: disk::human_size(appliance.max_bundle_bytes),
+        error,
+    }
+}
+
+async fn page(State(state): State<AppState>, shell: Shell, _: OwnerUser) -> Response {
+    render_with_status(StatusCode::OK, &build(&state, shell, None).await)
+}
+
+/// The updater's progress, for the page's script.
+async fn progress(State(state): State<AppState>, _: OwnerUser) -> Response {
+    let files = UpdateFiles::new(&state.config.data_dir);
+    let view = Progress::read(&files)
+        .map(|p| ProgressView::of(p, state.config.appliance.update_stall_secs));
+    Json(view).into_response()
+}
+
+/// Receives a bundle, checks it as the web process (so a wrong file is
+/// refused at once, with the reason), and asks the root updater to
+/// install it.
+async fn upload(
+    State(state): State<AppState>,
+    shell: Shell,
+    OwnerUser(owner): OwnerUser,
+    ClientIp(ip): ClientIp,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    let appliance = &state.config.appliance;
+    let refuse = |status: StatusCode, message: String| {
+        let state = state.clone();
+        let shell = shell.clone();
+        async move {
+            tracing::warn!(reason = %message, "an update bundle was refused");
+            let page = build(&state, shell, Some(message)).await;
+            Ok::<Response, AppError>(render_with_status(status, &page))
+        }
+    };
+    let Some(release) = Release::read(&appliance.release_file) else {
+        return refuse(
+            StatusCode::CONFLICT,
+            "Updates are for the Hearth appliance image; this Hearth is installed another way, so update it the way it was installed.".into(),
+        )
+        .await;
+    };
+    let files = UpdateFiles::new(&state.config.data_dir);
+    if let Some(progress) =
+        Progress::read(&files).map(|p| ProgressView::of(p, appliance.update_stall_secs))
+        && progress.active
+        && progress.phase != Phase::Restarting
+    {
+        return refuse(
+            StatusCode::CONFLICT,
+            format!(
+                "An update to version {} is already being installed.",
+                progress.to_version
+            ),
+        )
+        .await;
+    }
+    let partial = files.partial_bundle();
+    let mut received = false;
+    while let Some(field) = multipart.next_field().await.map_err(AppError::from)? {
+        if field.name() != Some("bundle") {
+            continue;
+        }
+        let disk = state.config.disk();
+        let spooled = disk::spool(
+            disk::SpoolTarget {
+                disk: &disk,
+                partial: &partial,
+                limit: appliance.max_bundle_bytes,
+                append: false,
+            },
+            field,
+        )
+        .await;
+        match spooled {
+            Ok(_) => received = true,
+            Err(SpoolError::TooLarge { limit }) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                let message = format!(
+                    "The file is larger than the limit of {} for update bundles.",
+                    disk::human_size(limit)
+                );
+                return refuse(StatusCode::PAYLOAD_TOO_LARGE, message).await;
+            }
+            Err(SpoolError::Empty) => {
+                return refuse(StatusCode::BAD_REQUEST, "The file is empty.".into()).await;
+            }
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(err.into());
+            }
+        }
+        break;
+    }
+    if !received {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Choose an update bundle (a .bundle file) to upload.".into(),
+        )
+        .await;
+    }
+    let key = appliance.update_key.clone();
+    let check = partial.clone();
+    let opened = tokio::task::spawn_blocking(move || Bundle::open(&check, &key, |_, _| {}))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let bundle = match opened {
+        Ok(bundle) => bundle,
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            audit::record(
+                &state.store,
+                Actor::User(&owner.user),
+                &ip,
+                Event::failed("system.update_requested", Target::Version("?"))
+                    .detail(err.to_string()),
+            )
+            .await?;
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("The bundle was refused: {err}."),
+            )
+            .await;
+        }
+    };
+    let manifest = bundle.manifest;
+    if manifest.generation <= release.generation {
+        let _ = tokio::fs::remove_file(&partial).await;
+        let message = format!(
+            "This box already runs version {} (build {}); the bundle holds version {} (build {}), which is not newer.",
+            release.version, release.generation, manifest.version, manifest.generation
+        );
+        return refuse(StatusCode::BAD_REQUEST, message).await;
+    }
+    tokio::fs::rename(&partial, files.bundle())
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    audit::record(
+        &state.store,
+        Actor::User(&owner.user),
+        &ip,
+        Event::ok(
+            "system.update_requested",
+            Target::Version(&manifest.version),
+        )
+        .detail(format!("from version {}", release.version)),
+    )
+    .await?;
+    let queued = Progress {
+        phase: Phase::Queued,
+        done: 0,
+        total: 0,
+        to_version: manifest.version.clone(),
+        message: "Waiting for the updater to start.".into(),
+        started_at: now(),
+        updated_at: now(),
+    };
+    let request = Request {
+        requested_by: owner.user.username.clone(),
+        to_version: manifest.version.clone(),
+        at: now(),
+    };
+    let written = write_json(&files.progress(), &queued)
+        .and_then(|()| write_json(&files.request(), &request));
+    written.map_err(|e| AppError::Internal(e.into()))?;
+    tracing::info!(version = %manifest.version, by = %owner.user.username, "update requested");
+    Ok(redirect_with_flash(
+        &state,
+        "/admin/system",
+        &format!(
+            "The bundle for version {} is genuine. Installing it; the box restarts when it is ready.",
+            manifest.version
+        ),
+    ))
+}
+
+/// Writes how the last update ended to the audit log, once (Hearth calls
+/// this as it starts: the outcome was decided while it was not running).
+pub async fn record_update_outcome(store: &Store, files: &UpdateFiles) -> anyhow::Result<()> {
+    let Some(mut outcome) = Outcome::read(files) else {
+        return Ok(());
+    };
+    if outcome.recorded {
+        return Ok(());
+    }
+    let by = store.user_by_username(&outcome.requested_by).await?;
+    let actor = match &by {
+        Some(user) => Actor::User(&user.user),
+        None => Actor::Console,
+    };
+    let event = match outcome.kind {
+        OutcomeKind::Updated => Event::ok("system.updated", Target::Version(&outcome.to_version)),
+        OutcomeKind::RolledBack | OutcomeKind::Interrupted => {
+            Event::failed("system.updated", Target::Version(&outcome.to_version))
+        }
+    }
+    .detail(outcome.sentence());
+    audit::record(store, actor, "", event).await?;
+    outcome.recorded = true;
+    write_json(&files.last(), &outcome)?;
+    Ok(())
+}
