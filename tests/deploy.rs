@@ -243,3 +243,36 @@ fn hearth_answers_for_its_name_on_the_network() {
         "{answer}"
     );
 }
+
+/// The units of an update agree with the code on where things are.
+#[test]
+fn the_update_units_watch_the_file_hearth_writes() {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("{}/systemd/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    let files =
+        hearth::appliance::update::UpdateFiles::new(std::path::Path::new("/var/lib/hearth"));
+    let path_unit = read("hearth-update.path");
+    assert!(
+        path_unit.contains(&format!("PathExists={}", files.request().display())),
+        "{path_unit}"
+    );
+    assert!(read("hearth-update.service").contains("ExecStart=/usr/bin/hearth update apply"));
+    let recover = read("hearth-update-recover.service");
+    assert!(recover.contains("Before=hearth.service") && recover.contains("update recover"));
+    let health = read("hearth-health.service");
+    for line in [
+        "Before=boot-complete.target",
+        "RequiredBy=boot-complete.target",
+        "FailureAction=reboot",
+        "ExecStart=/usr/bin/hearth update health",
+    ] {
+        assert!(health.contains(line), "{line}");
+    }
+    let config = hearth::config::Config::default();
+    assert_eq!(config.appliance.esp, std::path::Path::new("/efi"));
+    assert!(read("hearth-update.service").contains("/efi"));
+    let console = read("hearth-console@.service");
+    assert!(console.contains("--status /run/hearth/status.json"));
+    assert!(read("hearth.service").contains("RuntimeDirectory=hearth"));
+}
