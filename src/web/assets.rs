@@ -1,5 +1,5 @@
-//! Static assets (CSS, JavaScript, icons) from `static/`, embedded in release
-//! builds. URLs carry a content hash (`/static/<hash>/app.css`), so browsers
+//! Static assets (CSS, JavaScript, icons) from `static/`, embedded in the
+//! binary (debug builds too: the appliance image ships the test build). URLs carry a content hash (`/static/<hash>/app.css`), so browsers
 //! may cache them for a year and still never see a stale file after an
 //! upgrade.
 
