@@ -31,6 +31,8 @@
     while (Date.now() - since < RESTART_LIMIT_MS) {
       try {
         const ready = await fetch("/readyz", { cache: "no-store" });
+        // Read to the end, so the reload does not cut the request off.
+        await ready.text();
         if (ready.ok) {
           window.location.reload();
           return;

@@ -348,6 +348,11 @@ fn write_root(reporter: &mut Reporter, bundle: &Bundle, device: &Path) -> anyhow
 /// box is not running the version an update installed, says why, and when
 /// that version ran and failed, puts the database back as it was before.
 pub fn recover(files: &UpdateFiles, layout: &Layout, database: &Path) -> anyhow::Result<()> {
+    // The restart an updater asked for has happened: its progress is over
+    // (how it ended is told by the outcome).
+    if Progress::read(files).is_some_and(|p| p.phase == Phase::Restarting) {
+        std::fs::remove_file(files.progress())?;
+    }
     // An updater that was still working when the box went down.
     if let Some(mut progress) = Progress::read(files)
         && !progress.phase.is_final()
