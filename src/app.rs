@@ -192,6 +192,16 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_https(listener, None, state, shutdown).await
+}
+
+/// [`run`], and the same application over HTTPS on a second listener.
+pub async fn run_with_https(
+    listener: TcpListener,
+    https: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
     let disk = tokio::spawn(watch_disk(state.clone()));
     let stop_documents = tokio_util::sync::CancellationToken::new();
@@ -204,7 +214,25 @@ pub async fn run(
         shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
     };
     let app = router(state);
-    crate::web::serve::serve(listener, app, limits, shutdown).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let https = https.map(|(listener, acceptor)| {
+        tokio::spawn(crate::web::serve::serve(
+            listener,
+            app.clone(),
+            limits,
+            Some(acceptor),
+            stop.clone().cancelled_owned(),
+        ))
+    });
+    let stop_https = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stop_https.cancel();
+    };
+    crate::web::serve::serve(listener, app, limits, None, shutdown).await;
+    if let Some(https) = https {
+        let _ = https.await;
+    }
     purge.abort();
     disk.abort();
     // A document being processed is left queued; the next start resumes it.
@@ -303,6 +331,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .map(|path| tokio::spawn(status::keep(state.clone(), path, local.port())));
     let watchdog = tokio::spawn(notify::keep_watchdog(state.store.clone()));
     notify::ready(&format!("serving on {local}"));
+    let https = listen_https(&state).await;
     let lan = state.lan.clone();
     let shutdown = async move {
         shutdown_signal().await;
@@ -314,9 +343,40 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
         lan.stop();
     };
-    run(listener, state, shutdown).await?;
+    run_with_https(listener, https, state, shutdown).await?;
     tracing::info!("Hearth stopped");
     Ok(())
+}
+
+/// The HTTPS listener and its certificate (made now if there is none),
+/// when `[server] https_listen` asks for one. A box that cannot serve HTTPS
+/// still serves HTTP: the problem goes to the log.
+async fn listen_https(state: &AppState) -> Option<(TcpListener, tokio_rustls::TlsAcceptor)> {
+    let address = state.config.server.https_listen?;
+    let files = crate::appliance::tls::TlsFiles::new(&state.config.data_dir);
+    let prepared = files
+        .ensure(
+            &state.config.appliance.name,
+            &crate::appliance::status::interface_addresses(),
+        )
+        .and_then(|_| files.server_config());
+    let config = match prepared {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "HTTPS is off: the certificate is not usable");
+            return None;
+        }
+    };
+    match TcpListener::bind(address).await {
+        Ok(listener) => {
+            tracing::info!(address = %address, "Hearth is listening for HTTPS");
+            Some((listener, tokio_rustls::TlsAcceptor::from(config)))
+        }
+        Err(err) => {
+            tracing::error!(address = %address, error = %err, "HTTPS is off: cannot listen");
+            None
+        }
+    }
 }
 
 /// Tells whoever installed the box how to finish setup: a log line, and a

@@ -317,6 +317,10 @@ impl Default for ModelsConfig {
 pub struct ServerConfig {
     /// Address and port to listen on. The appliance image sets `0.0.0.0:80`.
     pub listen: SocketAddr,
+    /// Address and port for HTTPS as well (the appliance image sets
+    /// `0.0.0.0:443`), with the certificate in `<data_dir>/tls/`, made at
+    /// the first start if there is none. Unset: no HTTPS.
+    pub https_listen: Option<SocketAddr>,
     /// Host names (without port) this server answers to, besides the built-in
     /// ones: `hearth.local`, `localhost`, the machine's host name (also with
     /// `.local`) and its IP addresses. Requests naming any other host are
@@ -403,6 +407,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https_listen: None,
             allowed_hosts: Vec::new(),
             max_request_bytes: 1024 * 1024,
             request_timeout_secs: 60,

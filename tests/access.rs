@@ -160,6 +160,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/admin/system", "owner"),
     ("POST", "/admin/system/update", "owner"),
     ("GET", "/admin/system/update/progress", "owner"),
+    ("GET", "/admin/system/certificate", "owner"),
     ("GET", "/admin/users", "admin"),
     ("POST", "/admin/users", "admin"),
     ("GET", "/admin/users/{id}", "admin"),

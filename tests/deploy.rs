@@ -276,3 +276,65 @@ fn the_update_units_watch_the_file_hearth_writes() {
     assert!(console.contains("--status /run/hearth/status.json"));
     assert!(read("hearth.service").contains("RuntimeDirectory=hearth"));
 }
+
+/// With `https_listen`, the box serves the same pages over HTTPS with a
+/// certificate it made at its first start, and keeps it across restarts.
+#[tokio::test]
+async fn hearth_serves_https_with_a_certificate_it_made_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nhttps_listen = \"127.0.0.1:{port}\"\n[appliance]\nmdns = \"off\"\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let files = hearth::appliance::tls::TlsFiles::new(&data);
+    hearth::chat::models::download::install_tls_provider();
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let mut fingerprints = Vec::new();
+    for _ in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("HEARTH_DATA_DIR", &data)
+            .env_remove("HEARTH_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut answer = None;
+        for _ in 0..100 {
+            if let Ok(response) = client
+                .get(format!("https://localhost:{port}/readyz"))
+                .send()
+                .await
+            {
+                answer = Some((response.status(), response.text().await.unwrap()));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Plain HTTP on the HTTPS port is not answered as HTTP.
+        let plain = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let (status, body) = answer.expect("HTTPS answers");
+        assert_eq!((status.as_u16(), body.as_str()), (200, "ready\n"));
+        assert!(plain.is_err() || !plain.unwrap().status().is_success());
+        fingerprints.push(files.fingerprint().expect("the certificate is kept"));
+    }
+    assert_eq!(fingerprints[0], fingerprints[1], "made once, kept");
+}

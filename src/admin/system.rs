@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::appliance::lan::LanName;
 use crate::appliance::status;
+use crate::appliance::tls::TlsFiles;
 use crate::appliance::update::bundle::Bundle;
 use crate::appliance::update::{
     Outcome, OutcomeKind, Phase, Progress, Release, Request, UpdateFiles, now, write_json,
@@ -42,6 +43,16 @@ pub fn routes() -> Routes {
             upload,
         )
         .get("/admin/system/update/progress", Access::Owner, progress)
+        .get("/admin/system/certificate", Access::Owner, certificate)
+}
+
+/// HTTPS on the box, as the page shows it.
+#[derive(Clone, Debug)]
+pub struct HttpsView {
+    /// `https://hearth.local` (with the port when not 443).
+    pub url: String,
+    /// The certificate's SHA-256 fingerprint.
+    pub fingerprint: String,
 }
 
 /// The updater's progress as the page shows it.
@@ -92,6 +103,7 @@ pub struct SystemPage {
     progress: Option<ProgressView>,
     outcome: Option<Outcome>,
     max_bundle: String,
+    https: Option<HttpsView>,
     error: Option<String>,
 }
 
@@ -120,8 +132,43 @@ async fn build(state: &AppState, shell: Shell, error: Option<String>) -> SystemP
             .filter(|p| p.active || p.stalled || p.phase == Phase::Failed),
         outcome: Outcome::read(&files),
         max_bundle: disk::human_size(appliance.max_bundle_bytes),
+        https: https_view(state),
         error,
     }
+}
+
+fn https_view(state: &AppState) -> Option<HttpsView> {
+    let address = state.config.server.https_listen?;
+    let fingerprint = TlsFiles::new(&state.config.data_dir).fingerprint()?;
+    let host = state
+        .lan
+        .name()
+        .announced
+        .unwrap_or_else(|| "localhost".to_string());
+    let url = match address.port() {
+        443 => format!("https://{host}"),
+        port => format!("https://{host}:{port}"),
+    };
+    Some(HttpsView { url, fingerprint })
+}
+
+/// The box's HTTPS certificate, to install on the office's devices.
+async fn certificate(State(state): State<AppState>, _: OwnerUser) -> AppResult<Response> {
+    let files = TlsFiles::new(&state.config.data_dir);
+    let pem = tokio::fs::read(&files.cert)
+        .await
+        .map_err(|_| AppError::NotFound)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-pem-file"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"hearth.crt\"",
+            ),
+        ],
+        pem,
+    )
+        .into_response())
 }
 
 async fn page(State(state): State<AppState>, shell: Shell, _: OwnerUser) -> Response {

@@ -8,7 +8,8 @@
 //! (hyper closes the connection otherwise), one address may hold at most
 //! `max_connections_per_ip` connections (more are closed at once), and
 //! stopping waits at most `shutdown_timeout` for requests in flight (a
-//! streaming answer is cut there) before it returns anyway.
+//! streaming answer is cut there) before it returns anyway. Over HTTPS the
+//! TLS handshake has to finish within the same header timeout.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,12 +70,14 @@ impl Drop for Slot {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then waits up to
-/// `limits.shutdown_timeout` for the connections in flight.
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown`
+/// completes, then waits up to `limits.shutdown_timeout` for the
+/// connections in flight.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     // HTTP/1.1 only: browsers speak HTTP/2 only over TLS, and detecting the
@@ -121,10 +124,33 @@ pub async fn serve(
             app.clone().oneshot(request.map(axum::body::Body::new))
         });
         let builder = builder.clone();
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            let ended =
+                match tls {
+                    None => {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection).await
+                    }
+                    Some(acceptor) => {
+                        let stream =
+                            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(err)) => {
+                                    tracing::debug!(error = %err, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection).await
+                    }
+                };
+            if let Err(err) = ended {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
             drop(slot);
