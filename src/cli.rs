@@ -75,6 +75,9 @@ enum Command {
     /// Updates of the appliance (the appliance's own units run these)
     #[command(subcommand)]
     Update(UpdateCommand),
+    /// Remote maintenance by SSH, as the owner chose on Admin → System
+    #[command(subcommand)]
+    Ssh(SshCommand),
     /// Measure the assistant through the HTTP API against a bare llama.cpp loop
     Bench {
         /// The GGUF model [default: the configured model]
@@ -141,6 +144,12 @@ enum LanCommand {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum SshCommand {
+    /// As root: make the system match the owner's choice (hearth-ssh.service)
+    Apply,
 }
 
 #[derive(Subcommand)]
@@ -315,6 +324,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             crate::appliance::console::run(&path, once)
         }
         Command::Update(command) => update_command(&config, command, &runtime),
+        Command::Ssh(SshCommand::Apply) => {
+            let files = crate::appliance::ssh::SshFiles::new(&config.data_dir);
+            let state = crate::appliance::ssh::apply(&files, std::path::Path::new("/"))?;
+            println!("{}", state.message);
+            Ok(())
+        }
         Command::Lan(LanCommand::Resolve { name, timeout }) => {
             let found = crate::appliance::lan::resolve(&name, Duration::from_secs(timeout.max(1)))?;
             if found.is_empty() {

@@ -161,6 +161,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/admin/system/update", "owner"),
     ("GET", "/admin/system/update/progress", "owner"),
     ("GET", "/admin/system/certificate", "owner"),
+    ("POST", "/admin/system/ssh", "owner"),
     ("GET", "/admin/users", "admin"),
     ("POST", "/admin/users", "admin"),
     ("GET", "/admin/users/{id}", "admin"),

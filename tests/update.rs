@@ -527,3 +527,44 @@ async fn an_updater_that_stops_is_reported_not_waited_for() {
     assert_eq!(json(files.progress())["phase"], "failed");
     assert_eq!(fake.entries(), ["hearth-a.conf"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_turns_ssh_on_with_a_public_key_only() {
+    let fake = FakeBox::new();
+    let (server, owner) = appliance_with_owner(&fake).await;
+    let (_, page) = owner.page("/admin/system").await;
+    assert!(select_text(&page, "#ssh-state").contains("SSH is off"));
+
+    let post = async |enabled: bool, keys: &str| {
+        let mut fields = vec![("keys", keys)];
+        if enabled {
+            fields.push(("enabled", "on"));
+        }
+        owner.post_form("/admin/system/ssh", &fields).await
+    };
+    let refused = post(true, "").await;
+    assert_eq!(refused.status(), 400);
+    let page = scraper::Html::parse_document(&refused.text().await.unwrap());
+    assert!(select_text(&page, "#ssh-error").contains("paste at least one public key"));
+    let refused = post(
+        true,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA",
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    let page = scraper::Html::parse_document(&refused.text().await.unwrap());
+    assert!(select_text(&page, "#ssh-error").contains("never the private key"));
+    let files = hearth::appliance::ssh::SshFiles::new(server.data_dir.path());
+    assert!(!files.settings().enabled, "nothing was saved");
+
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGm4kS5vHjY3Ue6cyvmTDa3bVgH3QBb6YaZ3g3QyB2cT olive@laptop";
+    assert_eq!(post(true, key).await.status(), 303);
+    let settings = files.settings();
+    assert!(settings.enabled);
+    assert_eq!(settings.keys, [key]);
+    assert_eq!(settings.changed_by, "olivia");
+    assert_eq!(post(false, key).await.status(), 303);
+    assert!(!files.settings().enabled);
+    let changed = audit_of(&server, "system.ssh_changed").await;
+    assert_eq!(changed.len(), 2, "on, then off");
+}

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::appliance::lan::LanName;
+use crate::appliance::ssh::{SshFiles, SshSettings, SshState, parse_keys};
 use crate::appliance::status;
 use crate::appliance::tls::TlsFiles;
 use crate::appliance::update::bundle::Bundle;
@@ -44,6 +45,7 @@ pub fn routes() -> Routes {
         )
         .get("/admin/system/update/progress", Access::Owner, progress)
         .get("/admin/system/certificate", Access::Owner, certificate)
+        .post("/admin/system/ssh", Access::Owner, ssh_submit)
 }
 
 /// HTTPS on the box, as the page shows it.
@@ -104,6 +106,11 @@ pub struct SystemPage {
     outcome: Option<Outcome>,
     max_bundle: String,
     https: Option<HttpsView>,
+    ssh: SshSettings,
+    ssh_state: Option<SshState>,
+    /// The keys as the form shows them (what was typed, after an error).
+    ssh_keys: String,
+    ssh_error: Option<String>,
     error: Option<String>,
 }
 
@@ -120,6 +127,8 @@ async fn build(state: &AppState, shell: Shell, error: Option<String>) -> SystemP
     let appliance = &state.config.appliance;
     let files = UpdateFiles::new(&state.config.data_dir);
     let port = state.config.server.listen.port();
+    let ssh_files = SshFiles::new(&state.config.data_dir);
+    let ssh = ssh_files.settings();
     SystemPage {
         shell,
         name: state.lan.name(),
@@ -133,6 +142,10 @@ async fn build(state: &AppState, shell: Shell, error: Option<String>) -> SystemP
         outcome: Outcome::read(&files),
         max_bundle: disk::human_size(appliance.max_bundle_bytes),
         https: https_view(state),
+        ssh_keys: ssh.keys.join("\n"),
+        ssh_state: ssh_files.state(),
+        ssh,
+        ssh_error: None,
         error,
     }
 }
@@ -369,4 +382,76 @@ pub async fn record_update_outcome(store: &Store, files: &UpdateFiles) -> anyhow
     outcome.recorded = true;
     write_json(&files.last(), &outcome)?;
     Ok(())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SshForm {
+    /// "on" when the box is ticked.
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    keys: String,
+}
+
+/// Turns remote maintenance by SSH on or off, with the owner's keys.
+async fn ssh_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    OwnerUser(owner): OwnerUser,
+    ClientIp(ip): ClientIp,
+    axum::Form(form): axum::Form<SshForm>,
+) -> AppResult<Response> {
+    let enabled = form.enabled.is_some();
+    let keys = match parse_keys(&form.keys) {
+        Ok(keys) if enabled && keys.is_empty() => Err(
+            "To turn SSH on, paste at least one public key (the line from your id_ed25519.pub file). Logging in with a password is not possible.".to_string(),
+        ),
+        other => other,
+    };
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(message) => {
+            let mut page = build(&state, shell, None).await;
+            page.ssh_keys = form.keys;
+            page.ssh.enabled = enabled;
+            page.ssh_error = Some(message);
+            return Ok(render_with_status(StatusCode::BAD_REQUEST, &page));
+        }
+    };
+    let files = SshFiles::new(&state.config.data_dir);
+    let before = files.settings();
+    if before.enabled == enabled && before.keys == keys {
+        return Ok(redirect_with_flash(
+            &state,
+            "/admin/system",
+            "Nothing changed.",
+        ));
+    }
+    let settings = SshSettings {
+        enabled,
+        keys,
+        changed_by: owner.user.username.clone(),
+        at: now(),
+    };
+    files
+        .save(&settings)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let detail = match (before.enabled, enabled) {
+        (false, true) => format!("turned on with {} key(s)", settings.keys.len()),
+        (true, false) => "turned off".to_string(),
+        _ => format!("keys changed: {} now", settings.keys.len()),
+    };
+    audit::record(
+        &state.store,
+        Actor::User(&owner.user),
+        &ip,
+        Event::ok("system.ssh_changed", Target::Setting("ssh")).detail(detail),
+    )
+    .await?;
+    let flash = if enabled {
+        "SSH is being turned on; the box opens port 22 in a few seconds."
+    } else {
+        "SSH is being turned off; port 22 closes in a few seconds."
+    };
+    Ok(redirect_with_flash(&state, "/admin/system", flash))
 }

@@ -294,6 +294,8 @@ actions! {
     SystemUpdateRequested = "system.update_requested",
     /// How an update ended: done, or undone (the box went back).
     SystemUpdated = "system.updated",
+    /// The owner turned remote maintenance by SSH on or off, or changed its keys.
+    SystemSshChanged = "system.ssh_changed",
     ScheduleBooked = "schedule.booked",
     ScheduleChanged = "schedule.changed",
     ScheduleOverride = "schedule.override",
@@ -340,4 +342,5 @@ pub const KINDS: &[(&str, &str)] = &[
     ("model", "Models"),
     ("settings", "Settings"),
     ("schedule", "Schedule"),
+    ("system", "The box (updates, SSH)"),
 ];

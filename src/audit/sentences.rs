@@ -128,6 +128,10 @@ fn phrase_of(action: Action) -> Phrase {
             "update the box to {what}",
         ),
         SystemUpdated => phrase("updated the box to {what}", "update the box to {what}"),
+        SystemSshChanged => phrase(
+            "changed remote maintenance by SSH",
+            "change remote maintenance by SSH",
+        ),
         ScheduleBooked => phrase(
             "booked an appointment for {what}",
             "book an appointment for {what}",
