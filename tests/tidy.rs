@@ -21,8 +21,18 @@ const ABOVE_ENGINES: [&str; 12] = [
 ];
 
 /// Everything else: plumbing and wiring, which may use what it needs.
-const WIRING: [&str; 10] = [
-    "web", "app", "cli", "config", "error", "audit", "api", "bench", "lib", "main",
+const WIRING: [&str; 11] = [
+    "web",
+    "app",
+    "cli",
+    "config",
+    "error",
+    "audit",
+    "api",
+    "bench",
+    "lib",
+    "main",
+    "appliance",
 ];
 
 /// Which module may name which heavy library.
