@@ -62,20 +62,6 @@ async fn owner_box(model: &str) -> (TestServer, Client) {
     (server, owner)
 }
 
-async fn audit_of(server: &TestServer, action: &str) -> Vec<hearth::store::AuditRecord> {
-    server
-        .state
-        .store
-        .audit(hearth::store::AuditFilter {
-            action: Some(action.to_string()),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .records
-}
-
 #[tokio::test]
 async fn the_checklist_ticks_itself_off_as_the_box_is_set_up() {
     let (server, owner) = owner_box("").await;
@@ -261,7 +247,7 @@ async fn the_owner_renames_the_business_and_the_change_is_audited() {
             "{name} {zone}"
         );
     }
-    assert!(audit_of(&server, "settings.changed").await.is_empty());
+    assert!(server.audit_of("settings.changed").await.is_empty());
 
     let response = owner
         .post_form(
@@ -275,7 +261,7 @@ async fn the_owner_renames_the_business_and_the_change_is_audited() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (_, html) = admin.page("/chat").await;
     assert_eq!(select_text(&html, ".brand-name"), "Smile Clinic");
-    let records = audit_of(&server, "settings.changed").await;
+    let records = server.audit_of("settings.changed").await;
     let details: Vec<(String, String)> = records
         .iter()
         .map(|r| (r.target.clone(), r.detail.clone()))
@@ -320,7 +306,7 @@ async fn the_owner_renames_the_business_and_the_change_is_audited() {
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
-        audit_of(&server, "settings.changed").await.len(),
+        server.audit_of("settings.changed").await.len(),
         records.len()
     );
 
@@ -378,7 +364,7 @@ async fn an_owner_from_the_console_is_led_to_name_the_business() {
     let html = home(&owner).await;
     assert_eq!(select_text(&html, ".brand-name"), "Sunny Dental");
     assert!(ticked(&html).contains(&"business"));
-    let records = audit_of(&server, "settings.changed").await;
+    let records = server.audit_of("settings.changed").await;
     assert!(
         records
             .iter()

@@ -156,20 +156,6 @@ async fn upload_state(client: &Client, name: &str) -> (StatusCode, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn audit_of(server: &TestServer, action: &str) -> Vec<hearth::store::AuditRecord> {
-    server
-        .state
-        .store
-        .audit(hearth::store::AuditFilter {
-            action: Some(action.into()),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .records
-}
-
 /// Polls the engine until `done` holds for its configuration and state.
 async fn engine_until(
     server: &TestServer,
@@ -322,7 +308,7 @@ async fn a_model_uploads_in_pieces_and_resumes_where_it_stopped() {
     assert!(copy.details.contains("Q4_1"), "{copy:?}");
     assert!(copy.buttons.contains(&"Use this model".to_string()));
 
-    let added = audit_of(&server, "model.added").await;
+    let added = server.audit_of("model.added").await;
     assert_eq!(added.len(), 1, "{added:?}");
     assert_eq!(added[0].target, "copy.gguf");
     assert_eq!(added[0].outcome, hearth::store::AuditOutcome::Ok);
@@ -347,7 +333,7 @@ async fn uploads_that_are_not_models_or_break_the_rules_are_refused() {
         "{:?}",
         model_files(&server)
     );
-    let refused = audit_of(&server, "model.added").await;
+    let refused = server.audit_of("model.added").await;
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].outcome, hearth::store::AuditOutcome::Failed);
 
@@ -505,7 +491,7 @@ async fn switching_models_reloads_the_engine_and_is_remembered() {
     assert!(!default.badges.contains(&"In use".to_string()));
     assert!(default.buttons.contains(&"Use this model".to_string()));
 
-    let activated = audit_of(&server, "model.activated").await;
+    let activated = server.audit_of("model.activated").await;
     assert_eq!(activated.len(), 1);
     assert_eq!(activated[0].target, "second.gguf");
     assert_eq!(
@@ -542,7 +528,7 @@ async fn switching_models_reloads_the_engine_and_is_remembered() {
             .ends_with("second.gguf"),
         "refused switches change nothing"
     );
-    assert_eq!(audit_of(&server, "model.activated").await.len(), 1);
+    assert_eq!(server.audit_of("model.activated").await.len(), 1);
 
     // The choice survives a restart.
     let config = (*server.state.config).clone();
@@ -612,7 +598,7 @@ async fn the_model_in_use_and_the_default_model_cannot_be_removed() {
     let (_, html) = owner.page("/admin/models").await;
     assert_eq!(select_text(&html, ".flash"), "Removed spare.gguf.");
     assert_eq!(model_files(&server), [DEFAULT_MODEL_FILE, "inuse.gguf"]);
-    let removed = audit_of(&server, "model.removed").await;
+    let removed = server.audit_of("model.removed").await;
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0].target, "spare.gguf");
 
@@ -845,7 +831,7 @@ async fn assistant_settings_are_validated_versioned_and_restorable() {
         StatusCode::NOT_FOUND
     );
 
-    let changes = audit_of(&server, "settings.changed").await;
+    let changes = server.audit_of("settings.changed").await;
     assert_eq!(changes.len(), 3, "{changes:?}");
     assert!(changes.iter().all(|r| r.target == "assistant"));
     assert_eq!(changes[0].detail, "version 3, restored from version 1");
@@ -1207,7 +1193,7 @@ async fn a_catalog_model_downloads_checked_and_can_be_used() {
         Some("tiny.gguf")
     );
 
-    let downloaded = audit_of(&server, "model.downloaded").await;
+    let downloaded = server.audit_of("model.downloaded").await;
     assert_eq!(downloaded.len(), 1, "{downloaded:?}");
     assert_eq!(downloaded[0].outcome, hearth::store::AuditOutcome::Ok);
     assert_eq!(downloaded[0].actor, "olivia");
@@ -1310,7 +1296,7 @@ async fn a_wrong_checksum_or_a_web_page_keeps_nothing() {
     );
     let (_, html) = owner.page("/admin/models").await;
     assert!(select_text(&html, "#download-message").contains("SHA-256"));
-    let audited = audit_of(&server, "model.downloaded").await;
+    let audited = server.audit_of("model.downloaded").await;
     assert_eq!(audited[0].outcome, hearth::store::AuditOutcome::Failed);
 
     // An error page where the model should be: refused at its first bytes.

@@ -246,20 +246,6 @@ fn json(path: PathBuf) -> Value {
     .unwrap()
 }
 
-async fn audit_of(server: &TestServer, action: &str) -> Vec<hearth::store::AuditRecord> {
-    server
-        .state
-        .store
-        .audit(hearth::store::AuditFilter {
-            action: Some(action.into()),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .records
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_is_written_to_the_other_slot_booted_with_three_tries_and_confirmed() {
     let fake = FakeBox::new();
@@ -281,7 +267,7 @@ async fn an_update_is_written_to_the_other_slot_booted_with_three_tries_and_conf
         "{}",
         select_text(&page, "#update-progress")
     );
-    let requested = audit_of(&server, "system.update_requested").await;
+    let requested = server.audit_of("system.update_requested").await;
     assert_eq!(requested.len(), 1);
 
     // The root unit's turn.
@@ -355,7 +341,7 @@ async fn an_update_is_written_to_the_other_slot_booted_with_three_tries_and_conf
     hearth::admin::system::record_update_outcome(&server.state.store, &files)
         .await
         .unwrap();
-    let done = audit_of(&server, "system.updated").await;
+    let done = server.audit_of("system.updated").await;
     assert_eq!(done.len(), 1, "recorded once");
     assert_eq!(done[0].target, "version:1.1.0");
     let (_, page) = owner.page("/admin/system").await;
@@ -415,7 +401,7 @@ async fn a_version_that_fails_its_tries_is_undone_with_the_data_as_it_was() {
         names.contains(&"olivia") && !names.contains(&"newcomer"),
         "{names:?}"
     );
-    let undone = audit_of(&server, "system.updated").await;
+    let undone = server.audit_of("system.updated").await;
     assert_eq!(undone.len(), 1);
     assert_eq!(undone[0].outcome, hearth::store::AuditOutcome::Failed);
     let owner = server.client();
@@ -478,7 +464,7 @@ async fn bundles_that_are_not_genuine_whole_and_newer_are_refused_with_the_reaso
         !updates.join("incoming.bundle.partial").exists(),
         "nothing was kept"
     );
-    let refused = audit_of(&server, "system.update_requested").await;
+    let refused = server.audit_of("system.update_requested").await;
     assert!(refused.len() >= 3, "{refused:?}");
 
     // Staff and admins do not see the page; only the owner updates the box.
@@ -565,6 +551,6 @@ async fn the_owner_turns_ssh_on_with_a_public_key_only() {
     assert_eq!(settings.changed_by, "olivia");
     assert_eq!(post(false, key).await.status(), 303);
     assert!(!files.settings().enabled);
-    let changed = audit_of(&server, "system.ssh_changed").await;
+    let changed = server.audit_of("system.ssh_changed").await;
     assert_eq!(changed.len(), 2, "on, then off");
 }

@@ -14,6 +14,7 @@ import {
   assertNoProblems,
   launchBrowser,
   navigating,
+  setUpOwner,
   newPage,
   pathOf,
   screenshotter,
@@ -55,14 +56,7 @@ test('audit: reads and refusals as sentences, filters, collections list and page
   const shot = screenshotter({ prefix: 'audit-' });
 
   const owner = await newPage(browser, server);
-  await owner.goto('/setup');
-  await owner.getByLabel('Setup code').fill(server.setupCode);
-  await owner.getByLabel('Business name').fill(OWNER.business);
-  await owner.getByLabel('Your name').fill(OWNER.name);
-  await owner.getByLabel('Username').fill(OWNER.username);
-  await owner.getByLabel('Password', { exact: true }).fill(OWNER.password);
-  await owner.getByLabel('Password again').fill(OWNER.password);
-  await navigating(owner, () => owner.getByRole('button', { name: 'Create the owner account' }).click());
+  await setUpOwner(owner, server, OWNER);
 
   await owner.goto('/admin/users');
   await owner.getByLabel('Full name').fill(STAFF.name);

@@ -15,6 +15,7 @@ import {
   assertNoProblems,
   launchBrowser,
   navigating,
+  setUpOwner,
   newPage,
   pathOf,
   screenshotter,
@@ -131,14 +132,7 @@ test('chat: streaming, stop, reload, rename, search, delete, phone', { timeout: 
     const flash = page.locator('.flash[role="status"]');
 
     // --- 1. Set up the box; the owner lands on the empty chat page --------------------
-    await page.goto('/setup');
-    await page.getByLabel('Setup code').fill(server.setupCode);
-    await page.getByLabel('Business name').fill(OWNER.business);
-    await page.getByLabel('Your name').fill(OWNER.name);
-    await page.getByLabel('Username').fill(OWNER.username);
-    await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-    await page.getByLabel('Password again').fill(OWNER.password);
-    await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+    await setUpOwner(page, server, OWNER);
     // The owner lands on the getting-started checklist; the chat is a click away.
     assert.equal(pathOf(page), '/');
     await page.goto('/chat');

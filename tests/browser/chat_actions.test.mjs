@@ -18,6 +18,7 @@ import {
   assertNoProblems,
   launchBrowser,
   navigating,
+  setUpOwner,
   newPage,
   pathOf,
   screenshotter,
@@ -88,14 +89,7 @@ test('chat actions: copy, regenerate, edit, continue, background answers, phone'
   const page = await newPage(browser, server);
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.baseURL });
   const textarea = page.getByLabel('Your message');
-  await page.goto('/setup');
-  await page.getByLabel('Setup code').fill(server.setupCode);
-  await page.getByLabel('Business name').fill(OWNER.business);
-  await page.getByLabel('Your name').fill(OWNER.name);
-  await page.getByLabel('Username').fill(OWNER.username);
-  await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-  await page.getByLabel('Password again').fill(OWNER.password);
-  await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+  await setUpOwner(page, server, OWNER);
   await server.waitForLog(/model loaded/, { timeoutMs: 60_000 });
   await page.goto('/chat');
 

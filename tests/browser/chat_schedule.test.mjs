@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, navigating, newPage, pathOf, screenshotter, startServer, testModelPath } from './harness.mjs';
+import { launchBrowser, navigating, newPage, pathOf, screenshotter, setUpOwner, startServer, testModelPath } from './harness.mjs';
 
 const OWNER = { business: 'Acme Dental', name: 'Olive Owner', username: 'olive', password: 'copper kettle violin meadow' };
 
@@ -39,14 +39,7 @@ test('chat: a scheduling request shows the assistant\'s options in the conversat
   const shot = screenshotter({ prefix: 'chat-schedule-' });
   const page = await newPage(browser, server);
 
-  await page.goto('/setup');
-  await page.getByLabel('Setup code').fill(server.setupCode);
-  await page.getByLabel('Business name').fill(OWNER.business);
-  await page.getByLabel('Your name').fill(OWNER.name);
-  await page.getByLabel('Username').fill(OWNER.username);
-  await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-  await page.getByLabel('Password again').fill(OWNER.password);
-  await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+  await setUpOwner(page, server, OWNER);
   await server.waitForLog(/model loaded/, { timeoutMs: 60_000 });
 
   // An office: Dr Lee does cleanings; Maria Ortiz is a customer.

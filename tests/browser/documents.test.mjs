@@ -20,6 +20,7 @@ import {
   assertNoProblems,
   launchBrowser,
   navigating,
+  setUpOwner,
   newPage,
   pathOf,
   screenshotter,
@@ -103,14 +104,7 @@ test('documents: upload, list, search as you type, answer from documents, phone'
     const page = await newPage(browser, server);
 
     // --- 1. The owner signs up ------------------------------------------------------------
-    await page.goto('/setup');
-    await page.getByLabel('Setup code').fill(server.setupCode);
-    await page.getByLabel('Business name').fill(OWNER.business);
-    await page.getByLabel('Your name').fill(OWNER.name);
-    await page.getByLabel('Username').fill(OWNER.username);
-    await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-    await page.getByLabel('Password again').fill(OWNER.password);
-    await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+    await setUpOwner(page, server, OWNER);
     assert.equal(pathOf(page), '/', 'the owner lands on the getting-started checklist');
 
     // --- 2. /documents: nothing yet ---------------------------------------------------------

@@ -15,6 +15,7 @@ import {
   assertNoProblems,
   launchBrowser,
   navigating,
+  setUpOwner,
   newPage,
   pathOf,
   screenshotter,
@@ -60,14 +61,7 @@ test("firsthour: the owner's checklist, renaming the business, readable times", 
     const adminNav = page.getByRole('navigation', { name: 'Admin' });
 
     // --- Setup, then the checklist on the home page ---------------------------------------
-    await page.goto('/setup');
-    await page.getByLabel('Setup code').fill(server.setupCode);
-    await page.getByLabel('Business name').fill(OWNER.business);
-    await page.getByLabel('Your name').fill(OWNER.name);
-    await page.getByLabel('Username').fill(OWNER.username);
-    await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-    await page.getByLabel('Password again').fill(OWNER.password);
-    await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+    await setUpOwner(page, server, OWNER);
     assert.equal(pathOf(page), '/');
     assert.equal((await page.getByRole('heading', { level: 1 }).innerText()).trim(), 'Getting started');
     assert.equal(await page.locator('#checklist .checklist-item').count(), 4);

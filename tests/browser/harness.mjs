@@ -359,3 +359,19 @@ export async function assertNoHorizontalOverflow(page, what) {
   }));
   assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
 }
+
+/**
+ * Completes first-time setup on `page` as `owner` ({ business, name,
+ * username, password }) with the server's setup code, and waits for the
+ * page setup leads to.
+ */
+export async function setUpOwner(page, server, owner) {
+  await page.goto('/setup');
+  await page.getByLabel('Setup code').fill(server.setupCode);
+  await page.getByLabel('Business name').fill(owner.business);
+  await page.getByLabel('Your name').fill(owner.name);
+  await page.getByLabel('Username').fill(owner.username);
+  await page.getByLabel('Password', { exact: true }).fill(owner.password);
+  await page.getByLabel('Password again').fill(owner.password);
+  await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+}

@@ -18,6 +18,7 @@ import {
   assertNoProblems,
   launchBrowser,
   navigating,
+  setUpOwner,
   newPage,
   pathOf,
   screenshotter,
@@ -77,14 +78,7 @@ test('search: spelling variants, did you mean, titles from the documents', { tim
   }
 
   const page = await newPage(browser, server);
-  await page.goto('/setup');
-  await page.getByLabel('Setup code').fill(server.setupCode);
-  await page.getByLabel('Business name').fill(OWNER.business);
-  await page.getByLabel('Your name').fill(OWNER.name);
-  await page.getByLabel('Username').fill(OWNER.username);
-  await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-  await page.getByLabel('Password again').fill(OWNER.password);
-  await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+  await setUpOwner(page, server, OWNER);
   // Owners land on the getting-started checklist after setup.
   assert.equal(pathOf(page), '/');
 

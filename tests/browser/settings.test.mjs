@@ -14,6 +14,7 @@ import {
   assertNoProblems,
   launchBrowser,
   navigating,
+  setUpOwner,
   newPage,
   pathOf,
   screenshotter,
@@ -48,14 +49,7 @@ test('assistant settings: presets, history with changes, factory settings', { ti
   const shot = screenshotter({ prefix: 'settings-' });
 
   const page = await newPage(browser, server);
-  await page.goto('/setup');
-  await page.getByLabel('Setup code').fill(server.setupCode);
-  await page.getByLabel('Business name').fill(OWNER.business);
-  await page.getByLabel('Your name').fill(OWNER.name);
-  await page.getByLabel('Username').fill(OWNER.username);
-  await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-  await page.getByLabel('Password again').fill(OWNER.password);
-  await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+  await setUpOwner(page, server, OWNER);
   assert.equal(pathOf(page), '/', 'the owner lands on the getting-started checklist');
 
   // --- The form: presets first, Balanced in use, numbers tucked away -------------

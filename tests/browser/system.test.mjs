@@ -20,6 +20,7 @@ import {
   assertNoProblems,
   launchBrowser,
   navigating,
+  setUpOwner,
   newPage,
   screenshotter,
   seeText,
@@ -63,14 +64,7 @@ test('admin system: name, version, a refused file, an update followed through th
   t.after(() => browser.close());
   const shot = screenshotter({ prefix: 'system-' });
   const page = await newPage(browser, server);
-  await page.goto('/setup');
-  await page.getByLabel('Setup code').fill(server.setupCode);
-  await page.getByLabel('Business name').fill(OWNER.business);
-  await page.getByLabel('Your name').fill(OWNER.name);
-  await page.getByLabel('Username').fill(OWNER.username);
-  await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-  await page.getByLabel('Password again').fill(OWNER.password);
-  await navigating(page, () => page.getByRole('button', { name: 'Create the owner account' }).click());
+  await setUpOwner(page, server, OWNER);
 
   await page.goto('/admin/system');
   await seeText(page.locator('#updates'), /runs Hearth 1\.0\.0/);

@@ -113,6 +113,20 @@ impl TestServer {
             .to_string()
     }
 
+    /// The audit log's records of one action, newest first.
+    pub async fn audit_of(&self, action: &str) -> Vec<hearth::store::AuditRecord> {
+        self.state
+            .store
+            .audit(hearth::store::AuditFilter {
+                action: Some(action.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .records
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.path().join("hearth.db")
     }
