@@ -107,6 +107,20 @@ fn systemd_rates_the_unit_as_exposed_1_5_or_less() {
     assert!(level <= 1.5, "exposure {level}:\n{text}");
 }
 
+/// `hearth serve` on a free port with `config` and `data`, quiet.
+fn serve(config: &std::path::Path, data: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env("HEARTH_DATA_DIR", data)
+        .env_remove("HEARTH_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// What systemd's notification socket received, one datagram per message.
 fn notifications(socket: &UnixDatagram, until: impl Fn(&[String]) -> bool) -> Vec<String> {
     let mut got = Vec::new();
@@ -209,16 +223,7 @@ fn hearth_answers_for_its_name_on_the_network() {
         format!("[appliance]\nmdns = \"on\"\nname = \"{name}\"\n"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("HEARTH_DATA_DIR", dir.path().join("data"))
-        .env_remove("HEARTH_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&config, &dir.path().join("data"));
     let mut answer = None;
     for _ in 0..5 {
         let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
@@ -301,16 +306,7 @@ async fn hearth_serves_https_with_a_certificate_it_made_itself() {
         .unwrap();
     let mut fingerprints = Vec::new();
     for _ in 0..2 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .env("HEARTH_DATA_DIR", &data)
-            .env_remove("HEARTH_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = serve(&config, &data);
         let mut answer = None;
         for _ in 0..100 {
             if let Ok(response) = client

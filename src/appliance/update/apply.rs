@@ -412,19 +412,7 @@ pub fn recover(files: &UpdateFiles, layout: &Layout, database: &Path) -> anyhow:
         OutcomeKind::Interrupted
     };
     menu.remove(pending.target)?;
-    write_json(
-        &files.last(),
-        &Outcome {
-            kind,
-            from_version: pending.from_version.clone(),
-            to_version: pending.to_version.clone(),
-            requested_by: pending.requested_by.clone(),
-            at: now(),
-            recorded: false,
-        },
-    )?;
-    std::fs::remove_file(files.pending())?;
-    Ok(())
+    conclude(files, &pending, kind)
 }
 
 /// `hearth update health`, on every boot once Hearth has started: while a
@@ -471,10 +459,15 @@ pub async fn health(
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     tracing::info!(version = %pending.to_version, "the new version is healthy");
+    conclude(files, &pending, OutcomeKind::Updated)
+}
+
+/// Writes how the tried update ended and forgets it.
+fn conclude(files: &UpdateFiles, pending: &Pending, kind: OutcomeKind) -> anyhow::Result<()> {
     write_json(
         &files.last(),
         &Outcome {
-            kind: OutcomeKind::Updated,
+            kind,
             from_version: pending.from_version.clone(),
             to_version: pending.to_version.clone(),
             requested_by: pending.requested_by.clone(),
