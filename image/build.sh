@@ -107,6 +107,7 @@ PACKAGES=(
     systemd-boot systemd-boot-efi                   # boot loader, bootctl, systemd-bless-boot
     systemd-timesyncd systemd-resolved
     iproute2 nftables e2fsprogs ca-certificates
+    netbase                                         # /etc/protocols, /etc/services (nft, resolvers)
     openssh-server                                  # installed, disabled (the owner may enable it)
     firmware-realtek                                # the usual mini-PC network chips
     libgomp1                                        # hearth links llama.cpp's OpenMP
@@ -138,6 +139,16 @@ step "mmdebstrap"
 cp -a "$HERE/overlay/." "$ROOTFS/"
 strip -o "$ROOTFS/usr/bin/hearth" "$HEARTH_BIN"
 chmod 0755 "$ROOTFS/usr/bin/hearth"
+# A debug build of hearth does not embed its static files (rust-embed reads
+# them at run time from the source tree it was compiled in): put them at that
+# same path in the image. Release builds embed them and need nothing.
+for dir in $(strings -n 8 "$HEARTH_BIN" | grep -oE '(/[A-Za-z0-9._-]+)+/static/' | sort -u); do
+    if [ -f "$dir/app.css" ]; then
+        echo "  note: $HEARTH_BIN is a debug build reading $dir at run time; copying it into the image"
+        mkdir -p "$ROOTFS$dir"
+        cp -a "$dir/." "$ROOTFS$dir/"
+    fi
+done
 install -m 0644 "$HEARTH_UNIT" "$ROOTFS/usr/lib/systemd/system/hearth.service"
 # (Place for the other engineer's console unit: `hearth console` shows the
 #  address and setup code in large text on tty1. Install it here, e.g.
@@ -149,7 +160,7 @@ install -m 0644 "$HEARTH_UNIT" "$ROOTFS/usr/lib/systemd/system/hearth.service"
 chroot "$ROOTFS" groupadd --system --gid "$HEARTH_UID" hearth
 chroot "$ROOTFS" useradd --system --uid "$HEARTH_UID" --gid hearth --no-create-home \
     --home-dir /var/lib/hearth --shell /usr/sbin/nologin --comment "Hearth" hearth
-mkdir -p "$ROOTFS/var/lib/hearth"   # mount point of the data partition
+mkdir -p "$ROOTFS/var/lib/hearth" "$ROOTFS/efi"   # mount points: data partition, ESP
 
 # Services. systemctl works offline in the chroot (it only makes symlinks).
 chroot "$ROOTFS" systemctl enable --quiet hearth.service hearth-firstboot.service \
@@ -204,7 +215,7 @@ mkfs_ext4_reproducible() {  # tree image size_mb uuid label owner(uid:gid of /)
     clamp_tree "$tree"
     rm -f "$img"
     E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -L "$label" -U "$uuid" -m 0 \
-        -E "hash_seed=$uuid,root_owner=$owner" -d "$tree" "$img" "${size_mb}M"
+        -E "hash_seed=$uuid,root_owner=$owner" -d "$tree" "$img" "${size_mb}M" >/dev/null
     (cd "$tree" && find . -printf '%P\n') | LC_ALL=C sort | awk -v t="@$SOURCE_DATE_EPOCH" '
         { gsub(/"/, "\\\"") ; printf "set_inode_field \"/%s\" ctime %s\nset_inode_field \"/%s\" atime %s\n", $0, t, $0, t }' \
         > "$WORK/debugfs.cmds"

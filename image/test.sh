@@ -90,10 +90,11 @@ check_report() {
     echo "$rep" | grep -q "^first boot: $2" || fail "boot report: first boot should be '$2'"
     echo "$rep" | grep -q '^firewall: loaded' || fail "firewall not loaded"
     # Listening sockets: only Hearth's :80 (and :443, udp 5353 when present)
-    # on the outside; resolved's stub on 127.0.0.53/54 and loopback are fine.
+    # on the outside; resolved's stub on 127.0.0.53/54 and loopback are fine,
+    # and so is networkd's DHCP client (udp 68 / 546 bound to the link).
     sockets=$(echo "$rep" | sed -n '/^listening sockets:/,/^security:/p' | sed '1d;$d')
     bad=$(echo "$sockets" | awk '{print $2}' \
-        | grep -vE '^(0\.0\.0\.0|\[::\]|\*):(80|443)$|^(0\.0\.0\.0|\[::\]|\*):5353$|^127\.|^\[::1\]:' || true)
+        | grep -vE '^(0\.0\.0\.0|\[::\]|\*):(80|443)$|^(0\.0\.0\.0|\[::\]|\*):5353$|^127\.|^\[::1\]:|^[^ ]*%[a-z0-9]+:(68|546)$' || true)
     [ -z "$bad" ] || fail "unexpected listening sockets: $(echo "$bad" | tr '\n' ' ')"
     echo "$sockets" | grep -qE ':80$' || fail "nothing listens on :80"
 }

@@ -39,10 +39,15 @@ echo "system state: $state"
 systemd-analyze time 2>/dev/null | head -1
 echo "hearth ready: $ready"
 echo "first boot: $first"
+[ -n "$entry" ] || entry="? (EFI variables: $(ls /sys/firmware/efi/efivars 2>&1 | grep -c -i 4a67b082) of systemd-boot)"
 echo "slot: ${slot:-?} (root $(findmnt -no SOURCE /)); boot entry: ${entry:-?}"
 echo "hearth: $(systemctl show -P ActiveState hearth.service), restarts $(systemctl show -P NRestarts hearth.service)"
 echo "failed units:"
 systemctl --failed --no-legend --plain | sed 's/^/  /'
+for unit in $(systemctl --failed --no-legend --plain | awk '{print $1}'); do
+    echo "  -- $unit (wanted by: $(systemctl show -P WantedBy -P RequiredBy -P TriggeredBy "$unit" | tr '\n' ' '))"
+    journalctl -b -u "$unit" --no-pager -n 6 -o cat 2>/dev/null | sed 's/^/     /'
+done
 echo "listening sockets:"
 ss -tulnH | awk '{print "  " $1, $5}' | sort -u
 echo "security: $(systemd-analyze security hearth.service --no-pager 2>/dev/null | tail -1)"
