@@ -80,7 +80,9 @@ report() {
         sleep 2
     done
     grep -aq '=== END ===' "$RUN/serial.log" || fail "no boot report on the serial console"
-    sed -n '/=== HEARTH-BOOT-REPORT ===/,/=== END ===/p' "$RUN/serial.log" | tr -d '\r'
+    # Only the report's own lines, without the kernel's "[ time] unit[pid]: " prefix.
+    sed -n '/=== HEARTH-BOOT-REPORT ===/,/=== END ===/p' "$RUN/serial.log" | tr -d '\r' \
+        | grep -a 'boot-report.sh\[' | sed -E 's/^.*boot-report\.sh\[[0-9]+\]: //'
 }
 
 # check_report REPORT FIRSTBOOT(yes|no): the facts every boot must show.

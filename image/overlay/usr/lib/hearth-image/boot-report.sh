@@ -39,7 +39,7 @@ echo "system state: $state"
 systemd-analyze time 2>/dev/null | head -1
 echo "hearth ready: $ready"
 echo "first boot: $first"
-[ -n "$entry" ] || entry="? (EFI variables: $(ls /sys/firmware/efi/efivars 2>&1 | grep -c -i 4a67b082) of systemd-boot)"
+[ -n "$entry" ] || entry="? (systemd-boot set: $(ls /sys/firmware/efi/efivars 2>&1 | grep -i 4a67b082 | cut -d- -f1 | tr '\n' ' '))"
 echo "slot: ${slot:-?} (root $(findmnt -no SOURCE /)); boot entry: ${entry:-?}"
 echo "hearth: $(systemctl show -P ActiveState hearth.service), restarts $(systemctl show -P NRestarts hearth.service)"
 echo "failed units:"
