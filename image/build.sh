@@ -11,7 +11,8 @@
 #
 # Inputs (environment):
 #   HEARTH_BIN        the hearth binary (default target/debug/hearth); copied stripped
-#   HEARTH_UNIT       its systemd unit (default systemd/hearth.service)
+#   HEARTH_UNIT       its systemd unit (default systemd/hearth.service); a
+#                     hearth-console@.service beside it is installed on tty1
 #   HEARTH_MODEL      the model put on the data partition
 #                     (default ~/.cache/hearth/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 #   HEARTH_VERSION    default: Cargo.toml's version
@@ -150,10 +151,18 @@ for dir in $(strings -n 8 "$HEARTH_BIN" | grep -oE '(/[A-Za-z0-9._-]+)+/static/'
     fi
 done
 install -m 0644 "$HEARTH_UNIT" "$ROOTFS/usr/lib/systemd/system/hearth.service"
-# (Place for the other engineer's console unit: `hearth console` shows the
-#  address and setup code in large text on tty1. Install it here, e.g.
-#  install -m 0644 systemd/hearth-console@.service .../usr/lib/systemd/system/
-#  and enable hearth-console@tty1.service below. getty@ is masked, so tty1 is free.)
+# The box's screen: `hearth console` shows the address and, until the owner
+# exists, the setup code in large letters on tty1 (getty@ is masked, so tty1
+# is free). Its unit sits beside hearth.service in the source; a Hearth
+# without it (older sources) gets no console unit.
+CONSOLE_UNIT=${HEARTH_CONSOLE_UNIT:-$(dirname "$HEARTH_UNIT")/hearth-console@.service}
+if [ -f "$CONSOLE_UNIT" ]; then
+    install -m 0644 "$CONSOLE_UNIT" "$ROOTFS/usr/lib/systemd/system/hearth-console@.service"
+    mkdir -p "$ROOTFS/etc/systemd/system/multi-user.target.wants"
+    ln -sf /usr/lib/systemd/system/hearth-console@.service \
+        "$ROOTFS/etc/systemd/system/multi-user.target.wants/hearth-console@tty1.service"
+    echo "  console unit: hearth-console@tty1 (from $CONSOLE_UNIT)"
+fi
 
 # The hearth user, with a fixed uid/gid: the data partition's files keep their
 # owner whichever slot (and whichever release's passwd) boots.

@@ -55,6 +55,7 @@ bash "$HERE/deps.sh"
 if [ "${1:-}" = --build ] || [ ! -f "$IMG" ]; then
     t=$(date +%s)
     bash "$HERE/build.sh" || fail "image build failed"
+    BUILT=1
     timing "build" "$(since "$t")"
 fi
 [ -f "$IMG" ] || fail "no image at $IMG"
@@ -151,6 +152,6 @@ bash "$HERE/qemu.sh" poweroff 120 || fail "no clean power-off (second boot)"
 timing "power-off (second)" "$(since "$t")"
 
 echo
-echo "image test passed ($IMG, binary $HEARTH_BIN)"
+echo "image test passed ($IMG${BUILT:+, built from $HEARTH_BIN})"
 printf '  %s\n' "${TIMINGS[@]}"
 echo "  total                        $(since "$T0") s"

@@ -27,7 +27,8 @@ done
 
 slot=$(sed -n 's/.*hearth\.slot=\([a-z]*\).*/\1/p' /proc/cmdline)
 # systemd-boot's EFI variable: 4 bytes of attributes, then UTF-16 text.
-entry=$(tail -c +5 /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f 2>/dev/null | tr -d '\0')
+# (cat first: efivarfs files are read whole, tail's seek does not work there.)
+entry=$(cat /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f 2>/dev/null | tail -c +5 | tr -d '\0')
 if [ "$(systemctl show -P ConditionResult hearth-firstboot.service)" = yes ]; then
     first="yes (hearth-firstboot ran)"
 else
@@ -39,9 +40,9 @@ echo "system state: $state"
 systemd-analyze time 2>/dev/null | head -1
 echo "hearth ready: $ready"
 echo "first boot: $first"
-[ -n "$entry" ] || entry="? (systemd-boot set: $(ls /sys/firmware/efi/efivars 2>&1 | grep -i 4a67b082 | cut -d- -f1 | tr '\n' ' '))"
 echo "slot: ${slot:-?} (root $(findmnt -no SOURCE /)); boot entry: ${entry:-?}"
-echo "hearth: $(systemctl show -P ActiveState hearth.service), restarts $(systemctl show -P NRestarts hearth.service)"
+echo "hearth: $(systemctl show -P ActiveState hearth.service), restarts $(systemctl show -P NRestarts hearth.service), status: $(systemctl show -P StatusText hearth.service)"
+echo "boot counting: $(systemctl is-active boot-complete.target) boot-complete.target"
 echo "failed units:"
 systemctl --failed --no-legend --plain | sed 's/^/  /'
 for unit in $(systemctl --failed --no-legend --plain | awk '{print $1}'); do
