@@ -6,7 +6,8 @@
 #             document uploaded and found; the boot report shows only Hearth's
 #             ports listening and the data partition grown; clean power-off.
 #   2nd boot (same disk): first-boot did not rerun, the account signs in, the
-#             document is still found; clean power-off.
+#             document is still found; then a power cut (QEMU killed).
+#   3rd boot: the same checks again after the power cut; clean power-off.
 # Prints timings; exits non-zero on any failure, with the last serial lines.
 #
 # Usage: bash image/test.sh [--build]    (--build: rebuild the image first;
@@ -147,9 +148,22 @@ rep=$(report)
 echo "$rep"
 check_report "$rep" "no"
 if grep -aq 'HEARTH-FIRSTBOOT' "$RUN/serial.log"; then fail "first-boot ran again on the second boot"; fi
+
+# ---------------------------------------------------------------- power cut
+# Pull the plug while Hearth runs, boot again: the file systems recover from
+# their journals and the data is still there.
+echo "== power cut, third boot (same disk)"
+bash "$HERE/qemu.sh" kill
 t=$(date +%s)
-bash "$HERE/qemu.sh" poweroff 120 || fail "no clean power-off (second boot)"
-timing "power-off (second)" "$(since "$t")"
+bash "$HERE/qemu.sh" start --reuse
+wait_ready "$READY_TIMEOUT"
+timing "boot after power cut" "$(since "$t")"
+python3 "$HERE/http_check.py" second "$BASE" "$RUN/state.json" || fail "HTTP checks (after power cut)"
+rep=$(report)
+check_report "$rep" "no"
+t=$(date +%s)
+bash "$HERE/qemu.sh" poweroff 120 || fail "no clean power-off (third boot)"
+timing "power-off (third)" "$(since "$t")"
 
 echo
 echo "image test passed ($IMG${BUILT:+, built from $HEARTH_BIN})"
