@@ -17,6 +17,11 @@
 #                     (default ~/.cache/hearth/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 #   HEARTH_VERSION    default: Cargo.toml's version
 #   HEARTH_GENERATION integer, orders boot entries (newer sorts first); default 1
+#   HEARTH_UPDATE_KEY minisign secret key (no password) that signs the bundle's
+#                     manifest; its public key (same name + .pub) goes into the
+#                     image as /usr/share/hearth/update.pub, the key the box's
+#                     updater trusts. Default: a development key pair, made once
+#                     in ~/.cache/hearth/image/ (never for boxes in the field)
 #   SOURCE_DATE_EPOCH default: the last git commit's time; all file times are
 #                     clamped to it, so the same inputs give the same root fs
 #   OUT, APT_CACHE (.deb cache, default ~/.cache/hearth/image/apt),
@@ -31,7 +36,7 @@ cd "$REPO"
 
 die() { echo "image/build.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap and chroot need it)"
-for tool in mmdebstrap sfdisk mkfs.vfat mcopy mkfs.ext4 debugfs zstd strip python3; do
+for tool in mmdebstrap sfdisk mkfs.vfat mcopy mkfs.ext4 debugfs zstd strip python3 minisign; do
     command -v "$tool" >/dev/null || die "$tool is missing: run bash image/deps.sh"
 done
 
@@ -53,6 +58,16 @@ export SOURCE_DATE_EPOCH
 [ -n "$HEARTH_VERSION" ] || die "no version (Cargo.toml) and HEARTH_VERSION unset"
 [[ "$HEARTH_GENERATION" =~ ^[0-9]+$ ]] || die "HEARTH_GENERATION must be an integer"
 [[ "$SOURCE_DATE_EPOCH" =~ ^[0-9]+$ ]] || die "SOURCE_DATE_EPOCH must be seconds since 1970"
+if [ -z "${HEARTH_UPDATE_KEY:-}" ]; then
+    HEARTH_UPDATE_KEY=$HOME/.cache/hearth/image/update-dev.key
+    if [ ! -f "$HEARTH_UPDATE_KEY" ]; then
+        mkdir -p "$(dirname "$HEARTH_UPDATE_KEY")"
+        minisign -G -W -s "$HEARTH_UPDATE_KEY" -p "$HEARTH_UPDATE_KEY.pub" >/dev/null
+    fi
+    echo "note: signing the update bundle with the development key $HEARTH_UPDATE_KEY"
+fi
+[ -f "$HEARTH_UPDATE_KEY" ] && [ -f "$HEARTH_UPDATE_KEY.pub" ] \
+    || die "HEARTH_UPDATE_KEY: need the secret key and its public key beside it (.pub)"
 
 # ---------------------------------------------------------------- the layout
 # Fixed identities: the same inputs give the same bytes, and the updater and
@@ -150,6 +165,7 @@ for dir in $(strings -n 8 "$HEARTH_BIN" | grep -oE '(/[A-Za-z0-9._-]+)+/static/'
         cp -a "$dir/." "$ROOTFS$dir/"
     fi
 done
+install -D -m 0644 "$HEARTH_UPDATE_KEY.pub" "$ROOTFS/usr/share/hearth/update.pub"
 install -m 0644 "$HEARTH_UNIT" "$ROOTFS/usr/lib/systemd/system/hearth.service"
 # The box's screen: `hearth console` shows the address and, until the owner
 # exists, the setup code in large letters on tty1 (getty@ is masked, so tty1
@@ -283,7 +299,7 @@ sort-key hearth
 version $HEARTH_GENERATION
 linux /hearth/a/vmlinuz
 initrd /hearth/a/initrd.img
-options root=PARTLABEL=root-a hearth.slot=a $KERNEL_CMDLINE_COMMON
+options root=PARTLABEL=root-a $KERNEL_CMDLINE_COMMON
 EOF
 mcopy -i "$ESP_IMG" "$WORK/loader.conf" ::/loader/loader.conf
 mcopy -i "$ESP_IMG" "$WORK/hearth-a.conf" ::/loader/entries/hearth-a.conf
@@ -314,7 +330,8 @@ step "disk"
 
 # ---------------------------------------------------------------- 6. update bundle
 # A plain tar (each member compressed on its own, so the updater can stream
-# the root fs straight onto the other slot). See image/README.md.
+# the root fs straight onto the other slot); the manifest lists every file's
+# SHA-256 as stored in the tar, and is signed with minisign. See image/README.md.
 BUNDLE_DIR=$WORK/bundle
 mkdir -p "$BUNDLE_DIR"
 cp "$WORK/vmlinuz" "$WORK/initrd.img" "$BUNDLE_DIR/"
@@ -333,19 +350,27 @@ manifest = {
     "generation": int(generation),
     "kernel": {"file": "vmlinuz", "sha256": sha(f"{d}/vmlinuz")},
     "initrd": {"file": "initrd.img", "sha256": sha(f"{d}/initrd.img")},
-    # sha256 and size are of the uncompressed file system image: what lands
-    # on the slot, and what the updater checks after writing it.
-    "rootfs": {"file": "rootfs.ext4.zst", "sha256": sha(root_img), "size": os.path.getsize(root_img)},
+    # sha256: of rootfs.ext4.zst as stored, like every member. size and
+    # image_sha256: of the uncompressed file system image, what lands on the
+    # slot (the root fs digest build.sh prints).
+    "rootfs": {"file": "rootfs.ext4.zst", "sha256": sha(f"{d}/rootfs.ext4.zst"),
+               "size": os.path.getsize(root_img), "image_sha256": sha(root_img)},
     "created": datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
 }
 with open(f"{d}/manifest.json", "w") as f:
     json.dump(manifest, f, indent=2)
     f.write("\n")
 EOF
+# Fixed comments: minisign's default trusted comment holds the time of signing.
+minisign -S -s "$HEARTH_UPDATE_KEY" -m "$BUNDLE_DIR/manifest.json" -x "$BUNDLE_DIR/manifest.json.minisig" \
+    -c "hearth update manifest" -t "hearth $HEARTH_VERSION generation $HEARTH_GENERATION" </dev/null >/dev/null \
+    || die "minisign could not sign the manifest (a key with a password? make one with minisign -G -W)"
+minisign -V -q -p "$HEARTH_UPDATE_KEY.pub" -m "$BUNDLE_DIR/manifest.json" -x "$BUNDLE_DIR/manifest.json.minisig" \
+    || die "the manifest's signature does not verify"
 BUNDLE=$OUT/$NAME.bundle
 tar --create --file "$BUNDLE" --directory "$BUNDLE_DIR" --format=gnu --owner=0 --group=0 \
     --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --mode=0644 \
-    manifest.json vmlinuz initrd.img rootfs.ext4.zst
+    manifest.json manifest.json.minisig vmlinuz initrd.img rootfs.ext4.zst
 step "bundle"
 
 if [ "${COMPRESS:-1}" = 1 ]; then

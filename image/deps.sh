@@ -19,8 +19,9 @@ set -euo pipefail
 #   qemu-utils       qemu-img makes the copy-on-write overlay the test boots
 #   ovmf             UEFI firmware for QEMU (the image is UEFI-only)
 #   python3          the update bundle's manifest; QMP and HTTP in the test
+#   minisign         signs the update bundle's manifest
 #   curl             the test's HTTP requests
-APT_PACKAGES=(mmdebstrap fdisk dosfstools mtools e2fsprogs zstd binutils
+APT_PACKAGES=(mmdebstrap fdisk dosfstools mtools e2fsprogs zstd binutils minisign
   qemu-system-x86 qemu-utils ovmf python3 curl)
 
 SUDO=""

@@ -25,7 +25,8 @@ for _ in $(seq 600); do
     sleep 1
 done
 
-slot=$(sed -n 's/.*hearth\.slot=\([a-z]*\).*/\1/p' /proc/cmdline)
+# The running slot: the boot entry's root=PARTLABEL=root-<slot>.
+slot=$(sed -n 's/.*root=PARTLABEL=root-\([a-z]*\).*/\1/p' /proc/cmdline)
 # systemd-boot's EFI variable: 4 bytes of attributes, then UTF-16 text.
 # (cat first: efivarfs files are read whole, tail's seek does not work there.)
 entry=$(cat /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f 2>/dev/null | tail -c +5 | tr -d '\0')
