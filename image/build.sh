@@ -11,8 +11,9 @@
 #
 # Inputs (environment):
 #   HEARTH_BIN        the hearth binary (default target/debug/hearth); copied stripped
-#   HEARTH_UNIT       its systemd unit (default systemd/hearth.service); a
-#                     hearth-console@.service beside it is installed on tty1
+#   HEARTH_UNIT       its systemd unit (default systemd/hearth.service); the
+#                     appliance's other hearth-* units beside it are installed
+#                     and enabled (screen, updates, recover, health, SSH)
 #   HEARTH_MODEL      the model put on the data partition
 #                     (default ~/.cache/hearth/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 #   HEARTH_VERSION    default: Cargo.toml's version
@@ -24,6 +25,8 @@
 #                     in ~/.cache/hearth/image/ (never for boxes in the field)
 #   SOURCE_DATE_EPOCH default: the last git commit's time; all file times are
 #                     clamped to it, so the same inputs give the same root fs
+#   HEARTH_TEST_BREAK=1  for the update test only: Hearth in this version
+#                     cannot start (its configuration is invalid)
 #   OUT, APT_CACHE (.deb cache, default ~/.cache/hearth/image/apt),
 #   MIRROR, SECURITY_MIRROR, COMPRESS=0 (skip the .img.zst)
 #
@@ -155,29 +158,26 @@ step "mmdebstrap"
 cp -a "$HERE/overlay/." "$ROOTFS/"
 strip -o "$ROOTFS/usr/bin/hearth" "$HEARTH_BIN"
 chmod 0755 "$ROOTFS/usr/bin/hearth"
-# A debug build of hearth does not embed its static files (rust-embed reads
-# them at run time from the source tree it was compiled in): put them at that
-# same path in the image. Release builds embed them and need nothing.
-for dir in $(strings -n 8 "$HEARTH_BIN" | grep -oE '(/[A-Za-z0-9._-]+)+/static/' | sort -u); do
-    if [ -f "$dir/app.css" ]; then
-        echo "  note: $HEARTH_BIN is a debug build reading $dir at run time; copying it into the image"
-        mkdir -p "$ROOTFS$dir"
-        cp -a "$dir/." "$ROOTFS$dir/"
-    fi
-done
 install -D -m 0644 "$HEARTH_UPDATE_KEY.pub" "$ROOTFS/usr/share/hearth/update.pub"
 install -m 0644 "$HEARTH_UNIT" "$ROOTFS/usr/lib/systemd/system/hearth.service"
-# The box's screen: `hearth console` shows the address and, until the owner
-# exists, the setup code in large letters on tty1 (getty@ is masked, so tty1
-# is free). Its unit sits beside hearth.service in the source; a Hearth
-# without it (older sources) gets no console unit.
-CONSOLE_UNIT=${HEARTH_CONSOLE_UNIT:-$(dirname "$HEARTH_UNIT")/hearth-console@.service}
-if [ -f "$CONSOLE_UNIT" ]; then
-    install -m 0644 "$CONSOLE_UNIT" "$ROOTFS/usr/lib/systemd/system/hearth-console@.service"
-    mkdir -p "$ROOTFS/etc/systemd/system/multi-user.target.wants"
-    ln -sf /usr/lib/systemd/system/hearth-console@.service \
-        "$ROOTFS/etc/systemd/system/multi-user.target.wants/hearth-console@tty1.service"
-    echo "  console unit: hearth-console@tty1 (from $CONSOLE_UNIT)"
+# The appliance's other units, from beside hearth.service in the source:
+# the box's screen (hearth-console@), updates (hearth-update.path/.service,
+# hearth-update-recover, hearth-health) and SSH on the owner's word
+# (hearth-ssh.path/.service).
+UNITS_DIR=$(dirname "$HEARTH_UNIT")
+for unit in "$UNITS_DIR"/hearth-*.service "$UNITS_DIR"/hearth-*.path; do
+    [ -f "$unit" ] || continue
+    install -m 0644 "$unit" "$ROOTFS/usr/lib/systemd/system/$(basename "$unit")"
+done
+# What this system is, for Admin -> System and the updater (which refuses a
+# bundle that is not newer).
+printf '{"version": "%s", "generation": %s}\n' "$HEARTH_VERSION" "$HEARTH_GENERATION" \
+    > "$ROOTFS/usr/share/hearth/release.json"
+if [ "${HEARTH_TEST_BREAK:-0}" = 1 ]; then
+    # For the update test only: a version whose Hearth cannot start (its
+    # configuration has a key no Hearth knows), to prove the box goes back.
+    echo "note: HEARTH_TEST_BREAK=1: this version's Hearth will not start"
+    printf '\n[server]\nthis_key_breaks_hearth = true\n' >> "$ROOTFS/etc/hearth/hearth.toml"
 fi
 
 # The hearth user, with a fixed uid/gid: the data partition's files keep their
@@ -191,7 +191,17 @@ mkdir -p "$ROOTFS/var/lib/hearth" "$ROOTFS/efi"   # mount points: data partition
 chroot "$ROOTFS" systemctl enable --quiet hearth.service hearth-firstboot.service \
     hearth-boot-report.service systemd-networkd.service systemd-resolved.service \
     systemd-timesyncd.service nftables.service
+for unit in hearth-update.path hearth-update-recover.service hearth-health.service \
+    hearth-ssh.path hearth-ssh.service hearth-console@tty1.service hearth-console@ttyS0.service; do
+    file=$unit
+    case $unit in *@*.service) file="${unit%%@*}@.service" ;; esac
+    if [ -f "$ROOTFS/usr/lib/systemd/system/$file" ]; then
+        chroot "$ROOTFS" systemctl enable --quiet "$unit"
+    fi
+done
 # A boot is good (boot counting) only when Hearth started: see hearth.service.d/image.conf.
+# hearth-health.service (RequiredBy=boot-complete.target) decides for a
+# version on trial.
 mkdir -p "$ROOTFS/etc/systemd/system/boot-complete.target.requires"
 ln -sf /usr/lib/systemd/system/hearth.service "$ROOTFS/etc/systemd/system/boot-complete.target.requires/hearth.service"
 # SSH: installed for the owner to enable later; off, and without host keys

@@ -101,6 +101,11 @@ check_report() {
         | grep -vE '^(0\.0\.0\.0|\[::\]|\*):(80|443)$|^(0\.0\.0\.0|\[::\]|\*):5353$|^127\.|^\[::1\]:|^[^ ]*%[a-z0-9]+:(68|546)$' || true)
     [ -z "$bad" ] || fail "unexpected listening sockets: $(echo "$bad" | tr '\n' ' ')"
     echo "$sockets" | grep -qE ':80$' || fail "nothing listens on :80"
+    echo "$sockets" | grep -qE ':443$' || fail "nothing listens on :443"
+    echo "$rep" | grep -qE '^mdns: hearth.local -> [0-9]' || fail "hearth.local does not resolve by mDNS inside the box"
+    echo "$rep" | grep -q '^console: active on tty1, active on ttyS0' || fail "the box's screen (hearth console) is not running"
+    echo "$rep" | grep -q '^update units: active hearth-update.path, active recover, active health, active hearth-ssh.path' \
+        || fail "the update and SSH units are not all active"
 }
 
 # ---------------------------------------------------------------- first boot
@@ -127,9 +132,12 @@ data_size=$(echo "$rep" | awk '$1 == "/var/lib/hearth" {print $2}')
 case "$data_size" in *G) [ "${data_size%%.*}" -ge 4 ] 2>/dev/null || fail "data partition not grown ($data_size)" ;;
     *) fail "data partition not grown ($data_size)" ;; esac
 
-# ---- mDNS (marked step): `hearth.local` resolved inside the VM needs the
-# subcommand the other engineer is adding to hearth (e.g. `hearth mdns-check`),
-# run from the boot report. Add the check here once it exists.
+# HTTPS with the certificate the box made at its first start.
+[ "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 20 -H 'Host: localhost' "https://127.0.0.1:$((PORT + 1))/readyz")" = 200 ] \
+    || fail "HTTPS (:443) does not answer /readyz"
+# The box's screen on the serial console: the address and the setup code in
+# large letters, drawn by hearth console.
+grep -aq 'Open Hearth in a web browser in the office' "$RUN/serial.log" || fail "the box's screen is not on the serial console"
 
 t=$(date +%s)
 bash "$HERE/qemu.sh" poweroff 120 || fail "no clean power-off"

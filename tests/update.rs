@@ -294,7 +294,7 @@ async fn an_update_is_written_to_the_other_slot_booted_with_three_tries_and_conf
     let entry = std::fs::read_to_string(fake.path("esp/loader/entries/hearth-b+3.conf")).unwrap();
     assert!(entry.contains("version 2\n"), "{entry}");
     assert!(
-        entry.contains("options root=PARTLABEL=root-b ro console=ttyS0,115200n8\n"),
+        entry.contains("options root=PARTLABEL=root-b ro console=ttyS0,115200n8"),
         "{entry}"
     );
     assert_eq!(json(updates.join("progress.json"))["phase"], "restarting");

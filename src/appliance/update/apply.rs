@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use super::boot::{BootMenu, Slot, options_for, sync_dir};
+use super::boot::{BootMenu, Slot, options_for, sync_dir, with_machine_id};
 use super::bundle::Bundle;
 use super::{
     Outcome, OutcomeKind, Pending, Phase, Progress, Release, Request, UpdateFiles, now,
@@ -239,11 +239,12 @@ fn install(
             at: now(),
         },
     )?;
+    let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
     menu.add_counted(
         target,
         &manifest.version,
         manifest.generation,
-        &options_for(&options, target),
+        &with_machine_id(&options_for(&options, target), &machine_id),
     )?;
     Ok(manifest.version)
 }

@@ -212,6 +212,24 @@ pub fn options_for(options: &str, slot: Slot) -> String {
     parts.join(" ")
 }
 
+/// `options` with `systemd.machine_id=` set to `id`: the other slot's
+/// system starts with the same machine id (so the same DHCP client id, the
+/// same address from the router, the same journal), with nothing copied
+/// into its file system. Ids that are not 32 hex digits are left out.
+pub fn with_machine_id(options: &str, id: &str) -> String {
+    let id = id.trim();
+    let mut parts: Vec<&str> = options
+        .split_whitespace()
+        .filter(|arg| !arg.starts_with("systemd.machine_id="))
+        .collect();
+    let valid = id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit());
+    let arg = format!("systemd.machine_id={id}");
+    if valid {
+        parts.push(&arg);
+    }
+    parts.join(" ")
+}
+
 /// Writes a file and makes it durable before returning.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -256,6 +274,17 @@ mod tests {
             "root=PARTLABEL=root-a ro console=ttyS0,115200n8"
         );
         assert_eq!(options_for("quiet", Slot::B), "root=PARTLABEL=root-b quiet");
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            with_machine_id("root=PARTLABEL=root-b ro", id),
+            format!("root=PARTLABEL=root-b ro systemd.machine_id={id}")
+        );
+        assert_eq!(
+            with_machine_id(&format!("ro systemd.machine_id={id} quiet"), id),
+            format!("ro quiet systemd.machine_id={id}"),
+            "once"
+        );
+        assert_eq!(with_machine_id("ro", "uninitialized"), "ro");
     }
 
     #[test]

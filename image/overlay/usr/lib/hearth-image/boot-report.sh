@@ -54,6 +54,10 @@ echo "listening sockets:"
 ss -tulnH | awk '{print "  " $1, $5}' | sort -u
 echo "security: $(systemd-analyze security hearth.service --no-pager 2>/dev/null | tail -1)"
 echo "firewall: $(nft list chain inet hearth input >/dev/null 2>&1 && echo loaded || echo MISSING)"
+# The name staff open, looked up by multicast DNS as a laptop would.
+echo "mdns: hearth.local -> $(hearth lan resolve hearth.local --timeout 5 2>&1 | tr '\n' ' ')"
+echo "console: $(systemctl is-active hearth-console@tty1.service) on tty1, $(systemctl is-active hearth-console@ttyS0.service) on ttyS0"
+echo "update units: $(systemctl is-active hearth-update.path) hearth-update.path, $(systemctl is-active hearth-update-recover.service) recover, $(systemctl is-active hearth-health.service) health, $(systemctl is-active hearth-ssh.path) hearth-ssh.path"
 # Touching /efi mounts the ESP (automount): proves vfat mounts on this box.
 echo "esp: $(ls /efi/loader/entries 2>&1 | tr '\n' ' ')($(findmnt -no FSTYPE,OPTIONS /efi 2>/dev/null | tail -1))"
 echo "disk:"
