@@ -3,7 +3,13 @@
 script on the office network would do it. Standard library only.
 
   http_check.py first  BASE STATE SETUP_CODE   set up, sign in, API key, chat, upload, search
+  http_check.py setup  BASE STATE SETUP_CODE   the same without the (slow) chat
   http_check.py second BASE STATE              after a reboot: sign in, key, search again
+  http_check.py update BASE STATE BUNDLE [STOP_AT]
+                                               the owner uploads BUNDLE on Admin -> System
+                                               and follows the updater until it restarts the
+                                               box (or, with STOP_AT, until that phase)
+  http_check.py system BASE STATE TEXT...      Admin -> System shows every TEXT
 
 STATE is a JSON file the first run writes (account, API key, document) and
 the second run reads. Every request has a timeout; any failure exits non-zero
@@ -147,7 +153,7 @@ def upload(client):
     return name
 
 
-def first(base, state_path, code):
+def first(base, state_path, code, with_chat=True):
     client = Client(base)
     account = {"username": "owner", "password": "correct-horse-battery-" + uuid.uuid4().hex[:8]}
     client.json("POST", "/api/v1/setup", {
@@ -157,7 +163,8 @@ def first(base, state_path, code):
     client.sign_in(account["username"], account["password"])
     print("sign-in: ok")
     key = client.new_api_key()
-    chat(client)
+    if with_chat:
+        chat(client)
     doc = upload(client)
     with open(state_path, "w") as f:
         json.dump({**account, "key": key, "document": doc}, f)
@@ -180,9 +187,78 @@ def second(base, state_path):
     print(f"documents after reboot: {state['document']} still found (API key still valid)")
 
 
+def csrf_of(client, path):
+    page = client.request("GET", path).read().decode()
+    marker = '<meta name="csrf-token" content="'
+    if marker not in page:
+        fail(f"no csrf-token on {path}")
+    return page.split(marker, 1)[1].split('"', 1)[0]
+
+
+def update(base, state_path, bundle, stop_at=None):
+    """Uploads a bundle as the owner and follows the updater's progress."""
+    with open(state_path) as f:
+        state = json.load(f)
+    client = Client(base)
+    client.sign_in(state["username"], state["password"])
+    csrf = csrf_of(client, "/admin/system")
+    with open(bundle, "rb") as f:
+        content = f.read()
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"bundle\"; "
+            f"filename=\"{bundle.rsplit('/', 1)[-1]}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + \
+        f"\r\n--{boundary}--\r\n".encode()
+    t0 = time.monotonic()
+    client.request("POST", "/admin/system/update?csrf=" + urllib.parse.quote(csrf), body,
+                   {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                   timeout=900, ok=(303,))
+    print(f"update: {len(content) >> 20} MiB bundle accepted in {time.monotonic() - t0:.0f} s")
+    seen = None
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        try:
+            progress = client.json("GET", "/admin/system/update/progress", timeout=10)
+        except Exception:  # the box went down to restart
+            progress = {"phase": "restarting", "percent": 100, "message": "(box restarting)"}
+        phase = progress and progress["phase"]
+        if (phase, progress and progress.get("percent")) != seen:
+            seen = (phase, progress and progress.get("percent"))
+            print(f"  {time.monotonic() - t0:6.0f} s  {phase} {progress.get('percent')}%  {progress.get('message')}")
+        if phase == stop_at:
+            return
+        if phase == "failed" or (progress and progress.get("stalled")):
+            fail(f"the update failed: {progress.get('message')}")
+        if phase == "restarting":
+            return
+        time.sleep(1)
+    fail("the updater did not finish within 30 minutes")
+
+
+def system(base, state_path, *texts):
+    with open(state_path) as f:
+        state = json.load(f)
+    client = Client(base)
+    client.sign_in(state["username"], state["password"])
+    page = client.request("GET", "/admin/system").read().decode()
+    import html
+    import re
+    text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+    for wanted in texts:
+        if wanted not in text:
+            fail(f"Admin -> System does not say {wanted!r}; it says: {text[:1500]}")
+    print("Admin -> System says: " + "; ".join(repr(t) for t in texts))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "first":
         first(*sys.argv[2:])
+    elif len(sys.argv) == 5 and sys.argv[1] == "setup":
+        first(*sys.argv[2:], with_chat=False)
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "update":
+        update(*sys.argv[2:])
+    elif len(sys.argv) >= 5 and sys.argv[1] == "system":
+        system(*sys.argv[2:])
     elif len(sys.argv) == 4 and sys.argv[1] == "second":
         second(*sys.argv[2:])
     else:

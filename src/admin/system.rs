@@ -21,6 +21,7 @@ use crate::appliance::lan::LanName;
 use crate::appliance::ssh::{SshFiles, SshSettings, SshState, parse_keys};
 use crate::appliance::status;
 use crate::appliance::tls::TlsFiles;
+use crate::appliance::update::boot::Slot;
 use crate::appliance::update::bundle::Bundle;
 use crate::appliance::update::{
     Outcome, OutcomeKind, Phase, Progress, Release, Request, UpdateFiles, now, write_json,
@@ -102,6 +103,8 @@ pub struct SystemPage {
     hearth_version: &'static str,
     /// `None`: not the appliance image, so no updates.
     release: Option<Release>,
+    /// The root partition the system runs from ("A" or "B").
+    slot: Option<&'static str>,
     progress: Option<ProgressView>,
     outcome: Option<Outcome>,
     max_bundle: String,
@@ -135,6 +138,13 @@ async fn build(state: &AppState, shell: Shell, error: Option<String>) -> SystemP
         addresses: status::address_urls(&status::interface_addresses(), port),
         hearth_version: env!("CARGO_PKG_VERSION"),
         release: Release::read(&appliance.release_file),
+        slot: std::fs::read_to_string("/proc/cmdline")
+            .ok()
+            .and_then(|line| Slot::running(&line))
+            .map(|slot| match slot {
+                Slot::A => "A",
+                Slot::B => "B",
+            }),
         progress: Progress::read(&files)
             .map(|p| ProgressView::of(p, appliance.update_stall_secs))
             // An update that failed long ago is told by its outcome.
