@@ -93,7 +93,7 @@ cmd_start() {
     serial=$RUN/serial-$(date +%Y%m%d-%H%M%S).log
     rm -f "$QMP" "$PIDFILE"
     # Keep the serial logs of the last few boots only.
-    ls -t "$RUN"/serial-*.log 2>/dev/null | tail -n +6 | xargs -r rm -f
+    { ls -t "$RUN"/serial-*.log 2>/dev/null || true; } | tail -n +6 | xargs -r rm -f
     qemu-system-x86_64 -name hearth -machine q35,accel="$ACCEL" -cpu max -smp 2 -m "$MEM" \
         -nodefaults -display none \
         -drive if=pflash,format=raw,unit=0,readonly=on,file="$OVMF_CODE" \
