@@ -25,8 +25,8 @@
 #                     in ~/.cache/hearth/image/ (never for boxes in the field)
 #   SOURCE_DATE_EPOCH default: the last git commit's time; all file times are
 #                     clamped to it, so the same inputs give the same root fs
-#   HEARTH_TEST_BREAK=1  for the update test only: Hearth in this version
-#                     cannot start (its configuration is invalid)
+#   HEARTH_TEST_BREAK=1  for the update test only: hearth.service in this
+#                     version cannot start
 #   OUT, APT_CACHE (.deb cache, default ~/.cache/hearth/image/apt),
 #   MIRROR, SECURITY_MIRROR, COMPRESS=0 (skip the .img.zst)
 #
@@ -174,10 +174,13 @@ done
 printf '{"version": "%s", "generation": %s}\n' "$HEARTH_VERSION" "$HEARTH_GENERATION" \
     > "$ROOTFS/usr/share/hearth/release.json"
 if [ "${HEARTH_TEST_BREAK:-0}" = 1 ]; then
-    # For the update test only: a version whose Hearth cannot start (its
-    # configuration has a key no Hearth knows), to prove the box goes back.
-    echo "note: HEARTH_TEST_BREAK=1: this version's Hearth will not start"
-    printf '\n[server]\nthis_key_breaks_hearth = true\n' >> "$ROOTFS/etc/hearth/hearth.toml"
+    # For the update test only: a version whose Hearth service cannot start
+    # (everything else, the hearth command included, works), to prove that
+    # the box goes back to the version before.
+    echo "note: HEARTH_TEST_BREAK=1: this version's hearth.service will not start"
+    mkdir -p "$ROOTFS/etc/systemd/system/hearth.service.d"
+    printf '[Service]\nExecStart=\nExecStart=/bin/false\n' \
+        > "$ROOTFS/etc/systemd/system/hearth.service.d/zz-test-break.conf"
 fi
 
 # The hearth user, with a fixed uid/gid: the data partition's files keep their
