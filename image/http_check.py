@@ -210,9 +210,11 @@ def update(base, state_path, bundle, stop_at=None):
             "Content-Type: application/octet-stream\r\n\r\n").encode() + content + \
         f"\r\n--{boundary}--\r\n".encode()
     t0 = time.monotonic()
+    # Accepted: 303 back to the page (which urllib follows, so 200 here);
+    # refused: the page again with 400 and the reason.
     client.request("POST", "/admin/system/update?csrf=" + urllib.parse.quote(csrf), body,
                    {"Content-Type": f"multipart/form-data; boundary={boundary}"},
-                   timeout=900, ok=(303,))
+                   timeout=900, ok=(200, 303))
     print(f"update: {len(content) >> 20} MiB bundle accepted in {time.monotonic() - t0:.0f} s")
     seen = None
     deadline = time.monotonic() + 1800
