@@ -60,6 +60,11 @@ pub struct ApplianceConfig {
     pub esp: PathBuf,
     /// Where the root partitions (`root-a`, `root-b`) appear by label.
     pub partitions: PathBuf,
+    /// Where "Check for updates" on Admin → System asks for the latest
+    /// version: a JSON document `{"version", "generation", "url"}` (the
+    /// bundle's address, absolute or relative to this one). Unset: updates
+    /// come only as uploaded bundles.
+    pub update_url: Option<String>,
     /// Largest update bundle accepted, in bytes.
     pub max_bundle_bytes: u64,
     /// Seconds a new version has, after the box restarts into it, to answer
@@ -90,6 +95,7 @@ impl Default for ApplianceConfig {
             update_key: PathBuf::from("/usr/share/hearth/update.pub"),
             esp: PathBuf::from("/efi"),
             partitions: PathBuf::from("/dev/disk/by-partlabel"),
+            update_url: None,
             max_bundle_bytes: 4 * 1024 * 1024 * 1024,
             health_timeout_secs: 600,
             update_stall_secs: 120,

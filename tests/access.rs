@@ -162,6 +162,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/admin/system/update/progress", "owner"),
     ("GET", "/admin/system/certificate", "owner"),
     ("POST", "/admin/system/ssh", "owner"),
+    ("POST", "/admin/system/update/check", "owner"),
     ("GET", "/admin/users", "admin"),
     ("POST", "/admin/users", "admin"),
     ("GET", "/admin/users/{id}", "admin"),

@@ -554,3 +554,130 @@ async fn the_owner_turns_ssh_on_with_a_public_key_only() {
     let changed = server.audit_of("system.ssh_changed").await;
     assert_eq!(changed.len(), 2, "on, then off");
 }
+
+/// A plain HTTP/1.1 server on 127.0.0.1 serving fixed files by path (404
+/// for others): the publisher's update server, played locally.
+async fn update_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let files = std::sync::Arc::new(files);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let files = files.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request).to_string();
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let found = files.iter().find(|(p, _)| *p == path);
+                let (status, body): (&str, &[u8]) = match found {
+                    Some((_, body)) => ("200 OK", body),
+                    None => ("404 Not Found", b"not here"),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body).await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_for_updates_downloads_a_newer_version_from_the_update_server() {
+    let fake = FakeBox::new();
+    let bundle = fake.path("v2.bundle");
+    Parts::new("1.1.0", 2).build(&fake.path("keys"), &bundle, |_| {});
+    let base = update_server(vec![
+        (
+            "/hearth/latest.json",
+            br#"{"version": "1.1.0", "generation": 2, "url": "hearth-1.1.0.bundle"}"#.to_vec(),
+        ),
+        (
+            "/hearth/hearth-1.1.0.bundle",
+            std::fs::read(&bundle).unwrap(),
+        ),
+        (
+            "/old/latest.json",
+            br#"{"version": "1.0.0", "generation": 1, "url": "x.bundle"}"#.to_vec(),
+        ),
+    ])
+    .await;
+    let server = TestServer::start_with(|config| {
+        fake.configure(config);
+        config.appliance.update_url = Some(format!("{base}/hearth/latest.json"));
+    })
+    .await;
+    let owner = server.client();
+    owner.setup(&server.setup_code(), "olivia").await;
+    let (_, page) = owner.page("/admin/system").await;
+    assert!(select_text(&page, "#update-check").contains("/hearth/latest.json"));
+
+    let checked = owner.post_form("/admin/system/update/check", &[]).await;
+    assert_eq!(checked.status(), 303);
+    let updates = server.data_dir.path().join("updates");
+    for _ in 0..100 {
+        if updates.join("request.json").exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(json(updates.join("request.json"))["to_version"], "1.1.0");
+    assert!(
+        updates.join("incoming.bundle").exists(),
+        "downloaded, checked, in place"
+    );
+    assert_eq!(json(updates.join("progress.json"))["phase"], "queued");
+    let applied = fake.run(&server, "apply");
+    assert!(applied.status.success(), "{applied:?}");
+    assert_eq!(fake.entries(), ["hearth-a.conf", "hearth-b+3.conf"]);
+    std::fs::remove_file(updates.join("progress.json")).unwrap();
+
+    // Nothing newer: said so, nothing downloaded.
+    let server_old = TestServer::start_with(|config| {
+        fake.configure(config);
+        config.appliance.update_url = Some(format!("{base}/old/latest.json"));
+    })
+    .await;
+    let owner_old = server_old.client();
+    owner_old.setup(&server_old.setup_code(), "olivia").await;
+    let checked = owner_old.post_form("/admin/system/update/check", &[]).await;
+    assert_eq!(checked.status(), 303);
+    let (_, page) = owner_old.page("/admin/system").await;
+    assert!(
+        page.html().contains("runs the latest version"),
+        "the flash says so"
+    );
+    assert!(
+        !server_old
+            .data_dir
+            .path()
+            .join("updates/request.json")
+            .exists()
+    );
+
+    // An update server that cannot be reached: a clear error, nothing else.
+    let server_down = TestServer::start_with(|config| {
+        fake.configure(config);
+        config.appliance.update_url = Some("http://127.0.0.1:9/latest.json".into());
+    })
+    .await;
+    let owner_down = server_down.client();
+    owner_down.setup(&server_down.setup_code(), "olivia").await;
+    let refused = owner_down
+        .post_form("/admin/system/update/check", &[])
+        .await;
+    assert_eq!(refused.status(), 502);
+    let page = scraper::Html::parse_document(&refused.text().await.unwrap());
+    assert!(select_text(&page, "#system-error").contains("could not be reached"));
+}

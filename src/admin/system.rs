@@ -23,6 +23,7 @@ use crate::appliance::status;
 use crate::appliance::tls::TlsFiles;
 use crate::appliance::update::boot::Slot;
 use crate::appliance::update::bundle::Bundle;
+use crate::appliance::update::fetch;
 use crate::appliance::update::{
     Outcome, OutcomeKind, Phase, Progress, Release, Request, UpdateFiles, now, write_json,
 };
@@ -30,7 +31,7 @@ use crate::audit::{self, Actor, Event, Target};
 use crate::auth::OwnerUser;
 use crate::disk::{self, SpoolError};
 use crate::error::{AppError, AppResult};
-use crate::store::Store;
+use crate::store::{Store, User};
 use crate::web::layout::{Shell, redirect_with_flash, render_with_status};
 use crate::web::middleware::ClientIp;
 use crate::web::{Access, Routes};
@@ -47,6 +48,7 @@ pub fn routes() -> Routes {
         .get("/admin/system/update/progress", Access::Owner, progress)
         .get("/admin/system/certificate", Access::Owner, certificate)
         .post("/admin/system/ssh", Access::Owner, ssh_submit)
+        .post("/admin/system/update/check", Access::Owner, check_online)
 }
 
 /// HTTPS on the box, as the page shows it.
@@ -108,6 +110,8 @@ pub struct SystemPage {
     progress: Option<ProgressView>,
     outcome: Option<Outcome>,
     max_bundle: String,
+    /// Where "Check for updates" asks.
+    update_url: Option<String>,
     https: Option<HttpsView>,
     ssh: SshSettings,
     ssh_state: Option<SshState>,
@@ -151,6 +155,7 @@ async fn build(state: &AppState, shell: Shell, error: Option<String>) -> SystemP
             .filter(|p| p.active || p.stalled || p.phase == Phase::Failed),
         outcome: Outcome::read(&files),
         max_bundle: disk::human_size(appliance.max_bundle_bytes),
+        update_url: appliance.update_url.clone(),
         https: https_view(state),
         ssh_keys: ssh.keys.join("\n"),
         ssh_state: ssh_files.state(),
@@ -292,46 +297,64 @@ async fn upload(
         )
         .await;
     }
-    let key = appliance.update_key.clone();
-    let check = partial.clone();
+    match accept(&state, &owner.user, &ip, &release, &partial).await? {
+        Ok(version) => Ok(redirect_with_flash(
+            &state,
+            "/admin/system",
+            &format!(
+                "The bundle for version {version} is genuine. Installing it; the box restarts when it is ready."
+            ),
+        )),
+        Err(message) => refuse(StatusCode::BAD_REQUEST, message).await,
+    }
+}
+
+/// Checks a received bundle (signature, checksums, newer than what runs),
+/// moves it into place and asks the root updater to install it: the
+/// version, or why the bundle was refused (and removed).
+async fn accept(
+    state: &AppState,
+    owner: &User,
+    ip: &str,
+    release: &Release,
+    partial: &std::path::Path,
+) -> AppResult<Result<String, String>> {
+    let files = UpdateFiles::new(&state.config.data_dir);
+    let key = state.config.appliance.update_key.clone();
+    let check = partial.to_path_buf();
     let opened = tokio::task::spawn_blocking(move || Bundle::open(&check, &key, |_, _| {}))
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     let bundle = match opened {
         Ok(bundle) => bundle,
         Err(err) => {
-            let _ = tokio::fs::remove_file(&partial).await;
+            let _ = tokio::fs::remove_file(partial).await;
             audit::record(
                 &state.store,
-                Actor::User(&owner.user),
-                &ip,
+                Actor::User(owner),
+                ip,
                 Event::failed("system.update_requested", Target::Version("?"))
                     .detail(err.to_string()),
             )
             .await?;
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("The bundle was refused: {err}."),
-            )
-            .await;
+            return Ok(Err(format!("The bundle was refused: {err}.")));
         }
     };
     let manifest = bundle.manifest;
     if manifest.generation <= release.generation {
-        let _ = tokio::fs::remove_file(&partial).await;
-        let message = format!(
+        let _ = tokio::fs::remove_file(partial).await;
+        return Ok(Err(format!(
             "This box already runs version {} (build {}); the bundle holds version {} (build {}), which is not newer.",
             release.version, release.generation, manifest.version, manifest.generation
-        );
-        return refuse(StatusCode::BAD_REQUEST, message).await;
+        )));
     }
-    tokio::fs::rename(&partial, files.bundle())
+    tokio::fs::rename(partial, files.bundle())
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     audit::record(
         &state.store,
-        Actor::User(&owner.user),
-        &ip,
+        Actor::User(owner),
+        ip,
         Event::ok(
             "system.update_requested",
             Target::Version(&manifest.version),
@@ -349,21 +372,120 @@ async fn upload(
         updated_at: now(),
     };
     let request = Request {
-        requested_by: owner.user.username.clone(),
+        requested_by: owner.username.clone(),
         to_version: manifest.version.clone(),
         at: now(),
     };
     let written = write_json(&files.progress(), &queued)
         .and_then(|()| write_json(&files.request(), &request));
     written.map_err(|e| AppError::Internal(e.into()))?;
-    tracing::info!(version = %manifest.version, by = %owner.user.username, "update requested");
+    tracing::info!(version = %manifest.version, by = %owner.username, "update requested");
+    Ok(Ok(manifest.version))
+}
+
+/// Asks the publisher's server (`[appliance] update_url`) for the latest
+/// version and, when it is newer, downloads and installs it in the
+/// background; the page follows the download like any update. The box
+/// reaches the internet only here, when the owner presses the button.
+async fn check_online(
+    State(state): State<AppState>,
+    shell: Shell,
+    OwnerUser(owner): OwnerUser,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Response> {
+    let appliance = &state.config.appliance;
+    let refuse = |status: StatusCode, message: String| {
+        let state = state.clone();
+        let shell = shell.clone();
+        async move {
+            let page = build(&state, shell, Some(message)).await;
+            Ok::<Response, AppError>(render_with_status(status, &page))
+        }
+    };
+    let (Some(release), Some(url)) = (
+        Release::read(&appliance.release_file),
+        appliance.update_url.clone(),
+    ) else {
+        return refuse(
+            StatusCode::CONFLICT,
+            "This box has no update address ([appliance] update_url); upload a bundle instead."
+                .into(),
+        )
+        .await;
+    };
+    let files = UpdateFiles::new(&state.config.data_dir);
+    if Progress::read(&files)
+        .map(|p| ProgressView::of(p, appliance.update_stall_secs))
+        .is_some_and(|p| p.active && p.phase != Phase::Restarting)
+    {
+        return refuse(
+            StatusCode::CONFLICT,
+            "An update is already being installed.".into(),
+        )
+        .await;
+    }
+    let latest = match fetch::latest(&state.config, &url).await {
+        Ok(latest) => latest,
+        Err(message) => return refuse(StatusCode::BAD_GATEWAY, message).await,
+    };
+    if latest.generation <= release.generation {
+        return Ok(redirect_with_flash(
+            &state,
+            "/admin/system",
+            &format!(
+                "This box runs the latest version ({}); the update server offers {}.",
+                release.version, latest.version
+            ),
+        ));
+    }
+    let downloading = Progress {
+        phase: Phase::Downloading,
+        done: 0,
+        total: 0,
+        to_version: latest.version.clone(),
+        message: format!("Downloading version {}.", latest.version),
+        started_at: now(),
+        updated_at: now(),
+    };
+    write_json(&files.progress(), &downloading).map_err(|e| AppError::Internal(e.into()))?;
+    tracing::info!(version = %latest.version, url = %latest.url, "downloading an update");
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        let files = UpdateFiles::new(&task_state.config.data_dir);
+        let partial = files.partial_bundle();
+        let mut progress = downloading;
+        let mut last = std::time::Instant::now();
+        let fetched = fetch::download(&task_state.config, &latest.url, &partial, |done, total| {
+            if last.elapsed() >= std::time::Duration::from_secs(1) {
+                last = std::time::Instant::now();
+                progress.done = done;
+                progress.total = total.unwrap_or(0);
+                progress.updated_at = now();
+                let _ = write_json(&files.progress(), &progress);
+            }
+        })
+        .await;
+        let outcome = match fetched {
+            Ok(()) => accept(&task_state, &owner.user, &ip, &release, &partial)
+                .await
+                .unwrap_or_else(|err| Err(err.to_string())),
+            Err(message) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                Err(message)
+            }
+        };
+        if let Err(message) = outcome {
+            tracing::warn!(reason = %message, "the downloaded update was not installed");
+            progress.phase = Phase::Failed;
+            progress.message = message;
+            progress.updated_at = now();
+            let _ = write_json(&files.progress(), &progress);
+        }
+    });
     Ok(redirect_with_flash(
         &state,
         "/admin/system",
-        &format!(
-            "The bundle for version {} is genuine. Installing it; the box restarts when it is ready.",
-            manifest.version
-        ),
+        &format!("Version {} is available: downloading it.", latest.version),
     ))
 }
 

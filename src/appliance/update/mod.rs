@@ -23,6 +23,7 @@
 pub mod apply;
 pub mod boot;
 pub mod bundle;
+pub mod fetch;
 
 use std::path::{Path, PathBuf};
 
@@ -112,6 +113,8 @@ pub struct Request {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
+    /// Downloading the bundle from the update server.
+    Downloading,
     /// Waiting for the updater to start.
     Queued,
     /// Checking the bundle's signature and checksums.

@@ -704,7 +704,7 @@ pub fn install_tls_provider() {
 /// The HTTP client for downloads: rustls with Mozilla's roots compiled in,
 /// redirects followed (Hugging Face sends files from its CDN), and the
 /// configured timeouts.
-fn http_client(config: &ModelsConfig) -> Result<reqwest::Client, String> {
+pub fn http_client(config: &ModelsConfig) -> Result<reqwest::Client, String> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
