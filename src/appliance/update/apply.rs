@@ -249,6 +249,9 @@ fn install(
     Ok(manifest.version)
 }
 
+/// How much of the new system is written between flushes to the disk.
+const SYNC_EVERY: u64 = 32 * 1024 * 1024;
+
 /// Counts the bytes read through it, for progress.
 struct Counting<R> {
     inner: R,
@@ -305,6 +308,13 @@ fn write_root(reporter: &mut Reporter, bundle: &Bundle, device: &Path) -> anyhow
                 .with_context(|| format!("cannot write to {}", device.display()))?;
             hasher.update(&buf[..n]);
             written += n as u64;
+            // Flushed as it goes: a gigabyte of dirty pages would otherwise
+            // stall one write for minutes (seen under emulation), and the
+            // page would report the updater as stopped.
+            if written % SYNC_EVERY < n as u64 {
+                out.sync_data()
+                    .with_context(|| format!("cannot flush {}", device.display()))?;
+            }
             reporter.report(
                 Phase::Writing,
                 count.load(Ordering::Relaxed),
