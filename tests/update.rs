@@ -28,7 +28,9 @@ impl FakeBox {
         let root = dir.path();
         std::fs::create_dir_all(root.join("parts")).unwrap();
         std::fs::write(root.join("parts/root-a"), vec![1u8; SLOT_BYTES]).unwrap();
-        std::fs::write(root.join("parts/root-b"), vec![0u8; SLOT_BYTES]).unwrap();
+        // Slot B holds an older system: what the update does not write
+        // (zeroes included) would show.
+        std::fs::write(root.join("parts/root-b"), vec![0xEEu8; SLOT_BYTES]).unwrap();
         std::fs::create_dir_all(root.join("esp/loader/entries")).unwrap();
         std::fs::write(
             root.join("esp/loader/entries/hearth-a.conf"),
@@ -142,10 +144,12 @@ struct Parts {
 
 impl Parts {
     fn new(version: &'static str, generation: u64) -> Parts {
-        // Not all zeros, so a slot that was not written shows.
-        let rootfs = (0..3 * 1024 * 1024u32)
+        // Data, then the empty blocks a file system image is mostly made
+        // of (zeroed on the device rather than written).
+        let mut rootfs: Vec<u8> = (0..3 * 1024 * 1024u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
+        rootfs.extend(std::iter::repeat_n(0u8, 2 * 1024 * 1024 + 4096));
         Parts {
             version,
             generation,
