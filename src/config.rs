@@ -98,7 +98,7 @@ impl Default for ApplianceConfig {
             update_url: None,
             max_bundle_bytes: 4 * 1024 * 1024 * 1024,
             health_timeout_secs: 600,
-            update_stall_secs: 120,
+            update_stall_secs: 600,
         }
     }
 }

@@ -482,7 +482,7 @@ async fn an_updater_that_stops_is_reported_not_waited_for() {
     let fake = FakeBox::new();
     let (server, owner) = appliance_with_owner(&fake).await;
     let files = UpdateFiles::new(server.data_dir.path());
-    let quiet_since = hearth::appliance::update::now() - 600;
+    let quiet_since = hearth::appliance::update::now() - 1200;
     write_json(
         &files.progress(),
         &Progress {

@@ -83,10 +83,22 @@ impl Reporter<'_> {
         self.progress.message = message.to_string();
         self.progress.updated_at = now();
         self.last = Instant::now();
-        if let Err(err) = write_json(&self.files.progress(), &self.progress) {
+        if let Err(err) = write_progress(&self.files.progress(), &self.progress) {
             tracing::warn!(error = %err, "cannot write the update's progress");
         }
     }
+}
+
+/// Writes the progress file whole but without waiting for the disk: it is
+/// news, not a record, and waiting behind the new system's writes is what
+/// would make the updater look stopped.
+fn write_progress(path: &Path, progress: &Progress) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, serde_json::to_vec_pretty(progress)?)?;
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o640))?;
+    own_like_parent(&partial)?;
+    std::fs::rename(&partial, path)
 }
 
 /// What [`apply`] should do once the new system is in place.
