@@ -94,15 +94,11 @@ cmd_start() {
     rm -f "$QMP" "$PIDFILE"
     # Keep the serial logs of the last few boots only.
     { ls -t "$RUN"/serial-*.log 2>/dev/null || true; } | tail -n +6 | xargs -r rm -f
-    # The disk is NVMe, as in the mini-PCs Hearth is for. (On virtio-blk
-    # under TCG, the updater's whole-partition write hung for good halfway,
-    # with QEMU idle: a completion never arrived.)
     qemu-system-x86_64 -name hearth -machine q35,accel="$ACCEL" -cpu max -smp 2 -m "$MEM" \
         -nodefaults -display none \
         -drive if=pflash,format=raw,unit=0,readonly=on,file="$OVMF_CODE" \
         -drive if=pflash,format=raw,unit=1,file="$RUN/vars.fd" \
-        -drive file="$RUN/overlay.qcow2",format=qcow2,if=none,id=disk0 \
-        -device nvme,drive=disk0,serial=hearth-disk \
+        -drive file="$RUN/overlay.qcow2",format=qcow2,if=virtio \
         -netdev user,id=n0,hostfwd=tcp:127.0.0.1:"$PORT"-:80,hostfwd=tcp:127.0.0.1:"$((PORT + 1))"-:443 \
         -device virtio-net-pci,netdev=n0 -device virtio-rng-pci \
         -serial file:"$serial" -qmp unix:"$QMP",server=on,wait=off \
