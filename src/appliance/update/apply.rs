@@ -281,6 +281,49 @@ fn zero_range(out: &File, offset: u64, len: u64) -> bool {
     zeroed && out.seek(SeekFrom::Start(offset + len)).is_ok()
 }
 
+/// A zeroed buffer aligned to 4096 bytes, as direct I/O needs.
+struct AlignedBuffer {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+impl AlignedBuffer {
+    fn new(len: usize) -> AlignedBuffer {
+        let layout = std::alloc::Layout::from_size_align(len, 4096).expect("a valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr =
+            std::ptr::NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        AlignedBuffer { ptr, layout }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the allocation is `layout.size()` initialised bytes, owned
+        // by self and borrowed mutably here.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for AlignedBuffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// Turns direct I/O off on `out` (for a last piece that is not whole blocks).
+fn without_direct_io(out: &File) {
+    use std::os::fd::AsRawFd;
+    let fd = out.as_raw_fd();
+    // SAFETY: fcntl on an open descriptor we own; a failure leaves it as it was.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT);
+        }
+    }
+}
+
 /// A buffer of zeroes to compare with: slice equality is one `memcmp`, where
 /// a byte loop in this (test-profile, unoptimised) crate took most of a
 /// second per MiB under emulation.
@@ -313,15 +356,23 @@ fn write_root(reporter: &mut Reporter, bundle: &Bundle, device: &Path) -> anyhow
         inner: bundle.reader(member)?,
         count: count.clone(),
     };
-    let mut out = OpenOptions::new()
-        .write(true)
-        .open(device)
-        .with_context(|| format!("cannot open the other slot {}", device.display()))?;
+    // Direct I/O where the device allows it: the new system goes to the
+    // disk instead of filling the page cache with a gigabyte to write back.
+    let mut out = {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(device)
+            .or_else(|_| OpenOptions::new().write(true).open(device))
+            .with_context(|| format!("cannot open the other slot {}", device.display()))?
+    };
     let capacity = out.seek(SeekFrom::End(0))?;
     out.seek(SeekFrom::Start(0))?;
     let mut hasher = Sha256::new();
     let mut written: u64 = 0;
-    let mut buf = vec![0u8; 1 << 20];
+    let mut aligned = AlignedBuffer::new(1 << 20);
+    let buf = aligned.as_mut_slice();
     let message = "Writing the new version. The box keeps working meanwhile.";
     // One zstd frame after another until the member ends.
     while count.load(Ordering::Relaxed) < compressed {
@@ -356,6 +407,11 @@ fn write_root(reporter: &mut Reporter, bundle: &Bundle, device: &Path) -> anyhow
             // a gigabyte of dirty pages stalled one write for minutes under
             // emulation, and the page reported the updater as stopped.
             if !(chunk == &ZEROS[..n] && zero_range(&out, written, n as u64)) {
+                if n % 4096 != 0 {
+                    // Direct I/O takes whole blocks only: the last piece of
+                    // an odd-sized image goes through the page cache.
+                    without_direct_io(&out);
+                }
                 out.write_all(chunk)
                     .with_context(|| format!("cannot write to {}", device.display()))?;
             }
@@ -393,7 +449,7 @@ fn write_root(reporter: &mut Reporter, bundle: &Bundle, device: &Path) -> anyhow
     let mut back = File::open(device)?.take(written);
     let mut hasher = Sha256::new();
     loop {
-        let n = back.read(&mut buf)?;
+        let n = back.read(buf)?;
         if n == 0 {
             break;
         }
