@@ -199,6 +199,15 @@ async fn certificate(State(state): State<AppState>, _: OwnerUser) -> AppResult<R
         .into_response())
 }
 
+/// The update being installed now, if one is (a new one must wait): one
+/// that is under way and has not gone quiet, short of the restart.
+fn update_underway(state: &AppState) -> Option<ProgressView> {
+    let files = UpdateFiles::new(&state.config.data_dir);
+    Progress::read(&files)
+        .map(|p| ProgressView::of(p, state.config.appliance.update_stall_secs))
+        .filter(|p| p.active && p.phase != Phase::Restarting)
+}
+
 async fn page(State(state): State<AppState>, shell: Shell, _: OwnerUser) -> Response {
     render_with_status(StatusCode::OK, &build(&state, shell, None).await)
 }
@@ -239,11 +248,7 @@ async fn upload(
         .await;
     };
     let files = UpdateFiles::new(&state.config.data_dir);
-    if let Some(progress) =
-        Progress::read(&files).map(|p| ProgressView::of(p, appliance.update_stall_secs))
-        && progress.active
-        && progress.phase != Phase::Restarting
-    {
+    if let Some(progress) = update_underway(&state) {
         return refuse(
             StatusCode::CONFLICT,
             format!(
@@ -414,10 +419,7 @@ async fn check_online(
         .await;
     };
     let files = UpdateFiles::new(&state.config.data_dir);
-    if Progress::read(&files)
-        .map(|p| ProgressView::of(p, appliance.update_stall_secs))
-        .is_some_and(|p| p.active && p.phase != Phase::Restarting)
-    {
+    if update_underway(&state).is_some() {
         return refuse(
             StatusCode::CONFLICT,
             "An update is already being installed.".into(),
