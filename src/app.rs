@@ -37,6 +37,8 @@ pub struct AppState {
     pub docs: docs::Docs,
     /// The name the box answers to on the office network.
     pub lan: crate::appliance::lan::Lan,
+    /// The audit log's signing key and checkpoints.
+    pub ledger: crate::audit::chain::Ledger,
 }
 
 impl AppState {
@@ -81,7 +83,10 @@ impl AppState {
             config.server.listen,
             &config.appliance.name,
         );
+        let ledger = crate::audit::chain::Ledger::open(&config.data_dir)
+            .context("cannot open the audit log's checkpoint key")?;
         Ok(AppState {
+            ledger,
             auth: auth::AuthState::load(&config, &store).await?,
             chat: chat::ChatState::load(&config, &store, start).await?,
             config: Arc::new(config),
@@ -203,6 +208,7 @@ pub async fn run_with_https(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
+    let checkpoints = tokio::spawn(checkpoint_periodically(state.clone()));
     let disk = tokio::spawn(watch_disk(state.clone()));
     let stop_documents = tokio_util::sync::CancellationToken::new();
     let documents = tokio::spawn(docs::run_background(state.clone(), stop_documents.clone()));
@@ -213,6 +219,7 @@ pub async fn run_with_https(
         max_connections_per_ip: server.max_connections_per_ip,
         shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
     };
+    let state_for_shutdown = state.clone();
     let app = router(state);
     let stop = tokio_util::sync::CancellationToken::new();
     let https = https.map(|(listener, acceptor)| {
@@ -235,11 +242,39 @@ pub async fn run_with_https(
     }
     purge.abort();
     disk.abort();
+    checkpoints.abort();
+    // The last entries (the shutdown's own) are signed too.
+    if let Err(err) = state_for_shutdown
+        .ledger
+        .checkpoint(&state_for_shutdown.store)
+        .await
+    {
+        tracing::warn!(error = %format!("{err:#}"), "could not sign the audit log's last checkpoint");
+    }
     // A document being processed is left queued; the next start resumes it.
     stop_documents.cancel();
     let _ = documents.await;
     engine.shutdown();
     Ok(())
+}
+
+/// Signs a checkpoint of the audit log every `[audit] checkpoint_minutes`
+/// while it grows (none when nothing was recorded since), and one at start,
+/// so a log cut short or rewritten while Hearth was stopped shows.
+async fn checkpoint_periodically(state: AppState) {
+    let minutes = state.config.audit.checkpoint_minutes.max(1);
+    let mut interval = tokio::time::interval(Duration::from_secs(minutes * 60));
+    loop {
+        interval.tick().await;
+        match state.ledger.checkpoint(&state.store).await {
+            Ok(Some(c)) => tracing::debug!(seq = c.seq, "audit checkpoint signed"),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(
+                error = %format!("{err:#}"),
+                "could not sign a checkpoint of the audit log"
+            ),
+        }
+    }
 }
 
 /// Deletes expired sessions every ten minutes, so the table does not grow

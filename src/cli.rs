@@ -75,6 +75,9 @@ enum Command {
     /// Updates of the appliance (the appliance's own units run these)
     #[command(subcommand)]
     Update(UpdateCommand),
+    /// The audit log's proof against alteration
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Remote maintenance by SSH, as the owner chose on Admin → System
     #[command(subcommand)]
     Ssh(SshCommand),
@@ -109,6 +112,21 @@ enum Command {
         #[arg(long)]
         grammar: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every entry against the hash chain and the signed checkpoints;
+    /// exits with status 1 and names the first altered or missing entry
+    /// when the log was tampered with
+    Verify {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a checkpoint of the log's current head now (Hearth also does
+    /// every `[audit] checkpoint_minutes`) and print it
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -324,6 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             crate::appliance::console::run(&path, once)
         }
         Command::Update(command) => update_command(&config, command, &runtime),
+        Command::Audit(command) => runtime.block_on(audit_command(config, command)),
         Command::Ssh(SshCommand::Apply) => {
             let files = crate::appliance::ssh::SshFiles::new(&config.data_dir);
             let state = crate::appliance::ssh::apply(&files, std::path::Path::new("/"))?;
@@ -415,6 +434,44 @@ fn init_tracing(config: &Config, serving: bool) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+async fn audit_command(config: Config, command: AuditCommand) -> anyhow::Result<()> {
+    let state = AppState::for_console(config).await?;
+    match command {
+        AuditCommand::Verify { json } => {
+            let verdict = state
+                .ledger
+                .verify_recorded(&state.store, Actor::Console, "")
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&verdict)?);
+            } else {
+                println!("{}", verdict.summary());
+                println!("This box's checkpoint key: {}", verdict.fingerprint);
+            }
+            if !verdict.intact() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        AuditCommand::Checkpoint => {
+            match state.ledger.checkpoint(&state.store).await? {
+                Some(c) => println!(
+                    "Signed: the log has {} entries, the newest hashes to {} ({}).",
+                    c.seq,
+                    c.head,
+                    crate::text::utc_time(c.at)
+                ),
+                None => println!("The newest checkpoint already covers the whole log."),
+            }
+            println!(
+                "Checkpoints: {}",
+                state.ledger.checkpoints().path().display()
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn user_command(config: Config, command: UserCommand) -> anyhow::Result<()> {

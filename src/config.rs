@@ -122,12 +122,18 @@ pub struct AuditConfig {
     /// being refused the same thing) again is not recorded again, so reads
     /// do not flood the log. 0 records every one. At most a day (1440).
     pub repeat_window_minutes: u64,
+    /// Minutes between signed checkpoints of the audit log (written only
+    /// when entries were added since; also at start and stop). A log cut
+    /// short or rewritten is caught back to the newest checkpoint. 1 to
+    /// 1440.
+    pub checkpoint_minutes: u64,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             repeat_window_minutes: 10,
+            checkpoint_minutes: 5,
         }
     }
 }
@@ -588,6 +594,12 @@ impl Config {
             bail!(
                 "audit.repeat_window_minutes is {}; use 0 to 1440 minutes (a day)",
                 self.audit.repeat_window_minutes
+            );
+        }
+        if !(1..=24 * 60).contains(&self.audit.checkpoint_minutes) {
+            bail!(
+                "audit.checkpoint_minutes is {}; use 1 to 1440 minutes (a day)",
+                self.audit.checkpoint_minutes
             );
         }
         if self.data_dir.as_os_str().is_empty() {

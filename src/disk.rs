@@ -324,6 +324,19 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// Gives `path` the owner of its directory, so files root writes into
+/// the data directory (the updater, a console command) stay Hearth's. Does nothing when not
+/// root (the owner is already right).
+pub fn own_like_parent(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let dir = std::fs::metadata(path.parent().unwrap_or(Path::new(".")))?;
+    std::os::unix::fs::chown(path, Some(dir.uid()), Some(dir.gid()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

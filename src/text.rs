@@ -84,6 +84,14 @@ pub fn wait(secs: u64) -> String {
     count(secs.div_ceil(60) as i64, "minute", "minutes")
 }
 
+/// A Unix time as people read it where no time zone is at hand (the
+/// command line, a log's own statements): `2026-12-01 13:45 UTC`.
+pub fn utc_time(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| format!("{unix} (Unix time)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

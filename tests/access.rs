@@ -193,7 +193,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/admin/models/download", "admin"),
     ("POST", "/admin/models/download/cancel", "admin"),
     ("GET", "/admin/audit", "admin"),
+    ("POST", "/admin/audit/verify", "admin"),
+    ("GET", "/admin/audit/checkpoints", "admin"),
     ("GET", "/api/v1/audit", "admin"),
+    ("POST", "/api/v1/audit/verify", "admin"),
+    ("GET", "/api/v1/audit/checkpoints", "admin"),
     ("GET", "/api/v1/openapi.json", "public"),
 ];
 

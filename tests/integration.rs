@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod api;
 mod assistant_settings;
+mod audit;
 mod auth;
 mod chat;
 mod chat_actions;

@@ -1,23 +1,26 @@
 //! Admin → Audit log and `/api/v1/audit`: the append-only record of who did
 //! what, newest first, each entry a sentence for its reader ("Tom downloaded
 //! Refund policy.pdf"; see `audit::summarise`), filtered by person, kind of
-//! action, outcome and dates.
+//! action, outcome and dates; and its proof against tampering: a check of
+//! the hash chain and signed checkpoints (`audit::chain`) on demand, and the
+//! checkpoints to download and keep elsewhere.
 
 use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use crate::app::AppState;
-use crate::audit::{self, Action, KINDS, Names};
+use crate::audit::chain::Verdict;
+use crate::audit::{self, Action, Actor, KINDS, Names};
 use crate::auth::AdminUser;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::store::{AuditFilter, AuditOutcome, AuditRecord, User, UserId};
 use crate::web::layout::{Shell, render_with_status};
-use crate::web::middleware::percent_encode;
+use crate::web::middleware::{ClientIp, percent_encode};
 use crate::web::time::{Moment, Times};
 use crate::web::{Access, Paging, Routes};
 
@@ -27,7 +30,19 @@ const PER_PAGE: u64 = 50;
 pub fn routes() -> Routes {
     Routes::new()
         .get("/admin/audit", Access::Admin, audit_page)
+        .post("/admin/audit/verify", Access::Admin, verify_submit)
+        .get(
+            "/admin/audit/checkpoints",
+            Access::Admin,
+            download_checkpoints,
+        )
         .get("/api/v1/audit", Access::Admin, api_audit)
+        .post("/api/v1/audit/verify", Access::Admin, api_verify)
+        .get(
+            "/api/v1/audit/checkpoints",
+            Access::Admin,
+            download_checkpoints,
+        )
 }
 
 /// Filters, from the page's form or the API's query string.
@@ -185,6 +200,11 @@ pub struct AuditLogPage {
     people: Vec<(String, String)>,
     kinds: Vec<KindChoice>,
     repeat_window_minutes: u64,
+    /// The result of "Check the log now", on the page that answers it.
+    verdict: Option<Verdict>,
+    /// This box's checkpoint key, as a fingerprint.
+    fingerprint: String,
+    checkpoint_minutes: u64,
 }
 
 impl AuditLogPage {
@@ -262,10 +282,49 @@ async fn audit_page(
     AdminUser(reader): AdminUser,
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Response> {
+    page(&state, shell, times, &reader.user, query, None).await
+}
+
+/// "Check the log now": the whole chain and every checkpoint, the result
+/// shown above the (unfiltered) log, the check itself recorded in it.
+async fn verify_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    times: Times,
+    AdminUser(reader): AdminUser,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Response> {
+    let verdict = state
+        .ledger
+        .verify_recorded(&state.store, Actor::User(&reader.user), &ip)
+        .await
+        .map_err(AppError::Internal)?;
+    if !verdict.intact() {
+        tracing::error!(problems = ?verdict.sentences, "the audit log was found altered");
+    }
+    page(
+        &state,
+        shell,
+        times,
+        &reader.user,
+        AuditQuery::default(),
+        Some(verdict),
+    )
+    .await
+}
+
+async fn page(
+    state: &AppState,
+    shell: Shell,
+    times: Times,
+    reader: &User,
+    query: AuditQuery,
+    verdict: Option<Verdict>,
+) -> AppResult<Response> {
     let paging = Paging::new(query.page, PER_PAGE);
     let page = paging.page();
     let (result, error) = match query.to_filter(times.zone()) {
-        Ok(filter) => (entries(&state, &reader.user, filter).await?, None),
+        Ok(filter) => (entries(state, reader, filter).await?, None),
         Err(AppError::BadRequest(message)) => (
             AuditEntries {
                 records: Vec::new(),
@@ -305,6 +364,9 @@ async fn audit_page(
         people,
         kinds: kinds(),
         repeat_window_minutes: state.config.audit.repeat_window_minutes,
+        verdict,
+        fingerprint: crate::audit::chain::fingerprint(&state.ledger.public_key()),
+        checkpoint_minutes: state.config.audit.checkpoint_minutes,
     };
     Ok(render_with_status(status, &view))
 }
@@ -327,10 +389,65 @@ async fn api_audit(
     ))
 }
 
+/// Checks every entry of the audit log against its hash chain and the
+/// signed checkpoints; the check is recorded in the log (`audit.verified`).
+/// `problems` is empty when the log is intact; otherwise its first element
+/// names the first altered or missing entry.
+#[utoipa::path(post, path = "/api/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = Verdict), (status = 403, body = ErrorEnvelope)))]
+async fn api_verify(
+    State(state): State<AppState>,
+    AdminUser(reader): AdminUser,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Json<Verdict>> {
+    let verdict = state
+        .ledger
+        .verify_recorded(&state.store, Actor::User(&reader.user), &ip)
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(Json(verdict))
+}
+
+/// The signed checkpoints (JSON lines), to keep a copy away from the box:
+/// `hearth audit verify` on a copy of the database compares with them.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit",
+    responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 403, body = ErrorEnvelope)))]
+async fn download_checkpoints(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> AppResult<Response> {
+    // Sign the head first, so the copy covers everything up to now.
+    state
+        .ledger
+        .checkpoint(&state.store)
+        .await
+        .map_err(AppError::Internal)?;
+    let body = tokio::fs::read(state.ledger.checkpoints().path())
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-ndjson"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"hearth-audit-checkpoints.jsonl\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(api_audit),
-    components(schemas(AuditEntries, AuditEntry, ErrorEnvelope))
+    paths(api_audit, api_verify, download_checkpoints),
+    components(schemas(
+        AuditEntries,
+        AuditEntry,
+        ErrorEnvelope,
+        Verdict,
+        crate::audit::chain::Problem
+    ))
 )]
 pub struct ApiDoc;
 

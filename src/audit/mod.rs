@@ -6,6 +6,7 @@
 //! prefix (`user`). [`sentences`] turns entries into what people read:
 //! "Tom downloaded Refund policy.pdf".
 
+pub mod chain;
 mod sentences;
 
 pub use sentences::{Names, Summary, sentence, summarise};
@@ -290,6 +291,9 @@ actions! {
     CollectionAccessChanged = "collection.access_changed",
     CollectionDeleted = "collection.deleted",
     SearchRebuilt = "search.rebuilt",
+    /// Someone checked the audit log's chain and checkpoints (failed: it
+    /// was found altered).
+    AuditVerified = "audit.verified",
     /// The owner uploaded an update bundle to install.
     SystemUpdateRequested = "system.update_requested",
     /// How an update ended: done, or undone (the box went back).
@@ -343,4 +347,5 @@ pub const KINDS: &[(&str, &str)] = &[
     ("settings", "Settings"),
     ("schedule", "Schedule"),
     ("system", "The box (updates, SSH)"),
+    ("audit", "Checks of this log"),
 ];

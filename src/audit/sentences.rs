@@ -44,6 +44,8 @@ struct Phrase {
     tried: &'static str,
     /// How a refusal reads, when "was not allowed to {tried}" would not.
     refused: Option<&'static str>,
+    /// How a failure reads, when "could not {tried}" would not.
+    failed: Option<&'static str>,
 }
 
 const fn phrase(done: &'static str, tried: &'static str) -> Phrase {
@@ -51,6 +53,7 @@ const fn phrase(done: &'static str, tried: &'static str) -> Phrase {
         done,
         tried,
         refused: None,
+        failed: None,
     }
 }
 
@@ -128,6 +131,13 @@ fn phrase_of(action: Action) -> Phrase {
             "update the box to {what}",
         ),
         SystemUpdated => phrase("updated the box to {what}", "update the box to {what}"),
+        AuditVerified => Phrase {
+            failed: Some("checked the audit log and found it altered"),
+            ..phrase(
+                "checked the audit log and found it intact",
+                "check the audit log",
+            )
+        },
         SystemSshChanged => phrase(
             "changed remote maintenance by SSH",
             "change remote maintenance by SSH",
@@ -208,7 +218,10 @@ pub fn sentence(action: Option<Action>, dotted: &str, outcome: Outcome, names: N
     }
     let text = match outcome {
         Outcome::Ok => format!("{} {}", names.who, phrase.done),
-        Outcome::Failed => format!("{} could not {tried}", names.who),
+        Outcome::Failed => match phrase.failed {
+            Some(failed) => format!("{} {failed}", names.who),
+            None => format!("{} could not {tried}", names.who),
+        },
         Outcome::Denied => match phrase.refused {
             Some(refused) => format!("{} {refused}", names.who),
             None => format!("{} was not allowed to {tried}", names.who),

@@ -2,6 +2,9 @@
 //! database from `PRAGMA user_version = i` to `i + 1`. Never edit a released
 //! entry: add a new one.
 
+/// The migration (its 1-based number) that made the audit log a hash chain.
+pub const AUDIT_CHAIN: usize = 8;
+
 pub const MIGRATIONS: &[&str] = &[
     // 1: accounts, sessions, API keys, versioned settings, the audit log.
     r#"
@@ -437,5 +440,25 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit_log ADD COLUMN target_name TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit_log ADD COLUMN target_collection INTEGER;
     CREATE INDEX audit_by_actor ON audit_log(actor_id, at);
+    "#,
+    // 8: the audit log is a hash chain: each entry carries the SHA-256 of
+    // the one before and of itself (see `store::audit::link_hash`), so an
+    // entry altered, removed or put in afterwards shows, and signed
+    // checkpoints outside the database (`audit::chain`) pin its head. The
+    // entries written before this version are sealed once, in order, when
+    // the database is opened; the trigger lets exactly that through: a
+    // missing hash set, nothing else changed.
+    r#"
+    ALTER TABLE audit_log ADD COLUMN hash BLOB;
+    DROP TRIGGER audit_log_no_update;
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        WHEN NOT (OLD.hash IS NULL AND NEW.hash IS NOT NULL
+                  AND NEW.id IS OLD.id AND NEW.at IS OLD.at
+                  AND NEW.actor_id IS OLD.actor_id AND NEW.actor IS OLD.actor
+                  AND NEW.action IS OLD.action AND NEW.target IS OLD.target
+                  AND NEW.outcome IS OLD.outcome AND NEW.ip IS OLD.ip
+                  AND NEW.detail IS OLD.detail AND NEW.target_name IS OLD.target_name
+                  AND NEW.target_collection IS OLD.target_collection)
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
 ];

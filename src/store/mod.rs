@@ -36,7 +36,9 @@ pub use appointments::{
     Appointment, AppointmentFields, AppointmentFilter, AppointmentId, AppointmentUpdate, Changes,
     Feed, FeedId, NewAppointment, NewSeries, Proposal, ProposalId, Series, SeriesId, Written,
 };
-pub use audit::{AuditFilter, AuditNames, AuditPage, AuditRecord, NewAuditRecord};
+pub use audit::{
+    AuditFilter, AuditNames, AuditPage, AuditRecord, ChainLink, GENESIS, NewAuditRecord, link_hash,
+};
 pub use clock::Clock;
 pub use collections::{
     Collection, CollectionAccess, CollectionId, PERSONAL_COLLECTION_NAME, Viewer,
@@ -401,6 +403,9 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
             tx.execute_batch(sql)
                 .with_context(|| format!("migration {} failed", index + 1))?;
             tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        }
+        if current < migrations::AUDIT_CHAIN {
+            audit::seal_unchained(&tx).context("cannot seal the audit log's older entries")?;
         }
         let broken: i64 =
             tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {

@@ -248,18 +248,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     boot::sync_dir(dir)
 }
 
-/// Gives `path` the owner of its directory, so files the root updater
-/// writes into the data directory stay Hearth's. Does nothing when not
-/// root (the owner is already right).
-pub fn own_like_parent(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(());
-    }
-    let dir = std::fs::metadata(path.parent().unwrap_or(Path::new(".")))?;
-    std::os::unix::fs::chown(path, Some(dir.uid()), Some(dir.gid()))
-}
+pub use crate::disk::own_like_parent;
 
 /// Seconds since 1970.
 pub fn now() -> i64 {
