@@ -39,6 +39,8 @@ pub struct AppState {
     pub lan: crate::appliance::lan::Lan,
     /// The audit log's signing key and checkpoints.
     pub ledger: crate::audit::chain::Ledger,
+    /// The one way out of the box, logged.
+    pub egress: crate::egress::Egress,
 }
 
 impl AppState {
@@ -87,6 +89,7 @@ impl AppState {
             .context("cannot open the audit log's checkpoint key")?;
         Ok(AppState {
             ledger,
+            egress: crate::egress::Egress::new(store.clone()),
             auth: auth::AuthState::load(&config, &store).await?,
             chat: chat::ChatState::load(&config, &store, start).await?,
             config: Arc::new(config),
@@ -267,8 +270,11 @@ async fn checkpoint_periodically(state: AppState) {
     loop {
         interval.tick().await;
         match state.ledger.checkpoint(&state.store).await {
-            Ok(Some(c)) => tracing::debug!(seq = c.seq, "audit checkpoint signed"),
-            Ok(None) => {}
+            Ok(signed) => {
+                for c in signed {
+                    tracing::debug!(log = %c.log, seq = c.seq, "checkpoint signed");
+                }
+            }
             Err(err) => tracing::warn!(
                 error = %format!("{err:#}"),
                 "could not sign a checkpoint of the audit log"

@@ -456,14 +456,18 @@ async fn audit_command(config: Config, command: AuditCommand) -> anyhow::Result<
             Ok(())
         }
         AuditCommand::Checkpoint => {
-            match state.ledger.checkpoint(&state.store).await? {
-                Some(c) => println!(
-                    "Signed: the log has {} entries, the newest hashes to {} ({}).",
+            let signed = state.ledger.checkpoint(&state.store).await?;
+            if signed.is_empty() {
+                println!("The newest checkpoints already cover the whole of each log.");
+            }
+            for c in signed {
+                println!(
+                    "Signed: the {} log has {} entries, the newest hashes to {} ({}).",
+                    c.log,
                     c.seq,
                     c.head,
                     crate::text::utc_time(c.at)
-                ),
-                None => println!("The newest checkpoint already covers the whole log."),
+                );
             }
             println!(
                 "Checkpoints: {}",

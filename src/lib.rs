@@ -6,7 +6,8 @@
 //! own their routes, pages and domain logic and meet only through engines:
 //! [`store`] (the only place that talks SQL), [`llm`] (the only place that
 //! talks to llama.cpp), [`search`] (the only place that talks to tantivy),
-//! [`extract`] (text from office files, in a child process), [`disk`],
+//! [`extract`] (text from office files, in a child process), [`egress`]
+//! (the only way out of the box, every request logged first), [`disk`],
 //! [`text`] and [`memory`]. [`error`] turns every failure into a friendly
 //! page or a JSON error with a stable code; [`audit`] is the append-only
 //! record of who did what. ARCHITECTURE.md has the rules, and
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod disk;
 pub mod docs;
+pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod llm;

@@ -198,6 +198,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/audit", "admin"),
     ("POST", "/api/v1/audit/verify", "admin"),
     ("GET", "/api/v1/audit/checkpoints", "admin"),
+    ("GET", "/admin/egress", "admin"),
+    ("GET", "/api/v1/egress", "admin"),
     ("GET", "/api/v1/openapi.json", "public"),
 ];
 

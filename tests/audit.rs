@@ -83,9 +83,18 @@ async fn an_untouched_log_is_intact_and_agrees_with_its_checkpoints() {
     let download = owner.get("/admin/audit/checkpoints").await;
     assert_eq!(download.status(), StatusCode::OK);
     let text = download.text().await.unwrap();
-    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(last["log"], "audit");
-    assert_eq!(last["key"], server.state.ledger.public_key());
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for log in ["audit", "egress"] {
+        assert!(
+            lines
+                .iter()
+                .any(|c| c["log"] == log && c["key"] == server.state.ledger.public_key()),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -128,7 +137,12 @@ async fn a_removed_entry_is_named() {
 #[tokio::test]
 async fn a_log_cut_short_is_caught_against_the_checkpoint() {
     let (server, _owner, api) = box_with_history().await;
-    let (last, _) = server.state.store.audit_head().await.unwrap();
+    let (last, _) = server
+        .state
+        .store
+        .chain_head(hearth::store::Log::Audit)
+        .await
+        .unwrap();
     // The newest entries removed and the counter wound back, so no gap shows
     // in the entries themselves.
     tamper(
@@ -158,11 +172,14 @@ async fn a_chain_rebuilt_and_signed_with_another_key_is_caught() {
         "UPDATE audit_log SET actor = 'nobody' WHERE id = 2;",
     );
     let store = &server.state.store;
-    let links = store.audit_chain(0, 10_000).await.unwrap();
+    let links = store
+        .chain(hearth::store::Log::Audit, 0, 10_000)
+        .await
+        .unwrap();
     let conn = rusqlite::Connection::open(server.db_path()).unwrap();
     let mut prev = hearth::store::GENESIS;
     for link in &links {
-        prev = hearth::store::link_hash(&prev, &link.content);
+        prev = hearth::store::link_hash(hearth::store::Log::Audit, &prev, &link.content);
         conn.execute(
             "UPDATE audit_log SET hash = ?1 WHERE id = ?2",
             rusqlite::params![prev.as_slice(), link.id],
@@ -212,7 +229,10 @@ async fn entries_from_before_the_chain_are_sealed_by_the_migration() {
         .unwrap();
     }
     let store = hearth::store::Store::open(&path).unwrap();
-    let links = store.audit_chain(0, 100).await.unwrap();
+    let links = store
+        .chain(hearth::store::Log::Audit, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(links.len(), 3);
     assert!(links.iter().all(|l| l.hash.is_some()));
     let ledger = hearth::audit::chain::Ledger::open(dir.path()).unwrap();
@@ -250,4 +270,52 @@ async fn the_console_command_fails_on_a_tampered_log() {
     assert_eq!(bad.status.code(), Some(1), "{bad:?}");
     let out = String::from_utf8_lossy(&bad.stdout);
     assert!(out.contains("entry 1 was changed"), "{out}");
+}
+
+/// The egress log is chained and checkpointed the same way: a request
+/// edited in it is named.
+#[tokio::test]
+async fn an_edited_egress_entry_is_named() {
+    let (server, _owner, api) = box_with_history().await;
+    let store = &server.state.store;
+    let id = store
+        .egress_begin(hearth::store::NewEgress {
+            at: store.now(),
+            purpose: hearth::store::EgressPurpose::UpdateCheck,
+            actor_id: None,
+            actor: "hearth".into(),
+            endpoint: "https://updates.example.com/latest.json".into(),
+            model: String::new(),
+            conversation: None,
+            bytes_sent: 0,
+            redactions: Default::default(),
+            outcome: hearth::store::EgressOutcome::Sending,
+            detail: String::new(),
+        })
+        .await
+        .unwrap();
+    store
+        .egress_end(id, hearth::store::EgressOutcome::Ok, 120, String::new())
+        .await
+        .unwrap();
+    checkpoint(&server).await;
+    assert_eq!(problems(&verify(&api).await), Vec::<Value>::new());
+    let conn = rusqlite::Connection::open(server.db_path()).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER egress_log_no_update;
+         UPDATE egress_log SET bytes_sent = 0, endpoint = 'https://elsewhere.example/' WHERE id = 1;",
+    )
+    .unwrap();
+    let verdict = verify(&api).await;
+    let found = problems(&verdict);
+    assert_eq!(found[0]["kind"], "altered", "{verdict}");
+    assert_eq!(found[0]["log"], "egress", "{verdict}");
+    assert_eq!(found[0]["id"], 1);
+    assert!(
+        verdict["sentences"][0]
+            .as_str()
+            .unwrap()
+            .contains("egress log entry 1 was changed"),
+        "{verdict}"
+    );
 }

@@ -1193,6 +1193,16 @@ async fn a_catalog_model_downloads_checked_and_can_be_used() {
         Some("tiny.gguf")
     );
 
+    // The request left the box through egress, and its entry says so.
+    let log = server.state.store.egress(0, 10).await.unwrap();
+    assert_eq!(log.total, 1, "{log:?}");
+    let entry = &log.records[0];
+    assert_eq!(entry.purpose, hearth::store::EgressPurpose::ModelDownload);
+    assert_eq!(entry.outcome, hearth::store::EgressOutcome::Ok);
+    assert_eq!(entry.actor, "olivia");
+    assert_eq!(entry.bytes_received, model.len() as u64);
+    assert_eq!(entry.endpoint, files.url);
+
     let downloaded = server.audit_of("model.downloaded").await;
     assert_eq!(downloaded.len(), 1, "{downloaded:?}");
     assert_eq!(downloaded[0].outcome, hearth::store::AuditOutcome::Ok);
@@ -1236,6 +1246,18 @@ async fn a_broken_download_keeps_its_part_and_resumes_with_a_range_request() {
     );
     assert_eq!(files.ranges(), [None, Some(format!("bytes={half}-"))]);
     assert_eq!(model_files(&server), ["tiny.gguf"]);
+    // Each connection is its own entry in the egress log, newest first: the
+    // broken one with what it brought.
+    let log = server.state.store.egress(0, 10).await.unwrap();
+    let outcomes: Vec<_> = log.records.iter().map(|r| r.outcome).collect();
+    use hearth::store::EgressOutcome;
+    assert_eq!(
+        outcomes,
+        [EgressOutcome::Ok, EgressOutcome::Failed],
+        "{log:?}"
+    );
+    assert_eq!(log.records[1].bytes_received, half as u64);
+    assert_eq!(log.records[0].bytes_received, (model.len() - half) as u64);
     assert_eq!(
         std::fs::read(models_dir(&server).join("tiny.gguf")).unwrap(),
         model
@@ -1384,6 +1406,27 @@ async fn a_pasted_url_downloads_and_shows_its_checksum_and_staff_cannot_download
         let text = select_text(&parse(response).await, ".error");
         assert!(text.contains(error), "{url}: {text}");
     }
+
+    // An address where cloud machines keep their credentials is never
+    // contacted: refused, and the refusal logged.
+    start_download(
+        &owner,
+        &[("url", "http://169.254.169.254/latest/model.gguf")],
+    )
+    .await;
+    let refused = download_finished(&owner).await;
+    assert_eq!(refused["state"], "failed", "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("link-local"), "{message}");
+    let log = server.state.store.egress(0, 10).await.unwrap();
+    assert_eq!(
+        log.records[0].outcome,
+        hearth::store::EgressOutcome::Refused
+    );
+    assert_eq!(
+        log.records[0].endpoint,
+        "http://169.254.169.254/latest/model.gguf"
+    );
 
     start_download(&owner, &[("url", &files.url)]).await;
     let done = download_finished(&owner).await;

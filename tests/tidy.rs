@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 const CAPABILITIES: [&str; 6] = ["auth", "chat", "docs", "admin", "pages", "schedule"];
 
 /// Engines: they know nothing of HTTP, people or capabilities.
-const ENGINES: [&str; 8] = [
-    "llm", "store", "search", "extract", "disk", "text", "memory", "calendar",
+const ENGINES: [&str; 10] = [
+    "llm", "store", "search", "extract", "disk", "text", "memory", "calendar", "egress", "redact",
 ];
 
 /// What engines must not import.
@@ -40,6 +40,15 @@ const WALLS: [(&str, &str); 3] = [
     ("llama_cpp_2", "llm"),
     ("rusqlite", "store"),
     ("tantivy", "search"),
+];
+
+/// What opens a connection: only `egress` may, so every request that leaves
+/// the box is logged first (issue 14).
+const OUTBOUND: [&str; 4] = [
+    "reqwest::Client::",
+    "ClientBuilder",
+    "TcpStream::connect",
+    "UdpSocket::bind",
 ];
 
 fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -129,6 +138,14 @@ fn the_architecture_holds() {
                 if named && module != owner {
                     problems.push(format!(
                         "{at}: only `{owner}` may use `{library}`: {}",
+                        line.trim()
+                    ));
+                }
+            }
+            for opener in OUTBOUND {
+                if line.contains(opener) && module != "egress" {
+                    problems.push(format!(
+                        "{at}: only `egress` opens connections (`{opener}`), so every request that leaves is logged: {}",
                         line.trim()
                     ));
                 }

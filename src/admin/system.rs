@@ -426,7 +426,8 @@ async fn check_online(
         )
         .await;
     }
-    let latest = match fetch::latest(&state.config, &url).await {
+    let sender = crate::egress::Sender::person(&owner.user);
+    let latest = match fetch::latest(&state.config, &state.egress, &sender, &url).await {
         Ok(latest) => latest,
         Err(message) => return refuse(StatusCode::BAD_GATEWAY, message).await,
     };
@@ -457,15 +458,22 @@ async fn check_online(
         let partial = files.partial_bundle();
         let mut progress = downloading;
         let mut last = std::time::Instant::now();
-        let fetched = fetch::download(&task_state.config, &latest.url, &partial, |done, total| {
-            if last.elapsed() >= std::time::Duration::from_secs(1) {
-                last = std::time::Instant::now();
-                progress.done = done;
-                progress.total = total.unwrap_or(0);
-                progress.updated_at = now();
-                let _ = write_json(&files.progress(), &progress);
-            }
-        })
+        let fetched = fetch::download(
+            &task_state.config,
+            &task_state.egress,
+            &sender,
+            &latest.url,
+            &partial,
+            |done, total| {
+                if last.elapsed() >= std::time::Duration::from_secs(1) {
+                    last = std::time::Instant::now();
+                    progress.done = done;
+                    progress.total = total.unwrap_or(0);
+                    progress.updated_at = now();
+                    let _ = write_json(&files.progress(), &progress);
+                }
+            },
+        )
         .await;
         let outcome = match fetched {
             Ok(()) => accept(&task_state, &owner.user, &ip, &release, &partial)

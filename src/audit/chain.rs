@@ -26,10 +26,7 @@ use base64::Engine as _;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{ChainLink, GENESIS, Store, link_hash};
-
-/// The log a checkpoint is for.
-pub const AUDIT_LOG: &str = "audit";
+use crate::store::{ChainLink, GENESIS, Log, Store, link_hash};
 
 /// Entries read per query while verifying.
 const BATCH: u32 = 2000;
@@ -53,8 +50,8 @@ impl Ledger {
         })
     }
 
-    /// Signs the log's current head, unless the newest checkpoint did.
-    pub async fn checkpoint(&self, store: &Store) -> anyhow::Result<Option<Checkpoint>> {
+    /// Signs each log's current head, unless its newest checkpoint did.
+    pub async fn checkpoint(&self, store: &Store) -> anyhow::Result<Vec<Checkpoint>> {
         self.checkpoints.write(store, &self.signer).await
     }
 
@@ -264,34 +261,38 @@ impl Checkpoints {
             .next_back())
     }
 
-    /// Appends a checkpoint for the log's current head, unless the newest
-    /// one already says the same. The line is written whole and synced
-    /// before this returns. The checkpoint, when one was written.
-    pub async fn write(
-        &self,
-        store: &Store,
-        signer: &Signer,
-    ) -> anyhow::Result<Option<Checkpoint>> {
-        let (seq, head) = store.audit_head().await?;
-        let head = hex::encode(head);
-        if let Some(latest) = self.latest(AUDIT_LOG)?
-            && latest.seq == seq
-            && latest.head == head
-            && latest.key == signer.public_key()
-        {
-            return Ok(None);
+    /// Appends a checkpoint for each log's current head, unless its newest
+    /// one already says the same. Each line is written whole and synced
+    /// before this returns. The checkpoints written.
+    pub async fn write(&self, store: &Store, signer: &Signer) -> anyhow::Result<Vec<Checkpoint>> {
+        let mut lines = String::new();
+        let mut written = Vec::new();
+        for log in Log::ALL {
+            let (seq, head) = store.chain_head(log).await?;
+            let head = hex::encode(head);
+            if let Some(latest) = self.latest(log.name())?
+                && latest.seq == seq
+                && latest.head == head
+                && latest.key == signer.public_key()
+            {
+                continue;
+            }
+            let mut checkpoint = Checkpoint {
+                log: log.name().to_string(),
+                seq,
+                head,
+                at: store.now(),
+                key: signer.public_key(),
+                sig: String::new(),
+            };
+            checkpoint.sig = signer.sign(&checkpoint);
+            lines.push_str(&serde_json::to_string(&checkpoint)?);
+            lines.push('\n');
+            written.push(checkpoint);
         }
-        let mut checkpoint = Checkpoint {
-            log: AUDIT_LOG.to_string(),
-            seq,
-            head,
-            at: store.now(),
-            key: signer.public_key(),
-            sig: String::new(),
-        };
-        checkpoint.sig = signer.sign(&checkpoint);
-        let mut line = serde_json::to_string(&checkpoint)?;
-        line.push('\n');
+        if written.is_empty() {
+            return Ok(written);
+        }
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             use std::os::unix::fs::OpenOptionsExt;
@@ -301,28 +302,30 @@ impl Checkpoints {
                 .mode(0o600)
                 .open(&path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            file.write_all(line.as_bytes())?;
+            file.write_all(lines.as_bytes())?;
             file.sync_data()?;
             crate::disk::own_like_parent(&path)?;
             Ok(())
         })
         .await??;
-        Ok(Some(checkpoint))
+        Ok(written)
     }
 }
 
-/// Something [`verify`] found wrong, with what a person reads.
+/// Something [`verify`] found wrong, with what a person reads. `log` is
+/// `audit` or `egress`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Problem {
     /// Entries `from..=to` are gone from the middle or the start.
-    Missing { from: i64, to: i64 },
+    Missing { log: String, from: i64, to: i64 },
     /// The entry does not match its hash: changed after it was written.
-    Altered { id: i64 },
+    Altered { log: String, id: i64 },
     /// The entry has no hash: put in by other means.
-    Unchained { id: i64 },
+    Unchained { log: String, id: i64 },
     /// The log ends before a checkpoint's entry: cut short.
     Truncated {
+        log: String,
         entries: i64,
         checkpoint_seq: i64,
         checkpoint_at: i64,
@@ -332,6 +335,7 @@ pub enum Problem {
     /// differing entry lies after `after` (the last checkpoint that still
     /// matches, 0 for none).
     Rewritten {
+        log: String,
         checkpoint_seq: i64,
         checkpoint_at: i64,
         after: i64,
@@ -342,34 +346,60 @@ pub enum Problem {
     BadCheckpoint { line: usize },
 }
 
+/// "entry 4" in the audit log, "egress log entry 4" in the other.
+fn entry(log: &str, id: i64) -> String {
+    if log == Log::Audit.name() {
+        format!("entry {id}")
+    } else {
+        format!("{log} log entry {id}")
+    }
+}
+
+fn log_name(log: &str) -> String {
+    format!("the {log} log")
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::Missing { from, to } if from == to => write!(f, "entry {from} is missing"),
-            Problem::Missing { from, to } => write!(f, "entries {from} to {to} are missing"),
-            Problem::Altered { id } => {
-                write!(f, "entry {id} was changed after it was written")
+            Problem::Missing { log, from, to } if from == to => {
+                write!(f, "{} is missing", entry(log, *from))
             }
-            Problem::Unchained { id } => write!(
+            Problem::Missing { log, from, to } => {
+                write!(
+                    f,
+                    "{} to {to} are missing",
+                    entry(log, *from).replacen("entry", "entries", 1)
+                )
+            }
+            Problem::Altered { log, id } => {
+                write!(f, "{} was changed after it was written", entry(log, *id))
+            }
+            Problem::Unchained { log, id } => write!(
                 f,
-                "entry {id} was not written by Hearth (it has no place in the chain)"
+                "{} was not written by Hearth (it has no place in the chain)",
+                entry(log, *id)
             ),
             Problem::Truncated {
+                log,
                 entries,
                 checkpoint_seq,
                 checkpoint_at,
             } => write!(
                 f,
-                "the log was cut short: it ends at entry {entries}, but the checkpoint of {} saw {checkpoint_seq}",
+                "{} was cut short: it ends at entry {entries}, but the checkpoint of {} saw {checkpoint_seq}",
+                log_name(log),
                 crate::text::utc_time(*checkpoint_at)
             ),
             Problem::Rewritten {
+                log,
                 checkpoint_seq,
                 checkpoint_at,
                 after,
             } => write!(
                 f,
-                "entries {}–{checkpoint_seq} were rewritten after the checkpoint of {} signed them",
+                "{} entries {}–{checkpoint_seq} were rewritten after the checkpoint of {} signed them",
+                log_name(log),
                 after + 1,
                 crate::text::utc_time(*checkpoint_at)
             ),
@@ -390,10 +420,12 @@ impl std::fmt::Display for Problem {
 /// What [`verify`] found.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Verdict {
-    /// Entries checked.
+    /// Audit log entries checked.
     pub entries: u64,
-    /// The newest entry's id.
+    /// The newest audit entry's id.
     pub last_id: i64,
+    /// Egress log entries checked (requests that left the box or tried to).
+    pub egress_entries: u64,
     /// Checkpoints that were signed by this box and compared.
     pub checkpoints: usize,
     /// The newest good checkpoint's time, Unix seconds.
@@ -416,7 +448,7 @@ impl Verdict {
         if self.intact() {
             let checkpoints = match self.latest_checkpoint_at {
                 Some(at) => format!(
-                    ", and it agrees with {} signed checkpoint{} (the newest of {})",
+                    ", and they agree with {} signed checkpoint{} (the newest of {})",
                     self.checkpoints,
                     if self.checkpoints == 1 { "" } else { "s" },
                     crate::text::utc_time(at)
@@ -424,8 +456,8 @@ impl Verdict {
                 None => ", and there is no signed checkpoint yet to compare with".to_string(),
             };
             format!(
-                "The audit log is intact: all {} entries are in place and unchanged{checkpoints}.",
-                self.entries
+                "The audit log is intact: all {} entries, and the {} of the egress log, are in place and unchanged{checkpoints}.",
+                self.entries, self.egress_entries
             )
         } else {
             format!(
@@ -436,45 +468,83 @@ impl Verdict {
     }
 }
 
-/// Checks every entry against the chain and the checkpoints against the
-/// entries; `public_key` (hex) is this box's key.
+/// What walking one log found.
+struct Walked {
+    entries: u64,
+    last_id: i64,
+    problems: Vec<Problem>,
+}
+
+/// Checks every entry of every log against its chain, and each log's
+/// checkpoints against its entries; `public_key` (hex) is this box's key.
 pub async fn verify(
     store: &Store,
     checkpoints: &Checkpoints,
     public_key: &str,
 ) -> anyhow::Result<Verdict> {
-    let mut problems = Vec::new();
+    let mut checkpoint_problems = Vec::new();
     let mut trusted = Vec::new();
     for (index, line) in checkpoints.read()?.into_iter().enumerate() {
         match line {
-            Line::Unreadable(_) => problems.push(Problem::BadCheckpoint { line: index + 1 }),
-            Line::Checkpoint(c) if c.log != AUDIT_LOG => {}
-            Line::Checkpoint(c) if !c.signature_holds() => {
-                problems.push(Problem::BadCheckpoint { line: index + 1 })
+            Line::Unreadable(_) => {
+                checkpoint_problems.push(Problem::BadCheckpoint { line: index + 1 })
             }
-            Line::Checkpoint(c) if c.key != public_key => problems.push(Problem::ForeignKey {
-                line: index + 1,
-                fingerprint: fingerprint(&c.key),
-            }),
+            Line::Checkpoint(c) if Log::from_name(&c.log).is_none() || !c.signature_holds() => {
+                checkpoint_problems.push(Problem::BadCheckpoint { line: index + 1 })
+            }
+            Line::Checkpoint(c) if c.key != public_key => {
+                checkpoint_problems.push(Problem::ForeignKey {
+                    line: index + 1,
+                    fingerprint: fingerprint(&c.key),
+                })
+            }
             Line::Checkpoint(c) => trusted.push(c),
         }
     }
-    trusted.sort_by_key(|c| (c.seq, c.at));
+    let mut problems = Vec::new();
+    let mut walked = Vec::new();
+    for log in Log::ALL {
+        let mine: Vec<Checkpoint> = trusted
+            .iter()
+            .filter(|c| c.log == log.name())
+            .cloned()
+            .collect();
+        let result = walk(store, log, mine).await?;
+        problems.extend(result.problems.iter().cloned());
+        walked.push(result);
+    }
+    problems.extend(checkpoint_problems);
+    let sentences = problems.iter().map(ToString::to_string).collect();
+    Ok(Verdict {
+        entries: walked[0].entries,
+        last_id: walked[0].last_id,
+        egress_entries: walked[1].entries,
+        checkpoints: trusted.len(),
+        latest_checkpoint_at: trusted.iter().map(|c| c.at).max(),
+        problems,
+        sentences,
+        fingerprint: fingerprint(public_key),
+    })
+}
 
+/// Walks one log: each entry against the one before, then its checkpoints.
+async fn walk(store: &Store, log: Log, mut trusted: Vec<Checkpoint>) -> anyhow::Result<Walked> {
+    trusted.sort_by_key(|c| (c.seq, c.at));
+    let name = log.name().to_string();
     // The stored hash at each checkpoint's entry, filled in while walking.
     let mut at_checkpoint: Vec<Option<[u8; 32]>> = vec![None; trusted.len()];
-    let mut entry_problems = Vec::new();
+    let mut problems = Vec::new();
     let mut prev = GENESIS;
     let mut last_id = 0;
     let mut entries = 0u64;
     loop {
-        let links = store.audit_chain(last_id, BATCH).await?;
+        let links = store.chain(log, last_id, BATCH).await?;
         if links.is_empty() {
             break;
         }
         for link in &links {
-            check_link(link, last_id, &prev, &mut entry_problems);
-            prev = link.effective();
+            check_link(log, link, last_id, &prev, &mut problems);
+            prev = link.effective(log);
             last_id = link.id;
             entries += 1;
             for (i, c) in trusted.iter().enumerate() {
@@ -485,64 +555,69 @@ pub async fn verify(
         }
     }
 
-    let mut checkpoint_problems = Vec::new();
     let mut matching_up_to = 0;
+    let mut truncated = false;
     for (c, stored) in trusted.iter().zip(&at_checkpoint) {
         if c.seq == 0 {
             continue;
         }
         match stored {
-            _ if c.seq > last_id => checkpoint_problems.push(Problem::Truncated {
-                entries: last_id,
-                checkpoint_seq: c.seq,
-                checkpoint_at: c.at,
-            }),
+            _ if c.seq > last_id => {
+                // A cut-short log is reported once, against the newest
+                // checkpoint it falls short of.
+                if !truncated {
+                    truncated = true;
+                    problems.push(Problem::Truncated {
+                        log: name.clone(),
+                        entries: last_id,
+                        checkpoint_seq: c.seq,
+                        checkpoint_at: c.at,
+                    });
+                }
+            }
             Some(hash) if hex::encode(hash) == c.head => matching_up_to = matching_up_to.max(c.seq),
             // No entry with that id (removed), or a different hash.
-            _ => checkpoint_problems.push(Problem::Rewritten {
+            _ => problems.push(Problem::Rewritten {
+                log: name.clone(),
                 checkpoint_seq: c.seq,
                 checkpoint_at: c.at,
                 after: matching_up_to,
             }),
         }
     }
-    // Entry problems first (they name the first altered or missing entry),
-    // then what the checkpoints add; a cut-short log is reported once.
-    problems.splice(0..0, entry_problems);
-    let mut truncated = false;
-    for problem in checkpoint_problems {
-        if matches!(problem, Problem::Truncated { .. }) {
-            if truncated {
-                continue;
-            }
-            truncated = true;
-        }
-        problems.push(problem);
-    }
-    let sentences = problems.iter().map(ToString::to_string).collect();
-    Ok(Verdict {
+    Ok(Walked {
         entries,
         last_id,
-        checkpoints: trusted.len(),
-        latest_checkpoint_at: trusted.iter().map(|c| c.at).max(),
         problems,
-        sentences,
-        fingerprint: fingerprint(public_key),
     })
 }
 
 /// Checks one entry against the one before it.
-fn check_link(link: &ChainLink, prev_id: i64, prev: &[u8; 32], problems: &mut Vec<Problem>) {
+fn check_link(
+    log: Log,
+    link: &ChainLink,
+    prev_id: i64,
+    prev: &[u8; 32],
+    problems: &mut Vec<Problem>,
+) {
+    let name = log.name().to_string();
     if link.id > prev_id + 1 {
         problems.push(Problem::Missing {
+            log: name.clone(),
             from: prev_id + 1,
             to: link.id - 1,
         });
     }
     match link.hash {
-        None => problems.push(Problem::Unchained { id: link.id }),
-        Some(stored) if stored != link_hash(prev, &link.content) => {
-            problems.push(Problem::Altered { id: link.id })
+        None => problems.push(Problem::Unchained {
+            log: name,
+            id: link.id,
+        }),
+        Some(stored) if stored != link_hash(log, prev, &link.content) => {
+            problems.push(Problem::Altered {
+                log: name,
+                id: link.id,
+            })
         }
         Some(_) => {}
     }
@@ -562,7 +637,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let signer = Signer::load_or_create(dir.path()).unwrap();
         let mut checkpoint = Checkpoint {
-            log: AUDIT_LOG.into(),
+            log: "audit".into(),
             seq: 7,
             head: "ab".repeat(32),
             at: 1_700_000_000,

@@ -413,7 +413,7 @@ pub async fn run(model: std::path::PathBuf, threads: u32) -> anyhow::Result<()> 
     let server = tokio::spawn(crate::app::run(listener, state.clone(), async {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
+    let client = crate::egress::loopback_client(None);
 
     let mut cases = book_cases(today);
     cases.extend(find_cases(today));

@@ -84,7 +84,7 @@ async fn ingest() -> anyhow::Result<()> {
     let key = super::bench_user(&state).await?;
     let (base, stop, server) = serve(&state).await?;
     wait_for_index(&state).await?;
-    let client = reqwest::Client::new();
+    let client = crate::egress::loopback_client(None);
     let started = Instant::now();
     let (count, text_bytes) = upload_corpus(&client, &base, &key, 200).await?;
     loop {
@@ -244,7 +244,7 @@ async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
     wait_for_index(&state).await?;
     let rebuild = started.elapsed();
     let index = state.search.index().context("no index")?.clone();
-    let client = reqwest::Client::new();
+    let client = crate::egress::loopback_client(None);
     let allowed: Vec<i64> = (1..=CORPUS_COLLECTIONS).collect();
     let mut http = Vec::new();
     let mut raw = Vec::new();

@@ -102,7 +102,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     let server = tokio::spawn(crate::app::run(listener, state.clone(), async {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
+    let client = crate::egress::loopback_client(None);
     let http = Http {
         client: &client,
         base: &base,
@@ -287,7 +287,7 @@ async fn chat_during_import(
     for _ in 0..3 {
         alone.push(speed(&http.chat(question(), tokens).await?));
     }
-    let client = reqwest::Client::new();
+    let client = crate::egress::loopback_client(None);
     let (base, key) = (http.base.to_string(), http.key.to_string());
     let uploads =
         tokio::spawn(async move { docs::upload_corpus(&client, &base, &key, IMPORTED).await });
@@ -586,7 +586,7 @@ async fn idle_server_rss() -> anyhow::Result<u64> {
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    let client = reqwest::Client::new();
+    let client = crate::egress::loopback_client(None);
     for _ in 0..100 {
         if client
             .get(format!("http://127.0.0.1:{port}/healthz"))

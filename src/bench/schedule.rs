@@ -52,7 +52,7 @@ pub async fn run() -> anyhow::Result<()> {
     let server = tokio::spawn(crate::app::run(listener, state.clone(), async {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
+    let client = crate::egress::loopback_client(None);
     let settings = Settings::load(&state.store).await?;
     let monday = next_monday(&settings);
 

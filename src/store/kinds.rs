@@ -143,6 +143,32 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// Why Hearth reached outside the box.
+    pub enum EgressPurpose {
+        /// A question for the cloud model.
+        CloudChat = "cloud_chat",
+        /// The owner's "Test the connection" on Admin → Cloud.
+        CloudTest = "cloud_test",
+        ModelDownload = "model_download",
+        UpdateCheck = "update_check",
+        UpdateDownload = "update_download",
+    }
+}
+
+stored_enum! {
+    /// How a request ended (`Sending` is the row written before it left).
+    pub enum EgressOutcome {
+        Sending = "sending",
+        Ok = "ok",
+        Failed = "failed",
+        /// Hearth stopped or the person went away while it was under way.
+        Interrupted = "interrupted",
+        /// Never sent: the endpoint or the policy did not allow it.
+        Refused = "refused",
+    }
+}
+
 /// Where an answer came from, stored as `local:<model file>`,
 /// `documents+local:<model file>` or `documents:none` (and empty for an
 /// answer that failed before any model answered).

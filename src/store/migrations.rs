@@ -461,4 +461,37 @@ pub const MIGRATIONS: &[&str] = &[
                   AND NEW.target_collection IS OLD.target_collection)
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 9: the egress log: every request that left the box or tried to,
+    // written before it is sent (outcome 'sending'), and a second row when
+    // it ended (request_id: the first row), both hash-chained like the
+    // audit log (`store::chain`), so an interrupted request still has its
+    // entry and none can be rewritten unseen.
+    r#"
+    CREATE TABLE egress_log (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        at              INTEGER NOT NULL,
+        request_id      INTEGER,
+        purpose         TEXT NOT NULL CHECK (purpose IN
+                            ('cloud_chat', 'cloud_test', 'model_download', 'update_check', 'update_download')),
+        actor_id        INTEGER,
+        actor           TEXT NOT NULL,
+        endpoint        TEXT NOT NULL,
+        model           TEXT NOT NULL DEFAULT '',
+        conversation_id INTEGER,
+        bytes_sent      INTEGER NOT NULL DEFAULT 0,
+        bytes_received  INTEGER NOT NULL DEFAULT 0,
+        -- Counts by kind, JSON: {"email": 2, "person": 1}.
+        redactions      TEXT NOT NULL DEFAULT '{}',
+        outcome         TEXT NOT NULL CHECK (outcome IN
+                            ('sending', 'ok', 'failed', 'interrupted', 'refused')),
+        detail          TEXT NOT NULL DEFAULT '',
+        hash            BLOB
+    ) STRICT;
+    CREATE INDEX egress_by_time ON egress_log(at);
+    CREATE INDEX egress_by_request ON egress_log(request_id);
+    CREATE TRIGGER egress_log_no_update BEFORE UPDATE ON egress_log
+        BEGIN SELECT RAISE(ABORT, 'the egress log is append-only'); END;
+    CREATE TRIGGER egress_log_no_delete BEFORE DELETE ON egress_log
+        BEGIN SELECT RAISE(ABORT, 'the egress log is append-only'); END;
+    "#,
 ];

@@ -11,11 +11,13 @@
 mod api_keys;
 mod appointments;
 mod audit;
+mod chain;
 mod clock;
 mod collections;
 mod conversations;
 mod customers;
 mod documents;
+mod egress;
 mod kinds;
 mod migrations;
 mod schedule;
@@ -36,9 +38,8 @@ pub use appointments::{
     Appointment, AppointmentFields, AppointmentFilter, AppointmentId, AppointmentUpdate, Changes,
     Feed, FeedId, NewAppointment, NewSeries, Proposal, ProposalId, Series, SeriesId, Written,
 };
-pub use audit::{
-    AuditFilter, AuditNames, AuditPage, AuditRecord, ChainLink, GENESIS, NewAuditRecord, link_hash,
-};
+pub use audit::{AuditFilter, AuditNames, AuditPage, AuditRecord, NewAuditRecord};
+pub use chain::{ChainLink, GENESIS, Log, link_hash};
 pub use clock::Clock;
 pub use collections::{
     Collection, CollectionAccess, CollectionId, PERSONAL_COLLECTION_NAME, Viewer,
@@ -51,9 +52,11 @@ pub use documents::{
     Added, DocumentFilter, DocumentId, DocumentPage, DocumentRecord, NewDocument, Processed,
     StoredChunk,
 };
+pub use egress::{EgressPage, EgressRecord, NewEgress};
 pub use kinds::{
     AnswerSource, AppointmentStatus, AuditOutcome, DocumentSource, DocumentStatus, DocumentsMode,
-    FeedScope, MessageRole, MessageStatus, ProposalAction, ProposalStatus,
+    EgressOutcome, EgressPurpose, FeedScope, MessageRole, MessageStatus, ProposalAction,
+    ProposalStatus,
 };
 pub use schedule::{
     Closure, ClosureId, Resource, ResourceChange, ResourceId, Service, ServiceChange, ServiceId,
@@ -405,7 +408,8 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
             tx.pragma_update(None, "user_version", (index + 1) as i64)?;
         }
         if current < migrations::AUDIT_CHAIN {
-            audit::seal_unchained(&tx).context("cannot seal the audit log's older entries")?;
+            chain::seal_unchained(&tx, chain::Log::Audit)
+                .context("cannot seal the audit log's older entries")?;
         }
         let broken: i64 =
             tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {

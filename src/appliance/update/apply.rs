@@ -552,9 +552,7 @@ pub async fn health(
         return Ok(());
     }
     crate::chat::models::download::install_tls_provider();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let client = crate::egress::loopback_client(Some(Duration::from_secs(10)));
     let url = format!("http://127.0.0.1:{port}/readyz");
     let deadline = Instant::now() + timeout;
     loop {

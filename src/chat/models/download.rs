@@ -32,12 +32,11 @@ use tokio_util::sync::CancellationToken;
 use super::catalog;
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
-use crate::config::ModelsConfig;
 use crate::disk;
 use crate::error::{AppError, AppResult};
 use crate::llm::gguf;
 use crate::llm::hardware::format_bytes;
-use crate::store::User;
+use crate::store::{EgressOutcome, EgressPurpose, User};
 
 /// Where a download comes from.
 #[derive(Debug, Clone)]
@@ -426,7 +425,6 @@ impl Task {
             .unwrap_or_default();
             tokio::fs::write(source_file, text).await.map_err(io)?;
         }
-        let client = http_client(config).map_err(Failure::Refused)?;
         let (mut hasher, mut offset) = hash_existing(partial).await.map_err(io)?;
         if offset > 0 {
             tracing::info!(model = %job.name, offset, "resuming a model download");
@@ -434,7 +432,7 @@ impl Task {
         job.received.store(offset, Ordering::Relaxed);
         let mut retries_left = config.download_retries;
         loop {
-            match self.fetch(&client, partial, &mut hasher, &mut offset).await {
+            match self.fetch(partial, &mut hasher, &mut offset).await {
                 Ok(()) => break,
                 Err(Attempt::Stop(failure)) => return Err(failure),
                 Err(Attempt::Broken(why)) if retries_left > 0 => {
@@ -489,25 +487,100 @@ impl Task {
         Ok(sha256)
     }
 
-    /// One connection: asks for what is missing and appends it.
+    /// One connection: asks for what is missing and appends it. Each
+    /// connection is one request in the egress log, with the bytes it
+    /// brought and how it ended.
     async fn fetch(
         &self,
-        client: &reqwest::Client,
+        partial: &Path,
+        hasher: &mut Sha256,
+        offset: &mut u64,
+    ) -> Result<(), Attempt> {
+        let before = *offset;
+        let (result, ticket) = self.fetch_logged(partial, hasher, offset).await;
+        if let Some(mut ticket) = ticket {
+            ticket.received(offset.saturating_sub(before));
+            let (outcome, detail) = match &result {
+                Ok(()) => (EgressOutcome::Ok, String::new()),
+                Err(Attempt::Stop(Failure::Cancelled)) => {
+                    (EgressOutcome::Interrupted, "cancelled".to_string())
+                }
+                Err(Attempt::Broken(why)) => (EgressOutcome::Failed, why.clone()),
+                Err(Attempt::Stop(Failure::Broken(why) | Failure::Refused(why))) => {
+                    (EgressOutcome::Failed, why.clone())
+                }
+            };
+            ticket.finish(outcome, &detail).await;
+        }
+        result
+    }
+
+    async fn fetch_logged(
+        &self,
+        partial: &Path,
+        hasher: &mut Sha256,
+        offset: &mut u64,
+    ) -> (Result<(), Attempt>, Option<crate::egress::Ticket>) {
+        let job = &self.job;
+        let config = &self.state.config.models;
+        job.set(Phase::Connecting, "Connecting…");
+        let url = match reqwest::Url::parse(&job.url) {
+            Ok(url) => url,
+            Err(e) => return (Err(Attempt::Stop(Failure::Refused(e.to_string()))), None),
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if *offset > 0
+            && let Ok(range) = reqwest::header::HeaderValue::from_str(&format!("bytes={offset}-"))
+        {
+            headers.insert(reqwest::header::RANGE, range);
+        }
+        let outbound = crate::egress::Outbound {
+            purpose: EgressPurpose::ModelDownload,
+            sender: crate::egress::Sender::person(&self.by),
+            method: reqwest::Method::GET,
+            url,
+            headers,
+            body: None,
+            model: job.name.clone(),
+            conversation: None,
+            redactions: Default::default(),
+            // The owner chose the address: the internet, or a NAS in the office.
+            reach: crate::egress::Reach::Lan,
+            follow_redirects: true,
+            connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+            read_timeout: Duration::from_secs(config.read_timeout_secs),
+        };
+        let sent = tokio::select! {
+            sent = self.state.egress.send(outbound) => sent,
+            () = job.cancel.cancelled() => return (Err(Attempt::Stop(Failure::Cancelled)), None),
+        };
+        let (response, ticket) = match sent {
+            Ok(sent) => (sent.response, sent.ticket),
+            Err(crate::egress::EgressError::Refused(why)) => {
+                return (
+                    Err(Attempt::Stop(Failure::Refused(format!(
+                        "{} was not downloaded: {why}.",
+                        job.url
+                    )))),
+                    None,
+                );
+            }
+            Err(err) => return (Err(Attempt::Broken(err.to_string())), None),
+        };
+        let result = self.receive(response, partial, hasher, offset).await;
+        (result, Some(ticket))
+    }
+
+    /// Appends what `response` brings to the partial file.
+    async fn receive(
+        &self,
+        response: reqwest::Response,
         partial: &Path,
         hasher: &mut Sha256,
         offset: &mut u64,
     ) -> Result<(), Attempt> {
         let job = &self.job;
         let config = &self.state.config.models;
-        job.set(Phase::Connecting, "Connecting…");
-        let mut request = client.get(&job.url);
-        if *offset > 0 {
-            request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
-        }
-        let response = tokio::select! {
-            response = request.send() => response.map_err(|e| Attempt::Broken(describe(&e)))?,
-            () = job.cancel.cancelled() => return Err(Attempt::Stop(Failure::Cancelled)),
-        };
         let status = response.status();
         let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT
             && content_range_start(&response) == Some(*offset);
@@ -699,30 +772,6 @@ fn describe(err: &reqwest::Error) -> String {
 /// when the app state is built; later calls change nothing.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// The HTTP client for downloads: rustls with Mozilla's roots compiled in,
-/// redirects followed (Hugging Face sends files from its CDN), and the
-/// configured timeouts.
-pub fn http_client(config: &ModelsConfig) -> Result<reqwest::Client, String> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS is not available: {e}"))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
-        .read_timeout(Duration::from_secs(config.read_timeout_secs))
-        .redirect(reqwest::redirect::Policy::limited(10))
-        .user_agent(concat!("Hearth/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("The download client could not start: {e}"))
 }
 
 #[cfg(test)]
