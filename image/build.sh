@@ -27,6 +27,9 @@
 #                     clamped to it, so the same inputs give the same root fs
 #   HEARTH_TEST_BREAK=1  for the update test only: hearth.service in this
 #                     version cannot start
+#   HEARTH_DEBUG_SHELL=1 for debugging under QEMU only: a root shell on the
+#                     second serial port (DEBUG_SHELL=1 image/qemu.sh start);
+#                     never for a box in the field
 #   OUT, APT_CACHE (.deb cache, default ~/.cache/hearth/image/apt),
 #   MIRROR, SECURITY_MIRROR, COMPRESS=0 (skip the .img.zst)
 #
@@ -215,6 +218,23 @@ rm -f "$ROOTFS"/etc/ssh/ssh_host_*
 # systemd-firstboot would ask questions on the console on first boot.
 chroot "$ROOTFS" systemctl mask --quiet getty@.service serial-getty@.service \
     autovt@.service console-getty.service systemd-firstboot.service
+if [ "${HEARTH_DEBUG_SHELL:-0}" = 1 ]; then
+    echo "note: HEARTH_DEBUG_SHELL=1: a root shell on ttyS1 (debugging only)"
+    mkdir -p "$ROOTFS/etc/systemd/system/multi-user.target.wants"
+    cat > "$ROOTFS/etc/systemd/system/hearth-debug-shell.service" <<'UNIT'
+[Unit]
+Description=Root shell on ttyS1 (debug image only)
+[Service]
+ExecStart=/bin/sh -c 'exec /bin/bash -i </dev/ttyS1 >/dev/ttyS1 2>&1'
+Restart=always
+# An interactive bash ignores SIGTERM: without this, every shutdown waited 90 s.
+KillSignal=SIGKILL
+[Install]
+WantedBy=multi-user.target
+UNIT
+    ln -sf ../hearth-debug-shell.service \
+        "$ROOTFS/etc/systemd/system/multi-user.target.wants/hearth-debug-shell.service"
+fi
 # root has no password (locked), the default of a Debian minbase tree.
 grep -q '^root:[*!]' "$ROOTFS/etc/shadow" || die "root has a password in the image"
 

@@ -17,7 +17,9 @@
 # freshly flashed box.
 #
 # Environment: RUN (default image/out/run), PORT (default 28080: host
-# 127.0.0.1:$PORT -> guest :80, $PORT+1 -> :443), GROW, MEM (2048), ACCEL (tcg).
+# 127.0.0.1:$PORT -> guest :80, $PORT+1 -> :443), GROW, MEM (2048), ACCEL (tcg),
+# DEBUG_SHELL=1 (the second serial port on the unix socket $RUN/ttyS1.sock,
+# where an image built with HEARTH_DEBUG_SHELL=1 has a root shell).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -92,6 +94,11 @@ cmd_start() {
     local serial
     serial=$RUN/serial-$(date +%Y%m%d-%H%M%S).log
     rm -f "$QMP" "$PIDFILE"
+    local debug=()
+    if [ "${DEBUG_SHELL:-0}" = 1 ]; then
+        rm -f "$RUN/ttyS1.sock"
+        debug=(-serial unix:"$RUN/ttyS1.sock",server=on,wait=off)
+    fi
     # Keep the serial logs of the last few boots only.
     { ls -t "$RUN"/serial-*.log 2>/dev/null || true; } | tail -n +6 | xargs -r rm -f
     qemu-system-x86_64 -name hearth -machine q35,accel="$ACCEL" -cpu max -smp 2 -m "$MEM" \
@@ -101,7 +108,7 @@ cmd_start() {
         -drive file="$RUN/overlay.qcow2",format=qcow2,if=virtio \
         -netdev user,id=n0,hostfwd=tcp:127.0.0.1:"$PORT"-:80,hostfwd=tcp:127.0.0.1:"$((PORT + 1))"-:443 \
         -device virtio-net-pci,netdev=n0 -device virtio-rng-pci \
-        -serial file:"$serial" -qmp unix:"$QMP",server=on,wait=off \
+        -serial file:"$serial" "${debug[@]}" -qmp unix:"$QMP",server=on,wait=off \
         -pidfile "$PIDFILE" -daemonize
     ln -sfn "$(basename "$serial")" "$RUN/serial.log"
     echo "pid $(cat "$PIDFILE")"

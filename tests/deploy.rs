@@ -277,6 +277,19 @@ fn the_update_units_watch_the_file_hearth_writes() {
     let config = hearth::config::Config::default();
     assert_eq!(config.appliance.esp, std::path::Path::new("/efi"));
     assert!(read("hearth-update.service").contains("/efi"));
+    // The ESP comes through its automount: a Requires= on efi.mount (what
+    // RequiresMountsFor=/efi means) stopped the updater halfway through when
+    // the idle ESP was unmounted.
+    for unit in ["hearth-update.service", "hearth-update-recover.service"] {
+        let text = read(unit);
+        assert!(text.contains("Wants=efi.automount"), "{unit}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("RequiresMountsFor=") && l.contains("/efi")),
+            "{unit} must not require the ESP's mount"
+        );
+    }
     let console = read("hearth-console@.service");
     assert!(console.contains("--status /run/hearth/status.json"));
     assert!(read("hearth.service").contains("RuntimeDirectory=hearth"));
