@@ -21,6 +21,9 @@ pub enum AppError {
     /// Signed in, but this needs a higher role.
     #[error("You do not have permission to do that.")]
     Forbidden,
+    /// Not allowed, for a reason people should read (the owner's policy).
+    #[error("{0}")]
+    NotAllowed(String),
     /// The request lacked a valid CSRF token or came from another site.
     #[error("This form has expired or came from another site. Reload the page and try again.")]
     Csrf,
@@ -113,7 +116,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::NotAllowed(_) | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -132,6 +135,7 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::Unauthenticated => "unauthenticated",
             AppError::Forbidden => "forbidden",
+            AppError::NotAllowed(_) => "not_allowed",
             AppError::Csrf => "csrf_failed",
             AppError::NotFound => "not_found",
             AppError::ModelNotFound { .. } => "model_not_found",

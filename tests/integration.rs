@@ -13,6 +13,7 @@ mod auth;
 mod chat;
 mod chat_actions;
 mod cli;
+mod cloud;
 mod config;
 mod deploy;
 mod docs;

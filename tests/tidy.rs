@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 const CAPABILITIES: [&str; 6] = ["auth", "chat", "docs", "admin", "pages", "schedule"];
 
 /// Engines: they know nothing of HTTP, people or capabilities.
-const ENGINES: [&str; 10] = [
+const ENGINES: [&str; 11] = [
     "llm", "store", "search", "extract", "disk", "text", "memory", "calendar", "egress", "redact",
+    "cloud",
 ];
 
 /// What engines must not import.

@@ -290,6 +290,8 @@ actions! {
     CollectionDescribed = "collection.described",
     CollectionAccessChanged = "collection.access_changed",
     CollectionDeleted = "collection.deleted",
+    /// A collection was kept on the box (never sent to the cloud model), or let go.
+    CollectionKeptLocal = "collection.kept_local",
     SearchRebuilt = "search.rebuilt",
     /// Someone checked the audit log's chain and checkpoints (failed: it
     /// was found altered).

@@ -121,6 +121,10 @@ fn phrase_of(action: Action) -> Phrase {
             "change the description of {what}",
         ),
         CollectionAccessChanged => phrase("changed who sees {what}", "change who sees {what}"),
+        CollectionKeptLocal => phrase(
+            "changed whether {what} may be sent to the cloud model",
+            "change whether {what} may be sent to the cloud model",
+        ),
         CollectionDeleted => phrase(
             "deleted the collection {what}",
             "delete the collection {what}",

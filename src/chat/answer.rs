@@ -39,8 +39,8 @@ pub struct Running {
 
 #[derive(Default)]
 struct Entry {
-    /// The engine's generation, once it has one.
-    generation: Option<u64>,
+    /// What stops the generation, once there is one.
+    generation: Option<crate::llm::Stopper>,
     /// Stop was pressed before the generation started.
     stop_requested: bool,
     /// The answer so far, for pages that come back to the conversation.
@@ -177,7 +177,7 @@ impl Claim {
 
     /// Records the generation so Stop can find it; false when Stop was
     /// pressed before it started (the caller cancels it then).
-    fn started(&self, generation: u64) -> bool {
+    fn started(&self, generation: crate::llm::Stopper) -> bool {
         let mut map = self.running.lock();
         let entry = map.entry(self.conversation).or_default();
         entry.generation = Some(generation);
@@ -208,17 +208,17 @@ impl Running {
     }
 
     /// Stops the answer being written in conversation `id`, if any.
-    pub fn stop(&self, engine: &crate::llm::Engine, id: ConversationId) {
+    pub fn stop(&self, id: ConversationId) {
         let generation = {
             let mut map = self.lock();
             let Some(entry) = map.get_mut(&id) else {
                 return;
             };
             entry.stop_requested = true;
-            entry.generation
+            entry.generation.clone()
         };
         if let Some(generation) = generation {
-            engine.cancel(generation);
+            generation.stop();
         }
     }
 
@@ -442,10 +442,50 @@ pub async fn start(
     turn: Turn,
     seen: Option<MessageId>,
 ) -> AppResult<Answer> {
+    start_with(
+        state,
+        user,
+        conversation,
+        claim,
+        listener,
+        turn,
+        seen,
+        Source::Local,
+    )
+    .await
+}
+
+/// Who writes an answer.
+pub enum Source {
+    /// The local model (or, with the automatic cloud policy, the cloud
+    /// model when the local one cannot).
+    Local,
+    /// The cloud model, already asked (a person confirmed what was sent).
+    Cloud(Generation),
+}
+
+/// [`start`], with the answer's writer chosen.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_with(
+    state: &AppState,
+    user: &User,
+    conversation: ConversationId,
+    claim: Claim,
+    listener: Listener,
+    turn: Turn,
+    seen: Option<MessageId>,
+    source: Source,
+) -> AppResult<Answer> {
     let history = state.store.messages(user.id, conversation).await?;
     let mut plan = Plan::of(&history, &turn, seen)?;
     let mut sources = Vec::new();
-    if let Some(continued) = &plan.continued {
+    let asked = match source {
+        Source::Cloud(generation) => Some(generation),
+        Source::Local => None,
+    };
+    if asked.is_some() {
+        // What the cloud model reads was prepared and shown already.
+    } else if let Some(continued) = &plan.continued {
         // More of an answer from documents reads the same passages.
         sources = state
             .store
@@ -495,7 +535,31 @@ pub async fn start(
                 .insert(0, Message::new(Role::System, instructions)),
         }
     }
-    let generation = state.chat.engine.generate(request)?;
+    let (generation, cloud) = match asked {
+        Some(generation) => (generation, true),
+        None => match state.chat.engine.generate(request) {
+            Ok(generation) => (generation, false),
+            Err(err @ (EngineError::Busy | EngineError::Unavailable(_))) => {
+                match super::cloud::fallback(
+                    state,
+                    user,
+                    conversation,
+                    &plan.question.content,
+                    &sources,
+                )
+                .await?
+                {
+                    Some((generation, kept)) => {
+                        // Only passages that may leave were sent.
+                        sources = kept;
+                        (generation, true)
+                    }
+                    None => return Err(err.into()),
+                }
+            }
+            Err(err) => return Err(err.into()),
+        },
+    };
     let draft = match begin(state, user.id, conversation, &plan, &turn).await {
         Ok(draft) => draft,
         Err(err) => {
@@ -503,7 +567,7 @@ pub async fn start(
             return Err(err);
         }
     };
-    if !claim.started(generation.id) {
+    if !claim.started(generation.stopper()) {
         generation.cancel();
     }
     let follow = claim.follow();
@@ -526,6 +590,7 @@ pub async fn start(
             stored,
             first_answer: plan.first_answer,
             sources,
+            cloud,
             _claim: claim,
         }
         .run(generation),
@@ -664,6 +729,8 @@ struct Driver {
     stored: oneshot::Sender<StoredMessage>,
     first_answer: bool,
     sources: Vec<MessageSource>,
+    /// The cloud model writes it.
+    cloud: bool,
     /// Held until the answer is stored.
     _claim: Claim,
 }
@@ -762,14 +829,19 @@ impl Driver {
                     FinishReason::Length => MessageStatus::Length,
                     FinishReason::Cancelled => MessageStatus::Stopped,
                 },
-                source: if self.sources.is_empty() {
-                    AnswerSource::Local {
+                source: match (self.cloud, self.sources.is_empty()) {
+                    (false, true) => AnswerSource::Local {
                         model: finished.model,
-                    }
-                } else {
-                    AnswerSource::DocumentsAndLocal {
+                    },
+                    (false, false) => AnswerSource::DocumentsAndLocal {
                         model: finished.model,
-                    }
+                    },
+                    (true, true) => AnswerSource::Cloud {
+                        model: finished.model,
+                    },
+                    (true, false) => AnswerSource::DocumentsAndCloud {
+                        model: finished.model,
+                    },
                 },
                 prompt_tokens: finished.prompt_tokens as i64,
                 completion_tokens: earlier_tokens + finished.completion_tokens as i64,

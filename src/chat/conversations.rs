@@ -174,7 +174,7 @@ pub async fn rename(
 /// Stops the answer being written in conversation `id`, if any.
 pub async fn stop(state: &AppState, user: &User, id: ConversationId) -> AppResult<()> {
     state.store.conversation(user.id, id).await?;
-    state.chat.running.stop(&state.chat.engine, id);
+    state.chat.running.stop(id);
     Ok(())
 }
 
@@ -187,7 +187,7 @@ pub async fn delete(
     id: ConversationId,
 ) -> AppResult<Conversation> {
     let conversation = state.store.conversation(user.id, id).await?;
-    state.chat.running.stop(&state.chat.engine, id);
+    state.chat.running.stop(id);
     state.store.delete_conversation(user.id, id).await?;
     record(state, user, ip, "chat.deleted", id).await?;
     Ok(conversation)

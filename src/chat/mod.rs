@@ -13,6 +13,7 @@
 pub mod answer;
 mod api;
 pub mod assistant;
+pub mod cloud;
 pub mod conversations;
 pub mod grounding;
 pub mod models;
@@ -74,6 +75,7 @@ pub fn routes() -> Routes {
         .merge(api::routes())
         .merge(openai::routes())
         .merge(settings::routes())
+        .merge(cloud::routes())
         .merge(models::routes())
 }
 
@@ -81,6 +83,7 @@ pub fn routes() -> Routes {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = api::api_doc();
     doc.merge(settings::api_doc());
+    doc.merge(cloud::api_doc());
     doc
 }
 
@@ -225,6 +228,8 @@ pub struct ChatPage {
     picked: Option<i64>,
     /// Conversations with an answer being written now.
     answering: Vec<ConversationId>,
+    /// The reader may ask the cloud model (the owner allows it, for them).
+    cloud: bool,
 }
 
 impl ChatPage {
@@ -333,6 +338,7 @@ async fn page(
     };
     let answering = state.chat.running.answering();
     Ok(ChatPage {
+        cloud: state.chat.cloud().permits(&user.user),
         collections,
         documents_mode,
         picked,

@@ -1,11 +1,13 @@
 //! The chat capability's share of the server's state: the local model's
-//! engine, the answers being written now, and the assistant's settings
-//! (loaded from the database at start, changed on Admin → Assistant).
+//! engine, the answers being written now, the assistant's settings (loaded
+//! from the database at start, changed on Admin → Assistant) and the cloud
+//! model's (Admin → Cloud).
 
 use std::sync::{Arc, RwLock};
 
 use super::Running;
 use super::assistant::{self, AssistantSettings};
+use crate::cloud::CloudSettings;
 use crate::config::Config;
 use crate::llm::{Engine, EngineConfig};
 use crate::store::{Store, StoreResult};
@@ -18,6 +20,7 @@ pub struct ChatState {
     /// Answers being written now, so Stop can find them.
     pub running: Arc<Running>,
     assistant: Arc<RwLock<AssistantSettings>>,
+    cloud: Arc<RwLock<CloudSettings>>,
 }
 
 impl ChatState {
@@ -57,10 +60,19 @@ impl ChatState {
             }
             None => Engine::stopped(engine_config),
         };
+        let cloud = match store.setting(crate::cloud::SETTING_KEY).await? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_else(|err| {
+                // Unreadable settings must not open the door: off.
+                tracing::warn!(error = %err, "stored cloud settings unreadable; the cloud model is off");
+                CloudSettings::default()
+            }),
+            None => CloudSettings::default(),
+        };
         Ok(ChatState {
             engine,
             running: Arc::new(Running::default()),
             assistant: Arc::new(RwLock::new(settings)),
+            cloud: Arc::new(RwLock::new(cloud)),
         })
     }
 
@@ -79,6 +91,15 @@ impl ChatState {
         config: &Config,
     ) -> Option<super::models::catalog::Recommendation> {
         super::models::catalog::recommended(config, self).await
+    }
+
+    /// The cloud model's current settings.
+    pub fn cloud(&self) -> CloudSettings {
+        self.cloud.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_cloud(&self, settings: CloudSettings) {
+        *self.cloud.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
     pub fn set_assistant(&self, settings: AssistantSettings) {

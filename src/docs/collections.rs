@@ -53,6 +53,8 @@ pub struct CollectionForm {
     pub description: String,
     pub roles: Vec<Role>,
     pub users: Vec<UserId>,
+    /// Never sent to the cloud model.
+    pub local_only: bool,
 }
 
 impl CollectionForm {
@@ -69,6 +71,7 @@ impl CollectionForm {
                         .parse()
                         .map_err(|_| AppError::bad_request("Unknown role."))?,
                 ),
+                "local_only" => form.local_only = true,
                 "user" => form.users.push(UserId(
                     value
                         .parse()
@@ -368,6 +371,7 @@ async fn edit_page_with(
         description: collection.description.clone(),
         roles: collection.roles.clone(),
         users: collection.users.clone(),
+        local_only: collection.local_only,
     });
     let status = if error.is_some() {
         StatusCode::CONFLICT
@@ -424,6 +428,24 @@ async fn update_submit(
     };
     let users = state.store.users().await?;
     let mut events = Vec::new();
+    if form.local_only != before.local_only {
+        state
+            .store
+            .set_collection_local_only(id, form.local_only)
+            .await?;
+        events.push(
+            Event::ok("collection.kept_local", Target::Collection(id))
+                .named(collection.name.clone())
+                .detail(if form.local_only {
+                    format!(
+                        "{}: kept on this box, never sent to the cloud model",
+                        collection.name
+                    )
+                } else {
+                    format!("{}: may be sent to the cloud model", collection.name)
+                }),
+        );
+    }
     if collection.name != before.name {
         events.push(
             Event::ok("collection.renamed", Target::Collection(id))

@@ -320,7 +320,26 @@ pub struct Engine {
 pub struct Generation {
     pub id: u64,
     pub events: mpsc::UnboundedReceiver<Event>,
-    engine: Engine,
+    stopper: Stopper,
+}
+
+/// What stops a generation: the local engine's worker, or (for an answer
+/// written elsewhere, the cloud model) a token its task watches.
+#[derive(Clone)]
+pub enum Stopper {
+    Engine { engine: Engine, id: u64 },
+    Token(tokio_util::sync::CancellationToken),
+}
+
+impl Stopper {
+    /// Stops the generation; a `Finished` event with reason `Cancelled`
+    /// (or nothing more, for one already over) follows.
+    pub fn stop(&self) {
+        match self {
+            Stopper::Engine { engine, id } => engine.cancel(*id),
+            Stopper::Token(token) => token.cancel(),
+        }
+    }
 }
 
 /// A whole answer, gathered by [`Generation::collect`].
@@ -331,9 +350,28 @@ pub struct Completion {
 }
 
 impl Generation {
+    /// A generation produced outside the local engine (the cloud model):
+    /// its task sends `events` and watches `token`.
+    pub fn remote(
+        events: mpsc::UnboundedReceiver<Event>,
+        token: tokio_util::sync::CancellationToken,
+    ) -> Generation {
+        static NEXT: AtomicU64 = AtomicU64::new(1 << 62);
+        Generation {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            events,
+            stopper: Stopper::Token(token),
+        }
+    }
+
     /// Stops the generation; a `Finished` event with reason `Cancelled` follows.
     pub fn cancel(&self) {
-        self.engine.cancel(self.id);
+        self.stopper.stop();
+    }
+
+    /// What Stop uses, kept after the generation is handed on.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
     }
 
     /// Waits for the whole answer: its text and numbers, or why it failed.
@@ -356,7 +394,7 @@ impl Generation {
 
 impl Drop for Generation {
     fn drop(&mut self) {
-        self.engine.cancel(self.id);
+        self.stopper.stop();
     }
 }
 
@@ -450,7 +488,10 @@ impl Engine {
         Ok(Generation {
             id,
             events: receiver,
-            engine: self.clone(),
+            stopper: Stopper::Engine {
+                engine: self.clone(),
+                id,
+            },
         })
     }
 

@@ -48,6 +48,8 @@ pub struct Collection {
     /// People who see it by name (shared collections).
     pub users: Vec<UserId>,
     pub document_count: i64,
+    /// Never sent to the cloud model, in any mode.
+    pub local_only: bool,
 }
 
 impl Collection {
@@ -75,8 +77,9 @@ pub(super) const VISIBLE: &str = "(c.personal_of = :viewer OR (c.personal_of IS 
         OR EXISTS (SELECT 1 FROM collection_users u WHERE u.collection_id = c.id AND u.user_id = :viewer))))";
 
 pub(super) fn collection_by_id(c: &Connection, id: CollectionId) -> StoreResult<Collection> {
-    let (name, description, personal_of, created_by, created_at) = c.query_row(
-        "SELECT name, description, personal_of, created_by, created_at FROM collections WHERE id = ?1",
+    let (name, description, personal_of, created_by, created_at, local_only) = c.query_row(
+        "SELECT name, description, personal_of, created_by, created_at, local_only
+         FROM collections WHERE id = ?1",
         [id.0],
         |r| {
             Ok((
@@ -85,6 +88,7 @@ pub(super) fn collection_by_id(c: &Connection, id: CollectionId) -> StoreResult<
                 r.get::<_, Option<i64>>(2)?,
                 r.get::<_, Option<i64>>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, bool>(5)?,
             ))
         },
     )?;
@@ -115,6 +119,7 @@ pub(super) fn collection_by_id(c: &Connection, id: CollectionId) -> StoreResult<
         roles,
         users,
         document_count,
+        local_only,
     })
 }
 
@@ -379,6 +384,100 @@ impl Store {
                 )?
                 .collect::<Result<_, _>>()?;
             Ok(ids)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Keeps the collection on the box (never sent to the cloud model), or
+    /// lets its passages be sent again.
+    pub async fn set_collection_local_only(
+        &self,
+        id: CollectionId,
+        local_only: bool,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE collections SET local_only = ?2 WHERE id = ?1",
+                rusqlite::params![id.0, local_only],
+            )?;
+            if changed == 0 {
+                return Err(super::StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Of `documents`, those in local-only collections.
+    pub async fn local_only_documents(
+        &self,
+        documents: Vec<Option<super::DocumentId>>,
+    ) -> StoreResult<std::collections::HashSet<Option<super::DocumentId>>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT c.local_only FROM documents d JOIN collections c ON c.id = d.collection_id
+                 WHERE d.id = ?1",
+            )?;
+            let mut found = std::collections::HashSet::new();
+            for id in documents {
+                let local = match id {
+                    // A document deleted since: where it was is unknown, so
+                    // it is treated as if it could not leave.
+                    None => true,
+                    Some(doc) => stmt
+                        .query_row([doc.0], |r| r.get::<_, bool>(0))
+                        .optional()?
+                        .unwrap_or(true),
+                };
+                if local {
+                    found.insert(id);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// The answers in a conversation that drew on a local-only collection
+    /// (or on a document deleted since, whose collection is unknown): the
+    /// cloud model never reads them.
+    pub async fn local_only_answers(
+        &self,
+        user: UserId,
+        conversation: super::ConversationId,
+    ) -> StoreResult<std::collections::HashSet<super::MessageId>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT s.message_id FROM message_sources s
+                 JOIN messages m ON m.id = s.message_id
+                 JOIN conversations v ON v.id = m.conversation_id
+                 LEFT JOIN documents d ON d.id = s.document_id
+                 LEFT JOIN collections c ON c.id = d.collection_id
+                 WHERE m.conversation_id = ?1 AND v.user_id = ?2
+                   AND (c.id IS NULL OR c.local_only = 1)",
+            )?;
+            let ids = stmt
+                .query_map(rusqlite::params![conversation.0, user.0], |r| {
+                    r.get::<_, i64>(0).map(super::MessageId)
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// The names of the office's own people in the schedule (staff and
+    /// customers), which redaction always replaces.
+    pub async fn office_people_names(&self) -> StoreResult<Vec<String>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name FROM staff UNION SELECT name FROM customers")?;
+            let names = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(names)
         })
         .await
     }

@@ -14,7 +14,9 @@ use super::{AnswerSource, MessageRole, MessageStatus, Store, StoreError, StoreRe
 #[serde(transparent)]
 pub struct ConversationId(pub i64);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct MessageId(pub i64);
 

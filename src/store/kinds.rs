@@ -170,8 +170,9 @@ stored_enum! {
 }
 
 /// Where an answer came from, stored as `local:<model file>`,
-/// `documents+local:<model file>` or `documents:none` (and empty for an
-/// answer that failed before any model answered).
+/// `documents+local:<model file>`, `cloud:<model>`,
+/// `documents+cloud:<model>` or `documents:none` (and empty for an answer
+/// that failed before any model answered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnswerSource {
     /// No model answered (the answer failed).
@@ -182,6 +183,10 @@ pub enum AnswerSource {
     DocumentsAndLocal { model: String },
     /// Nothing matched in the documents; Hearth said so without a model.
     NothingFoundInDocuments,
+    /// The cloud model the owner allowed (its name at the provider).
+    Cloud { model: String },
+    /// The cloud model, reading passages from documents that may leave.
+    DocumentsAndCloud { model: String },
 }
 
 impl AnswerSource {
@@ -192,7 +197,17 @@ impl AnswerSource {
             AnswerSource::Local { model } => format!("local:{model}"),
             AnswerSource::DocumentsAndLocal { model } => format!("documents+local:{model}"),
             AnswerSource::NothingFoundInDocuments => "documents:none".to_string(),
+            AnswerSource::Cloud { model } => format!("cloud:{model}"),
+            AnswerSource::DocumentsAndCloud { model } => format!("documents+cloud:{model}"),
         }
+    }
+
+    /// Whether the answer was written outside the box.
+    pub fn is_cloud(&self) -> bool {
+        matches!(
+            self,
+            AnswerSource::Cloud { .. } | AnswerSource::DocumentsAndCloud { .. }
+        )
     }
 
     /// Reads the stored text; anything unknown counts as no source.
@@ -205,6 +220,12 @@ impl AnswerSource {
                 model: model.to_string(),
             },
             Some(("documents", "none")) => AnswerSource::NothingFoundInDocuments,
+            Some(("cloud", model)) => AnswerSource::Cloud {
+                model: model.to_string(),
+            },
+            Some(("documents+cloud", model)) => AnswerSource::DocumentsAndCloud {
+                model: model.to_string(),
+            },
             _ => AnswerSource::None,
         }
     }
@@ -219,6 +240,10 @@ impl AnswerSource {
                 format!("Documents + local model · {model}")
             }
             AnswerSource::NothingFoundInDocuments => "Documents · nothing found".to_string(),
+            AnswerSource::Cloud { model } => format!("Answered by {model} in the cloud"),
+            AnswerSource::DocumentsAndCloud { model } => {
+                format!("Documents + answered by {model} in the cloud")
+            }
         }
     }
 }

@@ -494,4 +494,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER egress_log_no_delete BEFORE DELETE ON egress_log
         BEGIN SELECT RAISE(ABORT, 'the egress log is append-only'); END;
     "#,
+    // 10: a collection can be kept on the box: with cloud fallback on, no
+    // passage from it, and no answer drawn from it, is ever sent.
+    r#"
+    ALTER TABLE collections ADD COLUMN local_only INTEGER NOT NULL DEFAULT 0
+        CHECK (local_only IN (0, 1));
+    "#,
 ];
