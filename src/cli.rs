@@ -111,6 +111,10 @@ enum Command {
         /// JSON of a schema), against free decoding; --runs rounds
         #[arg(long)]
         grammar: bool,
+        /// Report redaction's recall and precision per kind on its labelled
+        /// corpus and held-out samples, and its speed
+        #[arg(long)]
+        redaction: bool,
     },
 }
 
@@ -373,6 +377,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { schedule: true, .. } => runtime.block_on(crate::bench::schedule::run()),
+        Command::Bench {
+            redaction: true, ..
+        } => {
+            crate::bench::redaction::run();
+            Ok(())
+        }
         Command::Bench {
             assistant: true,
             model,

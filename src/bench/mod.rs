@@ -13,6 +13,7 @@
 pub mod assistant;
 pub mod docs;
 pub mod grammar;
+pub mod redaction;
 pub mod schedule;
 
 use std::path::{Path, PathBuf};

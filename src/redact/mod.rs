@@ -49,6 +49,11 @@ pub use eval::{KindStats, Report, evaluate};
 pub use names::KnownNames;
 pub use placeholders::{Placeholders, Restorer};
 
+/// The labelled corpus the targets are measured on (`hearth bench --redaction`).
+pub const CORPUS: &str = include_str!("corpus.jsonl");
+/// Samples written after the rules, not tuned on.
+pub const HOLDOUT: &str = include_str!("holdout.jsonl");
+
 /// The kinds of personal data the redactor finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
