@@ -21,6 +21,7 @@ mod engine;
 mod extract;
 mod home;
 mod models;
+mod reviews;
 mod schedule;
 mod schedule_ics;
 mod schedule_setup;

@@ -293,6 +293,12 @@ actions! {
     /// A collection was kept on the box (never sent to the cloud model), or let go.
     CollectionKeptLocal = "collection.kept_local",
     SearchRebuilt = "search.rebuilt",
+    /// Someone marked an answer right or wrong (with a correction).
+    ReviewFlagged = "review.flagged",
+    /// An owner or admin closed a flag without changing anything.
+    ReviewDismissed = "review.dismissed",
+    /// A correction became a house fact the assistant uses.
+    ReviewFactAdded = "review.fact_added",
     /// Someone checked the audit log's chain and checkpoints (failed: it
     /// was found altered).
     AuditVerified = "audit.verified",
@@ -350,4 +356,5 @@ pub const KINDS: &[(&str, &str)] = &[
     ("schedule", "Schedule"),
     ("system", "The box (updates, SSH)"),
     ("audit", "Checks of this log"),
+    ("review", "Reviews of answers"),
 ];

@@ -135,6 +135,12 @@ fn phrase_of(action: Action) -> Phrase {
             "update the box to {what}",
         ),
         SystemUpdated => phrase("updated the box to {what}", "update the box to {what}"),
+        ReviewFlagged => phrase("flagged an answer", "flag an answer"),
+        ReviewDismissed => phrase("dismissed a flag on an answer", "dismiss a flag"),
+        ReviewFactAdded => phrase(
+            "turned a correction into the house fact {what}",
+            "turn a correction into a house fact",
+        ),
         AuditVerified => Phrase {
             failed: Some("checked the audit log and found it altered"),
             ..phrase(

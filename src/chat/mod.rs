@@ -15,6 +15,7 @@ mod api;
 pub mod assistant;
 pub mod cloud;
 pub mod conversations;
+mod flags;
 pub mod grounding;
 pub mod models;
 mod openai;
@@ -76,6 +77,7 @@ pub fn routes() -> Routes {
         .merge(openai::routes())
         .merge(settings::routes())
         .merge(cloud::routes())
+        .merge(flags::routes())
         .merge(models::routes())
 }
 
@@ -84,6 +86,7 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = api::api_doc();
     doc.merge(settings::api_doc());
     doc.merge(cloud::api_doc());
+    doc.merge(flags::api_doc());
     doc
 }
 
@@ -131,6 +134,8 @@ pub struct MessageView {
     pub can_continue: bool,
     /// Being written now: the page follows it.
     pub following: bool,
+    /// How the reader marked this answer: `up`, `down` or empty.
+    pub flag: &'static str,
 }
 
 impl MessageView {
@@ -177,6 +182,7 @@ impl MessageView {
             last_question: false,
             can_continue: false,
             following: false,
+            flag: "",
         }
     }
 
@@ -315,6 +321,11 @@ async fn page(
                 .collect();
             let answering = state.chat.running.is_answering(id);
             MessageView::mark_latest(&mut views, &messages, answering);
+            for (message, rating) in state.store.my_flags(user.user.id, id).await? {
+                if let Some(view) = views.iter_mut().find(|v| v.id == message.0) {
+                    view.flag = rating.as_str();
+                }
+            }
             (Some(conversation), views)
         }
         None => (None, Vec::new()),

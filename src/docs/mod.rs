@@ -21,6 +21,7 @@ pub mod inbox;
 pub mod ingest;
 mod manage;
 mod pages;
+mod reviews;
 mod search_page;
 
 use std::path::PathBuf;
@@ -42,10 +43,13 @@ pub fn routes() -> Routes {
         .merge(search_page::routes())
         .merge(collections::routes())
         .merge(api::routes())
+        .merge(reviews::routes())
 }
 
 pub fn api_doc() -> utoipa::openapi::OpenApi {
-    api::api_doc()
+    let mut doc = api::api_doc();
+    doc.merge(reviews::api_doc());
+    doc
 }
 
 /// Setting key: whether staff may create shared collections (owner decides).

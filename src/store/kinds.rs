@@ -144,6 +144,27 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// What a person said about an answer.
+    pub enum FlagRating {
+        /// Right and useful.
+        Up = "up",
+        /// Wrong or unhelpful.
+        Down = "down",
+    }
+}
+
+stored_enum! {
+    /// Where a flag is in review.
+    pub enum FlagStatus {
+        Open = "open",
+        /// Its correction became a house fact.
+        Accepted = "accepted",
+        /// Reviewed; nothing to change.
+        Dismissed = "dismissed",
+    }
+}
+
+stored_enum! {
     /// Why Hearth reached outside the box.
     pub enum EgressPurpose {
         /// A question for the cloud model.

@@ -500,4 +500,33 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE collections ADD COLUMN local_only INTEGER NOT NULL DEFAULT 0
         CHECK (local_only IN (0, 1));
     "#,
+    // 11: people flag answers (good, or wrong with a correction); owners
+    // and admins review the flags, and a correction can become a house fact
+    // (a document retrieval uses). A flag copies the question, answer and
+    // sources as they were, so deleting the conversation does not empty the
+    // review queue.
+    r#"
+    CREATE TABLE answer_flags (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id       INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+        conversation_id  INTEGER REFERENCES conversations(id) ON DELETE SET NULL,
+        user_id          INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        flagged_by       TEXT NOT NULL,
+        rating           TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+        correction       TEXT NOT NULL DEFAULT '',
+        question         TEXT NOT NULL,
+        answer           TEXT NOT NULL,
+        sources          TEXT NOT NULL DEFAULT '[]',
+        answer_source    TEXT NOT NULL DEFAULT '',
+        status           TEXT NOT NULL DEFAULT 'open'
+                             CHECK (status IN ('open', 'accepted', 'dismissed')),
+        reviewed_by      INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        reviewed_at      INTEGER,
+        review_note      TEXT NOT NULL DEFAULT '',
+        fact_document_id INTEGER REFERENCES documents(id) ON DELETE SET NULL,
+        created_at       INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX flags_by_status ON answer_flags(status, id);
+    CREATE INDEX flags_by_message ON answer_flags(message_id);
+    "#,
 ];

@@ -20,6 +20,7 @@ mod documents;
 mod egress;
 mod kinds;
 mod migrations;
+mod reviews;
 mod schedule;
 mod sessions;
 mod settings;
@@ -55,9 +56,10 @@ pub use documents::{
 pub use egress::{EgressPage, EgressRecord, NewEgress};
 pub use kinds::{
     AnswerSource, AppointmentStatus, AuditOutcome, DocumentSource, DocumentStatus, DocumentsMode,
-    EgressOutcome, EgressPurpose, FeedScope, MessageRole, MessageStatus, ProposalAction,
-    ProposalStatus,
+    EgressOutcome, EgressPurpose, FeedScope, FlagRating, FlagStatus, MessageRole, MessageStatus,
+    ProposalAction, ProposalStatus,
 };
+pub use reviews::{Flag, FlagId, NewFlag};
 pub use schedule::{
     Closure, ClosureId, Resource, ResourceChange, ResourceId, Service, ServiceChange, ServiceId,
     StaffChange, StaffId, StaffMember, TimeOff, TimeOffId,
