@@ -822,7 +822,9 @@ impl Driver {
             .unwrap_or(0);
         match outcome {
             Some(Ok(finished)) => NewAnswer {
-                tokens_per_second: Some(finished.tokens_per_second()).filter(|t| *t > 0.0),
+                // The cloud's pieces are not tokens: no speed to show.
+                tokens_per_second: Some(finished.tokens_per_second())
+                    .filter(|t| *t > 0.0 && !self.cloud),
                 content: text,
                 status: match finished.reason {
                     FinishReason::Stop => MessageStatus::Done,

@@ -245,6 +245,16 @@ impl ChatPage {
             .is_some_and(|c| c.id == conversation.id)
     }
 
+    /// The latest question has no answer (the local model could not give
+    /// one): the page offers the cloud model, when the reader may use it.
+    fn unanswered(&self) -> bool {
+        self.messages.last().is_some_and(|m| m.is_user)
+            && !self
+                .current
+                .as_ref()
+                .is_some_and(|c| self.answering.contains(&c.id))
+    }
+
     /// The open conversation's id (messages are shown only inside one).
     fn current_id(&self) -> i64 {
         self.current.as_ref().map_or(0, |c| c.id.0)
