@@ -36,6 +36,7 @@ pub fn openapi() -> OpenApi {
     doc.merge(chat::api_doc());
     doc.merge(docs::api_doc());
     doc.merge(schedule::api_doc());
+    doc.merge(crate::changes::api_doc());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "api_key",

@@ -145,6 +145,7 @@ fn all_routes() -> Routes {
         .merge(docs::routes())
         .merge(schedule::routes())
         .merge(admin::routes())
+        .merge(crate::changes::routes())
         .merge(api::routes())
 }
 

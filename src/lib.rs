@@ -23,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod calendar;
+pub mod changes;
 pub mod chat;
 pub mod cli;
 pub mod cloud;

@@ -220,6 +220,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/audit/checkpoints", "admin"),
     ("GET", "/admin/egress", "admin"),
     ("GET", "/api/v1/egress", "admin"),
+    ("GET", "/admin/changes", "admin"),
+    ("POST", "/admin/changes/{key}/{version}/restore", "admin"),
+    ("GET", "/api/v1/changes", "admin"),
+    ("POST", "/api/v1/changes/{key}/{version}/restore", "admin"),
     ("GET", "/api/v1/openapi.json", "public"),
 ];
 

@@ -10,6 +10,7 @@ mod api;
 mod assistant_settings;
 mod audit;
 mod auth;
+mod changes;
 mod chat;
 mod chat_actions;
 mod cli;

@@ -22,7 +22,8 @@ const ABOVE_ENGINES: [&str; 12] = [
 ];
 
 /// Everything else: plumbing and wiring, which may use what it needs.
-const WIRING: [&str; 11] = [
+const WIRING: [&str; 12] = [
+    "changes",
     "web",
     "app",
     "cli",

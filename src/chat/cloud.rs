@@ -102,6 +102,27 @@ async fn apply(
     Ok(version)
 }
 
+/// Restores an earlier version (Admin → Changes), keeping the key in use.
+pub async fn restore_version(
+    state: &AppState,
+    by: &User,
+    ip: &str,
+    json: &str,
+    version: i64,
+) -> AppResult<i64> {
+    let settings: CloudSettings = serde_json::from_str(json)
+        .map_err(|_| AppError::bad_request("That version cannot be read any more."))?;
+    apply(
+        state,
+        by,
+        ip,
+        settings,
+        KeyChange::Keep,
+        &format!(", restored from version {version}"),
+    )
+    .await
+}
+
 /// What happens to the stored API key.
 enum KeyChange {
     Keep,

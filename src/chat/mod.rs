@@ -19,7 +19,7 @@ mod flags;
 pub mod grounding;
 pub mod models;
 mod openai;
-mod settings;
+pub mod settings;
 mod state;
 
 use askama::Template;

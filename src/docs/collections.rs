@@ -197,7 +197,99 @@ pub async fn create_collection(
             .detail(collection.name.clone()),
     )
     .await?;
+    record_version(state, &collection, user).await?;
     Ok(collection)
+}
+
+/// A collection's name, description and access as a version is kept:
+/// people by username (readable in a diff; found again on restore).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CollectionSnapshot {
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<Role>,
+    pub people: Vec<String>,
+    pub local_only: bool,
+}
+
+/// The versioned-settings key of a collection's access.
+pub fn version_key(id: CollectionId) -> String {
+    format!("collection:{}", id.0)
+}
+
+/// Keeps the collection as it is now as a new version (Admin → Changes).
+async fn record_version(state: &AppState, collection: &Collection, by: &User) -> AppResult<i64> {
+    let users = state.store.users().await?;
+    let snapshot = CollectionSnapshot {
+        name: collection.name.clone(),
+        description: collection.description.clone(),
+        roles: collection.roles.clone(),
+        people: users
+            .iter()
+            .filter(|u| collection.users.contains(&u.id))
+            .map(|u| u.username.clone())
+            .collect(),
+        local_only: collection.local_only,
+    };
+    let json = serde_json::to_string(&snapshot).map_err(|e| AppError::Internal(e.into()))?;
+    Ok(state
+        .store
+        .set_versioned(version_key(collection.id), json, Some(by.id))
+        .await?)
+}
+
+/// Puts a collection back as an earlier version had it (its documents stay);
+/// the restore is itself a version, and audited.
+pub async fn restore_version(
+    state: &AppState,
+    by: &User,
+    ip: &str,
+    id: CollectionId,
+    json: &str,
+    version: i64,
+) -> AppResult<i64> {
+    let snapshot: CollectionSnapshot = serde_json::from_str(json)
+        .map_err(|_| AppError::bad_request("That version cannot be read any more."))?;
+    let before = state.store.collection(id).await?;
+    let users = state.store.users().await?;
+    let people: Vec<UserId> = users
+        .iter()
+        .filter(|u| snapshot.people.contains(&u.username))
+        .map(|u| u.id)
+        .collect();
+    let collection = state
+        .store
+        .update_collection(
+            id,
+            CollectionAccess {
+                name: snapshot.name.clone(),
+                description: snapshot.description.clone(),
+                roles: snapshot.roles.clone(),
+                users: people,
+            },
+        )
+        .await?;
+    if before.local_only != snapshot.local_only {
+        state
+            .store
+            .set_collection_local_only(id, snapshot.local_only)
+            .await?;
+    }
+    let collection = state.store.collection(collection.id).await?;
+    audit::record(
+        &state.store,
+        Actor::User(by),
+        ip,
+        Event::ok("collection.access_changed", Target::Collection(id))
+            .named(collection.name.clone())
+            .detail(format!(
+                "{}: restored from version {version}: {}",
+                collection.name,
+                describe_access(&collection, &users)
+            )),
+    )
+    .await?;
+    record_version(state, &collection, by).await
 }
 
 async fn create_submit(
@@ -475,6 +567,10 @@ async fn update_submit(
     for event in events {
         audit::record(&state.store, Actor::User(&user.user), &ip, event).await?;
     }
+    if saved {
+        let now = state.store.collection(id).await?;
+        record_version(&state, &now, &user.user).await?;
+    }
     Ok(redirect_with_flash(
         &state,
         &format!("/admin/collections/{}", id.0),
@@ -616,25 +712,17 @@ pub struct SettingsForm {
     staff_create_collections: Option<String>,
 }
 
-async fn settings_submit(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ClientIp(ip): ClientIp,
-    Form(form): Form<SettingsForm>,
-) -> AppResult<Response> {
-    let allow = form.staff_create_collections.is_some();
+/// Lets staff create shared collections, or not (a versioned setting);
+/// audited.
+pub async fn set_staff_create(state: &AppState, by: &User, ip: &str, allow: bool) -> AppResult<()> {
     state
         .store
-        .set_setting(
-            STAFF_COLLECTIONS_SETTING,
-            allow.to_string(),
-            Some(user.user.id),
-        )
+        .set_setting(STAFF_COLLECTIONS_SETTING, allow.to_string(), Some(by.id))
         .await?;
     audit::record(
         &state.store,
-        Actor::User(&user.user),
-        &ip,
+        Actor::User(by),
+        ip,
         Event::ok(
             "settings.changed",
             Target::Setting(STAFF_COLLECTIONS_SETTING),
@@ -642,6 +730,17 @@ async fn settings_submit(
         .detail(allow.to_string()),
     )
     .await?;
+    Ok(())
+}
+
+async fn settings_submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<SettingsForm>,
+) -> AppResult<Response> {
+    let allow = form.staff_create_collections.is_some();
+    set_staff_create(&state, &user.user, &ip, allow).await?;
     Ok(redirect_with_flash(
         &state,
         "/admin/access",

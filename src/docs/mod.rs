@@ -15,7 +15,7 @@
 //!   is missing or out of step).
 
 mod api;
-mod collections;
+pub mod collections;
 pub mod import;
 pub mod inbox;
 pub mod ingest;

@@ -20,7 +20,7 @@ mod customers;
 mod customers_api;
 mod interop;
 mod pages;
-mod setup;
+pub mod setup;
 mod setup_api;
 mod setup_pages;
 pub mod understand;

@@ -65,7 +65,7 @@ pub use schedule::{
     StaffChange, StaffId, StaffMember, TimeOff, TimeOffId,
 };
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
-pub use settings::SettingVersion;
+pub use settings::{SettingChange, SettingVersion};
 pub use sources::MessageSource;
 pub use users::{NewUser, Role, User, UserChange, UserId, UserWithHash};
 
