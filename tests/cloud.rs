@@ -551,11 +551,25 @@ async fn nothing_from_a_local_only_collection_ever_leaves() {
 
     // Automatic: the local model is down; the cloud model gets only the
     // handbook's passage.
-    for question in [
+    // Random conversations (a fixed seed, so a failure repeats).
+    let questions = [
         "When does payroll run?",
         "What is the payroll portal code?",
         "Tell me everything about payroll",
-    ] {
+        "Who do I ask about payroll questions?",
+        "Payroll portal code please",
+        "Is payroll on the 25th of each month?",
+        "What does the handbook say about payroll?",
+    ];
+    let mut seed: u64 = 0x5eed_1234;
+    let mut pick = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        questions[(seed >> 33) as usize % questions.len()]
+    };
+    let picked: Vec<&str> = (0..8).map(|_| pick()).collect();
+    for question in &picked {
         let conversation = new_conversation(&api).await;
         let response = ask(&api, conversation, question).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -566,7 +580,7 @@ async fn nothing_from_a_local_only_collection_ever_leaves() {
         );
     }
     let received = stub.received();
-    assert_eq!(received.len(), 3);
+    assert_eq!(received.len(), picked.len());
     assert!(
         received.iter().any(|r| r.body.contains("office manager")),
         "shareable passages may go"
@@ -641,7 +655,7 @@ async fn nothing_from_a_local_only_collection_ever_leaves() {
     last_answer(&api, conversation).await;
 
     let received = stub.received();
-    assert_eq!(received.len(), 4);
+    assert_eq!(received.len(), picked.len() + 1);
     for request in &received {
         assert!(
             !request.body.contains(CANARY),
@@ -649,5 +663,25 @@ async fn nothing_from_a_local_only_collection_ever_leaves() {
             request.body
         );
     }
-    assert_eq!(egress_cloud(&server).await.len(), 4);
+    assert_eq!(egress_cloud(&server).await.len(), picked.len() + 1);
+}
+
+/// The OpenAI-compatible `/v1` API falls back the same way, and says so in
+/// its answer.
+#[tokio::test]
+async fn the_v1_api_falls_back_to_the_cloud_and_marks_the_answer() {
+    let stub = Stub::start(Reply::Stream(vec!["Hello [PERS".into(), "ON_1].".into()])).await;
+    let (_server, _owner, api) = cloud_box(&stub, "auto").await;
+    let response = api
+        .request(Method::POST, "/v1/chat/completions")
+        .json(&json!({"messages": [{"role": "user", "content": "Say hello to Tom Baker."}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "Hello Tom Baker.");
+    assert_eq!(body["model"], "gpt-test");
+    assert_eq!(body["hearth"]["note"], "answered by gpt-test in the cloud");
+    assert!(!stub.received()[0].body.contains("Tom Baker"));
 }

@@ -235,10 +235,10 @@ fn names_model(requested: &str, serving: &str) -> bool {
 
 async fn chat_completions(
     State(state): State<AppState>,
-    _: CurrentUser,
+    user: CurrentUser,
     Json(body): Json<CompletionRequest>,
 ) -> AppResult<Response> {
-    let model = crate::llm::model_name(&state.chat.engine.config().model_path);
+    let mut model = crate::llm::model_name(&state.chat.engine.config().model_path);
     // Only a loaded model can be named wrongly; while none is, the engine
     // answers "unavailable" below.
     if let (Some(requested), EngineState::Ready { model }) =
@@ -251,13 +251,48 @@ async fn chat_completions(
         });
     }
     let request = body.to_engine(&state)?;
-    let generation = state.chat.engine.generate(request)?;
+    let messages = request.messages.clone();
+    // With the automatic cloud policy, what the local model cannot answer
+    // (not loaded, queue full) goes to the cloud model, redacted, for
+    // people allowed to use it; the answer says where it came from.
+    let (generation, cloud) = match state.chat.engine.generate(request) {
+        Ok(generation) => (generation, None),
+        Err(err @ (crate::llm::EngineError::Busy | crate::llm::EngineError::Unavailable(_))) => {
+            let settings = state.chat.cloud();
+            if settings.policy != crate::cloud::Policy::Auto || !settings.permits(&user.user) {
+                return Err(err.into());
+            }
+            let redactor = crate::redact::Redactor::new(super::cloud::known_names(&state).await?);
+            let prepared = crate::cloud::prepare(
+                &settings,
+                &messages,
+                body.max_tokens.unwrap_or(512) as usize,
+                body.temperature.unwrap_or(0.7),
+                &redactor,
+                crate::redact::Placeholders::default(),
+            );
+            let generation = crate::cloud::stream(
+                &state.egress,
+                &settings,
+                crate::cloud::KeyFile::new(&state.config.data_dir).read(),
+                prepared,
+                crate::egress::Sender::person(&user.user),
+                None,
+            );
+            model = settings.model.clone();
+            (generation, Some(settings.model))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let marking = cloud.as_ref().map(|m| {
+        json!({ "source": "cloud", "model": m, "note": format!("answered by {m} in the cloud") })
+    });
     let id = completion_id();
     let created = now();
 
     if !body.stream {
         let Completion { text, finished } = generation.collect().await?;
-        return Ok(Json(json!({
+        let mut answer = json!({
             "id": id,
             "object": "chat.completion",
             "created": created,
@@ -270,8 +305,11 @@ async fn chat_completions(
                 "finish_reason": finish_reason(finished.reason),
             }],
             "usage": usage(&finished),
-        }))
-        .into_response());
+        });
+        if let Some(marking) = &marking {
+            answer["hearth"] = marking.clone();
+        }
+        return Ok(Json(answer).into_response());
     }
 
     let include_usage = body
@@ -279,14 +317,18 @@ async fn chat_completions(
         .as_ref()
         .is_some_and(|o| o.include_usage);
     let chunk = move |delta: Value, finish: Option<&str>| {
-        json!({
+        let mut chunk = json!({
             "id": id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
             "system_fingerprint": Value::Null,
             "choices": [{ "index": 0, "delta": delta, "logprobs": Value::Null, "finish_reason": finish }],
-        })
+        });
+        if let Some(marking) = &marking {
+            chunk["hearth"] = marking.clone();
+        }
+        chunk
     };
     let first = chunk(json!({ "role": "assistant", "content": "" }), None);
     // The stream owns the generation: when the client disconnects, the

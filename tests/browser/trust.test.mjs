@@ -105,6 +105,13 @@ test('trust: cloud when asked, a correction made a house fact, egress and audit 
   await assertNoHorizontalOverflow(page, 'the preview');
   await shot(page, 'preview');
   await navigating(page, () => page.getByRole('button', { name: 'Send to gpt-test' }).click());
+  // The answer streams into the page, then is stored; the reloaded page
+  // shows it with its actions.
+  await page
+    .locator('.message.from-assistant .bubble', { hasText: 'written to anna.schmidt@example.com' })
+    .waitFor({ timeout: 30_000 });
+  await page.waitForFunction(() => !document.querySelector('.message.pending'), null, { timeout: 30_000 });
+  await page.reload();
   const answer = page.locator('.message.from-assistant').last();
   await seeText(answer, /written to anna\.schmidt@example\.com/);
   await seeText(answer.locator('.source'), /Answered by gpt-test in the cloud/);
@@ -141,6 +148,23 @@ test('trust: cloud when asked, a correction made a house fact, egress and audit 
   await assertNoHorizontalOverflow(page, 'Admin → Egress');
   await shot(page, 'egress');
 
+  // --- Admin → Changes: a change to the cloud settings rolled back ----------------------
+  await page.goto('/admin/cloud');
+  await page.getByLabel('Also automatically, when the local model is not available or too busy').check();
+  await navigating(page, () => page.getByRole('button', { name: 'Save' }).click());
+  await seeText(page.locator('.flash'), /Saved as version 2/);
+  await page.goto('/admin/changes');
+  const first = page.locator('#change-cloud-1');
+  await seeText(first, /Cloud fallback/);
+  await seeText(page.locator('#change-cloud-2'), /policy\s+ask → auto/);
+  await assertNoHorizontalOverflow(page, 'Admin → Changes');
+  await shot(page, 'changes');
+  page.once('dialog', (dialog) => dialog.accept());
+  await navigating(page, () => first.getByRole('button', { name: 'Restore this version' }).click());
+  await seeText(page.locator('.flash'), /Restored version 1 of cloud fallback/);
+  await page.goto('/admin/cloud');
+  await seeText(page.locator('#cloud-state'), /On when a person asks/);
+
   // --- Admin → Audit: the log checks out -------------------------------------------------
   await page.goto('/admin/audit');
   await page.locator('#audit-proof summary').click();
@@ -149,7 +173,7 @@ test('trust: cloud when asked, a correction made a house fact, egress and audit 
   await shot(page, 'audit-verified');
 
   await page.setViewportSize(VIEWPORTS.phone);
-  for (const [path, name] of [['/admin/cloud', 'cloud-phone'], ['/admin/egress', 'egress-phone'], ['/admin/reviews?status=all', 'reviews-phone']]) {
+  for (const [path, name] of [['/admin/cloud', 'cloud-phone'], ['/admin/egress', 'egress-phone'], ['/admin/reviews?status=all', 'reviews-phone'], ['/admin/changes', 'changes-phone']]) {
     await page.goto(path);
     await assertNoHorizontalOverflow(page, `${path} on a phone`);
     await shot(page, name);
