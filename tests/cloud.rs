@@ -175,17 +175,6 @@ async fn cloud_box(stub: &Stub, policy: &str) -> (TestServer, Client, ApiClient)
     (server, owner, api)
 }
 
-async fn new_conversation(api: &ApiClient) -> i64 {
-    let response = api
-        .request(Method::POST, "/api/v1/conversations")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    body["id"].as_i64().unwrap()
-}
-
 async fn ask(api: &ApiClient, conversation: i64, content: &str) -> reqwest::Response {
     api.request(
         Method::POST,
@@ -236,7 +225,7 @@ async fn egress_cloud(server: &TestServer) -> Vec<hearth::store::EgressRecord> {
 async fn with_never_nothing_leaves_even_when_the_local_model_is_down() {
     let stub = Stub::start(Reply::Stream(vec!["hello".into()])).await;
     let (server, owner, api) = cloud_box(&stub, "never").await;
-    let conversation = new_conversation(&api).await;
+    let conversation = api.new_conversation().await;
     let response = ask(&api, conversation, &question()).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let preview = owner.get(&format!("/chat/{conversation}/cloud")).await;
@@ -260,7 +249,7 @@ async fn with_ask_exactly_what_was_shown_is_sent_once_redacted_and_restored() {
     ]))
     .await;
     let (server, owner, api) = cloud_box(&stub, "ask").await;
-    let conversation = new_conversation(&api).await;
+    let conversation = api.new_conversation().await;
     // The local model is down: the question stays unanswered, nothing leaves.
     let response = ask(&api, conversation, &question()).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -335,7 +324,7 @@ async fn with_ask_exactly_what_was_shown_is_sent_once_redacted_and_restored() {
 async fn with_auto_the_cloud_answers_when_the_local_model_cannot_and_failures_are_logged() {
     let stub = Stub::start(Reply::Stream(vec!["Done, [PERSON_1].".into()])).await;
     let (server, _owner, api) = cloud_box(&stub, "auto").await;
-    let conversation = new_conversation(&api).await;
+    let conversation = api.new_conversation().await;
     let response = ask(&api, conversation, "Remind Tom Baker about the invoice.").await;
     assert_eq!(
         response.status(),
@@ -350,13 +339,13 @@ async fn with_auto_the_cloud_answers_when_the_local_model_cannot_and_failures_ar
 
     // The cloud answers 500: the answer fails, the request is logged failed.
     stub.set_reply(Reply::Status(500));
-    let conversation = new_conversation(&api).await;
+    let conversation = api.new_conversation().await;
     ask(&api, conversation, "Another question").await;
     let failed = last_answer(&api, conversation).await;
     assert_eq!(failed["status"], "failed", "{failed}");
     // The connection breaks mid-answer: logged failed, what came is kept.
     stub.set_reply(Reply::BreakAfter(vec!["Part".into()]));
-    let conversation = new_conversation(&api).await;
+    let conversation = api.new_conversation().await;
     ask(&api, conversation, "A third question").await;
     let broken = last_answer(&api, conversation).await;
     assert_eq!(broken["status"], "failed", "{broken}");
@@ -393,7 +382,7 @@ async fn only_allowed_people_may_ask_and_only_owners_configure() {
         StatusCode::FORBIDDEN
     );
     let staff_api = ApiClient::new(&server.base, &staff.api_key("mine").await);
-    let conversation = new_conversation(&staff_api).await;
+    let conversation = staff_api.new_conversation().await;
     let preview = staff.get(&format!("/chat/{conversation}/cloud")).await;
     assert_eq!(preview.status(), StatusCode::FORBIDDEN);
     let text = preview.text().await.unwrap();
@@ -570,7 +559,7 @@ async fn nothing_from_a_local_only_collection_ever_leaves() {
     };
     let picked: Vec<&str> = (0..8).map(|_| pick()).collect();
     for question in &picked {
-        let conversation = new_conversation(&api).await;
+        let conversation = api.new_conversation().await;
         let response = ask(&api, conversation, question).await;
         assert_eq!(response.status(), StatusCode::OK);
         let answer = last_answer(&api, conversation).await;
@@ -587,7 +576,7 @@ async fn nothing_from_a_local_only_collection_ever_leaves() {
     );
 
     // Asked: an earlier answer that drew on the payroll file is left out.
-    let conversation = new_conversation(&api).await;
+    let conversation = api.new_conversation().await;
     let me = server
         .state
         .store

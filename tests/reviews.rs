@@ -12,17 +12,6 @@ use crate::common::*;
 const FACT: &str =
     "Staff park behind the building, in bays 4 to 9; the front car park is for patients.";
 
-async fn conversation(api: &ApiClient) -> i64 {
-    let response = api
-        .request(Method::POST, "/api/v1/conversations")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    body["id"].as_i64().unwrap()
-}
-
 /// Asks and waits for the stored answer (not streamed).
 async fn ask(api: &ApiClient, conversation: i64, question: &str) -> Value {
     let response = api
@@ -47,7 +36,7 @@ async fn a_correction_becomes_a_house_fact_the_next_answer_is_given() {
     let sam_api = ApiClient::new(&server.base, &sam.api_key("sam").await);
     let owner_api = ApiClient::new(&server.base, &owner.api_key("owner").await);
 
-    let first = conversation(&sam_api).await;
+    let first = sam_api.new_conversation().await;
     let answer = ask(&sam_api, first, "Where do staff park their cars?").await;
     let message = answer["id"].as_i64().unwrap();
 
@@ -121,7 +110,7 @@ async fn a_correction_becomes_a_house_fact_the_next_answer_is_given() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let second = conversation(&sam_api).await;
+    let second = sam_api.new_conversation().await;
     let answer = ask(&sam_api, second, "Where do staff park their cars?").await;
     assert!(
         answer["source"].as_str().unwrap().starts_with("documents+"),
@@ -169,7 +158,7 @@ async fn a_correction_becomes_a_house_fact_the_next_answer_is_given() {
 async fn a_flag_can_be_dismissed_and_the_page_buttons_work_without_javascript() {
     let (server, owner) = TestServer::with_model(|_| {}).await;
     let api = ApiClient::new(&server.base, &owner.api_key("k").await);
-    let id = conversation(&api).await;
+    let id = api.new_conversation().await;
     let answer = ask(&api, id, "Hello there").await;
     let message = answer["id"].as_i64().unwrap();
     // The page's thumbs: a form post, then the page shows it pressed.

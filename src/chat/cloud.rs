@@ -771,6 +771,30 @@ fn check_permitted(state: &AppState, user: &User) -> AppResult<CloudSettings> {
     Ok(settings)
 }
 
+/// What "Ask the cloud model" would send for the conversation now, and the
+/// digest its confirmation must carry: the body and the conversation's last
+/// message as the person saw them, so a second press after the answer came
+/// does not send again.
+struct Ask {
+    settings: CloudSettings,
+    prepared: Prepared,
+    digest: String,
+}
+
+async fn ask_now(state: &AppState, user: &User, conversation: ConversationId) -> AppResult<Ask> {
+    state.store.conversation(user.id, conversation).await?;
+    let settings = check_permitted(state, user)?;
+    let messages = cloud_messages(state, user, conversation).await?;
+    let seen = last_message(state, user, conversation).await?;
+    let prepared = prepare(state, user, conversation, messages).await?;
+    let digest = format!("{}-{seen}", prepared.digest());
+    Ok(Ask {
+        settings,
+        prepared,
+        digest,
+    })
+}
+
 /// Exactly what "Ask the cloud model" would send, before anything is sent.
 async fn preview_page(
     State(state): State<AppState>,
@@ -780,16 +804,16 @@ async fn preview_page(
 ) -> AppResult<Response> {
     let user = current.user;
     let conversation = ConversationId(id);
-    state.store.conversation(user.id, conversation).await?;
-    let settings = check_permitted(&state, &user)?;
-    let messages = cloud_messages(&state, &user, conversation).await?;
-    let seen = last_message(&state, &user, conversation).await?;
+    let Ask {
+        settings,
+        prepared,
+        digest,
+    } = ask_now(&state, &user, conversation).await?;
     let withheld = state
         .store
         .local_only_answers(user.id, conversation)
         .await?
         .len();
-    let prepared = prepare(&state, &user, conversation, messages).await?;
     let page = PreviewPage {
         shell,
         conversation,
@@ -798,7 +822,7 @@ async fn preview_page(
             .endpoint()
             .map(|u| crate::egress::endpoint(&u))
             .unwrap_or_default(),
-        digest: format!("{}-{seen}", prepared.digest()),
+        digest,
         bytes: prepared.body.len(),
         redactions: prepared.redactions.clone().into_iter().collect(),
         messages: prepared.messages,
@@ -823,14 +847,12 @@ async fn confirm(
 ) -> AppResult<Response> {
     let user = current.user;
     let conversation = ConversationId(id);
-    state.store.conversation(user.id, conversation).await?;
-    let settings = check_permitted(&state, &user)?;
-    let messages = cloud_messages(&state, &user, conversation).await?;
-    let seen = last_message(&state, &user, conversation).await?;
-    let prepared = prepare(&state, &user, conversation, messages).await?;
-    // The body and the conversation's last message as the person saw them:
-    // a second press after the answer came does not send again.
-    if format!("{}-{seen}", prepared.digest()) != form.digest {
+    let Ask {
+        settings,
+        prepared,
+        digest,
+    } = ask_now(&state, &user, conversation).await?;
+    if digest != form.digest {
         return Err(AppError::Conflict(
             "The conversation changed since you saw what would be sent. Look again before sending."
                 .into(),

@@ -27,30 +27,7 @@ impl Store {
         value: String,
         by: Option<UserId>,
     ) -> StoreResult<i64> {
-        let clock = self.clock().clone();
-        self.write(move |tx| {
-            let version: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM settings_history WHERE key = ?1",
-                [key],
-                |r| r.get(0),
-            )?;
-            let at = clock.now();
-            let by = by.map(|u| u.0);
-            tx.execute(
-                "INSERT INTO settings_history (key, version, value, changed_at, changed_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key, version, value, at, by],
-            )?;
-            tx.execute(
-                "INSERT INTO settings (key, value, version, updated_at, updated_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version,
-                     updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                params![key, value, version, at, by],
-            )?;
-            Ok(version)
-        })
-        .await
+        self.set_versioned(key.to_string(), value, by).await
     }
 
     /// Sets a setting whose key is made at run time (a collection's access,

@@ -354,6 +354,18 @@ impl ApiClient {
             response.json().await.unwrap_or(serde_json::Value::Null),
         )
     }
+
+    /// Starts a conversation; its id.
+    pub async fn new_conversation(&self) -> i64 {
+        let response = self
+            .request(reqwest::Method::POST, "/api/v1/conversations")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_i64().unwrap_or_else(|| panic!("{body}"))
+    }
 }
 
 pub fn select_attr(html: &Html, selector: &str, attr: &str) -> String {
