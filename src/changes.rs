@@ -117,6 +117,33 @@ fn fields(value: &str) -> Vec<(String, String)> {
     }
 }
 
+/// What people call a stored field; unknown ones keep their stored name.
+fn field_label(field: &str) -> String {
+    match field {
+        "value" => "Value",
+        "system_prompt" => "System prompt",
+        "temperature" => "Temperature",
+        "top_p" => "Top-p",
+        "max_answer_tokens" => "Longest answer (tokens)",
+        "context_per_chat" => "Context per chat (tokens)",
+        "parallel" => "Chats answered at once",
+        "policy" => "Policy",
+        "base_url" => "Address",
+        "model" => "Model",
+        "allow_lan" => "Endpoint on the office network",
+        "roles" => "Roles",
+        "users" => "People",
+        "people" => "People by name",
+        "key_fingerprint" => "API key (fingerprint)",
+        "timeout_secs" => "Wait for answers (seconds)",
+        "name" => "Name",
+        "description" => "Description",
+        "local_only" => "Local only",
+        other => return other.replace('_', " "),
+    }
+    .to_string()
+}
+
 fn shown(text: &str) -> String {
     crate::text::truncate_words(text, SHOWN_CHARS)
 }
@@ -129,12 +156,12 @@ pub fn diff(before: Option<&str>, after: &str) -> Vec<(String, String, String)> 
     for (name, value) in &new {
         let was = old.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         if was != Some(value.as_str()) {
-            out.push((name.clone(), shown(was.unwrap_or("")), shown(value)));
+            out.push((field_label(name), shown(was.unwrap_or("")), shown(value)));
         }
     }
     for (name, value) in &old {
         if !new.iter().any(|(n, _)| n == name) {
-            out.push((name.clone(), shown(value), String::new()));
+            out.push((field_label(name), shown(value), String::new()));
         }
     }
     out

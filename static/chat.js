@@ -205,6 +205,50 @@
     if (status !== "writing") {
       actions.append(actionForm(`${base}/messages/${messageId}/regenerate`, "regenerate", "Regenerate"));
     }
+    if (status === "done" || status === "stopped" || status === "length") {
+      renderFlags(actions, `${base}/messages/${messageId}/flag`);
+    }
+  }
+
+  // "Good answer", "Wrong" and "Correct it", as the server renders them:
+  // plain forms (the page reloads with a thank-you).
+  function renderFlags(actions, url) {
+    const thumbs = element("form", "flag-answer inline");
+    thumbs.method = "post";
+    thumbs.action = url;
+    thumbs.append(hiddenCsrf());
+    for (const [value, label, title] of [["up", "Good answer", "Mark this answer as right"], ["down", "Wrong", "Mark this answer as wrong"]]) {
+      const button = element("button", `link flag-${value}`, label);
+      button.type = "submit";
+      button.name = "rating";
+      button.value = value;
+      button.title = title;
+      button.setAttribute("aria-pressed", "false");
+      thumbs.append(button);
+    }
+    const details = element("details", "flag-correct");
+    details.append(element("summary", "link", "Correct it"));
+    const form = element("form", "stack");
+    form.method = "post";
+    form.action = url;
+    const rating = element("input");
+    rating.type = "hidden";
+    rating.name = "rating";
+    rating.value = "down";
+    const id = `correction-${Math.random().toString(36).slice(2)}`;
+    const label = element("label", "", "What should it have said?");
+    label.htmlFor = id;
+    const text = element("textarea");
+    text.id = id;
+    text.name = "correction";
+    text.rows = 3;
+    text.maxLength = 4000;
+    const help = element("p", "help", "Your question, this answer and your correction go to the owner and admins, who can make it a house fact the assistant uses.");
+    const send = element("button", "", "Send the correction");
+    send.type = "submit";
+    form.append(hiddenCsrf(), rating, label, text, help, send);
+    details.append(form);
+    actions.append(thumbs, details);
   }
 
   // "Edit" under the latest question only.

@@ -77,14 +77,14 @@ async fn every_setting_is_versioned_with_a_diff_and_can_be_rolled_back_twice() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|d| d[0] == "temperature" && d[2] == "0.9"),
+            .any(|d| d[0] == "Temperature" && d[2] == "0.9"),
         "{assistant}"
     );
     let key = format!("collection:{hr}");
     let access = find(&list, &key, 2);
     let diff = access["diff"].to_string();
     assert!(
-        diff.contains("HR files") && diff.contains("local_only"),
+        diff.contains("HR files") && diff.contains("Local only"),
         "{diff}"
     );
     assert_eq!(access["what"], "Collection HR files");

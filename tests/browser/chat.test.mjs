@@ -216,6 +216,11 @@ test('chat: streaming, stop, reload, rename, search, delete, phone', { timeout: 
       const free = log.find((s) => !s.sendDisabled && s.t >= done.t);
       assert.ok(free && free.t - done.t < 1_000, 'Send is enabled again right after the answer');
     }
+    // The streamed answer gets the same actions a reload shows, marking it
+    // right or wrong included.
+    const streamedActions = page.locator('#messages .from-assistant').last().locator('.message-actions');
+    await streamedActions.locator('.flag-up').waitFor();
+    await streamedActions.locator('.flag-down').waitFor();
     await shot(page, 'answered');
 
     // --- 3. A long story, stopped part way ------------------------------------------------

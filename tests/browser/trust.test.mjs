@@ -156,7 +156,7 @@ test('trust: cloud when asked, a correction made a house fact, egress and audit 
   await page.goto('/admin/changes');
   const first = page.locator('#change-cloud-1');
   await seeText(first, /Cloud fallback/);
-  await seeText(page.locator('#change-cloud-2'), /policy\s+ask → auto/);
+  await seeText(page.locator('#change-cloud-2'), /Policy\s+ask → auto/);
   await assertNoHorizontalOverflow(page, 'Admin → Changes');
   await shot(page, 'changes');
   page.once('dialog', (dialog) => dialog.accept());
