@@ -146,6 +146,7 @@ fn all_routes() -> Routes {
         .merge(schedule::routes())
         .merge(admin::routes())
         .merge(crate::changes::routes())
+        .merge(crate::metrics::routes())
         .merge(api::routes())
 }
 
@@ -211,6 +212,7 @@ pub async fn run_with_https(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::metrics::mark_start();
     let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
     let checkpoints = tokio::spawn(checkpoint_periodically(state.clone()));
     let disk = tokio::spawn(watch_disk(state.clone()));

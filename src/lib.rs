@@ -35,6 +35,7 @@ pub mod error;
 pub mod extract;
 pub mod llm;
 pub mod memory;
+pub mod metrics;
 pub mod pages;
 pub mod redact;
 pub mod schedule;

@@ -169,6 +169,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/admin/system/certificate", "owner"),
     ("POST", "/admin/system/ssh", "owner"),
     ("POST", "/admin/system/update/check", "owner"),
+    ("POST", "/admin/system/metrics", "owner"),
     ("GET", "/admin/users", "admin"),
     ("POST", "/admin/users", "admin"),
     ("GET", "/admin/users/{id}", "admin"),
@@ -224,6 +225,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/admin/changes/{key}/{version}/restore", "admin"),
     ("GET", "/api/v1/changes", "admin"),
     ("POST", "/api/v1/changes/{key}/{version}/restore", "admin"),
+    ("GET", "/metrics", "public"),
     ("GET", "/api/v1/openapi.json", "public"),
 ];
 

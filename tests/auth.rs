@@ -508,3 +508,26 @@ async fn own_sessions_are_listed_and_can_be_ended() {
     assert_eq!(location(&response), "/profile");
     assert_eq!(phone.get("/profile").await.status(), StatusCode::SEE_OTHER);
 }
+
+/// A program with a wrong Bearer key gets a 401 it can read, on pages too:
+/// a redirect to the sign-in page, where the same key is refused again,
+/// looped for ever.
+#[tokio::test]
+async fn a_wrong_bearer_key_gets_a_401_not_a_redirect_loop() {
+    let (server, _owner) = TestServer::with_owner().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .unwrap();
+    for path in ["/chat", "/login", "/api/v1/me"] {
+        let response = http
+            .get(format!("{}{path}", server.base))
+            .bearer_auth("hth_not_a_key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+    }
+}

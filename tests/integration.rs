@@ -21,6 +21,7 @@ mod docs;
 mod engine;
 mod extract;
 mod home;
+mod metrics;
 mod models;
 mod reviews;
 mod schedule;

@@ -22,8 +22,9 @@ const ABOVE_ENGINES: [&str; 12] = [
 ];
 
 /// Everything else: plumbing and wiring, which may use what it needs.
-const WIRING: [&str; 12] = [
+const WIRING: [&str; 13] = [
     "changes",
+    "metrics",
     "web",
     "app",
     "cli",

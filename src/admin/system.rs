@@ -14,7 +14,7 @@ use axum::Json;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::appliance::lan::LanName;
@@ -49,6 +49,48 @@ pub fn routes() -> Routes {
         .get("/admin/system/certificate", Access::Owner, certificate)
         .post("/admin/system/ssh", Access::Owner, ssh_submit)
         .post("/admin/system/update/check", Access::Owner, check_online)
+        .post("/admin/system/metrics", Access::Owner, metrics_submit)
+}
+
+#[derive(Deserialize)]
+struct MetricsForm {
+    /// `new` makes a token (replacing any), `off` removes it.
+    action: String,
+}
+
+/// Turns `/metrics` on with a new token (shown once) or off; audited.
+async fn metrics_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    OwnerUser(owner): OwnerUser,
+    ClientIp(ip): ClientIp,
+    axum::Form(form): axum::Form<MetricsForm>,
+) -> AppResult<Response> {
+    let (detail, token) = match form.action.as_str() {
+        "new" => (
+            "a new monitoring token was made; the old one no longer works",
+            Some(crate::metrics::new_token(&state, &owner.user).await?),
+        ),
+        "off" => {
+            crate::metrics::remove_token(&state, &owner.user).await?;
+            ("monitoring turned off: /metrics answers no one", None)
+        }
+        _ => return Err(AppError::bad_request("Unknown action.")),
+    };
+    audit::record(
+        &state.store,
+        Actor::User(&owner.user),
+        &ip,
+        Event::ok(
+            "settings.changed",
+            Target::Setting(crate::metrics::TOKEN_SETTING),
+        )
+        .detail(detail),
+    )
+    .await?;
+    let mut page = build(&state, shell, None).await;
+    page.new_metrics_token = token;
+    Ok(render_with_status(StatusCode::OK, &page))
 }
 
 /// HTTPS on the box, as the page shows it.
@@ -119,6 +161,10 @@ pub struct SystemPage {
     ssh_keys: String,
     ssh_error: Option<String>,
     error: Option<String>,
+    /// Whether `/metrics` has a token (is on).
+    metrics_on: bool,
+    /// A token just made, shown this once.
+    new_metrics_token: Option<String>,
 }
 
 impl SystemPage {
@@ -162,6 +208,8 @@ async fn build(state: &AppState, shell: Shell, error: Option<String>) -> SystemP
         ssh,
         ssh_error: None,
         error,
+        metrics_on: crate::metrics::has_token(state).await.unwrap_or(false),
+        new_metrics_token: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod chain;
 mod clock;
 mod collections;
 mod conversations;
+mod counts;
 mod customers;
 mod documents;
 mod egress;
@@ -48,6 +49,7 @@ pub use collections::{
 pub use conversations::{
     Conversation, ConversationId, MessageId, NewAnswer, StoredMessage, TitleBy,
 };
+pub use counts::Counts;
 pub use customers::{Customer, CustomerChange, CustomerId};
 pub use documents::{
     Added, DocumentFilter, DocumentId, DocumentPage, DocumentRecord, NewDocument, Processed,

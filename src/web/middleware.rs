@@ -205,11 +205,15 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .path_and_query()
         .map_or_else(|| path.clone(), |p| p.to_string());
     let method = req.method().clone();
+    // A client that sends a Bearer key is a program, not a browser: it gets
+    // a JSON error, never a redirect to the sign-in page (where the same
+    // key would be refused again, for ever).
     let wants_json = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json"));
+        .is_some_and(|a| a.contains("application/json"))
+        || req.headers().contains_key(header::AUTHORIZATION);
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -321,9 +325,15 @@ pub fn percent_encode(text: &str) -> String {
 /// into request extensions, picks up a flash message, and sets or clears the
 /// cookies that go with them.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let authentication = match auth::authenticate(&state, req.headers()).await {
-        Ok(a) => a,
-        Err(err) => return err.into_response(),
+    // `/metrics` checks its own token (a monitoring token is not a
+    // person's key), so its Bearer header is not a sign-in attempt.
+    let authentication = if req.uri().path() == "/metrics" {
+        Authentication::Anonymous
+    } else {
+        match auth::authenticate(&state, req.headers()).await {
+            Ok(a) => a,
+            Err(err) => return err.into_response(),
+        }
     };
     let jar = CookieJar::from_headers(req.headers());
     let mut set_cookies = Vec::new();
