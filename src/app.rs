@@ -265,11 +265,13 @@ pub async fn run_with_https(
 }
 
 /// Signs a checkpoint of the audit log every `[audit] checkpoint_minutes`
-/// while it grows (none when nothing was recorded since), and one at start,
-/// so a log cut short or rewritten while Hearth was stopped shows.
+/// while it grows (none when nothing was recorded since); the one written
+/// at the last stop covers the time before the first. Not at once at
+/// start: on a nearly full disk the first minutes belong to what people do.
 async fn checkpoint_periodically(state: AppState) {
     let minutes = state.config.audit.checkpoint_minutes.max(1);
-    let mut interval = tokio::time::interval(Duration::from_secs(minutes * 60));
+    let period = Duration::from_secs(minutes * 60);
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         interval.tick().await;
         match state.ledger.checkpoint(&state.store).await {

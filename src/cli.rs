@@ -78,6 +78,27 @@ enum Command {
     /// The audit log's proof against alteration
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write an encrypted backup of the office's data (database, documents,
+    /// keys, configuration) into a directory, e.g. a USB drive; asks for the
+    /// recovery passphrase (or reads it from stdin)
+    Backup {
+        /// The directory to write the archive into
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Include the model files too (large; they can be fetched again)
+        #[arg(long)]
+        with_models: bool,
+    },
+    /// Restore a backup onto this box (a fresh one, unless --force); Hearth
+    /// must not be running on this data directory; asks for the recovery
+    /// passphrase (or reads it from stdin)
+    Restore {
+        /// The .hearthbackup file
+        archive: PathBuf,
+        /// Replace the data of a box that already has accounts
+        #[arg(long)]
+        force: bool,
+    },
     /// Remote maintenance by SSH, as the owner chose on Admin → System
     #[command(subcommand)]
     Ssh(SshCommand),
@@ -347,6 +368,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Update(command) => update_command(&config, command, &runtime),
         Command::Audit(command) => runtime.block_on(audit_command(config, command)),
+        Command::Backup { to, with_models } => {
+            let passphrase = read_new_password("Recovery passphrase")?;
+            let now = jiff::Timestamp::now().as_second();
+            let written = crate::backup::write(&config, &to, &passphrase, now, with_models)?;
+            record_console(
+                &config,
+                &runtime,
+                crate::audit::Event::ok("backup.created", crate::audit::Target::Nothing).detail(
+                    format!(
+                        "{} ({})",
+                        written.path.display(),
+                        crate::disk::human_size(written.bytes)
+                    ),
+                ),
+            );
+            println!(
+                "Backed up {} files into {} ({}). Keep the recovery passphrase somewhere safe: without it the backup cannot be opened.",
+                written.files,
+                written.path.display(),
+                crate::disk::human_size(written.bytes)
+            );
+            Ok(())
+        }
+        Command::Restore { archive, force } => {
+            let passphrase = read_passphrase("Recovery passphrase")?;
+            let restored = crate::backup::restore(&config, &archive, &passphrase, force)?;
+            record_console(
+                &config,
+                &runtime,
+                crate::audit::Event::ok("backup.restored", crate::audit::Target::Nothing).detail(
+                    format!(
+                        "from {}, written {}",
+                        archive.display(),
+                        crate::text::utc_time(restored.created_at)
+                    ),
+                ),
+            );
+            println!(
+                "Restored {} files from the backup of {}. Everyone signs in again; the search index is rebuilt when Hearth starts.",
+                restored.files,
+                crate::text::utc_time(restored.created_at)
+            );
+            if !restored.missing_models.is_empty() {
+                println!(
+                    "Models the backed-up box had that are not here: {} (add them on Admin → Models).",
+                    restored.missing_models.join(", ")
+                );
+            }
+            Ok(())
+        }
         Command::Ssh(SshCommand::Apply) => {
             let files = crate::appliance::ssh::SshFiles::new(&config.data_dir);
             let state = crate::appliance::ssh::apply(&files, std::path::Path::new("/"))?;
@@ -629,6 +700,36 @@ fn explain(err: AppError) -> anyhow::Error {
 
 /// Prompts twice on a terminal; otherwise reads one line from stdin (for
 /// scripts: `echo "$PASSWORD" | hearth user add ...`).
+/// Records a console action in the audit log; a failure is said, not fatal
+/// (the action itself is done).
+fn record_console(
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+    event: crate::audit::Event<'_>,
+) {
+    let recorded = runtime.block_on(async {
+        let store = crate::store::Store::open(&config.database_path())?;
+        crate::audit::record(&store, Actor::Console, "", event).await?;
+        anyhow::Ok(())
+    });
+    if let Err(err) = recorded {
+        eprintln!("note: this was not recorded in the audit log: {err:#}");
+    }
+}
+
+/// A secret asked once (to open something, not to set it).
+fn read_passphrase(prompt: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password(format!("{prompt}: "))?);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the passphrase from stdin")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 fn read_new_password(prompt: &str) -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("{prompt}: "))?;

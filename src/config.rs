@@ -123,7 +123,7 @@ pub struct AuditConfig {
     /// do not flood the log. 0 records every one. At most a day (1440).
     pub repeat_window_minutes: u64,
     /// Minutes between signed checkpoints of the audit log (written only
-    /// when entries were added since; also at start and stop). A log cut
+    /// when entries were added since; also when Hearth stops). A log cut
     /// short or rewritten is caught back to the newest checkpoint. 1 to
     /// 1440.
     pub checkpoint_minutes: u64,

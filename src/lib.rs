@@ -21,6 +21,7 @@ pub mod app;
 pub mod appliance;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bench;
 pub mod calendar;
 pub mod changes;

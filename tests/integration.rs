@@ -10,6 +10,7 @@ mod api;
 mod assistant_settings;
 mod audit;
 mod auth;
+mod backup;
 mod changes;
 mod chat;
 mod chat_actions;

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 const CAPABILITIES: [&str; 6] = ["auth", "chat", "docs", "admin", "pages", "schedule"];
 
 /// Engines: they know nothing of HTTP, people or capabilities.
-const ENGINES: [&str; 11] = [
+const ENGINES: [&str; 12] = [
     "llm", "store", "search", "extract", "disk", "text", "memory", "calendar", "egress", "redact",
-    "cloud",
+    "cloud", "backup",
 ];
 
 /// What engines must not import.

@@ -299,6 +299,10 @@ actions! {
     ReviewDismissed = "review.dismissed",
     /// A correction became a house fact the assistant uses.
     ReviewFactAdded = "review.fact_added",
+    /// A backup of the office's data was written.
+    BackupCreated = "backup.created",
+    /// The box's data was put back from a backup.
+    BackupRestored = "backup.restored",
     /// Someone checked the audit log's chain and checkpoints (failed: it
     /// was found altered).
     AuditVerified = "audit.verified",
@@ -356,5 +360,6 @@ pub const KINDS: &[(&str, &str)] = &[
     ("schedule", "Schedule"),
     ("system", "The box (updates, SSH)"),
     ("audit", "Checks of this log"),
+    ("backup", "Backups"),
     ("review", "Reviews of answers"),
 ];

@@ -135,6 +135,11 @@ fn phrase_of(action: Action) -> Phrase {
             "update the box to {what}",
         ),
         SystemUpdated => phrase("updated the box to {what}", "update the box to {what}"),
+        BackupCreated => phrase("backed up the office's data", "back up the office's data"),
+        BackupRestored => phrase(
+            "restored the office's data from a backup",
+            "restore the office's data from a backup",
+        ),
         ReviewFlagged => phrase("flagged an answer", "flag an answer"),
         ReviewDismissed => phrase("dismissed a flag on an answer", "dismiss a flag"),
         ReviewFactAdded => phrase(

@@ -481,6 +481,32 @@ pub fn snapshot(db: &Path, dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the database at `db` exists and has any account: a box that is
+/// no longer fresh (restoring onto it would replace its data).
+pub fn has_accounts(db: &Path) -> anyhow::Result<bool> {
+    if !db.exists() {
+        return Ok(false);
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(false);
+    }
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?)
+}
+
+/// Ends every session (after a restore: nobody stays signed in with a
+/// session from the backup). Returns how many there were.
+pub fn end_all_sessions(db: &Path) -> anyhow::Result<usize> {
+    let conn = Connection::open(db)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn.execute("DELETE FROM sessions", [])?)
+}
+
 /// Puts a [`snapshot`] back as the database at `db`, while nothing has it
 /// open: the snapshot is copied beside `db` and renamed over it, and the
 /// old write-ahead log (which belongs to the database being replaced) is

@@ -1,0 +1,258 @@
+//! Backups (issue 15): `hearth backup` while the server runs, then the data
+//! directory gone, `hearth restore` on a fresh one, and the same database
+//! (a canonical dump of every table that matters) and the same search
+//! results come back, with every session ended; a wrong passphrase, a
+//! flipped byte and a cut-off archive are each refused without changing
+//! anything; a box with accounts is not overwritten unless asked.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const PASSPHRASE: &str = "lantern copper meadow river";
+
+/// Every row of the tables a restore must bring back, as text, ordered;
+/// the audit log without the backup's own entries (written after the copy
+/// was taken, and by the restore).
+fn dump(db: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut out = Vec::new();
+    for (table, filter) in [
+        ("users", ""),
+        ("api_keys", ""),
+        ("collections", ""),
+        ("documents", ""),
+        ("chunks", ""),
+        ("conversations", ""),
+        ("messages", ""),
+        ("settings", ""),
+        ("settings_history", ""),
+        ("egress_log", ""),
+        (
+            "audit_log",
+            "WHERE action NOT IN ('backup.created', 'backup.restored')",
+        ),
+    ] {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} {filter} ORDER BY 1, 2"))
+            .unwrap();
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut row = Vec::new();
+                for i in 0..columns {
+                    row.push(format!("{:?}", r.get_ref(i)?));
+                }
+                Ok(format!("{table}: {}", row.join(" | ")))
+            })
+            .unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
+}
+
+async fn search_ids(api: &ApiClient, query: &str) -> Vec<i64> {
+    let response = api
+        .request(Method::GET, "/api/v1/search")
+        .query(&[("q", query)])
+        .send()
+        .await
+        .unwrap();
+    // While the restored box rebuilds its index, search says so.
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        return Vec::new();
+    }
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .filter_map(|h| h["document_id"].as_i64())
+        .collect()
+}
+
+async fn upload(api: &ApiClient, name: &str, text: &str) -> i64 {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string()),
+    );
+    let response = api
+        .request(Method::POST, "/api/v1/documents")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let id = body["results"][0]["document"]["id"].as_i64().unwrap();
+    for _ in 0..600 {
+        let (_, page) = api.get_json(&format!("/api/v1/documents?ids={id}")).await;
+        if page["documents"][0]["status"] == "indexed" {
+            return id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{name} was not indexed");
+}
+
+fn only_archive(dir: &std::path::Path) -> std::path::PathBuf {
+    let archives: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hearthbackup"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    archives[0].clone()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+#[tokio::test]
+async fn a_backup_restores_the_same_data_and_damaged_ones_are_refused() {
+    // No in-process server here: the test's own HTTP client needs TLS set up.
+    hearth::chat::models::download::install_tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let old = root.path().join("old");
+    let key = ChildServer::prepare(&old, "");
+    let mut server = ChildServer::start(&old).await;
+    let api = ApiClient::new(&server.base, &key);
+    let refund = upload(
+        &api,
+        "refund.txt",
+        "Refunds are given within 30 days of purchase.",
+    )
+    .await;
+    upload(&api, "parking.txt", "Staff park behind the building.").await;
+    let conversation = api.new_conversation().await;
+    // No model here: the question is kept, unanswered.
+    api.request(
+        Method::POST,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+    )
+    .json(&json!({"content": "How long do refunds take?"}))
+    .send()
+    .await
+    .unwrap();
+    let before_search = search_ids(&api, "refunds").await;
+    assert_eq!(before_search, [refund]);
+
+    // Backed up while the server runs.
+    let backups = root.path().join("usb");
+    let made = ChildServer::console(
+        &old,
+        &["backup", "--to", backups.to_str().unwrap()],
+        &format!("{PASSPHRASE}\n"),
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let archive = only_archive(&backups);
+    server.terminate(std::time::Duration::from_secs(10));
+    let before = dump(&old.join("hearth.db"));
+    let stored_files = std::fs::read_dir(old.join("documents/files"))
+        .unwrap()
+        .count();
+    assert!(stored_files >= 2);
+    // Nothing readable in the archive without the passphrase.
+    let raw = std::fs::read(&archive).unwrap();
+    assert!(
+        !raw.windows(7).any(|w| w == b"Refunds"),
+        "the archive is encrypted"
+    );
+
+    // A fresh box: damaged archives and a wrong passphrase change nothing.
+    let fresh = root.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("test.toml"), "").unwrap();
+    let restore = |path: &std::path::Path, passphrase: &str| {
+        ChildServer::console(
+            &fresh,
+            &["restore", path.to_str().unwrap()],
+            &format!("{passphrase}\n"),
+        )
+    };
+    let wrong = restore(&archive, "not the passphrase at all");
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("passphrase is wrong"),
+        "{}",
+        stderr(&wrong)
+    );
+    let mut flipped = raw.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    let flipped_path = root.path().join("flipped.hearthbackup");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    let out = restore(&flipped_path, PASSPHRASE);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
+    let cut_path = root.path().join("cut.hearthbackup");
+    std::fs::write(&cut_path, &raw[..raw.len() - 100]).unwrap();
+    let out = restore(&cut_path, PASSPHRASE);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("damaged or incomplete"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !fresh.join("hearth.db").exists()
+            || !std::fs::read_dir(&fresh)
+                .unwrap()
+                .any(|e| e.unwrap().file_name() == "documents"),
+        "a refused restore changed nothing"
+    );
+
+    // The real thing.
+    let out = restore(&archive, PASSPHRASE);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = dump(&fresh.join("hearth.db"));
+    assert_eq!(before, after, "the database came back exactly");
+    let conn = rusqlite::Connection::open(fresh.join("hearth.db")).unwrap();
+    let sessions: i64 = conn
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sessions, 0, "everyone signs in again");
+    drop(conn);
+    assert_eq!(
+        std::fs::read_dir(fresh.join("documents/files"))
+            .unwrap()
+            .count(),
+        stored_files
+    );
+
+    // Served again: the same search results, the same key, the log intact.
+    let restored = ChildServer::start(&fresh).await;
+    let api = ApiClient::new(&restored.base, &key);
+    let mut after_search = Vec::new();
+    for _ in 0..100 {
+        after_search = search_ids(&api, "refunds").await;
+        if !after_search.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(after_search, before_search);
+    let verdict = api
+        .request(Method::POST, "/api/v1/audit/verify")
+        .send()
+        .await
+        .unwrap();
+    let verdict: Value = verdict.json().await.unwrap();
+    assert_eq!(verdict["problems"], json!([]), "{verdict}");
+    drop(restored);
+
+    // A box with accounts is not overwritten unless asked.
+    let out = ChildServer::console(
+        &old,
+        &["restore", archive.to_str().unwrap()],
+        &format!("{PASSPHRASE}\n"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already has accounts"),
+        "{}",
+        stderr(&out)
+    );
+}
