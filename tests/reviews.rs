@@ -138,14 +138,15 @@ async fn a_correction_becomes_a_house_fact_the_next_answer_is_given() {
                 && s.document_id == Some(hearth::store::DocumentId(fact_document))),
         "the fact is among the answer's sources: {sources:?}"
     );
-    if server.real_model() {
-        // The real model is told to cite its passages by number.
-        assert!(
-            answer["content"].as_str().unwrap().contains("[1]")
-                || answer["content"].as_str().unwrap().contains("bays"),
-            "{answer}"
-        );
-    }
+    // The answer cites it: its sources, under the answer on the page, name
+    // the house fact (what a 135M model writes in its text varies too much
+    // to assert on).
+    let (_, page) = sam.page(&format!("/chat/{second}")).await;
+    let cited = select_text(&page, "#messages .from-assistant .sources");
+    assert!(
+        cited.contains("bays 4 to 9") || cited.contains("House fact"),
+        "{cited}"
+    );
 
     // Every step is in the audit log.
     assert_eq!(server.audit_of("review.flagged").await.len(), 1);
