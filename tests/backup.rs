@@ -73,29 +73,6 @@ async fn search_ids(api: &ApiClient, query: &str) -> Vec<i64> {
         .collect()
 }
 
-async fn upload(api: &ApiClient, name: &str, text: &str) -> i64 {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string()),
-    );
-    let response = api
-        .request(Method::POST, "/api/v1/documents")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    let id = body["results"][0]["document"]["id"].as_i64().unwrap();
-    for _ in 0..600 {
-        let (_, page) = api.get_json(&format!("/api/v1/documents?ids={id}")).await;
-        if page["documents"][0]["status"] == "indexed" {
-            return id;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{name} was not indexed");
-}
-
 fn only_archive(dir: &std::path::Path) -> std::path::PathBuf {
     let archives: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -119,13 +96,15 @@ async fn a_backup_restores_the_same_data_and_damaged_ones_are_refused() {
     let key = ChildServer::prepare(&old, "");
     let mut server = ChildServer::start(&old).await;
     let api = ApiClient::new(&server.base, &key);
-    let refund = upload(
-        &api,
-        "refund.txt",
-        "Refunds are given within 30 days of purchase.",
-    )
-    .await;
-    upload(&api, "parking.txt", "Staff park behind the building.").await;
+    let refund = api
+        .upload_indexed(
+            None,
+            "refund.txt",
+            "Refunds are given within 30 days of purchase.",
+        )
+        .await;
+    api.upload_indexed(None, "parking.txt", "Staff park behind the building.")
+        .await;
     let conversation = api.new_conversation().await;
     // No model here: the question is kept, unanswered.
     api.request(

@@ -462,33 +462,6 @@ async fn cloud_settings_are_versioned_without_the_key_and_can_be_rolled_back() {
 /// A marker that exists only in a local-only collection.
 const CANARY: &str = "ZEBRA-CANARY-7731";
 
-async fn upload_text(api: &ApiClient, collection: i64, name: &str, text: &str) -> i64 {
-    let form = reqwest::multipart::Form::new()
-        .text("collection", collection.to_string())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string()),
-        );
-    let response = api
-        .request(Method::POST, "/api/v1/documents")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    let id = body["results"][0]["document"]["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("{body}"));
-    for _ in 0..600 {
-        let (_, page) = api.get_json(&format!("/api/v1/documents?ids={id}")).await;
-        if page["documents"][0]["status"] == "indexed" {
-            return id;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{name} was not indexed");
-}
-
 /// Canary strings from a local-only collection never appear in any request,
 /// whether the cloud model answers by itself (its passages are not offered)
 /// or a person asks (earlier answers drawn from it are left out), while
@@ -523,16 +496,17 @@ async fn nothing_from_a_local_only_collection_ever_leaves() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(store.collection(payroll.id).await.unwrap().local_only);
     assert_eq!(server.audit_of("collection.kept_local").await.len(), 1);
-    let secret = upload_text(
-        &api,
-        payroll.id.0,
-        "payroll.txt",
-        &format!("Payroll runs on the 25th of each month. The payroll portal code is {CANARY}."),
-    )
-    .await;
-    upload_text(
-        &api,
-        handbook.id.0,
+    let secret = api
+        .upload_indexed(
+            Some(payroll.id.0),
+            "payroll.txt",
+            &format!(
+                "Payroll runs on the 25th of each month. The payroll portal code is {CANARY}."
+            ),
+        )
+        .await;
+    api.upload_indexed(
+        Some(handbook.id.0),
         "handbook.txt",
         "Payroll questions go to the office manager. Payroll runs on the 25th.",
     )

@@ -355,6 +355,37 @@ impl ApiClient {
         )
     }
 
+    /// Uploads `text` as the file `name` (into `collection`, or the
+    /// uploader's own) and waits until it is indexed; its id.
+    pub async fn upload_indexed(&self, collection: Option<i64>, name: &str, text: &str) -> i64 {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(c) = collection {
+            form = form.text("collection", c.to_string());
+        }
+        let form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string()),
+        );
+        let response = self
+            .request(reqwest::Method::POST, "/api/v1/documents")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = response.json().await.unwrap();
+        let id = body["results"][0]["document"]["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{body}"));
+        for _ in 0..600 {
+            let (_, page) = self.get_json(&format!("/api/v1/documents?ids={id}")).await;
+            if page["documents"][0]["status"] == "indexed" {
+                return id;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{name} was not indexed");
+    }
+
     /// Starts a conversation; its id.
     pub async fn new_conversation(&self) -> i64 {
         let response = self
