@@ -88,6 +88,14 @@ enum Command {
         /// Include the model files too (large; they can be fetched again)
         #[arg(long)]
         with_models: bool,
+        /// After writing, keep only the newest archive of each of the last N
+        /// days in the directory (with --keep-weekly, also each of the last
+        /// M weeks); older ones are deleted
+        #[arg(long, value_name = "N")]
+        keep_daily: Option<usize>,
+        /// See --keep-daily
+        #[arg(long, value_name = "M")]
+        keep_weekly: Option<usize>,
     },
     /// Restore a backup onto this box (a fresh one, unless --force); Hearth
     /// must not be running on this data directory; asks for the recovery
@@ -368,7 +376,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Update(command) => update_command(&config, command, &runtime),
         Command::Audit(command) => runtime.block_on(audit_command(config, command)),
-        Command::Backup { to, with_models } => {
+        Command::Backup {
+            to,
+            with_models,
+            keep_daily,
+            keep_weekly,
+        } => {
             let passphrase = read_new_password("Recovery passphrase")?;
             let now = jiff::Timestamp::now().as_second();
             let written = crate::backup::write(&config, &to, &passphrase, now, with_models)?;
@@ -389,6 +402,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 written.path.display(),
                 crate::disk::human_size(written.bytes)
             );
+            if keep_daily.is_some() || keep_weekly.is_some() {
+                let retention = crate::backup::Retention {
+                    // The one just written always stays.
+                    daily: keep_daily.unwrap_or(0).max(1),
+                    weekly: keep_weekly.unwrap_or(0),
+                };
+                for name in crate::backup::prune(&to, retention)? {
+                    println!("Removed the older backup {name}.");
+                }
+            }
             Ok(())
         }
         Command::Restore { archive, force } => {

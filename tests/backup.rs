@@ -222,6 +222,32 @@ async fn a_backup_restores_the_same_data_and_damaged_ones_are_refused() {
     assert_eq!(verdict["problems"], json!([]), "{verdict}");
     drop(restored);
 
+    // Retention: older archives go, the new one and other files stay.
+    for old_name in [
+        "hearth-backup-20200101-020000.hearthbackup",
+        "hearth-backup-20200102-020000.hearthbackup",
+    ] {
+        std::fs::write(backups.join(old_name), b"old").unwrap();
+    }
+    std::fs::write(backups.join("notes.txt"), b"mine").unwrap();
+    // Archive names have whole seconds: the next one gets its own.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let made = ChildServer::console(
+        &fresh,
+        &[
+            "backup",
+            "--to",
+            backups.to_str().unwrap(),
+            "--keep-daily",
+            "1",
+        ],
+        &format!("{PASSPHRASE}\n"),
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let newest = only_archive(&backups);
+    assert_ne!(newest, archive, "the new archive, not the first");
+    assert!(backups.join("notes.txt").exists());
+
     // A box with accounts is not overwritten unless asked.
     let out = ChildServer::console(
         &old,

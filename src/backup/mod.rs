@@ -271,6 +271,71 @@ fn model_files(config: &Config) -> Vec<(String, u64)> {
     models
 }
 
+/// How many archives to keep: the newest of each of the last `daily` days
+/// that have one, and the newest of each of the last `weekly` ISO weeks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub daily: usize,
+    pub weekly: usize,
+}
+
+/// The archives in `dir` that `retention` no longer keeps, oldest first.
+/// Only Hearth's own archive names are considered; other files stay.
+pub fn expired(names: &[String], retention: Retention) -> Vec<String> {
+    let mut dated: Vec<(jiff::civil::DateTime, &String)> = names
+        .iter()
+        .filter_map(|name| {
+            let stamp = name
+                .strip_prefix("hearth-backup-")?
+                .strip_suffix(&format!(".{EXTENSION}"))?;
+            let at = jiff::civil::DateTime::strptime("%Y%m%d-%H%M%S", stamp).ok()?;
+            Some((at, name))
+        })
+        .collect();
+    // Newest first.
+    dated.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut keep = std::collections::HashSet::new();
+    let mut days = Vec::new();
+    let mut weeks = Vec::new();
+    for (at, name) in &dated {
+        let day = at.date();
+        if !days.contains(&day) && days.len() < retention.daily {
+            days.push(day);
+            keep.insert(*name);
+        }
+        let week = day.iso_week_date();
+        let week = (week.year(), week.week());
+        if !weeks.contains(&week) && weeks.len() < retention.weekly {
+            weeks.push(week);
+            keep.insert(*name);
+        }
+    }
+    let mut gone: Vec<String> = dated
+        .iter()
+        .rev()
+        .filter(|(_, name)| !keep.contains(name))
+        .map(|(_, name)| (*name).clone())
+        .collect();
+    gone.dedup();
+    gone
+}
+
+/// Deletes the archives in `dir` that `retention` no longer keeps; their
+/// names.
+pub fn prune(dir: &Path, retention: Retention) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    let gone = expired(&names, retention);
+    for name in &gone {
+        std::fs::remove_file(dir.join(name))
+            .with_context(|| format!("cannot remove the old backup {name}"))?;
+    }
+    Ok(gone)
+}
+
 /// A member name that stays inside the directory it is unpacked into.
 fn safe_name(name: &Path) -> bool {
     !name.as_os_str().is_empty() && name.components().all(|c| matches!(c, Component::Normal(_)))
@@ -464,6 +529,48 @@ mod tests {
         ] {
             assert_eq!(safe_name(Path::new(name)), ok, "{name}");
         }
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_of_each_day_and_week() {
+        let name = |stamp: &str| format!("hearth-backup-{stamp}.{EXTENSION}");
+        let names: Vec<String> = [
+            "20261201-020000", // Tuesday
+            "20261130-020000", // Monday
+            "20261130-140000", // Monday, later: the one kept for that day
+            "20261129-020000", // Sunday (the week before, ISO)
+            "20261122-020000", // Sunday, two weeks before
+            "20261115-020000", // three weeks before
+        ]
+        .iter()
+        .map(|s| name(s))
+        .chain(["notes.txt".to_string()])
+        .collect();
+        let check = |daily, weekly, expected: &[&str]| {
+            let gone = expired(&names, Retention { daily, weekly });
+            let expected: Vec<String> = expected.iter().map(|s| name(s)).collect();
+            assert_eq!(gone, expected, "daily {daily}, weekly {weekly}");
+        };
+        // Two days: Tuesday and Monday's later one; no weekly.
+        check(
+            2,
+            0,
+            &[
+                "20261115-020000",
+                "20261122-020000",
+                "20261129-020000",
+                "20261130-020000",
+            ],
+        );
+        // One day and three weeks: Tuesday (also this week's newest), the
+        // Sunday before, the Sunday before that.
+        check(
+            1,
+            3,
+            &["20261115-020000", "20261130-020000", "20261130-140000"],
+        );
+        // Everything kept when retention covers it; other files never touched.
+        check(10, 10, &["20261130-020000"]);
     }
 
     #[test]
