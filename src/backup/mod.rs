@@ -293,7 +293,7 @@ pub fn expired(names: &[String], retention: Retention) -> Vec<String> {
         })
         .collect();
     // Newest first.
-    dated.sort_by(|a, b| b.0.cmp(&a.0));
+    dated.sort_by_key(|d| std::cmp::Reverse(d.0));
     let mut keep = std::collections::HashSet::new();
     let mut days = Vec::new();
     let mut weeks = Vec::new();
