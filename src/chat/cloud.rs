@@ -442,18 +442,8 @@ async fn restore(
     Path(version): Path<i64>,
 ) -> AppResult<Response> {
     let json = state.store.setting_version(SETTING_KEY, version).await?;
-    let settings: CloudSettings = serde_json::from_str(&json)
-        .map_err(|_| AppError::bad_request("That version cannot be read any more."))?;
     // The key is not in the history: restoring keeps the key there is now.
-    let new = apply(
-        &state,
-        &by.user,
-        &ip,
-        settings,
-        KeyChange::Keep,
-        &format!(", restored from version {version}"),
-    )
-    .await?;
+    let new = restore_version(&state, &by.user, &ip, &json, version).await?;
     Ok(redirect_with_flash(
         &state,
         "/admin/cloud",
@@ -691,40 +681,64 @@ pub async fn fallback(
             _ => messages.insert(0, Message::new(Role::System, instructions)),
         }
     }
-    let prepared = prepare(state, user, conversation, messages).await?;
+    let prepared = prepare(state, &messages).await?;
     tracing::info!(
         conversation = conversation.0,
         "the local model cannot answer; asking the cloud model"
     );
-    let generation = crate::cloud::stream(
-        &state.egress,
-        &settings,
-        KeyFile::new(&state.config.data_dir).read(),
-        prepared,
-        Sender::person(user),
-        Some(conversation),
-    );
+    let generation = send(state, &settings, prepared, user, Some(conversation));
     Ok(Some((generation, kept)))
 }
 
-/// The request for the conversation's latest question, redacted.
-pub async fn prepare(
-    state: &AppState,
-    user: &User,
-    conversation: ConversationId,
-    messages: Vec<Message>,
-) -> AppResult<Prepared> {
-    let _ = (user, conversation);
-    let redactor = Redactor::new(known_names(state).await?);
+/// The request for `messages`, redacted with the office's names, with the
+/// assistant's answer length and temperature.
+async fn prepare(state: &AppState, messages: &[Message]) -> AppResult<Prepared> {
     let assistant = state.chat.assistant();
-    Ok(crate::cloud::prepare(
-        &state.chat.cloud(),
-        &messages,
+    prepare_with(
+        state,
+        messages,
         assistant.max_answer_tokens as usize,
         assistant.temperature,
+    )
+    .await
+}
+
+/// The request for `messages`, redacted with the office's names, with
+/// these sampling numbers (a `/v1` client's own).
+pub async fn prepare_with(
+    state: &AppState,
+    messages: &[Message],
+    max_tokens: usize,
+    temperature: f32,
+) -> AppResult<Prepared> {
+    let redactor = Redactor::new(known_names(state).await?);
+    Ok(crate::cloud::prepare(
+        &state.chat.cloud(),
+        messages,
+        max_tokens,
+        temperature,
         &redactor,
         Placeholders::default(),
     ))
+}
+
+/// Sends `prepared` for `user` with the stored key: the answer, as a
+/// generation the chat stores like a local one.
+pub fn send(
+    state: &AppState,
+    settings: &CloudSettings,
+    prepared: Prepared,
+    user: &User,
+    conversation: Option<ConversationId>,
+) -> crate::llm::Generation {
+    crate::cloud::stream(
+        &state.egress,
+        settings,
+        KeyFile::new(&state.config.data_dir).read(),
+        prepared,
+        Sender::person(user),
+        conversation,
+    )
 }
 
 #[derive(Template)]
@@ -786,7 +800,7 @@ async fn ask_now(state: &AppState, user: &User, conversation: ConversationId) ->
     let settings = check_permitted(state, user)?;
     let messages = cloud_messages(state, user, conversation).await?;
     let seen = last_message(state, user, conversation).await?;
-    let prepared = prepare(state, user, conversation, messages).await?;
+    let prepared = prepare(state, &messages).await?;
     let digest = format!("{}-{seen}", prepared.digest());
     Ok(Ask {
         settings,
@@ -873,14 +887,7 @@ async fn confirm(
             "An answer is being written in this conversation; wait for it or stop it.".into(),
         )
     })?;
-    let generation = crate::cloud::stream(
-        &state.egress,
-        &settings,
-        KeyFile::new(&state.config.data_dir).read(),
-        prepared,
-        Sender::person(&user),
-        Some(conversation),
-    );
+    let generation = send(&state, &settings, prepared, &user, Some(conversation));
     super::answer::start_with(
         &state,
         &user,

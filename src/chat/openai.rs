@@ -262,23 +262,14 @@ async fn chat_completions(
             if settings.policy != crate::cloud::Policy::Auto || !settings.permits(&user.user) {
                 return Err(err.into());
             }
-            let redactor = crate::redact::Redactor::new(super::cloud::known_names(&state).await?);
-            let prepared = crate::cloud::prepare(
-                &settings,
+            let prepared = super::cloud::prepare_with(
+                &state,
                 &messages,
                 body.max_tokens.unwrap_or(512) as usize,
                 body.temperature.unwrap_or(0.7),
-                &redactor,
-                crate::redact::Placeholders::default(),
-            );
-            let generation = crate::cloud::stream(
-                &state.egress,
-                &settings,
-                crate::cloud::KeyFile::new(&state.config.data_dir).read(),
-                prepared,
-                crate::egress::Sender::person(&user.user),
-                None,
-            );
+            )
+            .await?;
+            let generation = super::cloud::send(&state, &settings, prepared, &user.user, None);
             model = settings.model.clone();
             (generation, Some(settings.model))
         }

@@ -141,14 +141,7 @@ impl Store {
 
     /// One earlier version of a setting.
     pub async fn setting_version(&self, key: &'static str, version: i64) -> StoreResult<String> {
-        self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT value FROM settings_history WHERE key = ?1 AND version = ?2",
-                params![key, version],
-                |r| r.get(0),
-            )?)
-        })
-        .await
+        self.versioned_value(key.to_string(), version).await
     }
 }
 
