@@ -208,6 +208,10 @@ impl Checkpoint {
 #[derive(Debug, Clone)]
 pub struct Checkpoints {
     path: PathBuf,
+    /// The newest checkpoint of each log this handle wrote or read, so a
+    /// write does not read the whole (ever-growing) file each time; filled
+    /// from the file on the first write.
+    latest: Arc<std::sync::Mutex<Option<std::collections::HashMap<String, Checkpoint>>>>,
 }
 
 /// A line of the checkpoint file, read.
@@ -222,6 +226,7 @@ impl Checkpoints {
     pub fn new(dir: &Path) -> Checkpoints {
         Checkpoints {
             path: dir.join("checkpoints.jsonl"),
+            latest: Arc::default(),
         }
     }
 
@@ -249,16 +254,20 @@ impl Checkpoints {
             .collect())
     }
 
-    /// The newest checkpoint of `log` in the file, if any.
-    pub fn latest(&self, log: &str) -> anyhow::Result<Option<Checkpoint>> {
-        Ok(self
-            .read()?
-            .into_iter()
-            .filter_map(|line| match line {
-                Line::Checkpoint(c) if c.log == log => Some(c),
-                _ => None,
-            })
-            .next_back())
+    /// The newest checkpoint of each log: remembered, or read from the file.
+    fn newest(&self) -> anyhow::Result<std::collections::HashMap<String, Checkpoint>> {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = latest.as_ref() {
+            return Ok(known.clone());
+        }
+        let mut found = std::collections::HashMap::new();
+        for line in self.read()? {
+            if let Line::Checkpoint(c) = line {
+                found.insert(c.log.clone(), c);
+            }
+        }
+        *latest = Some(found.clone());
+        Ok(found)
     }
 
     /// Appends a checkpoint for each log's current head, unless its newest
@@ -267,10 +276,11 @@ impl Checkpoints {
     pub async fn write(&self, store: &Store, signer: &Signer) -> anyhow::Result<Vec<Checkpoint>> {
         let mut lines = String::new();
         let mut written = Vec::new();
+        let newest = self.newest()?;
         for log in Log::ALL {
             let (seq, head) = store.chain_head(log).await?;
             let head = hex::encode(head);
-            if let Some(latest) = self.latest(log.name())?
+            if let Some(latest) = newest.get(log.name())
                 && latest.seq == seq
                 && latest.head == head
                 && latest.key == signer.public_key()
@@ -308,6 +318,16 @@ impl Checkpoints {
             Ok(())
         })
         .await??;
+        if let Some(latest) = self
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            for c in &written {
+                latest.insert(c.log.clone(), c.clone());
+            }
+        }
         Ok(written)
     }
 }
@@ -531,8 +551,13 @@ pub async fn verify(
 async fn walk(store: &Store, log: Log, mut trusted: Vec<Checkpoint>) -> anyhow::Result<Walked> {
     trusted.sort_by_key(|c| (c.seq, c.at));
     let name = log.name().to_string();
-    // The stored hash at each checkpoint's entry, filled in while walking.
+    // The stored hash at each checkpoint's entry, filled in while walking;
+    // the checkpoints by the entry they name, so each entry is one lookup.
     let mut at_checkpoint: Vec<Option<[u8; 32]>> = vec![None; trusted.len()];
+    let mut by_seq: std::collections::HashMap<i64, Vec<usize>> = std::collections::HashMap::new();
+    for (i, c) in trusted.iter().enumerate() {
+        by_seq.entry(c.seq).or_default().push(i);
+    }
     let mut problems = Vec::new();
     let mut prev = GENESIS;
     let mut last_id = 0;
@@ -547,10 +572,8 @@ async fn walk(store: &Store, log: Log, mut trusted: Vec<Checkpoint>) -> anyhow::
             prev = link.effective(log);
             last_id = link.id;
             entries += 1;
-            for (i, c) in trusted.iter().enumerate() {
-                if c.seq == link.id {
-                    at_checkpoint[i] = Some(prev);
-                }
+            for &i in by_seq.get(&link.id).into_iter().flatten() {
+                at_checkpoint[i] = Some(prev);
             }
         }
     }
