@@ -178,6 +178,34 @@ async fn a_flag_can_be_dismissed_and_the_page_buttons_work_without_javascript() 
     );
     let flags: Value = api.get_json("/api/v1/reviews").await.1;
     let flag = flags[0]["id"].as_i64().unwrap();
+    // Too long a correction or note is refused with the reason, and the
+    // flag stays as it was.
+    let long = "x".repeat(4001);
+    let response = api
+        .request(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages/{message}/flag"),
+        )
+        .json(&json!({"rating": "down", "correction": long}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = api
+        .request(Method::POST, &format!("/api/v1/reviews/{flag}/dismiss"))
+        .json(&json!({"note": "y".repeat(501)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("500 characters")
+    );
+    assert_eq!(api.get_json("/api/v1/reviews").await.1[0]["status"], "open");
     let response = owner
         .post_form(
             &format!("/admin/reviews/{flag}/dismiss"),

@@ -32,6 +32,9 @@ pub const HOUSE_FACTS: &str = "House facts";
 /// Longest house fact, in characters.
 const FACT_CHARS: usize = 4000;
 
+/// Longest note on a dismissed flag, in characters.
+const NOTE_CHARS: usize = 500;
+
 /// Flags a page shows.
 const SHOWN: u32 = 200;
 
@@ -131,6 +134,11 @@ async fn dismiss(
     id: FlagId,
     input: DismissInput,
 ) -> AppResult<Flag> {
+    if input.note.trim().chars().count() > NOTE_CHARS {
+        return Err(AppError::bad_request(format!(
+            "A note can be at most {NOTE_CHARS} characters."
+        )));
+    }
     let note = crate::text::clean_name(input.note.trim());
     let flag = state
         .store
