@@ -291,6 +291,10 @@ ROOT_USED_MB=$(du -sm --apparent-size "$ROOTFS" | cut -f1)
 ROOT_IMG=$WORK/rootfs.ext4
 mkfs_ext4_reproducible "$ROOTFS" "$ROOT_IMG" "$ROOT_SLOT_MB" "$ROOT_FS_UUID" hearth-root 0:0
 ROOT_SHA=$(sha256sum "$ROOT_IMG" | cut -d' ' -f1)
+# The tree is in the image now: free its ~750 MiB before the disk is written
+# (CI machines can be short of disk), keeping the one file the ESP needs.
+cp "$ROOTFS/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$WORK/systemd-bootx64.efi"
+rm -rf "$ROOTFS"
 step "root fs (${ROOT_USED_MB} MiB in ${ROOT_SLOT_MB} MiB)"
 
 # The data partition: Hearth's data_dir, owned by hearth, with the default
@@ -316,7 +320,7 @@ export MTOOLS_SKIP_CHECK=1
 truncate -s "${ESP_MB}M" "$ESP_IMG"
 mkfs.vfat -F 32 -n HEARTH-ESP -i "$ESP_VOLID" --invariant "$ESP_IMG" >/dev/null
 mmd -i "$ESP_IMG" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/hearth ::/hearth/a ::/hearth/b
-mcopy -i "$ESP_IMG" "$ROOTFS/usr/lib/systemd/boot/efi/systemd-bootx64.efi" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$ESP_IMG" "$WORK/systemd-bootx64.efi" ::/EFI/BOOT/BOOTX64.EFI
 mcopy -i "$ESP_IMG" "$WORK/vmlinuz" ::/hearth/a/vmlinuz
 mcopy -i "$ESP_IMG" "$WORK/initrd.img" ::/hearth/a/initrd.img
 # No "default": systemd-boot boots the first entry in its order, where entries
@@ -406,12 +410,11 @@ tar --create --file "$BUNDLE" --directory "$BUNDLE_DIR" --format=gnu --owner=0 -
     manifest.json manifest.json.minisig vmlinuz initrd.img rootfs.ext4.zst
 step "bundle"
 
+rm -rf "$WORK"
 if [ "${COMPRESS:-1}" = 1 ]; then
     zstd -q -T0 -10 -f "$IMG" -o "$IMG.zst"
     step "zstd image"
 fi
-
-rm -rf "$WORK"
 mib() { echo "$(( $(stat -c %s "$1") / 1048576 )) MiB"; }
 echo
 echo "kernel $KVER; root tree ${ROOT_USED_MB} MiB; root slot ${ROOT_SLOT_MB} MiB; data ${DATA_MB} MiB"
