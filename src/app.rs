@@ -19,7 +19,7 @@ use crate::llm::{Engine, EngineConfig};
 use crate::store::Store;
 use crate::web::middleware::HostAllowlist;
 use crate::web::{Access, RouteSpec, Routes, assets};
-use crate::{admin, api, auth, chat, docs, pages, schedule};
+use crate::{admin, api, auth, backups, chat, docs, pages, schedule};
 
 /// Everything a request may need: cheap-to-clone handles, each
 /// capability's state in its own struct (which handlers can also take on
@@ -41,6 +41,10 @@ pub struct AppState {
     pub ledger: crate::audit::chain::Ledger,
     /// The one way out of the box, logged.
     pub egress: crate::egress::Egress,
+    /// The backup being written, and the restart a restore asks for.
+    pub backups: Arc<backups::Backups>,
+    /// The last day's CPU, memory, queue and speed, for Admin → System.
+    pub health: Arc<crate::appliance::health::History>,
 }
 
 impl AppState {
@@ -98,6 +102,8 @@ impl AppState {
             search: crate::search::IndexSlot::default(),
             docs: docs::Docs::new(),
             lan: crate::appliance::lan::Lan::default(),
+            backups: Arc::default(),
+            health: Arc::default(),
         })
     }
 }
@@ -145,6 +151,7 @@ fn all_routes() -> Routes {
         .merge(docs::routes())
         .merge(schedule::routes())
         .merge(admin::routes())
+        .merge(backups::routes())
         .merge(crate::changes::routes())
         .merge(crate::metrics::routes())
         .merge(api::routes())
@@ -216,6 +223,8 @@ pub async fn run_with_https(
     let purge = tokio::spawn(purge_sessions_periodically(state.clone()));
     let checkpoints = tokio::spawn(checkpoint_periodically(state.clone()));
     let disk = tokio::spawn(watch_disk(state.clone()));
+    let nightly = tokio::spawn(backups::run_nightly(state.clone()));
+    let health = tokio::spawn(crate::appliance::health::keep(state.clone()));
     let stop_documents = tokio_util::sync::CancellationToken::new();
     let documents = tokio::spawn(docs::run_background(state.clone(), stop_documents.clone()));
     let engine = state.chat.engine.clone();
@@ -248,6 +257,8 @@ pub async fn run_with_https(
     }
     purge.abort();
     disk.abort();
+    nightly.abort();
+    health.abort();
     checkpoints.abort();
     // The last entries (the shutdown's own) are signed too.
     if let Err(err) = state_for_shutdown
@@ -349,7 +360,15 @@ async fn watch_disk(state: AppState) {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     use crate::appliance::{notify, status};
     let listen = config.server.listen;
+    // A backup checked before a restart (Admin → Backups, the setup page)
+    // goes in place before anything opens the database.
+    let restored = crate::backup::apply_staged(&config)
+        .context("a checked backup was waiting, and putting it in place failed; the data directory is as the backup left it so far: run `hearth restore` with the backup again")?;
     let state = AppState::new(config).await?;
+    if let Some(restored) = &restored {
+        tracing::warn!(files = restored.files, "a backup was put in place");
+        backups::record_restored(&state, restored).await;
+    }
     let updates = crate::appliance::update::UpdateFiles::new(&state.config.data_dir);
     if let Err(err) = admin::system::record_update_outcome(&state.store, &updates).await {
         tracing::warn!(error = %format!("{err:#}"), "cannot record how the last update ended");
@@ -379,9 +398,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     notify::ready(&format!("serving on {local}"));
     let https = listen_https(&state).await;
     let lan = state.lan.clone();
+    let restart = state.backups.restart.clone();
+    let shutdown_restart = restart.clone();
     let shutdown = async move {
-        shutdown_signal().await;
-        notify::stopping();
+        tokio::select! {
+            () = shutdown_signal() => notify::stopping(),
+            () = shutdown_restart.cancelled() => notify::reloading(),
+        }
         watchdog.abort();
         if let (Some(task), Some(path)) = (keep_status, &status_file) {
             task.abort();
@@ -390,8 +413,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         lan.stop();
     };
     run_with_https(listener, https, state, shutdown).await?;
+    if restart.is_cancelled() {
+        tracing::warn!("Hearth restarts");
+        return Err(restart_in_place());
+    }
     tracing::info!("Hearth stopped");
     Ok(())
+}
+
+/// Replaces this process with a fresh `hearth` with the same arguments (the
+/// same process to systemd and to whoever started it); returns only when
+/// that fails.
+fn restart_in_place() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => return anyhow::anyhow!("cannot find Hearth's program to restart it: {err}"),
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    anyhow::anyhow!("cannot restart Hearth: {err}; start it again by hand")
 }
 
 /// The HTTPS listener and its certificate (made now if there is none),

@@ -58,6 +58,10 @@ fn kind(key: &str) -> Option<(&'static str, Role)> {
         k if k == crate::chat::assistant::MODEL_SETTING_KEY => ("The model in use", Role::Admin),
         k if k == crate::cloud::SETTING_KEY => ("Cloud fallback", Role::Owner),
         k if k == crate::auth::BUSINESS_NAME_SETTING => ("The business's name", Role::Owner),
+        k if k == crate::backup::plan::SETTING_KEY => ("The backup plan", Role::Owner),
+        k if k == crate::auth::two_factor::REQUIRED_SETTING => {
+            ("Two-factor sign-in for owners and admins", Role::Owner)
+        }
         k if k == TIME_ZONE_SETTING => ("The time zone", Role::Admin),
         k if k == STEP_SETTING => ("The booking step", Role::Admin),
         k if k == HOURS_SETTING => ("Opening hours", Role::Admin),
@@ -335,6 +339,17 @@ async fn restore(
         k if k == crate::docs::STAFF_COLLECTIONS_SETTING => {
             crate::docs::collections::set_staff_create(state, by, ip, value.trim() == "true")
                 .await?;
+        }
+        k if k == crate::auth::two_factor::REQUIRED_SETTING => {
+            crate::auth::two_factor::set_required(state, by, ip, value == "admins", &note).await?;
+        }
+        k if k == crate::backup::plan::SETTING_KEY => {
+            let plan: crate::backup::plan::Plan =
+                serde_json::from_str(&value).map_err(|_| unreadable())?;
+            if let Some(problem) = plan.problem(&state.config) {
+                return Err(AppError::BadRequest(problem));
+            }
+            crate::backups::save_plan(state, by, ip, &plan, &note).await?;
         }
         k => {
             let id = k

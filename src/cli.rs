@@ -144,6 +144,17 @@ enum Command {
         /// corpus and held-out samples, and its speed
         #[arg(long)]
         redaction: bool,
+        /// Measure backups instead: backup and restore MB/s of a data
+        /// directory of --backup-gb GB of documents and --backup-chunks
+        /// chunks, and search latency during a backup against idle
+        #[arg(long)]
+        backup: bool,
+        /// GB of stored documents for --backup
+        #[arg(long, default_value_t = 5.0)]
+        backup_gb: f64,
+        /// Chunks of searchable text for --backup
+        #[arg(long, default_value_t = 100_000)]
+        backup_chunks: usize,
     },
 }
 
@@ -471,6 +482,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { schedule: true, .. } => runtime.block_on(crate::bench::schedule::run()),
+        Command::Bench {
+            backup: true,
+            backup_gb,
+            backup_chunks,
+            ..
+        } => runtime.block_on(crate::bench::backup::run(
+            backup_gb.max(0.0),
+            backup_chunks.max(100),
+        )),
         Command::Bench {
             redaction: true, ..
         } => {

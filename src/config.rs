@@ -159,6 +159,10 @@ pub struct StorageConfig {
     /// finds the disk full, so signing in and deleting keep working; it is
     /// set aside again once there is room.
     pub reserve_mb: u64,
+    /// Largest backup archive accepted as an upload to restore from (Admin →
+    /// Backups, the setup page), in bytes. Larger ones are restored from the
+    /// backup folder or with `hearth restore`.
+    pub max_restore_upload_bytes: u64,
 }
 
 /// Office documents: uploads, extraction, the search index and answers
@@ -436,6 +440,7 @@ impl Default for StorageConfig {
             min_free_mb: 1024,
             min_free_percent: 5,
             reserve_mb: 16,
+            max_restore_upload_bytes: 20 * 1024 * 1024 * 1024,
         }
     }
 }

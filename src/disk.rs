@@ -324,6 +324,64 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// A secret kept in one small file under `<data_dir>/secrets/` (mode 0600 in
+/// a 0700 directory), replaced whole: the cloud API key, the backups'
+/// recovery passphrase.
+#[derive(Debug, Clone)]
+pub struct SecretFile {
+    path: PathBuf,
+}
+
+impl SecretFile {
+    /// `<data_dir>/secrets/<name>`.
+    pub fn new(data_dir: &Path, name: &str) -> SecretFile {
+        SecretFile {
+            path: data_dir.join("secrets").join(name),
+        }
+    }
+
+    /// The secret, trimmed; `None` when there is none.
+    pub fn read(&self) -> Option<String> {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+    }
+
+    /// When the secret was last replaced (Unix seconds).
+    pub fn modified(&self) -> Option<i64> {
+        let modified = std::fs::metadata(&self.path).ok()?.modified().ok()?;
+        let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(since.as_secs() as i64)
+    }
+
+    /// Replaces the secret (written whole, synced, readable by Hearth only).
+    pub fn write(&self, secret: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let partial = self.path.with_extension("partial");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)?;
+        file.write_all(secret.trim().as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&partial, &self.path)
+    }
+
+    pub fn remove(&self) -> std::io::Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Gives `path` the owner of its directory, so files root writes into
 /// the data directory (the updater, a console command) stay Hearth's. Does nothing when not
 /// root (the owner is already right).

@@ -54,6 +54,12 @@ pub enum AppError {
     /// The box has no owner yet: everything waits for `/setup`.
     #[error("Hearth is not set up yet. Open /setup in a browser.")]
     SetupRequired,
+    /// The owner requires two-factor sign-in for this person's role, and
+    /// they have not turned it on yet.
+    #[error(
+        "Two-factor sign-in is required for owners and admins: turn it on at /profile/two-factor first."
+    )]
+    TwoFactorRequired,
     /// A part of Hearth is busy or down; try again later.
     #[error("{message}")]
     Unavailable {
@@ -116,7 +122,10 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::NotAllowed(_) | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::Forbidden
+            | AppError::NotAllowed(_)
+            | AppError::Csrf
+            | AppError::TwoFactorRequired => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -145,6 +154,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::SetupRequired => "setup_required",
+            AppError::TwoFactorRequired => "two_factor_required",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }

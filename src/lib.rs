@@ -22,6 +22,7 @@ pub mod appliance;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod backups;
 pub mod bench;
 pub mod calendar;
 pub mod changes;

@@ -33,6 +33,11 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// Notes when the server started (for the uptime).
+/// Whole seconds since Hearth started.
+pub fn uptime_secs() -> u64 {
+    STARTED.get().map_or(0, |s| s.elapsed().as_secs())
+}
+
 pub fn mark_start() {
     STARTED.get_or_init(Instant::now);
 }
@@ -174,7 +179,7 @@ fn escape(value: &str) -> String {
 }
 
 /// Seconds of CPU this process has used, and its resident memory in bytes.
-fn process_usage() -> (f64, f64) {
+pub fn process_usage() -> (f64, f64) {
     // SAFETY: sysconf has no preconditions.
     let (ticks, page) = unsafe {
         (

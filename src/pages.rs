@@ -178,8 +178,35 @@ pub async fn checklist(state: &AppState, viewer: &User) -> AppResult<Checklist> 
         done: !demonstration,
         link: Some(("/admin/models#catalog", "Open the catalog")),
     };
+    let plan = crate::backup::plan::Plan::from_stored(
+        store
+            .setting(crate::backup::plan::SETTING_KEY)
+            .await?
+            .as_deref(),
+        &state.config,
+    );
+    let last = crate::backup::plan::LastRun::read(&state.config.data_dir);
+    let backups = Item {
+        id: "backups",
+        title: "Back up the office's data every night",
+        detail: match (&plan.nightly_at, &last) {
+            (_, Some(last)) if !last.ok => format!("The last backup failed: {}", last.message),
+            (Some(at), Some(_)) => format!("Every night at {at}, into {}.", plan.directory),
+            (Some(at), None) => format!(
+                "Planned every night at {at}; no backup has been written yet."
+            ),
+            (None, _) => "Choose a USB drive or network share, set a recovery passphrase and a nightly time: one encrypted file then holds everything the office keeps here."
+                .to_string(),
+        } + if is_owner {
+            ""
+        } else {
+            " Only the owner can change this."
+        },
+        done: plan.nightly_at.is_some() && last.is_some_and(|l| l.ok),
+        link: is_owner.then_some(("/admin/backups", "Set up backups")),
+    };
     Ok(Checklist {
-        items: vec![business, staff, documents_item, model_item],
+        items: vec![business, staff, documents_item, model_item, backups],
     })
 }
 

@@ -433,6 +433,9 @@ fn every_action_in_the_code_has_a_sentence() {
         "schedule.time_zone",
         "schedule.opening_hours",
         "schedule.slot_minutes",
+        // Setting keys.
+        "auth.two_factor_required",
+        "backup.settings",
     ];
     fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {

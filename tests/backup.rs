@@ -261,3 +261,117 @@ async fn a_backup_restores_the_same_data_and_damaged_ones_are_refused() {
         stderr(&out)
     );
 }
+
+/// A backup taken while people upload documents and chat restores to a
+/// consistent box: the database passes SQLite's integrity check, every
+/// document it lists has its stored original, and the restored box serves
+/// them.
+#[tokio::test]
+async fn a_backup_during_uploads_and_chats_restores_consistently() {
+    hearth::chat::models::download::install_tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let old = root.path().join("busy");
+    let key = ChildServer::prepare(&old, "");
+    let mut server = ChildServer::start(&old).await;
+    let base = server.base.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Uploads and chat messages, without pause, until told to stop.
+    let busy = {
+        let stop = stop.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let api = ApiClient::new(&base, &key);
+            let conversation = api.new_conversation().await;
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let form = reqwest::multipart::Form::new().part(
+                    "file",
+                    reqwest::multipart::Part::bytes(
+                        format!("Note {n}: the boiler in room {n} was serviced.").into_bytes(),
+                    )
+                    .file_name(format!("note-{n}.txt")),
+                );
+                let response = api
+                    .request(Method::POST, "/api/v1/documents")
+                    .multipart(form)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+                api.request(
+                    Method::POST,
+                    &format!("/api/v1/conversations/{conversation}/messages"),
+                )
+                .json(&json!({"content": format!("Question {n}")}))
+                .send()
+                .await
+                .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let usb = root.path().join("usb");
+    let made = ChildServer::console(
+        &old,
+        &["backup", "--to", usb.to_str().unwrap()],
+        &format!("{PASSPHRASE}\n"),
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let uploaded = busy.await.unwrap();
+    assert!(uploaded >= 2, "uploads ran during the backup ({uploaded})");
+    server.terminate(std::time::Duration::from_secs(10));
+
+    let fresh = root.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("test.toml"), "").unwrap();
+    let archive = only_archive(&usb);
+    let out = ChildServer::console(
+        &fresh,
+        &["restore", archive.to_str().unwrap()],
+        &format!("{PASSPHRASE}\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = rusqlite::Connection::open(fresh.join("hearth.db")).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let stored: Vec<String> = conn
+        .prepare("SELECT stored_as FROM documents")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!stored.is_empty(), "documents were backed up");
+    for name in &stored {
+        assert!(
+            fresh.join("documents/files").join(name).is_file(),
+            "the original of {name} is in the backup"
+        );
+    }
+    let messages: i64 = conn
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert!(messages >= 1);
+    drop(conn);
+    let restored = ChildServer::start(&fresh).await;
+    let api = ApiClient::new(&restored.base, &key);
+    let listed: Value = api
+        .request(Method::GET, "/api/v1/documents")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["total"].as_i64(),
+        Some(stored.len() as i64),
+        "the restored box lists every document: {listed}"
+    );
+}

@@ -1115,6 +1115,7 @@ async fn a_full_disk_loses_nothing_acknowledged_and_keeps_the_way_out_open() {
             min_free_mb: 0,
             min_free_percent: 0,
             reserve_mb: 2,
+            ..hearth::config::StorageConfig::default()
         },
         ..hearth::config::Config::default()
     };
@@ -1283,6 +1284,7 @@ async fn uploads_are_refused_under_the_free_space_floor() {
             min_free_mb: 8,
             min_free_percent: 50,
             reserve_mb: 1,
+            ..hearth::config::StorageConfig::default()
         },
         ..hearth::config::Config::default()
     };

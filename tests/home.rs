@@ -27,7 +27,7 @@ fn items(html: &Html) -> Vec<(String, bool)> {
 }
 
 fn ticked(html: &Html) -> Vec<&'static str> {
-    let ids = ["business", "staff", "documents", "model"];
+    let ids = ["business", "staff", "documents", "model", "backups"];
     items(html)
         .into_iter()
         .filter(|(_, done)| *done)
@@ -68,12 +68,12 @@ async fn the_checklist_ticks_itself_off_as_the_box_is_set_up() {
     let html = home(&owner).await;
     assert_eq!(
         items(&html).len(),
-        4,
-        "name and zone, staff, documents, model"
+        5,
+        "name and zone, staff, documents, model, backups"
     );
     // Setup named the business; the zone is the box's own until confirmed.
     assert!(ticked(&html).is_empty(), "{:?}", items(&html));
-    assert_eq!(select_text(&html, "#checklist-progress"), "0 of 4 done");
+    assert_eq!(select_text(&html, "#checklist-progress"), "0 of 5 done");
     assert!(select_text(&html, "#check-model").contains("demonstration model"));
     assert_eq!(
         select_attr(&html, "#check-model a", "href"),
@@ -170,7 +170,56 @@ async fn the_checklist_ticks_itself_off_as_the_box_is_set_up() {
     .unwrap();
     let html = home(&owner).await;
     assert_eq!(ticked(&html), ["business", "staff", "documents", "model"]);
-    assert_eq!(select_text(&html, "#checklist-progress"), "4 of 4 done");
+    assert_eq!(select_text(&html, "#checklist-progress"), "4 of 5 done");
+    assert_eq!(
+        select_attr(&html, "#check-backups a", "href"),
+        "/admin/backups"
+    );
+
+    // 5. Nightly backups, with one written.
+    let usb = tempfile::tempdir().unwrap();
+    let passphrase = "willow-harbour-amber-ledge";
+    owner
+        .post_form(
+            "/admin/backups/passphrase",
+            &[
+                ("passphrase", passphrase),
+                ("passphrase_confirm", passphrase),
+            ],
+        )
+        .await;
+    let response = owner
+        .post_form(
+            "/admin/backups/plan",
+            &[
+                ("directory", usb.path().to_str().unwrap()),
+                ("nightly", "on"),
+                ("nightly_at", "03:00"),
+                ("keep_daily", "7"),
+                ("keep_weekly", "4"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    owner.post_form("/admin/backups/run", &[]).await;
+    for _ in 0..600 {
+        let progress: serde_json::Value = owner
+            .get("/admin/backups/progress")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if progress["running"] == false && progress["last_ok"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let html = home(&owner).await;
+    assert_eq!(
+        ticked(&html),
+        ["business", "staff", "documents", "model", "backups"]
+    );
+    assert_eq!(select_text(&html, "#checklist-progress"), "5 of 5 done");
     assert!(select_text(&html, "#checklist-title").ends_with("is ready"));
 }
 
@@ -180,7 +229,7 @@ async fn the_checklist_can_be_hidden_per_person_and_brought_back() {
     let admin = server.user(&owner, "alex", "admin").await;
     // Admins see it too, without the owner's business link.
     let html = home(&admin).await;
-    assert_eq!(items(&html).len(), 4);
+    assert_eq!(items(&html).len(), 5);
     assert!(ticked(&html).contains(&"model"), "{:?}", items(&html));
     assert_eq!(select_attr(&html, "#check-business a", "href"), "");
     assert!(select_text(&html, "#check-business").contains("Only the owner"));

@@ -22,7 +22,8 @@ const ABOVE_ENGINES: [&str; 12] = [
 ];
 
 /// Everything else: plumbing and wiring, which may use what it needs.
-const WIRING: [&str; 13] = [
+const WIRING: [&str; 14] = [
+    "backups",
     "changes",
     "metrics",
     "web",

@@ -165,6 +165,73 @@ pub struct SystemPage {
     metrics_on: bool,
     /// A token just made, shown this once.
     new_metrics_token: Option<String>,
+    health: HealthView,
+}
+
+/// The box's health as the page shows it.
+#[derive(Debug, Clone)]
+pub struct HealthView {
+    uptime: String,
+    cpus: usize,
+    /// Hearth's memory, and the machine's available and total.
+    memory: String,
+    memory_available: String,
+    memory_total: String,
+    disk_free: String,
+    disk_total: String,
+    disk_floor: String,
+    disk_low: bool,
+    /// The model's state in words ("Ready: SmolLM2-…").
+    model: String,
+    model_ok: bool,
+    queued: usize,
+    active: usize,
+    parallel: u32,
+    charts: Vec<crate::appliance::health::Chart>,
+    /// How the last backup went, in words; `None` before the first.
+    last_backup: Option<(bool, String)>,
+}
+
+fn health_view(state: &AppState, times: &crate::web::time::Times) -> HealthView {
+    use crate::llm::EngineState;
+    let human = crate::disk::human_size;
+    let uptime = crate::metrics::uptime_secs();
+    let (_, rss) = crate::metrics::process_usage();
+    let disk = state.config.disk().status();
+    let engine = state.chat.engine.status();
+    let (model, model_ok) = match &engine.state {
+        EngineState::Loading { model } => (format!("Loading {model}"), true),
+        EngineState::Ready { model } => (format!("Ready: {model}"), true),
+        EngineState::Failed { model, error } => (format!("{model} failed: {error}"), false),
+        EngineState::Stopped => ("Stopped".to_string(), false),
+    };
+    let last_backup = crate::backup::plan::LastRun::read(&state.config.data_dir).map(|last| {
+        let when = times.at(last.finished_at).full;
+        if last.ok {
+            (true, format!("{when}: {}", last.message))
+        } else {
+            (false, format!("{when}: failed: {}", last.message))
+        }
+    });
+    HealthView {
+        uptime: crate::appliance::health::duration_words(uptime),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory: human(rss as u64),
+        memory_available: crate::llm::hardware::available_memory()
+            .map_or_else(|| "?".into(), human),
+        memory_total: crate::llm::hardware::total_memory().map_or_else(|| "?".into(), human),
+        disk_free: human(disk.free),
+        disk_total: human(disk.total),
+        disk_floor: human(disk.floor),
+        disk_low: disk.low(),
+        model,
+        model_ok,
+        queued: engine.queued,
+        active: engine.active,
+        parallel: engine.parallel,
+        charts: crate::appliance::health::charts(&state.health.samples(), state.store.now()),
+        last_backup,
+    }
 }
 
 impl SystemPage {
@@ -210,6 +277,14 @@ async fn build(state: &AppState, shell: Shell, error: Option<String>) -> SystemP
         error,
         metrics_on: crate::metrics::has_token(state).await.unwrap_or(false),
         new_metrics_token: None,
+        health: health_view(
+            state,
+            &crate::web::time::Times::load(state)
+                .await
+                .unwrap_or_else(|_| {
+                    crate::web::time::Times::new(jiff::tz::TimeZone::UTC, jiff::Timestamp::now())
+                }),
+        ),
     }
 }
 

@@ -32,6 +32,11 @@ pub fn routes() -> Routes {
         .post("/admin/users/{id}/password", Access::Admin, password_submit)
         .post("/admin/users/{id}/disable", Access::Admin, disable_submit)
         .post("/admin/users/{id}/enable", Access::Admin, enable_submit)
+        .post(
+            "/admin/users/{id}/two-factor/reset",
+            Access::Admin,
+            two_factor_reset_submit,
+        )
         .get("/api/v1/users", Access::Admin, api_list)
         .post("/api/v1/users", Access::Admin, api_create)
         .get("/api/v1/users/{id}", Access::Admin, api_get)
@@ -242,6 +247,8 @@ pub struct UsersPage {
     assignable: Vec<Role>,
     error: Option<String>,
     times: Times,
+    /// Whether owners and admins must use two-factor sign-in.
+    two_factor_required: bool,
 }
 
 impl UsersPage {
@@ -273,6 +280,7 @@ async fn users_page(
         assignable: assignable_roles(&by),
         error: None,
         times: Times::load(&state).await?,
+        two_factor_required: state.auth.two_factor_required(),
     };
     Ok(render_with_status(StatusCode::OK, &page))
 }
@@ -304,6 +312,7 @@ async fn create_submit(
                 assignable: assignable_roles(&by),
                 error: Some(err.to_string()),
                 times: Times::load(&state).await?,
+                two_factor_required: state.auth.two_factor_required(),
             };
             Ok(render_with_status(StatusCode::BAD_REQUEST, &page))
         }
@@ -323,6 +332,8 @@ pub struct UserPage {
     assignable: Vec<Role>,
     error: Option<String>,
     times: Times,
+    /// Whether the person has two-factor sign-in on.
+    two_factor: bool,
 }
 
 impl UserPage {
@@ -352,6 +363,7 @@ async fn render_user_page(
         assignable: assignable_roles(by),
         error,
         times: Times::load(state).await?,
+        two_factor: state.store.two_factor_enabled(id).await?,
     };
     Ok(render_with_status(status, &page))
 }
@@ -455,6 +467,43 @@ async fn password_submit(
         &by,
         id,
         "Set a new password for {name}; they were signed out everywhere.",
+        change,
+    )
+    .await
+}
+
+/// Turns off someone's two-factor sign-in (their phone and recovery codes
+/// lost): they sign in with their password and can turn it on again.
+async fn two_factor_reset_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    ClientIp(ip): ClientIp,
+    AdminUser(by): AdminUser,
+    Path(id): Path<UserId>,
+) -> AppResult<Response> {
+    let change = async {
+        let target = state.store.user(id).await?;
+        if !Manager::User(&by.user).may_manage(target.role) || target.id == by.user.id {
+            return Err(AppError::Forbidden);
+        }
+        if state.store.disable_two_factor(id).await? {
+            audit::record(
+                &state.store,
+                Actor::User(&by.user),
+                &ip,
+                Event::ok("auth.two_factor_disabled", Target::User(&target.username))
+                    .detail("reset: phone and recovery codes lost"),
+            )
+            .await?;
+        }
+        Ok(target)
+    };
+    on_user_page(
+        &state,
+        shell,
+        &by,
+        id,
+        "Turned off two-factor sign-in for {name}: their password alone signs them in until they turn it on again.",
         change,
     )
     .await

@@ -9,6 +9,7 @@
 //! the whole system, A/B, and goes back if it fails.
 
 pub mod console;
+pub mod health;
 pub mod lan;
 pub mod notify;
 pub mod ssh;

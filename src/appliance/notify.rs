@@ -24,6 +24,15 @@ pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
+/// Tells systemd that Hearth restarts in place (same process, a fresh
+/// program after `exec`), which sends READY again when it serves.
+pub fn reloading() {
+    send(&[
+        NotifyState::Reloading,
+        NotifyState::Status("restarting into a restored backup"),
+    ]);
+}
+
 /// A new status line for `systemctl status hearth`.
 pub fn status(status: &str) {
     send(&[NotifyState::Status(status)]);

@@ -259,6 +259,10 @@ actions! {
     AuthLogout = "auth.logout",
     /// One of a person's other sessions was ended from their profile.
     AuthSessionEnded = "auth.session_ended",
+    /// Someone turned on two-factor sign-in (or made new recovery codes).
+    AuthTwoFactorEnabled = "auth.two_factor_enabled",
+    /// Two-factor sign-in was turned off (by the person, or reset by an owner).
+    AuthTwoFactorDisabled = "auth.two_factor_disabled",
     SetupCompleted = "setup.completed",
     UserCreated = "user.created",
     UserUpdated = "user.updated",
@@ -303,6 +307,10 @@ actions! {
     BackupCreated = "backup.created",
     /// The box's data was put back from a backup.
     BackupRestored = "backup.restored",
+    /// The owner set or changed the backups' recovery passphrase.
+    BackupPassphraseSet = "backup.passphrase_set",
+    /// The owner opened the recovery sheet (which shows the passphrase).
+    BackupSheetViewed = "backup.sheet_viewed",
     /// Someone checked the audit log's chain and checkpoints (failed: it
     /// was found altered).
     AuditVerified = "audit.verified",

@@ -63,6 +63,14 @@ fn phrase_of(action: Action) -> Phrase {
         AuthLogin => phrase("signed in", "sign in as {what}"),
         AuthLogout => phrase("signed out", "sign out"),
         AuthSessionEnded => phrase("ended one of their sessions", "end a session"),
+        AuthTwoFactorEnabled => phrase(
+            "turned on two-factor sign-in for {what}",
+            "turn on two-factor sign-in for {what}",
+        ),
+        AuthTwoFactorDisabled => phrase(
+            "turned off two-factor sign-in for {what}",
+            "turn off two-factor sign-in for {what}",
+        ),
         SetupCompleted => phrase("set up Hearth for {what}", "set up Hearth"),
         UserCreated => phrase(
             "created an account for {what}",
@@ -139,6 +147,14 @@ fn phrase_of(action: Action) -> Phrase {
         BackupRestored => phrase(
             "restored the office's data from a backup",
             "restore the office's data from a backup",
+        ),
+        BackupPassphraseSet => phrase(
+            "set the backups' recovery passphrase",
+            "set the backups' recovery passphrase",
+        ),
+        BackupSheetViewed => phrase(
+            "opened the backups' recovery sheet",
+            "open the recovery sheet",
         ),
         ReviewFlagged => phrase("flagged an answer", "flag an answer"),
         ReviewDismissed => phrase("dismissed a flag on an answer", "dismiss a flag"),

@@ -165,6 +165,9 @@ async fn login_submit(
         ));
     }
     state.auth.throttle.succeed(&keys);
+    if let Some(ask) = super::two_factor::ask_code_if_enabled(&state, &shell, &user, &next).await? {
+        return Ok(ask);
+    }
     let previous = current.and_then(|c| c.session_id());
     start_session(&state, &user, previous, &headers, &ip, &next).await
 }
@@ -178,6 +181,20 @@ pub(super) async fn start_session(
     headers: &HeaderMap,
     ip: &str,
     next: &str,
+) -> AppResult<Response> {
+    start_session_noting(state, user, previous, headers, ip, next, "").await
+}
+
+/// [`start_session`], with `how` ("with a two-factor code") in the audit
+/// entry.
+pub(super) async fn start_session_noting(
+    state: &AppState,
+    user: &User,
+    previous: Option<SessionId>,
+    headers: &HeaderMap,
+    ip: &str,
+    next: &str,
+    how: &str,
 ) -> AppResult<Response> {
     if let Some(previous) = previous {
         state.store.delete_session(previous).await?;
@@ -204,7 +221,7 @@ pub(super) async fn start_session(
         &state.store,
         Actor::User(user),
         ip,
-        Event::ok("auth.login", Target::User(&user.username)),
+        Event::ok("auth.login", Target::User(&user.username)).detail(how),
     )
     .await?;
     let mut response = Redirect::to(next).into_response();

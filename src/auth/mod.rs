@@ -14,6 +14,7 @@ mod setup;
 mod state;
 pub mod throttle;
 pub mod token;
+pub mod two_factor;
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -229,6 +230,7 @@ pub fn routes() -> Routes {
         .merge(setup::routes())
         .merge(login::routes())
         .merge(profile::routes())
+        .merge(two_factor::routes())
 }
 
 pub use profile::api_doc as profile_api_doc;

@@ -64,6 +64,8 @@ pub struct ProfilePage {
     password_error: Option<String>,
     key_error: Option<String>,
     times: Times,
+    /// Two-factor sign-in: on (and recovery codes left), or off.
+    two_factor: Option<i64>,
 }
 
 impl ProfilePage {
@@ -96,6 +98,12 @@ async fn load_page(state: &AppState, shell: Shell, user: &CurrentUser) -> AppRes
         password_error: None,
         key_error: None,
         times: Times::load(state).await?,
+        two_factor: state
+            .store
+            .two_factor(user.user.id)
+            .await?
+            .filter(|t| t.enabled_at.is_some())
+            .map(|t| t.recovery_left),
     })
 }
 

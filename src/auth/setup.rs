@@ -45,6 +45,12 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/setup", Access::Public, setup_page)
         .post("/setup", Access::Public, setup_submit)
+        .route_with_own_limit(
+            axum::http::Method::POST,
+            "/setup/restore",
+            Access::Public,
+            restore_submit,
+        )
         .post("/api/v1/setup", Access::Public, api_setup)
 }
 
@@ -54,6 +60,9 @@ pub struct SetupPage {
     shell: Shell,
     form: SetupForm,
     error: Option<String>,
+    /// Why a restore from a backup was refused (the restore form opens).
+    restore_error: Option<String>,
+    max_upload: String,
 }
 
 /// What setup asks for, from the form or the API.
@@ -80,6 +89,8 @@ async fn setup_page(State(state): State<AppState>, shell: Shell) -> AppResult<Re
         shell,
         form: SetupForm::default(),
         error: None,
+        restore_error: None,
+        max_upload: crate::disk::human_size(state.config.storage.max_restore_upload_bytes),
     };
     Ok(render_with_status(StatusCode::OK, &page))
 }
@@ -93,6 +104,7 @@ async fn setup_submit(
 ) -> AppResult<Response> {
     if form.password_confirm.as_deref() != Some(form.password.as_str()) {
         return Ok(setup_error(
+            &state,
             shell,
             form,
             StatusCode::BAD_REQUEST,
@@ -101,10 +113,15 @@ async fn setup_submit(
     }
     match complete_setup(&state, &form, &ip).await {
         Ok(user) => Ok(login::start_session(&state, &user, None, &headers, &ip, "/").await?),
-        Err(AppError::BadRequest(message)) => {
-            Ok(setup_error(shell, form, StatusCode::BAD_REQUEST, message))
-        }
+        Err(AppError::BadRequest(message)) => Ok(setup_error(
+            &state,
+            shell,
+            form,
+            StatusCode::BAD_REQUEST,
+            message,
+        )),
         Err(AppError::TooManyRequests { message, .. }) => Ok(setup_error(
+            &state,
             shell,
             form,
             StatusCode::TOO_MANY_REQUESTS,
@@ -115,7 +132,13 @@ async fn setup_submit(
     }
 }
 
-fn setup_error(shell: Shell, mut form: SetupForm, status: StatusCode, message: String) -> Response {
+fn setup_error(
+    state: &AppState,
+    shell: Shell,
+    mut form: SetupForm,
+    status: StatusCode,
+    message: String,
+) -> Response {
     form.password.clear();
     form.password_confirm = None;
     form.setup_code.clear();
@@ -125,8 +148,82 @@ fn setup_error(shell: Shell, mut form: SetupForm, status: StatusCode, message: S
             shell,
             form,
             error: Some(message),
+            restore_error: None,
+            max_upload: crate::disk::human_size(state.config.storage.max_restore_upload_bytes),
         },
     )
+}
+
+/// "Restore from a backup instead": a fresh box takes an uploaded backup
+/// (with the setup code, so nobody else on the network can fill the box
+/// first), checks it whole, and restarts into it.
+async fn restore_submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    ClientIp(ip): ClientIp,
+    multipart: axum::extract::Multipart,
+) -> AppResult<Response> {
+    let refuse = |status: StatusCode, message: String| {
+        tracing::warn!(reason = %message, "a restore on the setup page was refused");
+        render_with_status(
+            status,
+            &SetupPage {
+                shell: shell.clone(),
+                form: SetupForm::default(),
+                error: None,
+                restore_error: Some(message),
+                max_upload: crate::disk::human_size(state.config.storage.max_restore_upload_bytes),
+            },
+        )
+    };
+    let _guard = state.auth.setup.lock.lock().await;
+    if state.auth.is_set_up(&state.store).await? {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let request = match crate::backups::read_restore_form(&state, multipart).await {
+        Ok(r) => r,
+        Err(message) => return Ok(refuse(StatusCode::BAD_REQUEST, message)),
+    };
+    let field = |name: &str| request.fields.get(name).cloned().unwrap_or_default();
+    let discard = || async {
+        if let Some(path) = &request.uploaded {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    };
+    match check_code(&state, &field("setup_code"), "", &ip).await {
+        Ok(()) => {}
+        Err(AppError::BadRequest(message)) => {
+            discard().await;
+            return Ok(refuse(StatusCode::BAD_REQUEST, message));
+        }
+        Err(AppError::TooManyRequests { message, .. }) => {
+            discard().await;
+            return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, message));
+        }
+        Err(other) => {
+            discard().await;
+            return Err(other);
+        }
+    }
+    let Some(archive) = request.uploaded.clone() else {
+        return Ok(refuse(
+            StatusCode::BAD_REQUEST,
+            "Choose the backup file (a .hearthbackup file) to restore.".into(),
+        ));
+    };
+    let outcome =
+        crate::backups::stage_and_restart(&state, archive, field("passphrase"), false).await;
+    discard().await;
+    match outcome {
+        Ok(()) => Ok(render_with_status(
+            StatusCode::OK,
+            &crate::backups::RestartingPage {
+                shell,
+                next: "/login",
+            },
+        )),
+        Err(message) => Ok(refuse(StatusCode::BAD_REQUEST, message)),
+    }
 }
 
 /// Completes setup through the API (for scripted installs). Needs the setup code.
@@ -164,14 +261,8 @@ pub fn clean_business_name(text: &str) -> AppResult<String> {
     Ok(name)
 }
 
-/// Checks the code and the fields, creates the owner, names the business.
-async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResult<User> {
-    let _guard = state.auth.setup.lock.lock().await;
-    if state.auth.is_set_up(&state.store).await? {
-        return Err(AppError::Conflict(
-            "Hearth is already set up; sign in instead.".into(),
-        ));
-    }
+/// Checks the setup code, counting wrong ones against the address.
+async fn check_code(state: &AppState, code: &str, claimed: &str, ip: &str) -> AppResult<()> {
     let throttle_key = format!("setup-ip:{ip}");
     if let Err(wait) = state.auth.throttle.check(&[&throttle_key]) {
         return Err(AppError::TooManyRequests {
@@ -188,12 +279,12 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
         .code()
         .map(token::normalise_code)
         .unwrap_or_default();
-    let given = token::normalise_code(&form.setup_code);
+    let given = token::normalise_code(code);
     if expected.is_empty() || !token::same_secret(&given, &expected) {
         state.auth.throttle.fail(&[&throttle_key]);
         audit::record(
             &state.store,
-            Actor::Anonymous(&form.username),
+            Actor::Anonymous(claimed),
             ip,
             Event::failed("setup.completed", Target::Nothing).detail("wrong setup code"),
         )
@@ -202,6 +293,19 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
             "That setup code is not right. It is printed in the server's console or log when Hearth starts.",
         ));
     }
+    state.auth.throttle.succeed(&[&throttle_key]);
+    Ok(())
+}
+
+/// Checks the code and the fields, creates the owner, names the business.
+async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResult<User> {
+    let _guard = state.auth.setup.lock.lock().await;
+    if state.auth.is_set_up(&state.store).await? {
+        return Err(AppError::Conflict(
+            "Hearth is already set up; sign in instead.".into(),
+        ));
+    }
+    check_code(state, &form.setup_code, &form.username, ip).await?;
     let business_name = clean_business_name(&form.business_name)?;
     let business_name = business_name.as_str();
     let username = super::login::validate_username(&form.username)?;
@@ -232,7 +336,6 @@ async fn complete_setup(state: &AppState, form: &SetupForm, ip: &str) -> AppResu
         )
         .await?;
     state.auth.set_business_name(business_name.to_string());
-    state.auth.throttle.succeed(&[&throttle_key]);
     audit::record(
         &state.store,
         Actor::User(&user),

@@ -26,6 +26,11 @@ pub struct AuthState {
     /// Set once an owner exists; until then every request checks the database.
     set_up: Arc<AtomicBool>,
     business_name: Arc<RwLock<String>>,
+    /// Whether owners and admins must use two-factor sign-in (the setting
+    /// [`super::two_factor::REQUIRED_SETTING`], cached).
+    two_factor_required: Arc<AtomicBool>,
+    /// Sign-ins waiting for their second factor.
+    pub pending: Arc<super::two_factor::PendingLogins>,
 }
 
 impl AuthState {
@@ -42,11 +47,17 @@ impl AuthState {
             Duration::from_secs(config.auth.login_max_delay_secs),
             store.clock().clone(),
         );
+        let required = store
+            .setting(super::two_factor::REQUIRED_SETTING)
+            .await?
+            .is_some_and(|v| v == "admins");
         Ok(AuthState {
             throttle: Arc::new(throttle),
             setup: Arc::new(SetupCode::new(!set_up)),
             set_up: Arc::new(AtomicBool::new(set_up)),
             business_name: Arc::new(RwLock::new(business_name)),
+            two_factor_required: Arc::new(AtomicBool::new(required)),
+            pending: Arc::default(),
         })
     }
 
@@ -67,6 +78,15 @@ impl AuthState {
             }
         }
         Ok(exists)
+    }
+
+    /// Whether owners and admins must use two-factor sign-in.
+    pub fn two_factor_required(&self) -> bool {
+        self.two_factor_required.load(Ordering::Acquire)
+    }
+
+    pub fn set_two_factor_required(&self, required: bool) {
+        self.two_factor_required.store(required, Ordering::Release);
     }
 
     pub fn business_name(&self) -> String {

@@ -21,12 +21,15 @@
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+
+pub mod plan;
 
 /// The archive format this Hearth writes and reads.
 const FORMAT: u32 = 1;
@@ -85,18 +88,51 @@ pub fn passphrase_problem(passphrase: &str) -> Option<String> {
     })
 }
 
-/// Hashes what passes through it.
-struct Hashing<R> {
+/// How far a backup has come, for the page that shows it: bytes of the
+/// members read so far, out of their total (known once the database copy is
+/// taken).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+}
+
+impl Progress {
+    /// Percent done, 0 to 100.
+    pub fn percent(&self) -> u64 {
+        let total = self.total.load(Ordering::Relaxed);
+        if total == 0 {
+            return 0;
+        }
+        (self.done.load(Ordering::Relaxed).min(total) * 100) / total
+    }
+}
+
+/// Hashes (and counts, into `progress`) what passes through it.
+struct Hashing<'a, R> {
     inner: R,
     hasher: Sha256,
     size: u64,
+    progress: &'a AtomicU64,
 }
 
-impl<R: Read> Read for Hashing<R> {
+impl<'a, R> Hashing<'a, R> {
+    fn new(inner: R, progress: &'a AtomicU64) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+            progress,
+        }
+    }
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -109,6 +145,25 @@ pub fn write(
     passphrase: &str,
     now: i64,
     include_models: bool,
+) -> anyhow::Result<Written> {
+    write_with_progress(
+        config,
+        dest_dir,
+        passphrase,
+        now,
+        include_models,
+        &Progress::default(),
+    )
+}
+
+/// [`write`], counting the bytes it has read into `progress`.
+pub fn write_with_progress(
+    config: &Config,
+    dest_dir: &Path,
+    passphrase: &str,
+    now: i64,
+    include_models: bool,
+    progress: &Progress,
 ) -> anyhow::Result<Written> {
     if let Some(problem) = passphrase_problem(passphrase) {
         bail!("{problem}");
@@ -143,6 +198,13 @@ pub fn write(
             serde_json::to_vec_pretty(&models)?,
         )?;
         files.push(("models.json".into(), work.join("models.json")));
+        let total: u64 = files
+            .iter()
+            .filter_map(|(_, path)| std::fs::metadata(path).ok())
+            .map(|m| m.len())
+            .sum();
+        progress.total.store(total, Ordering::Relaxed);
+        progress.done.store(0, Ordering::Relaxed);
 
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("cannot write {}", partial.display()))?;
@@ -156,11 +218,7 @@ pub fn write(
             let file = std::fs::File::open(source)
                 .with_context(|| format!("cannot read {}", source.display()))?;
             let size = file.metadata()?.len();
-            let mut reader = Hashing {
-                inner: file,
-                hasher: Sha256::new(),
-                size: 0,
-            };
+            let mut reader = Hashing::new(file, &progress.done);
             append(&mut tar, name, size, now, &mut reader)?;
             if reader.size != size {
                 bail!("{} changed while it was being backed up", source.display());
@@ -348,6 +406,26 @@ fn unreadable(err: &std::io::Error) -> String {
     )
 }
 
+/// Where a checked backup waits to be put in place: `<data_dir>/restore/`.
+/// Its `staged.json`, written last, says it is complete.
+fn staged_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("restore")
+}
+
+/// What `staged.json` records about a checked backup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Staged {
+    created_at: i64,
+    files: usize,
+    models: Vec<(String, u64)>,
+    models_included: bool,
+}
+
+/// Whether a checked backup waits to be put in place at the next start.
+pub fn restore_pending(config: &Config) -> bool {
+    staged_dir(config).join("staged.json").is_file()
+}
+
 /// Restores the backup `archive` into the data directory of `config`. The
 /// box must be fresh (no accounts yet) unless `force`. Everything is
 /// decrypted and checked before anything changes; Hearth must not be
@@ -358,6 +436,15 @@ pub fn restore(
     passphrase: &str,
     force: bool,
 ) -> anyhow::Result<Restored> {
+    stage(config, archive, passphrase, force)?;
+    apply_staged(config)?.context("the checked backup went missing before it was put in place")
+}
+
+/// Decrypts and checks the backup `archive` completely, leaving it ready in
+/// the data directory for [`apply_staged`]: what a running Hearth does
+/// before it restarts into the restored data. The box must be fresh (no
+/// accounts yet) unless `force`. Nothing Hearth uses changes.
+pub fn stage(config: &Config, archive: &Path, passphrase: &str, force: bool) -> anyhow::Result<()> {
     if !force && crate::store::has_accounts(&config.database_path())? {
         bail!(
             "This box already has accounts: restoring would replace everything on it. Restore onto a fresh box, or pass --force to replace this box's data."
@@ -369,7 +456,10 @@ pub fn restore(
         Ok(d) => d,
         Err(_) => bail!(
             "{} is not a Hearth backup (or its beginning is damaged). Nothing was changed on this box.",
-            archive.display()
+            archive
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| archive.display().to_string())
         ),
     };
     let identity =
@@ -385,11 +475,12 @@ pub fn restore(
         Err(err) => bail!("The backup cannot be opened: {err}. Nothing was changed on this box."),
     };
 
-    let stamp = jiff::Timestamp::now().as_second();
-    let work = config.data_dir.join("tmp").join(format!("restore-{stamp}"));
+    let ready = staged_dir(config);
+    let work = config.data_dir.join("restore.partial");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let result = (|| -> anyhow::Result<Restored> {
+    let counted = AtomicU64::new(0);
+    let result = (|| -> anyhow::Result<()> {
         let mut seen: Vec<Member> = Vec::new();
         let mut manifest: Option<Manifest> = None;
         {
@@ -423,11 +514,7 @@ pub fn restore(
                     std::fs::create_dir_all(parent)?;
                 }
                 let mut out = std::fs::File::create(&target)?;
-                let mut hashing = Hashing {
-                    inner: &mut entry,
-                    hasher: Sha256::new(),
-                    size: 0,
-                };
+                let mut hashing = Hashing::new(&mut entry, &counted);
                 std::io::copy(&mut hashing, &mut out)
                     .map_err(|e| anyhow::anyhow!(unreadable(&e)))?;
                 out.sync_all()?;
@@ -465,52 +552,76 @@ pub fn restore(
         if !seen.iter().any(|m| m.path == "hearth.db") {
             bail!("The backup has no database. Nothing was changed on this box.");
         }
-
-        // Everything checks out: put it in place.
-        crate::store::restore_snapshot(&work.join("hearth.db"), &config.database_path())
-            .context("cannot put the database back")?;
-        for dir in DIRECTORIES {
-            let from = work.join(dir);
-            let to = config.data_dir.join(dir);
-            if to.exists() {
-                let old = config.data_dir.join(format!("{dir}.before-restore"));
-                let _ = std::fs::remove_dir_all(&old);
-                std::fs::rename(&to, &old)?;
-                std::fs::remove_dir_all(&old)?;
-            }
-            if from.exists() {
-                std::fs::rename(&from, &to)?;
-            }
-        }
-        if manifest.models_included {
-            let models = config.models_dir();
-            std::fs::create_dir_all(&models)?;
-            for entry in std::fs::read_dir(work.join("models"))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                std::fs::rename(entry.path(), models.join(entry.file_name()))?;
-            }
-        }
-        // Rebuilt from the database at the next start.
-        let _ = std::fs::remove_dir_all(config.index_dir());
-        crate::store::end_all_sessions(&config.database_path())?;
-        let here = model_files(config);
-        let missing_models = manifest
-            .models
-            .iter()
-            .filter(|(name, _)| !here.iter().any(|(n, _)| n == name))
-            .map(|(name, _)| name.clone())
-            .collect();
-        Ok(Restored {
+        let staged = Staged {
             created_at: manifest.created_at,
             files: seen.len(),
-            missing_models,
-        })
+            models: manifest.models.clone(),
+            models_included: manifest.models_included,
+        };
+        std::fs::write(work.join("staged.json"), serde_json::to_vec(&staged)?)?;
+        let _ = std::fs::remove_dir_all(&ready);
+        std::fs::rename(&work, &ready)?;
+        Ok(())
     })();
-    let _ = std::fs::remove_dir_all(&work);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     result
+}
+
+/// Puts a backup checked by [`stage`] in place, if one waits; Hearth must
+/// not be running on this data directory (the console does this itself;
+/// `hearth serve` does it at start, before it opens the database). Every
+/// session ends; the search index is rebuilt at the next start.
+pub fn apply_staged(config: &Config) -> anyhow::Result<Option<Restored>> {
+    let ready = staged_dir(config);
+    let Ok(json) = std::fs::read(ready.join("staged.json")) else {
+        return Ok(None);
+    };
+    let staged: Staged =
+        serde_json::from_slice(&json).context("the checked backup's notes cannot be read")?;
+    crate::store::restore_snapshot(&ready.join("hearth.db"), &config.database_path())
+        .context("cannot put the database back")?;
+    for dir in DIRECTORIES {
+        let from = ready.join(dir);
+        let to = config.data_dir.join(dir);
+        if to.exists() {
+            let old = config.data_dir.join(format!("{dir}.before-restore"));
+            let _ = std::fs::remove_dir_all(&old);
+            std::fs::rename(&to, &old)?;
+            std::fs::remove_dir_all(&old)?;
+        }
+        if from.exists() {
+            std::fs::rename(&from, &to)?;
+        }
+    }
+    if staged.models_included {
+        let models = config.models_dir();
+        std::fs::create_dir_all(&models)?;
+        for entry in std::fs::read_dir(ready.join("models"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            std::fs::rename(entry.path(), models.join(entry.file_name()))?;
+        }
+    }
+    // Rebuilt from the database at the next start.
+    let _ = std::fs::remove_dir_all(config.index_dir());
+    crate::store::end_all_sessions(&config.database_path())?;
+    std::fs::remove_dir_all(&ready)?;
+    let here = model_files(config);
+    let missing_models = staged
+        .models
+        .iter()
+        .filter(|(name, _)| !here.iter().any(|(n, _)| n == name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    Ok(Some(Restored {
+        created_at: staged.created_at,
+        files: staged.files,
+        missing_models,
+    }))
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub async fn run(sizes: Vec<usize>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn state_config(dir: &std::path::Path) -> Config {
+pub(super) fn state_config(dir: &std::path::Path) -> Config {
     let mut config = Config {
         data_dir: dir.to_path_buf(),
         ..Config::default()
@@ -51,7 +51,7 @@ fn state_config(dir: &std::path::Path) -> Config {
     config
 }
 
-async fn serve(
+pub(super) async fn serve(
     state: &AppState,
 ) -> anyhow::Result<(
     String,
@@ -67,7 +67,7 @@ async fn serve(
     Ok((base, stop, server))
 }
 
-async fn wait_for_index(state: &AppState) -> anyhow::Result<()> {
+pub(super) async fn wait_for_index(state: &AppState) -> anyhow::Result<()> {
     for _ in 0..36_000 {
         if state.search.index().is_some() {
             return Ok(());
@@ -168,11 +168,13 @@ pub(crate) async fn upload_corpus(
     Ok((count, text_bytes))
 }
 
-async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
-    let dir = super::tempfile_dir()?;
-    let config = state_config(&dir);
-    // Store the corpus as indexed documents, as processing would have.
-    let state = AppState::for_console(config.clone()).await?;
+/// Stores the synthetic corpus of `n_chunks` chunks as indexed documents,
+/// as processing would have; returns `n_queries` queries for it.
+pub(super) async fn store_corpus(
+    state: &AppState,
+    n_chunks: usize,
+    n_queries: usize,
+) -> anyhow::Result<Vec<String>> {
     let owner_role = crate::store::Role::Owner;
     for n in 1..=CORPUS_COLLECTIONS {
         state
@@ -188,8 +190,7 @@ async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
             )
             .await?;
     }
-    let (documents, queries) = corpus(n_chunks, QUERIES + WARMUP);
-    let count = documents.len();
+    let (documents, queries) = corpus(n_chunks, n_queries);
     for document in documents {
         let stored_as = format!("bench-{}", document.doc_id);
         state
@@ -235,6 +236,22 @@ async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
             )
             .await?;
     }
+    Ok(queries)
+}
+
+async fn search_at(n_chunks: usize) -> anyhow::Result<()> {
+    let dir = super::tempfile_dir()?;
+    let config = state_config(&dir);
+    let state = AppState::for_console(config.clone()).await?;
+    let queries = store_corpus(&state, n_chunks, QUERIES + WARMUP).await?;
+    let count = state
+        .store
+        .counts()
+        .await?
+        .documents
+        .iter()
+        .map(|(_, n)| *n)
+        .sum::<i64>();
     drop(state);
     // The server's start-up finds the index out of step and rebuilds it.
     let state = AppState::new(config).await?;

@@ -11,6 +11,7 @@
 //! memory of an idle server without a model.
 
 pub mod assistant;
+pub mod backup;
 pub mod docs;
 pub mod grammar;
 pub mod redaction;

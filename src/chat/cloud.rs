@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::audit::{self, Actor, Event, Target};
 use crate::auth::{CurrentUser, OwnerUser};
-use crate::cloud::{CloudSettings, KeyFile, OutgoingMessage, Policy, Prepared, SETTING_KEY};
+use crate::cloud::{CloudSettings, OutgoingMessage, Policy, Prepared, SETTING_KEY};
 use crate::egress::{Outbound, Sender};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::llm::{Message, Role};
@@ -59,7 +59,7 @@ async fn apply(
     key: KeyChange,
     note: &str,
 ) -> AppResult<i64> {
-    let keys = KeyFile::new(&state.config.data_dir);
+    let keys = crate::cloud::key_file(&state.config.data_dir);
     match &key {
         KeyChange::Keep => {
             settings.key_fingerprint = keys
@@ -286,7 +286,9 @@ async fn render_page(
     let page = CloudPage {
         users_text: settings.users.join(", "),
         settings,
-        key_set: KeyFile::new(&state.config.data_dir).read().is_some(),
+        key_set: crate::cloud::key_file(&state.config.data_dir)
+            .read()
+            .is_some(),
         history: history(
             &state
                 .store
@@ -485,7 +487,7 @@ async fn ask_test(state: &AppState, by: &User, settings: &CloudSettings) -> (boo
         reqwest::header::CONTENT_TYPE,
         reqwest::header::HeaderValue::from_static("application/json"),
     );
-    if let Some(key) = KeyFile::new(&state.config.data_dir).read()
+    if let Some(key) = crate::cloud::key_file(&state.config.data_dir).read()
         && let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
     {
         value.set_sensitive(true);
@@ -557,7 +559,9 @@ struct CloudView {
 async fn api_get(State(state): State<AppState>, _: OwnerUser) -> Json<CloudView> {
     Json(CloudView {
         settings: state.chat.cloud(),
-        key_set: KeyFile::new(&state.config.data_dir).read().is_some(),
+        key_set: crate::cloud::key_file(&state.config.data_dir)
+            .read()
+            .is_some(),
     })
 }
 
@@ -734,7 +738,7 @@ pub fn send(
     crate::cloud::stream(
         &state.egress,
         settings,
-        KeyFile::new(&state.config.data_dir).read(),
+        crate::cloud::key_file(&state.config.data_dir).read(),
         prepared,
         Sender::person(user),
         conversation,

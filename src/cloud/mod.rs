@@ -6,7 +6,7 @@
 //!
 //! - [`CloudSettings`]: the owner's choices, a versioned setting (`cloud`);
 //!   the API key is not among them: it lives in a file readable by Hearth
-//!   only ([`KeyFile`]), so it is never logged, shown, or part of a diff.
+//!   only ([`key_file`]), so it is never logged, shown, or part of a diff.
 //! - [`prepare`]: the exact request body for a conversation, redacted;
 //!   what "Ask the cloud model" shows before anything is sent.
 //! - [`stream`]: sends a prepared request and turns the streamed answer
@@ -14,7 +14,7 @@
 //!   cloud is stored and shown like any other.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -138,50 +138,8 @@ impl CloudSettings {
 }
 
 /// The API key's file: `<data_dir>/secrets/cloud-api-key`, mode 0600.
-#[derive(Debug, Clone)]
-pub struct KeyFile {
-    path: PathBuf,
-}
-
-impl KeyFile {
-    pub fn new(data_dir: &Path) -> KeyFile {
-        KeyFile {
-            path: data_dir.join("secrets").join("cloud-api-key"),
-        }
-    }
-
-    pub fn read(&self) -> Option<String> {
-        std::fs::read_to_string(&self.path)
-            .ok()
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty())
-    }
-
-    /// Replaces the key (written whole, readable by Hearth only).
-    pub fn write(&self, key: &str) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        let partial = self.path.with_extension("partial");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&partial)?;
-        file.write_all(key.trim().as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&partial, &self.path)
-    }
-
-    pub fn remove(&self) -> std::io::Result<()> {
-        match std::fs::remove_file(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
+pub fn key_file(data_dir: &Path) -> crate::disk::SecretFile {
+    crate::disk::SecretFile::new(data_dir, "cloud-api-key")
 }
 
 /// A digest of a key that identifies it without revealing it.

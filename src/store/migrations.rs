@@ -529,4 +529,24 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX flags_by_status ON answer_flags(status, id);
     CREATE INDEX flags_by_message ON answer_flags(message_id);
     "#,
+    // 12: two-factor sign-in (TOTP). `enabled_at` is NULL while the person
+    // is still scanning the code; `last_step` is the newest 30-second step a
+    // code was accepted for, so a code works once. Recovery codes are kept
+    // as SHA-256 digests (they are long random strings) and used once.
+    r#"
+    CREATE TABLE two_factor (
+        user_id    INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        secret     TEXT NOT NULL,
+        enabled_at INTEGER,
+        last_step  INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE recovery_codes (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        code_hash TEXT NOT NULL,
+        used_at   INTEGER
+    ) STRICT;
+    CREATE INDEX recovery_codes_by_user ON recovery_codes(user_id, code_hash);
+    "#,
 ];

@@ -26,6 +26,7 @@ mod schedule;
 mod sessions;
 mod settings;
 mod sources;
+mod two_factor;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ pub use schedule::{
 pub use sessions::{NewSession, SessionId, SessionInfo, SessionRecord};
 pub use settings::{SettingChange, SettingVersion};
 pub use sources::MessageSource;
+pub use two_factor::TwoFactor;
 pub use users::{NewUser, Role, User, UserChange, UserId, UserWithHash};
 
 /// The schema version this binary writes.
@@ -464,18 +466,20 @@ fn conflict_on_unique(err: rusqlite::Error, message: &str) -> StoreError {
 }
 
 /// Copies the database at `db` to `dest` as one consistent file, while
-/// Hearth may be using it (SQLite's online backup; readers and writers
-/// carry on). `dest` is replaced whole: written beside it, then renamed.
+/// Hearth may be using it: `VACUUM INTO` reads in one read transaction (in
+/// WAL mode writers carry on), so a busy box still gets its copy. SQLite's
+/// online backup API, used before, starts over whenever another connection
+/// writes, and a box that is chatting all day may never finish it.
+/// `dest` is replaced whole: written beside it, then renamed.
 pub fn snapshot(db: &Path, dest: &Path) -> anyhow::Result<()> {
     let source = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     source.busy_timeout(Duration::from_secs(30))?;
     let partial = dest.with_extension("partial");
     let _ = std::fs::remove_file(&partial);
-    {
-        let mut copy = Connection::open(&partial)?;
-        let backup = rusqlite::backup::Backup::new(&source, &mut copy)?;
-        backup.run_to_completion(1024, Duration::from_millis(5), None)?;
-    }
+    let target = partial
+        .to_str()
+        .context("the backup's work directory has a name SQLite cannot take")?;
+    source.execute("VACUUM INTO ?1", [target])?;
     std::fs::File::open(&partial)?.sync_all()?;
     std::fs::rename(&partial, dest)?;
     Ok(())

@@ -58,6 +58,9 @@ pub struct Shell {
     pub flash: Option<String>,
     /// For admins and owners: the data directory's disk is nearly full.
     pub disk_warning: Option<String>,
+    /// For owners: the last backup failed (not on Admin → Backups, which
+    /// says so itself).
+    pub backup_warning: Option<String>,
 }
 
 /// What admins are told on every page while the disk is under its floor.
@@ -96,10 +99,15 @@ impl Shell {
             .as_ref()
             .filter(|u| u.role >= Role::Admin)
             .and_then(|_| disk_warning(state));
+        let backup_warning = user
+            .as_ref()
+            .filter(|u| u.role == Role::Owner && !path.starts_with("/admin/backups"))
+            .and_then(|_| crate::backups::failure_notice(state));
         Shell {
             business_name: state.auth.business_name(),
             user,
             disk_warning,
+            backup_warning,
             csrf_token: extensions
                 .get::<CsrfToken>()
                 .map(|t| t.0.clone())

@@ -360,6 +360,24 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
     let flash = jar.get(FLASH_COOKIE).and_then(|c| Flash::decode(c.value()));
     if let Authentication::User(user) = authentication {
+        // An owner or admin who must use two-factor sign-in and has not
+        // turned it on yet goes to do that first (API keys are not
+        // sign-ins and keep working).
+        if user.session_id().is_some()
+            && auth::two_factor::required_for(&state, &user.user)
+            && !auth::two_factor::allowed_before_enrolment(req.uri().path())
+            && !state
+                .store
+                .two_factor_enabled(user.user.id)
+                .await
+                .unwrap_or(false)
+        {
+            return if req.uri().path().starts_with("/api/") {
+                AppError::TwoFactorRequired.into_response()
+            } else {
+                axum::response::Redirect::to("/profile/two-factor").into_response()
+            };
+        }
         req.extensions_mut().insert(user);
     }
     req.extensions_mut().insert(CsrfToken(csrf));
@@ -400,6 +418,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 pub async fn require_setup(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let always_open = path == "/setup"
+        || path == "/setup/restore"
         || path == "/api/v1/setup"
         || path == "/api/v1/openapi.json"
         || path == "/healthz"

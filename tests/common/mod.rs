@@ -232,7 +232,7 @@ impl Client {
     /// The CSRF token the pages of this client carry.
     pub async fn csrf(&self) -> String {
         // Whichever of these pages renders for this client carries the token.
-        for path in ["/login", "/setup", "/profile"] {
+        for path in ["/login", "/setup", "/profile", "/profile/two-factor"] {
             let (_, html) = self.page(path).await;
             let token = select_attr(&html, "meta[name=csrf-token]", "content");
             if !token.is_empty() {
