@@ -168,6 +168,13 @@ pub fn route_table() -> Vec<RouteSpec> {
     all_routes().into_parts().1
 }
 
+/// A random name for this run of Hearth, sent with `/readyz`: a page
+/// waiting for a restart knows the new run from the old one.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| crate::auth::token::random_token(12))
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -194,7 +201,14 @@ async fn readyz(
         ));
     }
     match state.store.ping().await {
-        Ok(()) => "ready\n".into_response(),
+        Ok(()) => (
+            [(
+                axum::http::HeaderName::from_static("x-hearth-instance"),
+                instance_id(),
+            )],
+            "ready\n",
+        )
+            .into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "not ready: database check failed");
             unready("database unavailable\n".into())

@@ -674,7 +674,13 @@ pub async fn stage_and_restart(
     .map_err(|e| format!("The restore stopped unexpectedly: {e}"))?;
     staged?;
     tracing::warn!("a checked backup is ready; Hearth restarts to put it in place");
-    state.backups.restart.cancel();
+    // A moment first, so the page that says so (and its script, which
+    // waits for the restart) reaches the browser from this run.
+    let restart = state.backups.restart.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        restart.cancel();
+    });
     Ok(())
 }
 
@@ -684,6 +690,8 @@ pub struct RestartingPage {
     pub shell: Shell,
     /// Where to go once Hearth answers again.
     pub next: &'static str,
+    /// This run's name: the page waits for `/readyz` to give another.
+    pub instance: &'static str,
 }
 
 async fn restore_submit(
@@ -761,6 +769,7 @@ async fn restore_submit(
             &RestartingPage {
                 shell,
                 next: "/login",
+                instance: crate::app::instance_id(),
             },
         )),
         Err(reason) => refuse(reason).await,

@@ -41,21 +41,20 @@
     const next = restarting.dataset.next || "/login";
     const message = document.getElementById("restart-message");
     const since = Date.now();
-    const answers = async () => {
+    const before = restarting.dataset.instance || "";
+    // True once a new run of Hearth answers /readyz (another instance name).
+    const restarted = async () => {
       try {
         const ready = await fetch("/readyz", { cache: "no-store" });
         await ready.text();
-        return ready.ok;
+        return ready.ok && ready.headers.get("x-hearth-instance") !== before;
       } catch (_) {
         return false;
       }
     };
     (async () => {
-      // Hearth stops first: wait until it has (or 20 seconds), so the page
-      // does not go on to the Hearth that is about to stop.
-      while (Date.now() - since < 20 * 1000 && (await answers())) await pause(500);
       while (Date.now() - since < 15 * 60 * 1000) {
-        if (await answers()) {
+        if (await restarted()) {
           window.location.assign(next);
           return;
         }

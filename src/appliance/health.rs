@@ -207,8 +207,10 @@ fn sparkline(points: &[(i64, f64)], now: i64, top: f64, title: &str) -> String {
         .iter()
         .filter(|(at, _)| (now - at) as f64 <= day)
         .map(|(at, v)| {
-            let x = W - (now - at) as f64 / day * W;
-            let y = H - (v / top).clamp(0.0, 1.0) * (H - 2.0) - 1.0;
+            // Inside a 3-unit margin, so the newest reading (at the right
+            // edge) and an idle zero (at the bottom) stay visible.
+            let x = (W - (now - at) as f64 / day * W).clamp(3.0, W - 3.0);
+            let y = H - 3.0 - (v / top).clamp(0.0, 1.0) * (H - 6.0);
             format!("{x:.1},{y:.1}")
         })
         .collect();
@@ -219,7 +221,7 @@ fn sparkline(points: &[(i64, f64)], now: i64, top: f64, title: &str) -> String {
         )
     } else if let Some(only) = coords.first() {
         let (x, y) = only.split_once(',').unwrap_or(("0", "0"));
-        format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"2\" fill=\"currentColor\"/>")
+        format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"currentColor\"/>")
     } else {
         String::new()
     };

@@ -220,6 +220,7 @@ async fn restore_submit(
             &crate::backups::RestartingPage {
                 shell,
                 next: "/login",
+                instance: crate::app::instance_id(),
             },
         )),
         Err(message) => Ok(refuse(StatusCode::BAD_REQUEST, message)),
