@@ -486,10 +486,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             backup: true,
             backup_gb,
             backup_chunks,
+            model,
             ..
         } => runtime.block_on(crate::bench::backup::run(
             backup_gb.max(0.0),
             backup_chunks.max(100),
+            Some(model.unwrap_or_else(|| config.configured_model())),
         )),
         Command::Bench {
             redaction: true, ..

@@ -15,7 +15,7 @@ const PASSPHRASE: &str = "lantern copper meadow river";
 /// Every row of the tables a restore must bring back, as text, ordered;
 /// the audit log without the backup's own entries (written after the copy
 /// was taken, and by the restore).
-fn dump(db: &std::path::Path) -> Vec<String> {
+pub fn dump(db: &std::path::Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut out = Vec::new();
     for (table, filter) in [
@@ -29,6 +29,8 @@ fn dump(db: &std::path::Path) -> Vec<String> {
         ("settings", ""),
         ("settings_history", ""),
         ("egress_log", ""),
+        ("customers", ""),
+        ("appointments", ""),
         (
             "audit_log",
             "WHERE action NOT IN ('backup.created', 'backup.restored')",
@@ -105,6 +107,13 @@ async fn a_backup_restores_the_same_data_and_damaged_ones_are_refused() {
         .await;
     api.upload_indexed(None, "parking.txt", "Staff park behind the building.")
         .await;
+    let customer = api
+        .request(Method::POST, "/api/v1/customers")
+        .json(&json!({"name": "Rita Patient", "phone": "+44 20 7946 0011", "email": "rita@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(customer.status(), StatusCode::CREATED);
     let conversation = api.new_conversation().await;
     // No model here: the question is kept, unanswered.
     api.request(

@@ -308,6 +308,7 @@ async fn a_fresh_box_restores_a_backup_from_the_setup_page() {
     );
     assert!(made.status.success(), "{made:?}");
     server.terminate(std::time::Duration::from_secs(10));
+    let before_dump = crate::backup::dump(&old.join("hearth.db"));
     let archive = archives(&usb).remove(0);
     let bytes = std::fs::read(&archive).unwrap();
 
@@ -372,6 +373,11 @@ async fn a_fresh_box_restores_a_backup_from_the_setup_page() {
     assert!(
         !fresh.join("restore").exists(),
         "put in place and cleaned up"
+    );
+    assert_eq!(
+        crate::backup::dump(&fresh.join("hearth.db")),
+        before_dump,
+        "the database came back exactly"
     );
 
     // The owner signs in with her password; her key and documents are back.

@@ -1,10 +1,11 @@
 //! `hearth bench --backup`: a data directory with `--backup-gb` GB of stored
 //! documents (default 5) and `--backup-chunks` chunks of searchable text
-//! (default 100,000), backed up while searches run over loopback HTTP, then
-//! restored onto a fresh directory. Reports MB/s for each, and search
-//! latency during the backup against the same searches when idle (target:
-//! p99 during a backup at most 3× idle). The files are incompressible, as
-//! scans and PDFs mostly are.
+//! (default 100,000), backed up while searches (and, with a model, chats)
+//! run over loopback HTTP, then restored onto a fresh directory. Reports
+//! MB/s for each, and search latency and chat speed during the backup
+//! against the same mix when idle (target: search p99 during a backup at
+//! most 3× idle). The files are incompressible, as scans and PDFs mostly
+//! are.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -15,10 +16,14 @@ use crate::search::bench::percentile;
 const QUERIES: usize = 300;
 const PASSPHRASE: &str = "bench-passphrase-not-secret";
 
-pub async fn run(gb: f64, chunks: usize) -> anyhow::Result<()> {
+pub async fn run(gb: f64, chunks: usize, model: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     println!("Hearth backup benchmark\n");
     let dir = super::tempfile_dir()?;
-    let config = super::docs::state_config(&dir);
+    let mut config = super::docs::state_config(&dir);
+    let model = model.filter(|m| m.is_file());
+    if let Some(model) = &model {
+        config.llm.model = model.to_string_lossy().to_string();
+    }
     let state = AppState::for_console(config.clone()).await?;
     let queries = super::docs::store_corpus(&state, chunks, QUERIES).await?;
     drop(state);
@@ -81,16 +86,43 @@ pub async fn run(gb: f64, chunks: usize) -> anyhow::Result<()> {
             anyhow::Ok(started.elapsed())
         }
     };
-    // Warm up, then idle.
+    state
+        .chat
+        .engine
+        .wait_until_settled(Duration::from_secs(120))
+        .await;
+    let http = super::Http {
+        client: &client,
+        base: &base,
+        key: &key,
+    };
+    // Warm up, then the mix of searches (and chats) idle.
     for query in queries.iter().take(40) {
         search(query.clone()).await?;
     }
-    let mut idle = Vec::new();
-    for query in &queries {
-        idle.push(search(query.clone()).await?);
+    let chats = model.is_some();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    if chats {
+        // The first chat evaluates the system prompt cold; later ones reuse it.
+        http.chat(vec![super::user(super::PROMPT)], 8).await?;
     }
+    // As long as a backup of this size takes, give or take: 20 s.
+    let idle_for = Duration::from_secs(20);
+    let searches = async {
+        let started = Instant::now();
+        let mut took = Vec::new();
+        let mut i = 0;
+        while i < queries.len() || started.elapsed() < idle_for {
+            took.push(search(queries[i % queries.len()].clone()).await?);
+            i += 1;
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        anyhow::Ok(took)
+    };
+    let (idle, idle_chats) = tokio::join!(searches, chat_loop(&http, chats, &done));
+    let (mut idle, idle_chats) = (idle?, idle_chats?);
 
-    // The backup, with the same searches over and over while it runs.
+    // The backup, with the same mix over and over while it runs.
     let usb = dir.join("usb");
     let progress = std::sync::Arc::new(crate::backup::Progress::default());
     let job = {
@@ -110,12 +142,19 @@ pub async fn run(gb: f64, chunks: usize) -> anyhow::Result<()> {
             anyhow::Ok((written, started.elapsed()))
         })
     };
-    let mut during = Vec::new();
-    let mut i = 0;
-    while !job.is_finished() {
-        during.push(search(queries[i % queries.len()].clone()).await?);
-        i += 1;
-    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let searches = async {
+        let mut took = Vec::new();
+        let mut i = 0;
+        while !job.is_finished() {
+            took.push(search(queries[i % queries.len()].clone()).await?);
+            i += 1;
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        anyhow::Ok(took)
+    };
+    let (during, during_chats) = tokio::join!(searches, chat_loop(&http, chats, &done));
+    let (mut during, during_chats) = (during?, during_chats?);
     let (archive, backup_time) = job.await??;
     let input = progress.total.load(std::sync::atomic::Ordering::Relaxed);
     let _ = stop.send(());
@@ -136,6 +175,22 @@ pub async fn run(gb: f64, chunks: usize) -> anyhow::Result<()> {
 
     idle.sort();
     during.sort();
+    let chat_figures = |runs: &[super::HttpRun]| {
+        let ttft = super::median(
+            runs.iter()
+                .map(|r| r.time_to_first_token.as_secs_f64() * 1e3)
+                .collect(),
+        );
+        let speed = super::median(
+            runs.iter()
+                .map(|r| {
+                    r.completion_tokens.saturating_sub(1) as f64
+                        / r.generation_time.as_secs_f64().max(1e-9)
+                })
+                .collect(),
+        );
+        (ttft, speed)
+    };
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let (idle50, idle99) = (percentile(&idle, 50.0), percentile(&idle, 99.0));
     let (during50, during99) = (percentile(&during, 50.0), percentile(&during, 99.0));
@@ -156,7 +211,7 @@ pub async fn run(gb: f64, chunks: usize) -> anyhow::Result<()> {
         archive.bytes as f64 / 1e6 / restore_time.as_secs_f64().max(1e-9)
     );
     println!(
-        "| search idle ({} queries) | p50 {:.1} ms, p99 {:.1} ms |",
+        "| search idle ({} queries in 20 s) | p50 {:.1} ms, p99 {:.1} ms |",
         idle.len(),
         ms(idle50),
         ms(idle99)
@@ -171,6 +226,22 @@ pub async fn run(gb: f64, chunks: usize) -> anyhow::Result<()> {
         "| p99 during / idle | {ratio:.2} (target ≤ 3) {} |",
         if ratio <= 3.0 { "✓" } else { "✗" }
     );
+    if chats && !idle_chats.is_empty() && !during_chats.is_empty() {
+        let (idle_ttft, idle_speed) = chat_figures(&idle_chats);
+        let (ttft, speed) = chat_figures(&during_chats);
+        println!(
+            "| chat idle ({} chats of 32 tokens, beside the searches) | TTFT {idle_ttft:.0} ms, {idle_speed:.1} tokens/s |",
+            idle_chats.len()
+        );
+        println!(
+            "| chat during the backup ({} chats) | TTFT {ttft:.0} ms ({:.2}× idle), {speed:.1} tokens/s ({:.2}× idle) |",
+            during_chats.len(),
+            ttft / idle_ttft.max(1e-9),
+            speed / idle_speed.max(1e-9)
+        );
+    } else {
+        println!("| chat | not measured: no model (pass --model) |");
+    }
     println!(
         "\nmachine: {} logical CPUs; CPU: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -178,4 +249,17 @@ pub async fn run(gb: f64, chunks: usize) -> anyhow::Result<()> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Chats of 32 tokens one after another, while `chats`, until `done`.
+async fn chat_loop(
+    http: &super::Http<'_>,
+    chats: bool,
+    done: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<Vec<super::HttpRun>> {
+    let mut runs = Vec::new();
+    while chats && !done.load(std::sync::atomic::Ordering::Relaxed) {
+        runs.push(http.chat(vec![super::user(super::PROMPT)], 32).await?);
+    }
+    Ok(runs)
 }
