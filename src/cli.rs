@@ -124,6 +124,13 @@ enum Command {
         /// Repetitions of the single-chat measurements
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Chats the servers answer at once (their slots)
+        #[arg(long, default_value_t = 4)]
+        parallel: u32,
+        /// Also measure llama.cpp's own llama-server at this path, with the
+        /// same model, threads and slots, in the same interleaved rounds
+        #[arg(long, value_name = "PATH")]
+        peer_server: Option<PathBuf>,
         /// Measure documents instead: ingestion, and search over HTTP against
         /// raw tantivy at these numbers of chunks (e.g. --docs 10000,100000)
         #[arg(long, value_delimiter = ',', value_name = "CHUNKS")]
@@ -523,13 +530,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tokens,
             runs,
             grammar,
+            parallel,
+            peer_server,
             ..
         } => {
+            if let Some(peer) = &peer_server
+                && !peer.is_file()
+            {
+                bail!("no llama-server at {}", peer.display());
+            }
             let options = crate::bench::BenchOptions {
                 model: model.unwrap_or_else(|| config.configured_model()),
                 threads: threads.unwrap_or_else(crate::llm::hardware::physical_cores),
                 tokens: tokens.max(8),
                 runs: runs.max(1),
+                parallel: parallel.clamp(1, 16),
+                peer_server,
             };
             if grammar {
                 runtime.block_on(crate::bench::grammar::run(options))

@@ -196,6 +196,13 @@ async fn the_models_page_lists_each_file_with_what_its_header_says() {
         "{}",
         select_text(&html, "#engine-state")
     );
+    // Which vector extensions the CPU has and the engine's kernels use.
+    let cpu = select_text(&html, "#engine-cpu");
+    assert!(cpu.contains("the engine's kernels use"), "{cpu}");
+    assert!(
+        cpu.contains("run best here") || cpu.contains("lacks AVX2"),
+        "{cpu}"
+    );
     let rows = model_rows(&html);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(

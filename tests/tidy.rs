@@ -40,8 +40,9 @@ const WIRING: [&str; 14] = [
 ];
 
 /// Which module may name which heavy library.
-const WALLS: [(&str, &str); 3] = [
+const WALLS: [(&str, &str); 4] = [
     ("llama_cpp_2", "llm"),
+    ("llama_cpp_sys_2", "llm"),
     ("rusqlite", "store"),
     ("tantivy", "search"),
 ];

@@ -188,6 +188,8 @@ pub struct HealthView {
     active: usize,
     parallel: u32,
     charts: Vec<crate::appliance::health::Chart>,
+    /// The CPU's vector extensions and those the engine uses.
+    cpu: String,
     /// How the last backup went, in words; `None` before the first.
     last_backup: Option<(bool, String)>,
 }
@@ -230,6 +232,7 @@ fn health_view(state: &AppState, times: &crate::web::time::Times) -> HealthView 
         active: engine.active,
         parallel: engine.parallel,
         charts: crate::appliance::health::charts(&state.health.samples(), state.store.now()),
+        cpu: crate::llm::hardware::CpuFeatures::detect().sentence(),
         last_backup,
     }
 }

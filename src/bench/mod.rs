@@ -1,6 +1,10 @@
-//! `hearth bench`: measures the assistant through Hearth's real HTTP API and
-//! compares each figure with a reference measured in the same run: the bare
-//! llama.cpp decode loop on the same model and threads ([`crate::llm::bench`]).
+//! `hearth bench`: measures the assistant through Hearth's real HTTP API —
+//! `hearth serve` in its own process, as it ships — and compares each figure
+//! with references measured in the same interleaved rounds: the bare
+//! llama.cpp decode loop on the same model and threads
+//! ([`crate::llm::bench`], in this process), and, with `--peer-server
+//! PATH`, llama.cpp's own `llama-server` with the same model, threads and
+//! slots, through its OpenAI API.
 //!
 //! Figures: prompt and generation tokens/s and time to first token of one
 //! chat; aggregate tokens/s with 1, 2, 4 and 8 concurrent chats; time to
@@ -8,7 +12,8 @@
 //! generation speed while 200 documents are imported, against the same chat
 //! alone; the cost per token of an answer constrained by a grammar, against
 //! free decoding ([`grammar`], also alone with `--grammar`); and the resident
-//! memory of an idle server without a model.
+//! memory of an idle server without a model. The CPU's model and flags are
+//! printed with them.
 
 pub mod assistant;
 pub mod backup;
@@ -35,6 +40,10 @@ pub struct BenchOptions {
     pub tokens: usize,
     /// Repetitions of the single-chat measurements.
     pub runs: usize,
+    /// Chats the servers answer at once (their slots).
+    pub parallel: u32,
+    /// llama.cpp's own `llama-server`, measured beside Hearth.
+    pub peer_server: Option<PathBuf>,
 }
 
 const SYSTEM: &str =
@@ -48,29 +57,66 @@ struct HttpRun {
     time_to_first_token: Duration,
     /// From the first content chunk to the last.
     generation_time: Duration,
-    total: Duration,
 }
 
 /// Runs the benchmark and prints the report.
 ///
-/// The measurements run in rounds, each one taking the reference and the
-/// HTTP figure side by side, and the report gives the median of the
-/// per-round ratios: the speed of a shared or throttled machine drifts by
-/// 10–20 % within a minute, which a best-of over separate phases mistakes
-/// for overhead.
+/// Hearth is measured as it ships: `hearth serve` in a process of its own,
+/// through its OpenAI-compatible API, as any client would. The reference
+/// (the bare llama.cpp loop) runs in this process, and the peer
+/// (`llama-server`, with `--peer-server`) in its own: no two llama.cpp thread
+/// pools ever share a process, and only one side runs at a time. (The
+/// earlier version served Hearth inside this process beside the bare loop;
+/// their two OpenMP thread teams competed for the cores and both sides
+/// measured at about half their speed.)
+///
+/// The measurements run in rounds, each taking every side's figure back to
+/// back, and the report gives the median of the per-round ratios: the
+/// speed of a shared or throttled machine drifts by 10–20 % within a
+/// minute, which a best-of over separate phases mistakes for overhead.
 pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     if !options.model.is_file() {
         bail!("no model at {}; pass --model", options.model.display());
     }
+    let cpu = crate::llm::hardware::cpu_flags_summary();
     println!(
-        "Hearth benchmark: {} on {} threads ({} answer tokens per chat, {} interleaved rounds)\n",
+        "Hearth benchmark: {} on {} threads, {} slots ({} answer tokens per chat, {} interleaved rounds)\nCPU: {cpu}\n",
         crate::llm::model_name(&options.model),
         options.threads,
+        options.parallel,
         options.tokens,
         options.runs
     );
 
-    // The reference: the bare loop, loaded once, run between HTTP requests.
+    let hearth = Server::hearth(&options).await?;
+    let peer = match &options.peer_server {
+        Some(path) => Some(Server::peer(path, &options).await?),
+        None => None,
+    };
+    let client = crate::egress::loopback_client(None);
+    let targets: Vec<Http> = std::iter::once(&hearth)
+        .chain(peer.as_ref())
+        .map(|server| Http {
+            client: &client,
+            base: &server.base,
+            key: &server.key,
+        })
+        .collect();
+    // Warm up each side once (the first request of a process pays for
+    // allocations and page faults).
+    // Hearth answers 503 while its model loads.
+    for http in &targets {
+        let mut tries = 0;
+        while let Err(err) = http.chat(vec![system(SYSTEM), user(PROMPT)], 8).await {
+            tries += 1;
+            if tries > 600 || !err.to_string().contains("503") {
+                return Err(err);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // The reference: the bare loop, loaded once, in this process.
     let bare = {
         let model = options.model.clone();
         let threads = options.threads;
@@ -80,183 +126,189 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     };
     let bare = std::sync::Arc::new(bare);
 
-    // A real server on loopback with the same model and threads.
-    let data_dir = tempfile_dir()?;
-    let mut config = Config {
-        data_dir: data_dir.clone(),
-        ..Config::default()
-    };
-    config.llm.model = options.model.to_string_lossy().to_string();
-    config.llm.threads = options.threads;
-    config.llm.context_per_chat = 4096;
-    config.llm.parallel = 4;
-    config.llm.max_queue = 64;
-    let state = AppState::new(config).await?;
-    state
-        .chat
-        .engine
-        .wait_until_settled(Duration::from_secs(120))
-        .await;
-    let key = bench_user(&state).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::app::run(listener, state.clone(), async {
-        let _ = stopped.await;
-    }));
-    let client = crate::egress::loopback_client(None);
-    let http = Http {
-        client: &client,
-        base: &base,
-        key: &key,
-    };
-    // What the server puts before a request without a system message; the
-    // bare loop's concurrent runs get the same conversations.
-    let system = crate::chat::assistant::AssistantSettings::default()
-        .request(&state.auth.business_name(), Vec::new())
-        .messages;
-    // Warm up the HTTP path once.
-    http.chat(vec![user(PROMPT)], 8).await?;
-
     let mut rounds = Vec::new();
     for _ in 0..options.runs {
-        rounds.push(measure_round(&http, &bare, &system, options.tokens).await?);
+        rounds.push(measure_round(&targets, &bare, options.tokens).await?);
     }
-
-    // Follow-up in a long conversation: about 2,000 tokens of history.
-    let mut history = Vec::new();
-    let note = "The patient called about an invoice from March, a crown on the lower left molar, and their insurance number. ";
-    for turn in 0..14 {
-        history.push(user(&format!("Turn {turn}: {}", note.repeat(3))));
-        history.push(json!({"role": "assistant", "content": format!("Noted for turn {turn}: {}", note.repeat(2))}));
-    }
-    let mut first_turn = history.clone();
-    first_turn.push(user("Summarise the calls so far."));
-    let first = http.chat(first_turn.clone(), 16).await?;
-    let mut longer = first_turn;
-    longer.push(json!({"role": "assistant", "content": "The patient called about an invoice, a crown and their insurance."}));
-    longer.push(user("And what should we do next?"));
-    let follow = http.chat(longer, 16).await?;
-
     // What a grammar costs, on the bare loop while it is still loaded.
     let constrained = {
         let (bare, runs) = (bare.clone(), options.runs);
         tokio::task::spawn_blocking(move || grammar::measure(&bare, runs)).await??
     };
-
-    // Chat while the box imports documents; the reference is no longer
-    // needed, and its threads must not compete with the server's.
     drop(bare);
-    let import = chat_during_import(&http, &state, options.tokens).await?;
 
-    let _ = stop.send(());
-    let _ = server.await;
-    state.chat.engine.shutdown();
-    let _ = std::fs::remove_dir_all(&data_dir);
-
+    // Follow-up in a long conversation: about 2,000 tokens of history.
+    let mut follow_ups = Vec::new();
+    for http in &targets {
+        follow_ups.push(follow_up(http).await?);
+    }
+    // Chat while the box imports documents (Hearth only).
+    let import = chat_during_import(&targets[0], options.tokens).await?;
+    drop(targets);
+    hearth.stop().await;
+    if let Some(peer) = peer {
+        peer.stop().await;
+    }
     // Idle memory of a server without a model.
     let idle_rss = idle_server_rss().await.ok();
 
-    let median_of = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
-    println!("| figure | Hearth (HTTP) | reference | ratio | target |");
-    println!("|---|---|---|---|---|");
-    let prompt_ratio = median_of(&|r| r.http_prompt / r.bare_prompt);
-    println!(
-        "| prompt tokens/s (cold, {} tokens) | {:.0} | {:.0} (bare loop) | {prompt_ratio:.2} | |",
-        rounds[0].prompt_tokens,
-        median_of(&|r| r.http_prompt),
-        median_of(&|r| r.bare_prompt),
-    );
-    let generation_ratio = median_of(&|r| r.http_generation / r.bare_generation);
-    println!(
-        "| generation tokens/s (1 chat) | {:.1} | {:.1} (bare loop) | {generation_ratio:.2} | ≥ 0.95 {} |",
-        median_of(&|r| r.http_generation),
-        median_of(&|r| r.bare_generation),
-        verdict(generation_ratio >= 0.95)
-    );
-    let ttft_gap = median_of(&|r| r.http_ttft_ms - r.bare_ttft_ms);
-    println!(
-        "| time to first token, ms | {:.0} | {:.0} (bare loop) | {ttft_gap:+.0} ms | ≤ +15 ms {} |",
-        median_of(&|r| r.http_ttft_ms),
-        median_of(&|r| r.bare_ttft_ms),
-        verdict(ttft_gap <= 15.0)
-    );
-    println!("{}", constrained.rows());
-    let single = median_of(&|r| r.aggregate[0]);
-    for (i, concurrency) in CONCURRENCY.iter().enumerate() {
-        let ratio = median_of(&|r| r.aggregate_ratio[i]);
-        let target = if *concurrency == 4 {
-            format!("≥ 1.5 {}", verdict(ratio >= 1.5))
-        } else {
-            String::new()
-        };
-        println!(
-            "| aggregate tokens/s, {concurrency} chat{} | {:.1} | {single:.1} (1 chat) | {ratio:.2} | {target} |",
-            if *concurrency == 1 { "" } else { "s" },
-            median_of(&|r| r.aggregate[i]),
-        );
-    }
-    let bare_single = median_of(&|r| r.bare_aggregate[0]);
-    for (i, concurrency) in TOGETHER.iter().enumerate().skip(1) {
-        println!(
-            "| bare loop aggregate tokens/s, {concurrency} sequences (llama.cpp's ceiling) | | {:.1} vs {bare_single:.1} (1 sequence) | {:.2} | |",
-            median_of(&|r| r.bare_aggregate[i]),
-            median_of(&|r| r.bare_ratio[i]),
-        );
-    }
-    let ratio = follow.time_to_first_token.as_secs_f64()
-        / first.time_to_first_token.as_secs_f64().max(1e-9);
-    println!(
-        "| follow-up TTFT in a {}-token conversation, ms | {:.0} | {:.0} (first turn) | {:.2} | ≤ 0.25 {} |",
-        follow.prompt_tokens,
-        follow.time_to_first_token.as_secs_f64() * 1e3,
-        first.time_to_first_token.as_secs_f64() * 1e3,
-        ratio,
-        verdict(ratio <= 0.25)
+    report(
+        &rounds,
+        options.peer_server.is_some(),
+        &follow_ups,
+        &import,
+        idle_rss,
+        &constrained,
     );
     println!(
-        "| generation tokens/s while {} documents are imported | {:.1} ({} chats) | {:.1} (alone) | {:.2} | ≥ 0.6 {} |",
-        import.documents,
-        import.during,
-        import.chats,
-        import.alone,
-        import.during / import.alone.max(1e-9),
-        verdict(import.during / import.alone.max(1e-9) >= 0.6)
-    );
-    match idle_rss {
-        Some(kib) => println!(
-            "| idle server RSS without a model, MB | {:.1} | 40 | {:.2} | < 40 MB {} |",
-            kib as f64 / 1024.0,
-            kib as f64 / 1024.0 / 40.0,
-            verdict(kib < 40 * 1024)
-        ),
-        None => println!("| idle server RSS without a model | not measured | | | |"),
-    }
-    println!(
-        "\nper round (generation ratio, TTFT gap ms, 2- and 4-chat ratios, bare 2- and 4-sequence ratios):"
-    );
-    for (n, r) in rounds.iter().enumerate() {
-        println!(
-            "  {}: {:.2}, {:+.0}, {:.2}, {:.2}, {:.2}, {:.2}",
-            n + 1,
-            r.http_generation / r.bare_generation,
-            r.http_ttft_ms - r.bare_ttft_ms,
-            r.aggregate_ratio[1],
-            r.aggregate_ratio[2],
-            r.bare_ratio[1],
-            r.bare_ratio[2]
-        );
-    }
-    println!("\n{}", constrained.notes());
-    println!(
-        "\nmachine: {} logical CPUs, {} physical cores used for {} threads; {}",
+        "\nmachine: {} logical CPUs, {} physical cores used for {} threads; CPU: {cpu}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         crate::llm::hardware::physical_cores(),
         options.threads,
-        grammar::cpu_features()
     );
-    let _ = (first.total, follow.total);
     Ok(())
+}
+
+/// A server under test in its own process: Hearth or the peer.
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+    /// Hearth's API key (the peer takes none).
+    key: String,
+    dir: PathBuf,
+}
+
+impl Server {
+    /// `hearth serve` on loopback with the model, threads and slots, and an
+    /// owner with an API key.
+    async fn hearth(options: &BenchOptions) -> anyhow::Result<Server> {
+        let dir = tempfile_dir()?;
+        let config_path = dir.join("bench.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "[llm]\nmodel = {:?}\nthreads = {}\nparallel = {}\ncontext_per_chat = 4096\nmax_queue = 64\n",
+                options.model.to_string_lossy(),
+                options.threads,
+                options.parallel
+            ),
+        )?;
+        let key = {
+            let config = Config {
+                data_dir: dir.clone(),
+                ..Config::default()
+            };
+            let state = AppState::for_console(config).await?;
+            bench_user(&state).await?
+        };
+        let port = free_port()?;
+        let child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("HEARTH_DATA_DIR", &dir)
+            .env("HEARTH_CONFIG", &config_path)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("server.log"))?)
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start hearth serve")?;
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            key,
+            dir,
+        };
+        server.wait_until_answering("/readyz").await?;
+        Ok(server)
+    }
+
+    /// llama.cpp's own `llama-server` at `path`, with the same model,
+    /// threads, slots and context per slot.
+    async fn peer(path: &Path, options: &BenchOptions) -> anyhow::Result<Server> {
+        let dir = tempfile_dir()?;
+        let port = free_port()?;
+        let threads = options.threads.to_string();
+        let child = tokio::process::Command::new(path)
+            .arg("-m")
+            .arg(&options.model)
+            .args(["-t", &threads, "-tb", &threads])
+            .args(["-np", &options.parallel.to_string()])
+            .args(["-c", &(4096 * options.parallel).to_string()])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("peer.log"))?)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", path.display()))?;
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            key: "none".into(),
+            dir,
+        };
+        server.wait_until_answering("/health").await?;
+        Ok(server)
+    }
+
+    async fn wait_until_answering(&self, path: &str) -> anyhow::Result<()> {
+        let client = crate::egress::loopback_client(None);
+        for _ in 0..1200 {
+            if let Ok(r) = client.get(format!("{}{path}", self.base)).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let log = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>();
+        bail!("{} did not start: {log}", self.base)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(socket.local_addr()?.port())
+}
+
+/// The follow-up figure: time to first token of a turn in a conversation of
+/// about 2,000 tokens, against its first turn.
+struct FollowUp {
+    prompt_tokens: usize,
+    first_ms: f64,
+    follow_ms: f64,
+}
+
+async fn follow_up(http: &Http<'_>) -> anyhow::Result<FollowUp> {
+    let mut history = vec![system(&format!(
+        "Office notes {}. {SYSTEM}",
+        crate::auth::token::random_token(6)
+    ))];
+    let note = "The patient called about an invoice from March, a crown on the lower left molar, and their insurance number. ";
+    for turn in 0..14 {
+        history.push(user(&format!("Turn {turn}: {}", note.repeat(3))));
+        history.push(json!({"role": "assistant", "content": format!("Noted for turn {turn}: {}", note.repeat(2))}));
+    }
+    history.push(user("Summarise the calls so far."));
+    let first = http.chat(history.clone(), 16).await?;
+    history.push(json!({"role": "assistant", "content": "The patient called about an invoice, a crown and their insurance."}));
+    history.push(user("And what should we do next?"));
+    let follow = http.chat(history, 16).await?;
+    Ok(FollowUp {
+        prompt_tokens: follow.prompt_tokens,
+        first_ms: first.time_to_first_token.as_secs_f64() * 1e3,
+        follow_ms: follow.time_to_first_token.as_secs_f64() * 1e3,
+    })
 }
 
 /// Chat speed alone and while documents are imported.
@@ -276,11 +328,7 @@ const IMPORTED: usize = 200;
 /// import (uploads, then extraction in child processes, chunking and the
 /// index) runs at a lower CPU priority than the model, so the target is
 /// that chat keeps at least 0.6 of its speed.
-async fn chat_during_import(
-    http: &Http<'_>,
-    state: &AppState,
-    tokens: usize,
-) -> anyhow::Result<ImportFigures> {
+async fn chat_during_import(http: &Http<'_>, tokens: usize) -> anyhow::Result<ImportFigures> {
     let speed = |run: &HttpRun| {
         run.completion_tokens.saturating_sub(1) as f64 / run.generation_time.as_secs_f64().max(1e-9)
     };
@@ -295,7 +343,7 @@ async fn chat_during_import(
         tokio::spawn(async move { docs::upload_corpus(&client, &base, &key, IMPORTED).await });
     // Every chat counted starts while the import is still going.
     let mut during = Vec::new();
-    while !uploads.is_finished() || state.store.documents_pending().await? > 0 {
+    while !uploads.is_finished() || http.documents_pending().await? > 0 {
         during.push(speed(&http.chat(question(), tokens).await?));
     }
     let (documents, _) = uploads.await??;
@@ -315,36 +363,36 @@ async fn chat_during_import(
 const CONCURRENCY: [usize; 4] = [1, 2, 4, 8];
 /// Answer tokens of each chat in the aggregate figures.
 const AGGREGATE_TOKENS: usize = 96;
+/// Concurrent sequences the bare loop also runs (up to the server's slots).
+const TOGETHER: [usize; 3] = [1, 2, 4];
 
-/// One round: each HTTP figure next to its reference, taken back to back.
-struct Round {
-    prompt_tokens: usize,
-    bare_prompt: f64,
-    bare_generation: f64,
-    bare_ttft_ms: f64,
-    http_prompt: f64,
-    http_generation: f64,
-    http_ttft_ms: f64,
+/// One side's figures in one round.
+#[derive(Default, Clone)]
+struct Side {
+    prompt: f64,
+    generation: f64,
+    ttft_ms: f64,
     /// Aggregate answer tokens per second for each of [`CONCURRENCY`] (for
     /// one chat: the median of the 1-chat runs between the others).
     aggregate: Vec<f64>,
     /// Each aggregate over the 1-chat runs just before and after it.
     aggregate_ratio: Vec<f64>,
-    /// The bare loop's aggregate for each of [`TOGETHER`].
-    bare_aggregate: Vec<f64>,
-    bare_ratio: Vec<f64>,
 }
 
-/// Concurrent chats the bare loop also runs (up to the server's slots).
-const TOGETHER: [usize; 3] = [1, 2, 4];
+/// One round: every side's figures, taken back to back.
+struct Round {
+    prompt_tokens: usize,
+    bare: Side,
+    /// Hearth first, then the peer if there is one.
+    http: Vec<Side>,
+}
 
 async fn measure_round(
-    http: &Http<'_>,
+    targets: &[Http<'_>],
     bare: &std::sync::Arc<crate::llm::bench::BareLoop>,
-    system: &[Message],
     tokens: usize,
 ) -> anyhow::Result<Round> {
-    // A system prompt no slot has seen, so both sides evaluate it all.
+    // A system prompt no slot has seen, so every side evaluates it all.
     let fresh_system = || {
         format!(
             "Reference {}. {SYSTEM}",
@@ -361,57 +409,68 @@ async fn measure_round(
             .await?
             .map_err(|e| anyhow::anyhow!(e))?
     };
-    let cold = http
-        .chat(
-            vec![
-                json!({"role": "system", "content": fresh_system()}),
-                user(PROMPT),
-            ],
-            tokens,
-        )
-        .await?;
+    let mut prompt_tokens = 0;
+    let mut sides = Vec::new();
+    for http in targets {
+        let cold = http
+            .chat(vec![system(&fresh_system()), user(PROMPT)], tokens)
+            .await?;
+        prompt_tokens = prompt_tokens.max(cold.prompt_tokens);
+        sides.push(Side {
+            prompt: cold.prompt_tokens as f64 / cold.time_to_first_token.as_secs_f64().max(1e-9),
+            generation: cold.completion_tokens.saturating_sub(1) as f64
+                / cold.generation_time.as_secs_f64().max(1e-9),
+            ttft_ms: cold.time_to_first_token.as_secs_f64() * 1e3,
+            aggregate: vec![0.0],
+            aggregate_ratio: vec![1.0],
+        });
+    }
+    let mut bare_side = Side {
+        prompt: reference.prompt_tokens_per_second(),
+        generation: reference.generation_tokens_per_second(),
+        ttft_ms: reference.time_to_first_token.as_secs_f64() * 1e3,
+        aggregate: vec![0.0],
+        aggregate_ratio: vec![1.0],
+    };
 
     // Each figure for several chats is taken between two 1-chat runs and
     // compared with their mean: the machine's speed drifts within seconds.
-    let mut aggregate = vec![0.0];
-    let mut aggregate_ratio = vec![1.0];
-    let mut bare_aggregate = vec![0.0];
-    let mut bare_ratio = vec![1.0];
-    let mut single = http_aggregate(http, 1).await?;
-    let mut bare_single = bare_aggregate_run(bare, system, 1).await?;
-    let (mut singles, mut bare_singles) = (vec![single], vec![bare_single]);
+    // The sides take turns at each concurrency.
+    let mut singles: Vec<Vec<f64>> = Vec::new();
+    for http in targets {
+        singles.push(vec![http_aggregate(http, 1).await?]);
+    }
+    let mut bare_singles = vec![bare_aggregate_run(bare, 1).await?];
     for concurrency in CONCURRENCY.into_iter().skip(1) {
-        let together = http_aggregate(http, concurrency).await?;
-        let after = http_aggregate(http, 1).await?;
-        aggregate.push(together);
-        aggregate_ratio.push(together / ((single + after) / 2.0));
-        singles.push(after);
-        single = after;
+        for (i, http) in targets.iter().enumerate() {
+            let together = http_aggregate(http, concurrency).await?;
+            let after = http_aggregate(http, 1).await?;
+            let before = *singles[i].last().unwrap_or(&after);
+            sides[i].aggregate.push(together);
+            sides[i]
+                .aggregate_ratio
+                .push(together / ((before + after) / 2.0));
+            singles[i].push(after);
+        }
         if TOGETHER.contains(&concurrency) {
-            let together = bare_aggregate_run(bare, system, concurrency).await?;
-            let after = bare_aggregate_run(bare, system, 1).await?;
-            bare_aggregate.push(together);
-            bare_ratio.push(together / ((bare_single + after) / 2.0));
+            let together = bare_aggregate_run(bare, concurrency).await?;
+            let after = bare_aggregate_run(bare, 1).await?;
+            let before = *bare_singles.last().unwrap_or(&after);
+            bare_side.aggregate.push(together);
+            bare_side
+                .aggregate_ratio
+                .push(together / ((before + after) / 2.0));
             bare_singles.push(after);
-            bare_single = after;
         }
     }
-    aggregate[0] = median(singles);
-    bare_aggregate[0] = median(bare_singles);
-
+    for (side, singles) in sides.iter_mut().zip(singles) {
+        side.aggregate[0] = median(singles);
+    }
+    bare_side.aggregate[0] = median(bare_singles);
     Ok(Round {
-        prompt_tokens: cold.prompt_tokens,
-        bare_prompt: reference.prompt_tokens_per_second(),
-        bare_generation: reference.generation_tokens_per_second(),
-        bare_ttft_ms: reference.time_to_first_token.as_secs_f64() * 1e3,
-        http_prompt: cold.prompt_tokens as f64 / cold.time_to_first_token.as_secs_f64().max(1e-9),
-        http_generation: cold.completion_tokens.saturating_sub(1) as f64
-            / cold.generation_time.as_secs_f64().max(1e-9),
-        http_ttft_ms: cold.time_to_first_token.as_secs_f64() * 1e3,
-        aggregate,
-        aggregate_ratio,
-        bare_aggregate,
-        bare_ratio,
+        prompt_tokens,
+        bare: bare_side,
+        http: sides,
     })
 }
 
@@ -426,7 +485,8 @@ fn visitor(n: usize) -> String {
 /// Answer tokens per second of `concurrency` chats sent at once over HTTP.
 async fn http_aggregate(http: &Http<'_>, concurrency: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let chats = (0..concurrency).map(|n| http.chat(vec![user(&visitor(n))], AGGREGATE_TOKENS));
+    let chats = (0..concurrency)
+        .map(|n| http.chat(vec![system(SYSTEM), user(&visitor(n))], AGGREGATE_TOKENS));
     let mut answered = 0;
     for run in futures::future::join_all(chats).await {
         answered += run?.completion_tokens;
@@ -437,14 +497,14 @@ async fn http_aggregate(http: &Http<'_>, concurrency: usize) -> anyhow::Result<f
 /// The same through the bare loop: `concurrency` sequences, one batch a step.
 async fn bare_aggregate_run(
     bare: &std::sync::Arc<crate::llm::bench::BareLoop>,
-    system: &[Message],
     concurrency: usize,
 ) -> anyhow::Result<f64> {
     let conversations = (0..concurrency)
         .map(|n| {
-            let mut messages = system.to_vec();
-            messages.push(Message::new(Role::User, visitor(n)));
-            messages
+            vec![
+                Message::new(Role::System, SYSTEM),
+                Message::new(Role::User, visitor(n)),
+            ]
         })
         .collect();
     let bare = bare.clone();
@@ -453,6 +513,189 @@ async fn bare_aggregate_run(
             .await?
             .map_err(|e| anyhow::anyhow!(e))?;
     Ok(run.tokens_per_second())
+}
+
+/// The report: Hearth against the peer (when measured) and the bare loop.
+fn report(
+    rounds: &[Round],
+    with_peer: bool,
+    follow_ups: &[FollowUp],
+    import: &ImportFigures,
+    idle_rss: Option<u64>,
+    constrained: &grammar::GrammarFigures,
+) {
+    let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+    let hearth = |f: fn(&Side) -> f64| move |r: &Round| f(&r.http[0]);
+    let peer = |f: fn(&Side) -> f64| move |r: &Round| f(&r.http[1]);
+    if with_peer {
+        println!(
+            "| figure | Hearth (HTTP) | llama-server (HTTP) | Hearth / llama-server | bare loop | target |"
+        );
+        println!("|---|---|---|---|---|---|");
+    } else {
+        println!("| figure | Hearth (HTTP) | bare loop | Hearth / bare loop | target |");
+        println!("|---|---|---|---|---|");
+    }
+    let row = |name: &str, h: f64, p: Option<f64>, b: Option<f64>, ratio: f64, target: String| {
+        let b = b.map_or(String::new(), |b| format!("{b:.1}"));
+        match p {
+            Some(p) if with_peer => {
+                println!("| {name} | {h:.1} | {p:.1} | {ratio:.2} | {b} | {target} |")
+            }
+            _ => println!("| {name} | {h:.1} | {b} | {ratio:.2} | {target} |"),
+        }
+    };
+    let versus = |f: fn(&Side) -> f64| {
+        if with_peer {
+            med(&|r| f(&r.http[0]) / f(&r.http[1]).max(1e-9))
+        } else {
+            med(&|r| f(&r.http[0]) / f(&r.bare).max(1e-9))
+        }
+    };
+    let peer_value = |f: fn(&Side) -> f64| with_peer.then(|| med(&peer(f)));
+    let prompt: fn(&Side) -> f64 = |s| s.prompt;
+    row(
+        &format!("prompt tokens/s (cold, {} tokens)", rounds[0].prompt_tokens),
+        med(&hearth(prompt)),
+        peer_value(prompt),
+        Some(med(&|r| r.bare.prompt)),
+        versus(prompt),
+        String::new(),
+    );
+    let generation: fn(&Side) -> f64 = |s| s.generation;
+    let ratio = versus(generation);
+    row(
+        "generation tokens/s (1 chat)",
+        med(&hearth(generation)),
+        peer_value(generation),
+        Some(med(&|r| r.bare.generation)),
+        ratio,
+        format!("≥ 0.95 {}", verdict(ratio >= 0.95)),
+    );
+    let ttft: fn(&Side) -> f64 = |s| s.ttft_ms;
+    let gap = if with_peer {
+        med(&|r| r.http[0].ttft_ms - r.http[1].ttft_ms)
+    } else {
+        med(&|r| r.http[0].ttft_ms - r.bare.ttft_ms)
+    };
+    let b = med(&|r| r.bare.ttft_ms);
+    let h = med(&hearth(ttft));
+    match peer_value(ttft) {
+        Some(p) => println!(
+            "| time to first token, ms | {h:.0} | {p:.0} | {gap:+.0} ms | {b:.0} | ≤ +15 ms {} |",
+            verdict(gap <= 15.0)
+        ),
+        None => println!(
+            "| time to first token, ms | {h:.0} | {b:.0} | {gap:+.0} ms | ≤ +15 ms {} |",
+            verdict(gap <= 15.0)
+        ),
+    }
+    for (i, concurrency) in CONCURRENCY.iter().enumerate() {
+        let chats = if *concurrency == 1 { "chat" } else { "chats" };
+        let h = med(&|r| r.http[0].aggregate[i]);
+        let b = TOGETHER
+            .iter()
+            .position(|t| t == concurrency)
+            .map(|j| med(&|r| r.bare.aggregate[j]));
+        if with_peer {
+            let p = med(&|r| r.http[1].aggregate[i]);
+            let ratio = med(&|r| r.http[0].aggregate[i] / r.http[1].aggregate[i].max(1e-9));
+            let target = if *concurrency == 4 {
+                format!("≥ 1.0 {}", verdict(ratio >= 1.0))
+            } else {
+                String::new()
+            };
+            row(
+                &format!("aggregate tokens/s, {concurrency} {chats}"),
+                h,
+                Some(p),
+                b,
+                ratio,
+                target,
+            );
+        } else {
+            let ratio = med(&|r| r.http[0].aggregate_ratio[i]);
+            println!(
+                "| aggregate tokens/s, {concurrency} {chats} (× 1 chat) | {h:.1} | {} | {ratio:.2} × 1 chat | |",
+                b.map_or(String::new(), |b| format!("{b:.1}"))
+            );
+        }
+    }
+    for (i, concurrency) in CONCURRENCY.iter().enumerate().skip(1) {
+        let mut line = format!(
+            "| scaling, {concurrency} chats over 1 | {:.2} |",
+            med(&|r| r.http[0].aggregate_ratio[i])
+        );
+        if with_peer {
+            line.push_str(&format!(
+                " {:.2} | |",
+                med(&|r| r.http[1].aggregate_ratio[i])
+            ));
+        }
+        let bare = TOGETHER
+            .iter()
+            .position(|t| t == concurrency)
+            .map(|j| format!("{:.2}", med(&|r| r.bare.aggregate_ratio[j])))
+            .unwrap_or_default();
+        line.push_str(&format!(" {bare} | |"));
+        println!("{line}");
+    }
+    println!("{}", constrained.rows());
+    for (n, follow) in follow_ups.iter().enumerate() {
+        let ratio = follow.follow_ms / follow.first_ms.max(1e-9);
+        println!(
+            "| follow-up TTFT in a {}-token conversation, ms ({}) | {:.0} | first turn {:.0} | {ratio:.2} | ≤ 0.25 {} |",
+            follow.prompt_tokens,
+            if n == 0 { "Hearth" } else { "llama-server" },
+            follow.follow_ms,
+            follow.first_ms,
+            verdict(ratio <= 0.25)
+        );
+    }
+    println!(
+        "| generation tokens/s while {} documents are imported | {:.1} ({} chats) | alone {:.1} | {:.2} | ≥ 0.6 {} |",
+        import.documents,
+        import.during,
+        import.chats,
+        import.alone,
+        import.during / import.alone.max(1e-9),
+        verdict(import.during / import.alone.max(1e-9) >= 0.6)
+    );
+    match idle_rss {
+        Some(kib) => println!(
+            "| idle server RSS without a model, MB | {:.1} | 40 | {:.2} | < 40 MB {} |",
+            kib as f64 / 1024.0,
+            kib as f64 / 1024.0 / 40.0,
+            verdict(kib < 40 * 1024)
+        ),
+        None => println!("| idle server RSS without a model | not measured | | | |"),
+    }
+    println!(
+        "\nper round (Hearth's generation tokens/s, TTFT ms, 4-chat aggregate; then the same for llama-server and the bare loop):"
+    );
+    for (n, r) in rounds.iter().enumerate() {
+        let side = |s: &Side| {
+            format!(
+                "{:.1}, {:.0}, {:.1}",
+                s.generation,
+                s.ttft_ms,
+                s.aggregate.get(2).copied().unwrap_or(0.0)
+            )
+        };
+        let peer = r.http.get(1).map(side).unwrap_or_else(|| "-".into());
+        println!(
+            "  {}: {} | {} | {}",
+            n + 1,
+            side(&r.http[0]),
+            peer,
+            side(&r.bare)
+        );
+    }
+    println!("\n{}", constrained.notes());
+}
+
+fn system(content: &str) -> Value {
+    json!({"role": "system", "content": content})
 }
 
 fn user(content: &str) -> Value {
@@ -507,6 +750,24 @@ struct Http<'a> {
 }
 
 impl Http<'_> {
+    /// Documents queued or being processed.
+    async fn documents_pending(&self) -> anyhow::Result<i64> {
+        let mut pending = 0;
+        for status in ["queued", "processing"] {
+            let page: Value = self
+                .client
+                .get(format!("{}/api/v1/documents", self.base))
+                .bearer_auth(self.key)
+                .query(&[("status", status), ("limit", "1")])
+                .send()
+                .await?
+                .json()
+                .await?;
+            pending += page["total"].as_i64().unwrap_or(0);
+        }
+        Ok(pending)
+    }
+
     /// Streams one chat completion and times it as a client.
     async fn chat(&self, messages: Vec<Value>, tokens: usize) -> anyhow::Result<HttpRun> {
         let (client, base, key) = (self.client, self.base, self.key);
@@ -566,7 +827,6 @@ impl Http<'_> {
             completion_tokens: usage.1,
             time_to_first_token: first.duration_since(started),
             generation_time: last.unwrap_or(first).duration_since(first),
-            total: started.elapsed(),
         })
     }
 }

@@ -208,6 +208,9 @@ pub struct ModelsPage {
     prompt: String,
     answer: Option<String>,
     answer_stats: String,
+    /// The CPU's vector extensions and the engine's, and the quantizations
+    /// that suit them.
+    cpu: crate::llm::hardware::CpuFeatures,
 }
 
 impl ModelsPage {
@@ -313,6 +316,7 @@ async fn render_page(
         prompt,
         answer_stats: answer.as_ref().map(|a| a.1.clone()).unwrap_or_default(),
         answer: answer.map(|a| a.0),
+        cpu: crate::llm::hardware::CpuFeatures::detect(),
     };
     Ok(render_with_status(status, &page))
 }

@@ -112,6 +112,111 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
+/// The x86 vector extensions that decide how fast a model runs: the
+/// `/proc/cpuinfo` flag, and the name people know.
+const VECTOR_EXTENSIONS: [(&str, &str); 8] = [
+    ("avx2", "AVX2"),
+    ("fma", "FMA"),
+    ("f16c", "F16C"),
+    ("avx512f", "AVX-512"),
+    ("avx512_vnni", "AVX-512 VNNI"),
+    ("avx512_bf16", "AVX-512 BF16"),
+    ("avx_vnni", "AVX-VNNI"),
+    ("amx_int8", "AMX INT8"),
+];
+
+/// What the CPU offers and what the engine's llama.cpp kernels use.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CpuFeatures {
+    /// The CPU's model name.
+    pub cpu: String,
+    /// Vector extensions the CPU has (of [`VECTOR_EXTENSIONS`]).
+    pub cpu_has: Vec<&'static str>,
+    /// Those llama.cpp's CPU backend in this binary was built to use: its
+    /// kernels use nothing newer, whatever the CPU has.
+    pub engine_uses: Vec<&'static str>,
+}
+
+impl CpuFeatures {
+    /// This machine's CPU and this binary's engine.
+    pub fn detect() -> CpuFeatures {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        CpuFeatures::from(&cpuinfo, super::engine_cpu_features())
+    }
+
+    fn from(cpuinfo: &str, engine_uses: Vec<&'static str>) -> CpuFeatures {
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, name)| name.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let flags: Vec<&str> = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("flags"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, f)| f.split_whitespace().collect())
+            .unwrap_or_default();
+        let cpu_has = VECTOR_EXTENSIONS
+            .iter()
+            .filter(|(flag, _)| flags.contains(flag))
+            .map(|(_, name)| *name)
+            .collect();
+        CpuFeatures {
+            cpu,
+            cpu_has,
+            engine_uses,
+        }
+    }
+
+    /// What the CPU has and the engine leaves unused.
+    pub fn unused(&self) -> Vec<&'static str> {
+        self.cpu_has
+            .iter()
+            .filter(|f| !self.engine_uses.contains(f))
+            .copied()
+            .collect()
+    }
+
+    /// What the CPU has and what the engine uses, in a sentence.
+    pub fn sentence(&self) -> String {
+        let list = |names: &[&str]| {
+            if names.is_empty() {
+                "no vector extensions it knows".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let mut text = format!(
+            "This CPU ({}) has {}; the engine's kernels use {}.",
+            self.cpu,
+            list(&self.cpu_has),
+            list(&self.engine_uses)
+        );
+        let unused = self.unused();
+        if !unused.is_empty() {
+            text.push_str(&format!(
+                " {} go unused: this build of llama.cpp is made to run on any AVX2 computer.",
+                unused.join(", ")
+            ));
+        }
+        text
+    }
+
+    /// Which quantizations run best with the engine's kernels on this CPU,
+    /// in a sentence for the Models page.
+    pub fn best_quantizations(&self) -> &'static str {
+        let uses = |name| self.engine_uses.contains(&name);
+        if uses("AVX-512 VNNI") || uses("AVX-VNNI") {
+            "Q4_K_M and Q4_0 run best here (integer dot products with VNNI, kernels rearranged for this CPU when the model loads); Q8_0 is faster still where memory allows."
+        } else if uses("AVX2") {
+            "Q4_K_M and Q4_0 run best here: llama.cpp rearranges them for AVX2 when the model loads. Q4_1 and the Q5 kinds have no such kernels and run slower at the same size."
+        } else {
+            "This CPU lacks AVX2: only small models answer at a usable speed; prefer Q4_0."
+        }
+    }
+}
+
 /// The CPU's model and the vector extensions that decide llama.cpp's and
 /// the index's speed ("AVX2 AVX-512F AVX-512 VNNI"), for benchmark reports:
 /// figures from machines with and without AVX-512 are not comparable.
@@ -159,6 +264,34 @@ mod tests {
         assert_eq!(physical_cores_from(cpuinfo), Some(2));
         assert_eq!(physical_cores_from("processor: 0\n"), None);
         assert!(physical_cores() >= 1);
+    }
+
+    #[test]
+    fn says_which_cpu_features_the_engine_leaves_unused() {
+        let cpuinfo = "model name\t: Test CPU\nflags\t\t: fpu avx2 fma f16c avx512f avx512_vnni\n";
+        let features = CpuFeatures::from(cpuinfo, vec!["AVX2", "FMA", "F16C"]);
+        assert_eq!(features.cpu, "Test CPU");
+        assert_eq!(
+            features.cpu_has,
+            ["AVX2", "FMA", "F16C", "AVX-512", "AVX-512 VNNI"]
+        );
+        assert_eq!(features.unused(), ["AVX-512", "AVX-512 VNNI"]);
+        assert!(features.best_quantizations().contains("AVX2"));
+    }
+
+    #[test]
+    fn the_engine_reports_the_features_its_kernels_use() {
+        let features = CpuFeatures::detect();
+        eprintln!("{}", features.sentence());
+        // Whatever the build, it names only extensions it knows, and on
+        // x86-64 with llama.cpp every build of ours uses at least AVX2 only
+        // where the CPU has it.
+        for f in &features.engine_uses {
+            assert!(VECTOR_EXTENSIONS.iter().any(|(_, n)| n == f), "{f}");
+        }
+        if cfg!(all(feature = "llama", target_arch = "x86_64")) {
+            assert!(!features.engine_uses.is_empty(), "{features:?}");
+        }
     }
 
     #[test]

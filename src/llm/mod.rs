@@ -586,6 +586,19 @@ impl Engine {
     }
 }
 
+/// The vector extensions llama.cpp's CPU backend in this binary was built
+/// to use (none in a build without llama.cpp). See [`hardware::CpuFeatures`].
+pub fn engine_cpu_features() -> Vec<&'static str> {
+    #[cfg(feature = "llama")]
+    {
+        llama::cpu_features()
+    }
+    #[cfg(not(feature = "llama"))]
+    {
+        Vec::new()
+    }
+}
+
 /// The file name of a model, for display.
 pub fn model_name(path: &Path) -> String {
     path.file_name()
