@@ -776,14 +776,27 @@ impl Http<'_> {
             "stream_options": {"include_usage": true},
             "max_tokens": tokens, "temperature": 0, "ignore_eos": true,
         });
-        let started = Instant::now();
-        let mut response = client
-            .post(format!("{base}/v1/chat/completions"))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .context("request failed")?;
+        let mut started = Instant::now();
+        let mut attempts = 0;
+        let mut response = loop {
+            match client
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(response) => break response,
+                // llama-server closes a kept-alive connection now and then
+                // just as the client reuses it: nothing was sent, so ask
+                // again (on a fresh connection), timed from the new start.
+                Err(err) if attempts < 3 && err.is_request() => {
+                    attempts += 1;
+                    started = Instant::now();
+                }
+                Err(err) => return Err(anyhow::Error::new(err).context("request failed")),
+            }
+        };
         if !response.status().is_success() {
             bail!(
                 "the server answered {}: {}",
