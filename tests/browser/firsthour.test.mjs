@@ -64,9 +64,9 @@ test("firsthour: the owner's checklist, renaming the business, readable times", 
     await setUpOwner(page, server, OWNER);
     assert.equal(pathOf(page), '/');
     assert.equal((await page.getByRole('heading', { level: 1 }).innerText()).trim(), 'Getting started');
-    assert.equal(await page.locator('#checklist .checklist-item').count(), 4);
+    assert.equal(await page.locator('#checklist .checklist-item').count(), 5);
     assert.deepEqual(await ticked(page), [], 'the zone is not confirmed yet');
-    assert.equal(await progress(page), '0 of 4 done');
+    assert.equal(await progress(page), '0 of 5 done');
     assert.match(await page.locator('#check-model').innerText(), /demonstration model, whose answers are often wrong/);
     assert.equal(await page.locator('#check-model a').getAttribute('href'), '/admin/models#catalog');
     await shot(page, 'checklist-new');
@@ -87,7 +87,7 @@ test("firsthour: the owner's checklist, renaming the business, readable times", 
 
     await page.goto('/');
     assert.deepEqual(await ticked(page), ['business']);
-    assert.equal(await progress(page), '1 of 4 done');
+    assert.equal(await progress(page), '1 of 5 done');
 
     // --- 2. Invite a staff member -------------------------------------------------------------
     await navigating(page, () => page.locator('#check-staff').getByRole('link', { name: 'Add people' }).click());
@@ -127,7 +127,7 @@ test("firsthour: the owner's checklist, renaming the business, readable times", 
     }
     assert.deepEqual(done, ['business', 'staff', 'documents']);
     assert.match(await page.locator('#check-documents').innerText(), /1 shared collection with 1 document/);
-    assert.equal(await progress(page), '3 of 4 done');
+    assert.equal(await progress(page), '3 of 5 done');
     await assertNoHorizontalOverflow(page, 'the checklist');
     await shot(page, 'checklist-three-done');
 
@@ -160,7 +160,7 @@ test("firsthour: the owner's checklist, renaming the business, readable times", 
     await phone.getByLabel('Password').fill(OWNER.password);
     await navigating(phone, () => phone.getByRole('button', { name: 'Sign in' }).click());
     assert.equal(pathOf(phone), '/');
-    assert.equal(await progress(phone), '3 of 4 done');
+    assert.equal(await progress(phone), '3 of 5 done');
     await assertNoHorizontalOverflow(phone, 'the checklist on a phone');
     const link = await phone.locator('#check-model a').boundingBox();
     assert.ok(link.x >= 0 && link.x + link.width <= VIEWPORTS.phone.width, 'the catalog link fits on screen');
