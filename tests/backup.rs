@@ -370,14 +370,7 @@ async fn a_backup_during_uploads_and_chats_restores_consistently() {
     drop(conn);
     let restored = ChildServer::start(&fresh).await;
     let api = ApiClient::new(&restored.base, &key);
-    let listed: Value = api
-        .request(Method::GET, "/api/v1/documents")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = api.get_json("/api/v1/documents").await;
     assert_eq!(
         listed["total"].as_i64(),
         Some(stored.len() as i64),
