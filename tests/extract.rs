@@ -697,7 +697,9 @@ fn deeply_nested_html_is_read_quickly() {
         "{:?}",
         out.warnings
     );
-    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    // A guard against a parser gone quadratic (minutes), not a speed target:
+    // under a loaded CI machine a 3 s bound failed once at the limit.
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
 }
 
 /// The helper (and the tools it starts) run at a lower CPU priority, so a
