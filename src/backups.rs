@@ -107,8 +107,9 @@ pub fn start(state: &AppState, trigger: Trigger, by: Option<&User>) -> Result<()
     let state = state.clone();
     let by = by.cloned();
     tokio::spawn(async move {
-        let stored = state.store.setting(plan::SETTING_KEY).await.ok().flatten();
-        let plan = Plan::from_stored(stored.as_deref(), &state.config);
+        let plan = load_plan(&state)
+            .await
+            .unwrap_or_else(|_| Plan::from_stored(None, &state.config));
         let started_at = now();
         let config = state.config.clone();
         let work_plan = plan.clone();
@@ -134,7 +135,7 @@ pub fn start(state: &AppState, trigger: Trigger, by: Option<&User>) -> Result<()
         .and_then(|r| r);
         let previous = LastRun::read(&state.config.data_dir);
         let nightly_day = match trigger {
-            Trigger::Nightly => Some(local_today(&state).await.to_string()),
+            Trigger::Nightly => Some(office_now(&state).await.date().to_string()),
             Trigger::Manual => previous.and_then(|p| p.nightly_day),
         };
         let mut last = LastRun {
@@ -199,13 +200,19 @@ pub fn start(state: &AppState, trigger: Trigger, by: Option<&User>) -> Result<()
     Ok(())
 }
 
-/// The office's date now.
-async fn local_today(state: &AppState) -> jiff::civil::Date {
+/// The owner's plan as stored (or the default one).
+pub async fn load_plan(state: &AppState) -> AppResult<Plan> {
+    let stored = state.store.setting(plan::SETTING_KEY).await?;
+    Ok(Plan::from_stored(stored.as_deref(), &state.config))
+}
+
+/// The office's local time now (the box's zone if the office's cannot be read).
+async fn office_now(state: &AppState) -> jiff::civil::DateTime {
     let zone = crate::calendar::office::Settings::load(&state.store)
         .await
         .map(|s| s.zone)
         .unwrap_or_else(|_| jiff::tz::TimeZone::system());
-    jiff::Timestamp::now().to_zoned(zone).date()
+    jiff::Timestamp::now().to_zoned(zone).datetime()
 }
 
 /// Starts the nightly backup when it is due; checks once a minute.
@@ -214,18 +221,13 @@ pub async fn run_nightly(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Ok(stored) = state.store.setting(plan::SETTING_KEY).await else {
+        let Ok(plan) = load_plan(&state).await else {
             continue;
         };
-        let plan = Plan::from_stored(stored.as_deref(), &state.config);
         if plan.nightly().is_none() {
             continue;
         }
-        let zone = crate::calendar::office::Settings::load(&state.store)
-            .await
-            .map(|s| s.zone)
-            .unwrap_or_else(|_| jiff::tz::TimeZone::system());
-        let local = jiff::Timestamp::now().to_zoned(zone).datetime();
+        let local = office_now(&state).await;
         let last_day = LastRun::read(&state.config.data_dir).and_then(|l| l.nightly_day());
         if plan.nightly_due(local, last_day)
             && let Err(reason) = start(&state, Trigger::Nightly, None)
@@ -294,8 +296,7 @@ impl BackupsPage {
 }
 
 async fn build(state: &AppState, shell: Shell, times: Times) -> AppResult<BackupsPage> {
-    let stored = state.store.setting(plan::SETTING_KEY).await?;
-    let plan = Plan::from_stored(stored.as_deref(), &state.config);
+    let plan = load_plan(state).await?;
     let passphrase = plan::passphrase_file(&state.config.data_dir);
     Ok(BackupsPage {
         shell,
@@ -550,8 +551,7 @@ async fn recovery_sheet(
             "Set a recovery passphrase first.",
         ));
     };
-    let stored = state.store.setting(plan::SETTING_KEY).await?;
-    let plan = Plan::from_stored(stored.as_deref(), &state.config);
+    let plan = load_plan(&state).await?;
     audit::record(
         &state.store,
         Actor::User(&owner.user),
@@ -731,8 +731,7 @@ async fn restore_submit(
     let archive = match (&request.uploaded, field("existing")) {
         (Some(path), _) => path.clone(),
         (None, name) if !name.is_empty() => {
-            let stored = state.store.setting(plan::SETTING_KEY).await?;
-            let plan = Plan::from_stored(stored.as_deref(), &state.config);
+            let plan = load_plan(&state).await?;
             match plan::archives(&plan.directory())
                 .into_iter()
                 .find(|a| a.name == name)

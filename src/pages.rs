@@ -178,13 +178,7 @@ pub async fn checklist(state: &AppState, viewer: &User) -> AppResult<Checklist> 
         done: !demonstration,
         link: Some(("/admin/models#catalog", "Open the catalog")),
     };
-    let plan = crate::backup::plan::Plan::from_stored(
-        store
-            .setting(crate::backup::plan::SETTING_KEY)
-            .await?
-            .as_deref(),
-        &state.config,
-    );
+    let plan = crate::backups::load_plan(state).await?;
     let last = crate::backup::plan::LastRun::read(&state.config.data_dir);
     let backups = Item {
         id: "backups",

@@ -125,6 +125,24 @@ const VECTOR_EXTENSIONS: [(&str, &str); 8] = [
     ("amx_int8", "AMX INT8"),
 ];
 
+/// The first CPU's model name ("" when unknown) and flags in `/proc/cpuinfo`.
+fn model_and_flags(cpuinfo: &str) -> (String, Vec<&str>) {
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, value)| value)
+    };
+    let model = field("model name")
+        .map(|m| m.trim().to_string())
+        .unwrap_or_default();
+    let flags = field("flags")
+        .map(|f| f.split_whitespace().collect())
+        .unwrap_or_default();
+    (model, flags)
+}
+
 /// What the CPU offers and what the engine's llama.cpp kernels use.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CpuFeatures {
@@ -145,18 +163,12 @@ impl CpuFeatures {
     }
 
     fn from(cpuinfo: &str, engine_uses: Vec<&'static str>) -> CpuFeatures {
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, name)| name.trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        let flags: Vec<&str> = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("flags"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, f)| f.split_whitespace().collect())
-            .unwrap_or_default();
+        let (cpu, flags) = model_and_flags(cpuinfo);
+        let cpu = if cpu.is_empty() {
+            "unknown".into()
+        } else {
+            cpu
+        };
         let cpu_has = VECTOR_EXTENSIONS
             .iter()
             .filter(|(flag, _)| flags.contains(flag))
@@ -224,18 +236,7 @@ pub fn cpu_flags_summary() -> String {
     let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
         return "unknown".into();
     };
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, name)| name.trim().to_string())
-        .unwrap_or_default();
-    let flags: Vec<&str> = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("flags"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, f)| f.split_whitespace().collect())
-        .unwrap_or_default();
+    let (model, flags) = model_and_flags(&cpuinfo);
     let named = [
         ("avx2", "AVX2"),
         ("fma", "FMA"),
