@@ -182,16 +182,25 @@ test('chat actions: copy, regenerate, edit, continue, background answers, phone'
   const storyAt = (await page.locator('#messages .message.from-assistant').last().locator('.bubble').innerText()).trim().length;
   // Switch to a new conversation while it streams.
   await navigating(page, () => page.getByRole('link', { name: 'New chat' }).click());
-  await page.locator('#conversation-list .answering-dot').first().waitFor({ timeout: 5_000 });
-  await shot(page, 'answering-elsewhere');
+  // The list marks the conversation that is still answering (drawn by the server with
+  // the page). On a fast box a short story may already be finished by then: no mark.
+  const answeringElsewhere = await page.locator('#conversation-list .answering-dot').count() > 0;
+  if (answeringElsewhere) await shot(page, 'answering-elsewhere');
+  else t.diagnostic('the story finished before the new chat page was drawn');
   await page.waitForTimeout(1_000);
   // Coming back: the answer went on meanwhile, and is still streaming here
   // (or, on a fast box, finished while away and is shown whole).
   await navigating(page, () => page.locator(`#conversation-list a[href="${conversation}"]`).click());
   const resumed = page.locator('#messages .message.from-assistant').last();
   const backAt = (await resumed.locator('.bubble').innerText()).trim().length;
-  assert.ok(backAt > storyAt, `it went on while away: ${storyAt} -> ${backAt} characters`);
-  if (await resumed.getAttribute('data-follow')) {
+  const following = Boolean(await resumed.getAttribute('data-follow'));
+  if (following) {
+    assert.ok(backAt > storyAt, `it went on while away: ${storyAt} -> ${backAt} characters`);
+  } else {
+    assert.ok(backAt >= storyAt, `nothing was lost: ${storyAt} -> ${backAt} characters`);
+  }
+  if (following) {
+    assert.ok(answeringElsewhere, 'an answer still streaming was marked in the list');
     assert.ok(await page.locator('#stop').isVisible(), 'Stop is offered for the followed answer');
     await page.waitForFunction((before) => {
       const items = document.querySelectorAll('#messages .message.from-assistant');
