@@ -10,7 +10,8 @@
 #   hearth-<version>.bundle     the update bundle (see image/README.md)
 #
 # Inputs (environment):
-#   HEARTH_BIN        the hearth binary (default target/debug/hearth); copied stripped
+#   HEARTH_BIN        the hearth binary (default target/debug/hearth); copied stripped,
+#                     with the llama.cpp libraries it names (hearth engine-libraries)
 #   HEARTH_UNIT       its systemd unit (default systemd/hearth.service); the
 #                     appliance's other hearth-* units beside it are installed
 #                     and enabled (screen, updates, recover, health, SSH)
@@ -161,6 +162,18 @@ step "mmdebstrap"
 cp -a "$HERE/overlay/." "$ROOTFS/"
 strip -o "$ROOTFS/usr/bin/hearth" "$HEARTH_BIN"
 chmod 0755 "$ROOTFS/usr/bin/hearth"
+# llama.cpp's shared libraries and its CPU kernels, one library per CPU
+# generation (the binary loads the best for the CPU it runs on), in
+# /usr/lib/hearth, where /usr/bin/hearth looks (its RUNPATH and the kernel
+# search). The binary itself says which files they are; none when
+# llama.cpp is linked in.
+"$HEARTH_BIN" engine-libraries > "$WORK/engine-libraries" \
+  || die "$HEARTH_BIN cannot list its llama.cpp libraries"
+install -d -m 0755 "$ROOTFS/usr/lib/hearth"
+while read -r lib; do
+  strip --strip-unneeded -o "$ROOTFS/usr/lib/hearth/$(basename "$lib")" "$lib"
+  chmod 0644 "$ROOTFS/usr/lib/hearth/$(basename "$lib")"
+done < "$WORK/engine-libraries"
 install -D -m 0644 "$HEARTH_UPDATE_KEY.pub" "$ROOTFS/usr/share/hearth/update.pub"
 install -m 0644 "$HEARTH_UNIT" "$ROOTFS/usr/lib/systemd/system/hearth.service"
 # The appliance's other units, from beside hearth.service in the source:

@@ -58,6 +58,10 @@ enum Command {
     Docs(DocsCommand),
     /// Print the effective configuration as TOML
     Config,
+    /// Print the paths of the llama.cpp libraries this binary runs with, one
+    /// per line, for packaging it: the shared libraries it links and a CPU
+    /// kernel library per CPU generation (nothing when llama.cpp is linked in)
+    EngineLibraries,
     /// The box's own screen: its address and, until the owner exists, the
     /// setup code, in large letters (the appliance runs it on tty1 and the
     /// serial console)
@@ -382,6 +386,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => runtime.block_on(crate::app::serve(config)),
         Command::Config => {
             print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::EngineLibraries => {
+            for file in crate::llm::engine_library_files().map_err(anyhow::Error::msg)? {
+                println!("{}", file.display());
+            }
             Ok(())
         }
         Command::Console { status, once } => {

@@ -198,7 +198,15 @@ async fn the_models_page_lists_each_file_with_what_its_header_says() {
     );
     // Which vector extensions the CPU has and the engine's kernels use.
     let cpu = select_text(&html, "#engine-cpu");
-    assert!(cpu.contains("the engine's kernels use"), "{cpu}");
+    // The dispatching build names the kernel library it loaded for this CPU.
+    if cfg!(feature = "cpu-dispatch") {
+        assert!(
+            cpu.contains("kernel library, the best for this CPU, which uses"),
+            "{cpu}"
+        );
+    } else {
+        assert!(cpu.contains("the engine's kernels use"), "{cpu}");
+    }
     assert!(
         cpu.contains("run best here") || cpu.contains("lacks AVX2"),
         "{cpu}"
@@ -1159,6 +1167,13 @@ async fn a_catalog_model_downloads_checked_and_can_be_used() {
         "{entry}"
     );
     assert!(select_text(&html, "#catalog-tiny .catalog-memory").starts_with("needs about"));
+    // Each built-in entry names its quantization and whether it suits this
+    // CPU's kernels (every x86-64 box Hearth runs on has AVX2).
+    let catalog = select_text(&html, "#catalog");
+    assert!(catalog.contains("· Q4_K_M"), "{catalog}");
+    if cfg!(all(feature = "llama", target_arch = "x86_64")) {
+        assert!(catalog.contains("Q4_K_M, suits this CPU"), "{catalog}");
+    }
 
     let response = start_download(&owner, &[("entry", "tiny")]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

@@ -78,7 +78,11 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     if !options.model.is_file() {
         bail!("no model at {}; pass --model", options.model.display());
     }
-    let cpu = crate::llm::hardware::cpu_flags_summary();
+    let cpu = format!(
+        "{}; engine kernels: {}",
+        crate::llm::hardware::cpu_flags_summary(),
+        crate::llm::hardware::engine_kernels_summary()
+    );
     println!(
         "Hearth benchmark: {} on {} threads, {} slots ({} answer tokens per chat, {} interleaved rounds)\nCPU: {cpu}\n",
         crate::llm::model_name(&options.model),

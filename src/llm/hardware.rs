@@ -113,16 +113,17 @@ pub fn format_bytes(bytes: u64) -> String {
 }
 
 /// The x86 vector extensions that decide how fast a model runs: the
-/// `/proc/cpuinfo` flag, and the name people know.
-const VECTOR_EXTENSIONS: [(&str, &str); 8] = [
-    ("avx2", "AVX2"),
-    ("fma", "FMA"),
-    ("f16c", "F16C"),
-    ("avx512f", "AVX-512"),
-    ("avx512_vnni", "AVX-512 VNNI"),
-    ("avx512_bf16", "AVX-512 BF16"),
-    ("avx_vnni", "AVX-VNNI"),
-    ("amx_int8", "AMX INT8"),
+/// `/proc/cpuinfo` flag, llama.cpp's name for it, and the name people know.
+pub(super) const VECTOR_EXTENSIONS: [(&str, &str, &str); 9] = [
+    ("avx2", "AVX2", "AVX2"),
+    ("fma", "FMA", "FMA"),
+    ("f16c", "F16C", "F16C"),
+    ("avx512f", "AVX512", "AVX-512"),
+    ("avx512vbmi", "AVX512_VBMI", "AVX-512 VBMI"),
+    ("avx512_vnni", "AVX512_VNNI", "AVX-512 VNNI"),
+    ("avx512_bf16", "AVX512_BF16", "AVX-512 BF16"),
+    ("avx_vnni", "AVX_VNNI", "AVX-VNNI"),
+    ("amx_int8", "AMX_INT8", "AMX INT8"),
 ];
 
 /// The first CPU's model name ("" when unknown) and flags in `/proc/cpuinfo`.
@@ -150,19 +151,28 @@ pub struct CpuFeatures {
     pub cpu: String,
     /// Vector extensions the CPU has (of [`VECTOR_EXTENSIONS`]).
     pub cpu_has: Vec<&'static str>,
-    /// Those llama.cpp's CPU backend in this binary was built to use: its
-    /// kernels use nothing newer, whatever the CPU has.
+    /// Those llama.cpp's CPU kernels in this process were compiled to use:
+    /// they use nothing newer, whatever the CPU has.
     pub engine_uses: Vec<&'static str>,
+    /// The CPU generation whose kernel library the engine loaded
+    /// ("icelake"), in the dispatching build; `None` when the kernels are
+    /// linked in (built for AVX2 at best).
+    pub engine_library: Option<String>,
 }
 
 impl CpuFeatures {
     /// This machine's CPU and this binary's engine.
     pub fn detect() -> CpuFeatures {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        CpuFeatures::from(&cpuinfo, super::engine_cpu_features())
+        let (engine_uses, engine_library) = super::engine_kernels();
+        CpuFeatures::from(&cpuinfo, engine_uses, engine_library)
     }
 
-    fn from(cpuinfo: &str, engine_uses: Vec<&'static str>) -> CpuFeatures {
+    fn from(
+        cpuinfo: &str,
+        engine_uses: Vec<&'static str>,
+        engine_library: Option<String>,
+    ) -> CpuFeatures {
         let (cpu, flags) = model_and_flags(cpuinfo);
         let cpu = if cpu.is_empty() {
             "unknown".into()
@@ -171,13 +181,14 @@ impl CpuFeatures {
         };
         let cpu_has = VECTOR_EXTENSIONS
             .iter()
-            .filter(|(flag, _)| flags.contains(flag))
-            .map(|(_, name)| *name)
+            .filter(|(flag, _, _)| flags.contains(flag))
+            .map(|(_, _, name)| *name)
             .collect();
         CpuFeatures {
             cpu,
             cpu_has,
             engine_uses,
+            engine_library,
         }
     }
 
@@ -186,6 +197,8 @@ impl CpuFeatures {
         self.cpu_has
             .iter()
             .filter(|f| !self.engine_uses.contains(f))
+            // The 256-bit form of what AVX-512 VNNI does: nothing lost.
+            .filter(|f| !(**f == "AVX-VNNI" && self.engine_uses.contains(&"AVX-512 VNNI")))
             .copied()
             .collect()
     }
@@ -199,20 +212,48 @@ impl CpuFeatures {
                 names.join(", ")
             }
         };
+        let kernels = match &self.engine_library {
+            Some(variant) => format!(
+                "the engine loaded llama.cpp's “{variant}” kernel library, the best for this CPU, which uses"
+            ),
+            None => "the engine's kernels use".to_string(),
+        };
         let mut text = format!(
-            "This CPU ({}) has {}; the engine's kernels use {}.",
+            "This CPU ({}) has {}; {kernels} {}.",
             self.cpu,
             list(&self.cpu_has),
             list(&self.engine_uses)
         );
         let unused = self.unused();
         if !unused.is_empty() {
-            text.push_str(&format!(
-                " {} go unused: this build of llama.cpp is made to run on any AVX2 computer.",
-                unused.join(", ")
-            ));
+            if self.engine_library.is_some() {
+                text.push_str(&format!(
+                    " The kernels chosen for it leave {} unused.",
+                    unused.join(", ")
+                ));
+                if unused.contains(&"AMX INT8") {
+                    text.push_str(" AMX's kernels run only when asked for (HEARTH_CPU_KERNELS=sapphirerapids): they crash on some virtual machines.");
+                }
+            } else {
+                text.push_str(&format!(
+                    " {} go unused: this build of llama.cpp is made to run on any AVX2 computer.",
+                    unused.join(", ")
+                ));
+            }
         }
         text
+    }
+
+    /// The quantizations llama.cpp rearranges for this CPU's vector unit
+    /// when a model loads (`repack`: eight rows interleaved for AVX2 and
+    /// newer), which makes them the fastest per byte here. Empty without
+    /// AVX2: then nothing is rearranged.
+    pub fn best_quantizations_list(&self) -> &'static [&'static str] {
+        if self.engine_uses.contains(&"AVX2") {
+            &["Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_NL", "MXFP4"]
+        } else {
+            &[]
+        }
     }
 
     /// Which quantizations run best with the engine's kernels on this CPU,
@@ -220,13 +261,42 @@ impl CpuFeatures {
     pub fn best_quantizations(&self) -> &'static str {
         let uses = |name| self.engine_uses.contains(&name);
         if uses("AVX-512 VNNI") || uses("AVX-VNNI") {
-            "Q4_K_M and Q4_0 run best here (integer dot products with VNNI, kernels rearranged for this CPU when the model loads); Q8_0 is faster still where memory allows."
+            "Q4_K_M and Q4_0 run best here: llama.cpp rearranges them for this CPU when the model loads, and VNNI's integer dot products speed up reading prompts. Q4_1 and the Q5 kinds have no such kernels and run slower at the same size."
         } else if uses("AVX2") {
             "Q4_K_M and Q4_0 run best here: llama.cpp rearranges them for AVX2 when the model loads. Q4_1 and the Q5 kinds have no such kernels and run slower at the same size."
         } else {
             "This CPU lacks AVX2: only small models answer at a usable speed; prefer Q4_0."
         }
     }
+}
+
+/// Which llama.cpp kernels this process runs, for benchmark reports:
+/// "icelake library: AVX2 FMA F16C AVX-512 AVX-512 VBMI AVX-512 VNNI", or
+/// "linked in: AVX2 FMA F16C".
+pub fn engine_kernels_summary() -> String {
+    let (uses, library) = super::engine_kernels();
+    let from = library.map_or("linked in".to_string(), |l| format!("{l} library"));
+    format!("{from}: {}", uses.join(" "))
+}
+
+/// The quantization a GGUF file's name gives ("Q4_K_M" in
+/// `Qwen2.5-7B-Instruct-Q4_K_M.gguf`), in llama.cpp's spelling.
+pub fn quantization_in_name(file: &str) -> Option<&'static str> {
+    const KNOWN: [&str; 22] = [
+        "IQ4_NL", "IQ4_XS", "IQ3_M", "IQ3_XS", "IQ2_M", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L",
+        "Q4_K_S", "Q4_K_M", "Q4_0", "Q4_1", "Q5_K_S", "Q5_K_M", "Q5_0", "Q5_1", "Q6_K", "Q8_0",
+        "MXFP4", "BF16", "F16",
+    ];
+    let upper = file.to_ascii_uppercase();
+    // The name's parts, split where a quantization can begin or end.
+    let parts: Vec<&str> = upper
+        .trim_end_matches(".GGUF")
+        .split(['-', '.', ' '])
+        .collect();
+    KNOWN
+        .iter()
+        .find(|q| parts.iter().any(|p| p == *q))
+        .copied()
 }
 
 /// The CPU's model and the vector extensions that decide llama.cpp's and
@@ -270,7 +340,7 @@ mod tests {
     #[test]
     fn says_which_cpu_features_the_engine_leaves_unused() {
         let cpuinfo = "model name\t: Test CPU\nflags\t\t: fpu avx2 fma f16c avx512f avx512_vnni\n";
-        let features = CpuFeatures::from(cpuinfo, vec!["AVX2", "FMA", "F16C"]);
+        let features = CpuFeatures::from(cpuinfo, vec!["AVX2", "FMA", "F16C"], None);
         assert_eq!(features.cpu, "Test CPU");
         assert_eq!(
             features.cpu_has,
@@ -278,6 +348,25 @@ mod tests {
         );
         assert_eq!(features.unused(), ["AVX-512", "AVX-512 VNNI"]);
         assert!(features.best_quantizations().contains("AVX2"));
+        assert!(
+            features.sentence().contains("any AVX2 computer"),
+            "{}",
+            features.sentence()
+        );
+
+        // The dispatching build names the library it loaded.
+        let loaded = CpuFeatures::from(
+            cpuinfo,
+            vec!["AVX2", "FMA", "F16C", "AVX-512", "AVX-512 VNNI"],
+            Some("cascadelake".into()),
+        );
+        assert!(loaded.unused().is_empty());
+        assert!(
+            loaded.sentence().contains("“cascadelake” kernel library"),
+            "{}",
+            loaded.sentence()
+        );
+        assert!(loaded.best_quantizations().contains("VNNI"));
     }
 
     #[test]
@@ -288,11 +377,50 @@ mod tests {
         // x86-64 with llama.cpp every build of ours uses at least AVX2 only
         // where the CPU has it.
         for f in &features.engine_uses {
-            assert!(VECTOR_EXTENSIONS.iter().any(|(_, n)| n == f), "{f}");
+            assert!(VECTOR_EXTENSIONS.iter().any(|(_, _, n)| n == f), "{f}");
+            // Kernels never use what the CPU lacks: the dispatch chose well.
+            assert!(features.cpu_has.contains(f), "{features:?}");
         }
         if cfg!(all(feature = "llama", target_arch = "x86_64")) {
             assert!(!features.engine_uses.is_empty(), "{features:?}");
         }
+        assert_eq!(
+            features.engine_library.is_some(),
+            cfg!(feature = "cpu-dispatch"),
+            "{features:?}"
+        );
+        if cfg!(feature = "cpu-dispatch") {
+            // The dispatching build uses the newest generation the CPU has.
+            for newest in ["AVX2", "AVX-512", "AVX-512 VNNI"] {
+                if features.cpu_has.contains(&newest) {
+                    assert!(
+                        features.engine_uses.contains(&newest),
+                        "{}",
+                        features.sentence()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reads_the_quantization_in_a_file_name() {
+        for (file, want) in [
+            ("Qwen2.5-7B-Instruct-Q4_K_M.gguf", Some("Q4_K_M")),
+            ("Mistral-7B-Instruct-v0.3.Q4_K_M.gguf", Some("Q4_K_M")),
+            ("SmolLM2-135M-Instruct.Q4_1.gguf", Some("Q4_1")),
+            ("gemma-3-270m-it-q8_0.gguf", Some("Q8_0")),
+            ("model-f16.gguf", Some("F16")),
+            ("model-bf16.gguf", Some("BF16")),
+            ("my-model.gguf", None),
+        ] {
+            assert_eq!(quantization_in_name(file), want, "{file}");
+        }
+        let avx2 = CpuFeatures::from("flags\t: avx2\n", vec!["AVX2"], None);
+        assert!(avx2.best_quantizations_list().contains(&"Q4_K_M"));
+        assert!(!avx2.best_quantizations_list().contains(&"Q4_1"));
+        let old = CpuFeatures::from("flags\t: sse4_2\n", vec![], None);
+        assert!(old.best_quantizations_list().is_empty());
     }
 
     #[test]

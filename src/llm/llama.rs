@@ -33,11 +33,7 @@ static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 pub(super) fn backend() -> Result<&'static LlamaBackend, String> {
     BACKEND
         .get_or_init(|| {
-            llama_cpp_2::send_logs_to_tracing(
-                llama_cpp_2::LogOptions::default().with_logs_enabled(
-                    tracing::enabled!(target: "llama_cpp", tracing::Level::DEBUG),
-                ),
-            );
+            super::kernels::kernels()?;
             LlamaBackend::init().map_err(|e| format!("cannot start llama.cpp: {e}"))
         })
         .as_ref()
@@ -127,28 +123,6 @@ impl<'m> Context<'m> {
             .as_mut()
             .expect("a context exists outside Backend::reset")
     }
-}
-
-/// The vector extensions the linked CPU backend was compiled for.
-pub(super) fn cpu_features() -> Vec<&'static str> {
-    use llama_cpp_sys_2 as sys;
-    type Check = unsafe extern "C" fn() -> std::os::raw::c_int;
-    let checks: [(Check, &'static str); 8] = [
-        (sys::ggml_cpu_has_avx2, "AVX2"),
-        (sys::ggml_cpu_has_fma, "FMA"),
-        (sys::ggml_cpu_has_f16c, "F16C"),
-        (sys::ggml_cpu_has_avx512, "AVX-512"),
-        (sys::ggml_cpu_has_avx512_vnni, "AVX-512 VNNI"),
-        (sys::ggml_cpu_has_avx512_bf16, "AVX-512 BF16"),
-        (sys::ggml_cpu_has_avx_vnni, "AVX-VNNI"),
-        (sys::ggml_cpu_has_amx_int8, "AMX INT8"),
-    ];
-    checks
-        .into_iter()
-        // SAFETY: each returns a constant: how the CPU backend was compiled.
-        .filter(|(check, _)| unsafe { check() } != 0)
-        .map(|(_, name)| name)
-        .collect()
 }
 
 fn new_context<'m>(

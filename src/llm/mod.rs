@@ -27,6 +27,8 @@ pub mod gguf;
 mod grammar;
 pub mod hardware;
 #[cfg(feature = "llama")]
+mod kernels;
+#[cfg(feature = "llama")]
 mod llama;
 mod policy;
 mod scheduler;
@@ -586,16 +588,41 @@ impl Engine {
     }
 }
 
-/// The vector extensions llama.cpp's CPU backend in this binary was built
-/// to use (none in a build without llama.cpp). See [`hardware::CpuFeatures`].
-pub fn engine_cpu_features() -> Vec<&'static str> {
+/// The vector extensions llama.cpp's CPU kernels in this process use (by
+/// the names people know), and the CPU generation of the library they were
+/// loaded from in the dispatching build. None and `None` without llama.cpp
+/// or when the kernels could not load. See [`hardware::CpuFeatures`].
+pub fn engine_kernels() -> (Vec<&'static str>, Option<String>) {
     #[cfg(feature = "llama")]
     {
-        llama::cpu_features()
+        match kernels::kernels() {
+            Ok(kernels) => {
+                let uses = hardware::VECTOR_EXTENSIONS
+                    .iter()
+                    .filter(|(_, ggml, _)| kernels.features.iter().any(|f| f == ggml))
+                    .map(|(_, _, name)| *name)
+                    .collect();
+                (uses, kernels.variant.clone())
+            }
+            Err(_) => (Vec::new(), None),
+        }
     }
     #[cfg(not(feature = "llama"))]
     {
-        Vec::new()
+        (Vec::new(), None)
+    }
+}
+
+/// The llama.cpp libraries this binary runs with, for packaging it: empty
+/// when llama.cpp is linked in (or left out).
+pub fn engine_library_files() -> Result<Vec<std::path::PathBuf>, String> {
+    #[cfg(feature = "llama")]
+    {
+        kernels::library_files()
+    }
+    #[cfg(not(feature = "llama"))]
+    {
+        Ok(Vec::new())
     }
 }
 

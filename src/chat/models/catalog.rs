@@ -58,6 +58,11 @@ pub struct Judged {
     pub tokens_per_second: Option<f64>,
     /// The file is already in `models/`.
     pub on_box: bool,
+    /// The quantization its file name gives ("Q4_K_M").
+    pub quantization: Option<&'static str>,
+    /// llama.cpp rearranges that quantization for this CPU when the model
+    /// loads: the fastest per byte here ([`hardware::CpuFeatures`]).
+    pub suits_cpu: bool,
     pub recommended: bool,
 }
 
@@ -264,17 +269,25 @@ pub struct BoxFacts {
     pub bandwidth: Option<f64>,
     /// Context tokens the engine allocates (per chat × conversations).
     pub context_tokens: u64,
+    /// The quantizations that run best with the engine's kernels on this
+    /// CPU ([`hardware::CpuFeatures::best_quantizations_list`]).
+    pub best_quantizations: &'static [&'static str],
 }
 
 /// Judges every entry for a box; the recommended one is the largest that
 /// fits and writes at least [`READABLE_TOKENS_PER_SECOND`], or, when none
-/// does, the fastest that fits. Research-only models are never recommended.
+/// does, the fastest that fits. Entries whose quantization suits this CPU
+/// come first: a larger file in another quantization is passed over for
+/// them. Research-only models are never recommended.
 pub fn judge(entries: Vec<CatalogEntry>, facts: BoxFacts, on_box: &[String]) -> Vec<Judged> {
     let mut judged: Vec<Judged> = entries
         .into_iter()
         .map(|entry| {
             let needed = memory_needed(&entry.source, facts.context_tokens);
+            let quantization = hardware::quantization_in_name(&entry.source.file);
             Judged {
+                quantization,
+                suits_cpu: quantization.is_some_and(|q| facts.best_quantizations.contains(&q)),
                 fits: facts.memory_for_model.is_none_or(|free| needed <= free),
                 tokens_per_second: facts
                     .bandwidth
@@ -297,11 +310,11 @@ pub fn judge(entries: Vec<CatalogEntry>, facts: BoxFacts, on_box: &[String]) -> 
             j.tokens_per_second
                 .is_none_or(|t| t >= READABLE_TOKENS_PER_SECOND)
         })
-        .max_by_key(|(_, j)| j.entry.source.size_bytes)
+        .max_by_key(|(_, j)| (j.suits_cpu, j.entry.source.size_bytes))
         .map(|(i, _)| i);
     let best = readable.or_else(|| {
         candidates()
-            .min_by_key(|(_, j)| j.entry.source.size_bytes)
+            .min_by_key(|(_, j)| (!j.suits_cpu, j.entry.source.size_bytes))
             .map(|(i, _)| i)
     });
     if let Some(index) = best {
@@ -337,6 +350,7 @@ async fn box_facts(chat: &ChatState) -> BoxFacts {
         memory_for_model: hardware::available_memory().map(|free| free + active_bytes),
         bandwidth: bandwidth().await,
         context_tokens: u64::from(settings.context_per_chat) * u64::from(settings.parallel),
+        best_quantizations: hardware::CpuFeatures::detect().best_quantizations_list(),
     }
 }
 
@@ -380,6 +394,7 @@ mod tests {
             memory_for_model: Some((memory_gb * 1e9) as u64),
             bandwidth: Some(bandwidth_gb * 1e9),
             context_tokens: 8192,
+            best_quantizations: &["Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_NL", "MXFP4"],
         }
     }
 
@@ -441,5 +456,40 @@ mod tests {
         ] {
             assert_eq!(recommended_id(facts).as_deref(), expected, "{facts:?}");
         }
+    }
+
+    #[test]
+    fn quantizations_that_suit_the_cpu_are_preferred() {
+        // An office mirror adds the 1.5B model in Q5_1: larger, still
+        // readable at 16.7 GB/s, but without kernels rearranged for this CPU.
+        let mut entries = builtin();
+        let mut q5 = entries[1].clone();
+        q5.source.id = "qwen2.5-1.5b-q5".into();
+        q5.source.file = "Qwen2.5-1.5B-Instruct-Q5_1.gguf".into();
+        q5.source.size_bytes = 1_200_000_000;
+        entries.push(q5);
+        let judged = judge(entries.clone(), facts(23.0, 16.7), &[]);
+        let mirror = judged
+            .iter()
+            .find(|j| j.entry.source.id == "qwen2.5-1.5b-q5")
+            .unwrap();
+        assert_eq!(mirror.quantization, Some("Q5_1"));
+        assert!(!mirror.suits_cpu);
+        assert!(
+            judged
+                .iter()
+                .filter(|j| j.entry.source.id != "qwen2.5-1.5b-q5")
+                .all(|j| j.suits_cpu)
+        );
+        let chosen = judged.iter().find(|j| j.recommended).unwrap();
+        assert_eq!(chosen.entry.source.id, "qwen2.5-1.5b");
+        // A CPU without AVX2 has no favourite: the largest readable wins.
+        let old_cpu = BoxFacts {
+            best_quantizations: &[],
+            ..facts(23.0, 16.7)
+        };
+        let judged = judge(entries, old_cpu, &[]);
+        let chosen = judged.iter().find(|j| j.recommended).unwrap();
+        assert_eq!(chosen.entry.source.id, "qwen2.5-1.5b-q5");
     }
 }
