@@ -183,21 +183,15 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
 /// /proc/cpuinfo.
 pub fn cpu_features() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let flags = info
-        .lines()
-        .find_map(|l| l.strip_prefix("flags").and_then(|f| f.split_once(':')))
-        .map_or("", |(_, flags)| flags);
+    let (model, flags) = crate::llm::hardware::model_and_flags(&info);
     let wanted: Vec<&str> = flags
-        .split_whitespace()
+        .into_iter()
         .filter(|f| {
             ["sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni"].contains(f)
                 || f.starts_with("avx512")
                 || f.starts_with("amx")
         })
         .collect();
-    let model = info
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|m| m.split_once(':')))
-        .map_or("unknown", |(_, m)| m.trim());
+    let model = if model.is_empty() { "unknown" } else { &model };
     format!("{model}; {}", wanted.join(" "))
 }
