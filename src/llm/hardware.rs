@@ -127,7 +127,7 @@ pub(super) const VECTOR_EXTENSIONS: [(&str, &str, &str); 9] = [
 ];
 
 /// The first CPU's model name ("" when unknown) and flags in `/proc/cpuinfo`.
-fn model_and_flags(cpuinfo: &str) -> (String, Vec<&str>) {
+pub(crate) fn model_and_flags(cpuinfo: &str) -> (String, Vec<&str>) {
     let field = |name: &str| {
         cpuinfo
             .lines()
@@ -244,18 +244,6 @@ impl CpuFeatures {
         text
     }
 
-    /// The quantizations llama.cpp rearranges for this CPU's vector unit
-    /// when a model loads (`repack`: eight rows interleaved for AVX2 and
-    /// newer), which makes them the fastest per byte here. Empty without
-    /// AVX2: then nothing is rearranged.
-    pub fn best_quantizations_list(&self) -> &'static [&'static str] {
-        if self.engine_uses.contains(&"AVX2") {
-            &["Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_NL", "MXFP4"]
-        } else {
-            &[]
-        }
-    }
-
     /// Which quantizations run best with the engine's kernels on this CPU,
     /// in a sentence for the Models page.
     pub fn best_quantizations(&self) -> &'static str {
@@ -267,6 +255,18 @@ impl CpuFeatures {
         } else {
             "This CPU lacks AVX2: only small models answer at a usable speed; prefer Q4_0."
         }
+    }
+}
+
+/// The quantizations llama.cpp rearranges for the vector unit its kernels
+/// use (`engine_uses`, as [`CpuFeatures::engine_uses`]) when a model loads
+/// (`repack`: eight rows interleaved for AVX2 and newer), which makes them
+/// the fastest per byte. Empty without AVX2: then nothing is rearranged.
+pub fn best_quantizations_for(engine_uses: &[&str]) -> &'static [&'static str] {
+    if engine_uses.contains(&"AVX2") {
+        &["Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_NL", "MXFP4"]
+    } else {
+        &[]
     }
 }
 
@@ -417,10 +417,10 @@ mod tests {
             assert_eq!(quantization_in_name(file), want, "{file}");
         }
         let avx2 = CpuFeatures::from("flags\t: avx2\n", vec!["AVX2"], None);
-        assert!(avx2.best_quantizations_list().contains(&"Q4_K_M"));
-        assert!(!avx2.best_quantizations_list().contains(&"Q4_1"));
+        assert!(best_quantizations_for(&avx2.engine_uses).contains(&"Q4_K_M"));
+        assert!(!best_quantizations_for(&avx2.engine_uses).contains(&"Q4_1"));
         let old = CpuFeatures::from("flags\t: sse4_2\n", vec![], None);
-        assert!(old.best_quantizations_list().is_empty());
+        assert!(best_quantizations_for(&old.engine_uses).is_empty());
     }
 
     #[test]

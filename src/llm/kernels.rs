@@ -9,8 +9,9 @@
 //! the one whose instructions this CPU has and that ranks highest (ggml's own
 //! scoring, which reads CPUID), AMX's aside ([`ONLY_BY_NAME`]).
 //! `HEARTH_CPU_KERNELS=haswell` (a library's suffix) loads that one instead,
-//! to compare, to use AMX, or to work around a CPU that misreports itself. Without the feature the kernels are linked in, built
-//! for AVX2 at best, and nothing is loaded.
+//! to compare, to use AMX, or to work around a CPU that misreports itself.
+//! Without the feature the kernels are linked in, built for AVX2 at best,
+//! and nothing is loaded.
 
 use std::ffi::{CStr, c_void};
 use std::path::{Path, PathBuf};
@@ -239,8 +240,8 @@ fn library_dirs() -> Vec<PathBuf> {
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
     {
-        dirs.push(beside.join("../lib/hearth"));
-        dirs.insert(0, beside);
+        let installed = beside.join("../lib/hearth");
+        dirs.extend([beside, installed]);
     }
     if let Some(built) = sys::BACKENDS_DIR {
         dirs.push(PathBuf::from(built));
@@ -265,7 +266,7 @@ fn libraries_in(dir: &Path) -> Vec<PathBuf> {
 /// "icelake" for `.../libggml-cpu-icelake.so`.
 fn variant_of(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
-    let variant = name.strip_prefix("libggml-cpu-")?.strip_suffix(".so")?;
+    let variant = name.strip_prefix(LIBRARY_PREFIX)?.strip_suffix(".so")?;
     (!variant.is_empty()).then(|| variant.to_string())
 }
 

@@ -270,7 +270,7 @@ pub struct BoxFacts {
     /// Context tokens the engine allocates (per chat × conversations).
     pub context_tokens: u64,
     /// The quantizations that run best with the engine's kernels on this
-    /// CPU ([`hardware::CpuFeatures::best_quantizations_list`]).
+    /// CPU ([`hardware::best_quantizations_for`]).
     pub best_quantizations: &'static [&'static str],
 }
 
@@ -350,7 +350,8 @@ async fn box_facts(chat: &ChatState) -> BoxFacts {
         memory_for_model: hardware::available_memory().map(|free| free + active_bytes),
         bandwidth: bandwidth().await,
         context_tokens: u64::from(settings.context_per_chat) * u64::from(settings.parallel),
-        best_quantizations: hardware::CpuFeatures::detect().best_quantizations_list(),
+        // Only the engine's kernels decide it: no need to read the CPU's.
+        best_quantizations: hardware::best_quantizations_for(&crate::llm::engine_kernels().0),
     }
 }
 
