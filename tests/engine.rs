@@ -302,3 +302,43 @@ async fn without_a_grammar_answers_are_unchanged_beside_constrained_ones() {
     }
     engine.shutdown();
 }
+
+/// `HEARTH_CPU_KERNELS` naming a kernel library this build lacks: the engine
+/// says which exist, the log has it, and the box keeps serving everything
+/// else (the dispatching build only: without it nothing is loaded).
+#[tokio::test]
+async fn an_unknown_cpu_kernels_name_is_a_clear_error_and_the_box_keeps_serving() {
+    if !cfg!(feature = "cpu-dispatch") {
+        skipped("only the dispatching build loads kernel libraries");
+        return;
+    }
+    let Some(model) = test_model("the kernels load with the model") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ChildServer::prepare(dir.path(), "");
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(&model, models.join(hearth::config::DEFAULT_MODEL_FILE)).unwrap();
+
+    let mut server =
+        ChildServer::start_with_env(dir.path(), &[("HEARTH_CPU_KERNELS", "nonsense")]).await;
+    eventually(
+        "the engine says why it cannot load",
+        Duration::from_secs(30),
+        async || server.log().contains("model not loaded"),
+    )
+    .await;
+    let log = server.log();
+    assert!(
+        log.contains("HEARTH_CPU_KERNELS=nonsense: there is no")
+            && log.contains("this build has")
+            && log.contains("haswell"),
+        "{log}"
+    );
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+    server.kill();
+}

@@ -659,6 +659,13 @@ impl ChildServer {
 
     /// Starts `hearth serve` on a free loopback port and waits until it answers.
     pub async fn start(data_dir: &std::path::Path) -> ChildServer {
+        ChildServer::start_with_env(data_dir, &[]).await
+    }
+
+    /// [`ChildServer::start`] with these environment variables set too.
+    pub async fn start_with_env(data_dir: &std::path::Path, env: &[(&str, &str)]) -> ChildServer {
+        // The readiness check below is an HTTP client.
+        hearth::chat::models::download::install_tls_provider();
         let addr = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap()
@@ -668,6 +675,7 @@ impl ChildServer {
             .args(["serve", "--listen", &addr.to_string()])
             .env("HEARTH_DATA_DIR", data_dir)
             .env("HEARTH_CONFIG", data_dir.join("test.toml"))
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
