@@ -574,8 +574,12 @@ fn writes_become_visible_without_flush() {
     runtime
         .block_on(index.index_document(document(1, 1, "Later", "txt", &["eventually visible"])))
         .expect("index");
+    // The interval is 20 ms; the generous deadline only keeps a loaded CI
+    // machine (the model's tests share its cores) from failing a correct
+    // index. How fast it commits is the benchmark's business.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut found = false;
-    for _ in 0..200 {
+    while std::time::Instant::now() < deadline {
         if index
             .search(&request("eventually", &[1]))
             .expect("search")
