@@ -165,7 +165,7 @@ mod with_llama {
 
     use llama_cpp_2::token::LlamaToken;
 
-    use super::super::llama::{Constraint, Way, backend, end_token, sampler, tokenize_chat};
+    use super::super::llama::{Constraint, Picker, Way, backend, end_token, tokenize_chat};
     use super::super::scheduler::Sampled;
     use super::super::{Grammar, Message, Role, Sampling};
     use super::{BareParallelRun, BareRun, GrammarRun};
@@ -530,7 +530,7 @@ mod with_llama {
             temperature: 0.0,
             ..Sampling::default()
         };
-        let mut chain = sampler(&greedy, model.n_vocab());
+        let mut picker = Picker::new(&greedy);
         let (mut constraint, limit) = match mode {
             Mode::Free(tokens) => (None, tokens),
             Mode::Grammar(_) => {
@@ -548,10 +548,14 @@ mod with_llama {
                 (Some(c), Mode::Grammar(way)) => c
                     .sample(model, ctx, index, way)
                     .map_err(|e| e.to_string())?,
-                _ => Sampled {
-                    token: chain.sample(ctx, index),
-                    completes: false,
-                },
+                _ => {
+                    let token = picker.pick(ctx, index).map_err(|e| e.to_string())?;
+                    picker.accept(token);
+                    Sampled {
+                        token,
+                        completes: false,
+                    }
+                }
             };
             if constraint.is_some() && model.vocab().is_eog(sampled.token) {
                 complete = true;

@@ -1,7 +1,7 @@
 //! llama.cpp behind the scheduler's [`Backend`]: loading a GGUF model, one
 //! context with a KV stream per slot, the chat template, tokenizing with
-//! control-token text defused, the sampler chain, and answers constrained by
-//! a grammar ([`Constraint`]). Compiled with the `llama` cargo feature (on by
+//! control-token text defused, picking tokens ([`Picker`]), and answers
+//! constrained by a grammar ([`Constraint`]). Compiled with the `llama` cargo feature (on by
 //! default); with [`super::bench`], the only code that calls llama.cpp.
 
 use std::collections::VecDeque;
@@ -20,6 +20,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
+use super::pick::{self, Recent};
 use super::policy::defuse_specials;
 use super::scheduler::{Backend, BatchEntry, Sampled, Scheduler, batch_size};
 use super::worker::{Next, Runtime, check_model_file};
@@ -135,9 +136,10 @@ fn new_context<'m>(
         .map_err(|e| format!("cannot create a context of {n_ctx} tokens: {e}"))
 }
 
-/// How one answer is sampled: by the request's chain, or under its grammar.
+/// How one answer is sampled: by the request's settings, or under its
+/// grammar.
 pub(super) enum AnswerSampler {
-    Free(LlamaSampler),
+    Free(Box<Picker>),
     Constrained(Box<Constraint>),
 }
 
@@ -151,7 +153,7 @@ impl Backend for Context<'_> {
 
     fn sampler(&mut self, request: &Request) -> Result<AnswerSampler, EngineError> {
         Ok(match request.grammar.as_ref().and_then(|g| g.gbnf()) {
-            None => AnswerSampler::Free(sampler(&request.sampling, self.model.n_vocab())),
+            None => AnswerSampler::Free(Box::new(Picker::new(&request.sampling))),
             Some(gbnf) => AnswerSampler::Constrained(Box::new(Constraint::new(
                 self.model,
                 gbnf,
@@ -199,10 +201,14 @@ impl Backend for Context<'_> {
         let model = self.model;
         let ctx = self.ctx();
         match sampler {
-            AnswerSampler::Free(chain) => Ok(Sampled {
-                token: chain.sample(ctx, index as i32),
-                completes: false,
-            }),
+            AnswerSampler::Free(picker) => {
+                let token = picker.pick(ctx, index as i32)?;
+                picker.accept(token);
+                Ok(Sampled {
+                    token,
+                    completes: false,
+                })
+            }
             AnswerSampler::Constrained(constraint) => {
                 constraint.sample(model, ctx, index as i32, Way::Shortlist)
             }
@@ -277,20 +283,85 @@ fn control_texts(model: &LlamaModel) -> Vec<String> {
     texts
 }
 
-/// The sampler chain for these settings: penalties, then top-k, top-p and
-/// min-p, then temperature and a random draw; greedy at temperature 0.
-pub(super) fn sampler(sampling: &Sampling, n_vocab: i32) -> LlamaSampler {
-    let mut chain = vec![penalties(sampling, n_vocab)];
-    chain.extend(choosers(sampling));
-    LlamaSampler::chain_simple(chain)
+/// Picks an answer's tokens as llama.cpp's chain would (the repeat penalty
+/// over the last 64 tokens, then top-k, top-p, min-p, temperature and a
+/// random draw; greedy at temperature 0), without building the array of the
+/// whole vocabulary for each token (see [`pick`]).
+pub(super) struct Picker {
+    recent: Recent,
+    /// llama.cpp's links that choose: greedy, or top-k … the draw.
+    choose: LlamaSampler,
+    /// The top-k of the chain; `None` when greedy.
+    top_k: Option<usize>,
+    /// The logits after the penalty, kept between tokens.
+    logits: Vec<f32>,
+    best: Vec<(i32, f32)>,
+    candidates: LlamaTokenDataArray,
 }
 
-/// The chain's first link: the last 64 tokens' repeat penalty.
-fn penalties(sampling: &Sampling, n_vocab: i32) -> LlamaSampler {
-    LlamaSampler::penalties(n_vocab, 64, sampling.repeat_penalty.max(0.01), 0.0, 0.0)
+impl Picker {
+    pub(super) fn new(sampling: &Sampling) -> Self {
+        let greedy = sampling.temperature <= 0.0;
+        Picker {
+            recent: Recent::new(sampling.repeat_penalty.max(0.01)),
+            choose: LlamaSampler::chain_simple(choosers(sampling)),
+            top_k: (!greedy).then(|| sampling.top_k.max(1) as usize),
+            logits: Vec::new(),
+            best: Vec::new(),
+            candidates: LlamaTokenDataArray::new(Vec::new(), false),
+        }
+    }
+
+    /// The token to follow the logits at `index`; [`Picker::accept`] it
+    /// once it is the answer's.
+    pub(super) fn pick(
+        &mut self,
+        ctx: &LlamaContext<'_>,
+        index: i32,
+    ) -> Result<LlamaToken, EngineError> {
+        self.logits.clear();
+        self.logits.extend_from_slice(ctx.get_logits_ith(index));
+        self.recent.apply(&mut self.logits);
+        let chosen = match self.top_k {
+            None => pick::greedy(&self.logits).map(|id| LlamaToken(id as i32)),
+            Some(k) => {
+                // The k best, best first, are all top-k would keep: the
+                // chain's top-k link leaves them as they are.
+                pick::best_k(&self.logits, k, &mut self.best);
+                let candidates = &mut self.candidates;
+                candidates.data.clear();
+                candidates.data.extend(
+                    self.best
+                        .iter()
+                        .map(|&(id, logit)| LlamaTokenData::new(LlamaToken(id), logit, 0.0)),
+                );
+                candidates.sorted = true;
+                candidates.selected = None;
+                candidates.apply_sampler(&mut self.choose);
+                candidates.selected_token()
+            }
+        };
+        chosen.ok_or_else(|| EngineError::Failed("the sampler chose no token".into()))
+    }
+
+    /// Makes `token` part of the answer: the penalty's window moves on.
+    pub(super) fn accept(&mut self, token: LlamaToken) {
+        self.recent.accept(token.0);
+        self.choose.accept(token);
+    }
+
+    /// The penalty on candidates that are the whole vocabulary in id order.
+    fn penalise(&self, candidates: &mut LlamaTokenDataArray) {
+        let data = &mut candidates.data;
+        for id in self.recent.repeated(data.len()) {
+            let logit = self.recent.penalised(data[id].logit());
+            data[id].set_logit(logit);
+        }
+        candidates.sorted = false;
+    }
 }
 
-/// The rest of the chain, which picks the token.
+/// The links of the chain that pick the token, after the penalty.
 fn choosers(sampling: &Sampling) -> Vec<LlamaSampler> {
     if sampling.temperature <= 0.0 {
         return vec![LlamaSampler::greedy()];
@@ -361,10 +432,9 @@ const SHORTLIST: usize = 128;
 /// tokens instead of all allowed ones, leaving out only the least likely.
 pub(super) struct Constraint {
     grammar: LlamaSampler,
-    /// The chain in two parts, so that the shortlist is taken after the
-    /// repeat penalty: the penalties, and the links that pick the token.
-    penalties: LlamaSampler,
-    choose: LlamaSampler,
+    /// The free pick, and the penalty and links that pick among candidates
+    /// the grammar allowed (the shortlist is taken after the penalty).
+    picker: Picker,
     /// Candidates in the shortlist.
     shortlist: usize,
     /// The candidates, kept between tokens (about 600 kB for 49,152 tokens).
@@ -392,8 +462,7 @@ impl Constraint {
         })?;
         Ok(Constraint {
             grammar,
-            penalties: penalties(sampling, model.n_vocab()),
-            choose: LlamaSampler::chain_simple(choosers(sampling)),
+            picker: Picker::new(sampling),
             shortlist: SHORTLIST.max(sampling.top_k.max(1) as usize),
             candidates: LlamaTokenDataArray::new(Vec::new(), false),
             end,
@@ -414,10 +483,7 @@ impl Constraint {
         let token = match way {
             Way::Naive => self.pick_allowed(ctx, index, None)?,
             Way::Rejection | Way::Shortlist => {
-                self.fill(ctx, index);
-                self.candidates.apply_sampler(&mut self.penalties);
-                self.candidates.apply_sampler(&mut self.choose);
-                let free = self.selected()?;
+                let free = self.picker.pick(ctx, index)?;
                 if self.allows(free) {
                     free
                 } else {
@@ -439,21 +505,28 @@ impl Constraint {
         index: i32,
         shortlist: Option<usize>,
     ) -> Result<LlamaToken, EngineError> {
-        self.fill(ctx, index);
-        self.candidates.apply_sampler(&mut self.penalties);
-        if let Some(best) = shortlist.filter(|n| *n < self.candidates.data.len()) {
-            // The best candidates, in no order: a partial sort.
-            let data = &mut self.candidates.data;
-            data.select_nth_unstable_by(best, |a, b| b.logit().total_cmp(&a.logit()));
-            data.truncate(best);
+        if let Some(best) = shortlist.filter(|n| *n < self.picker.logits.len()) {
+            // The free pick (for this same index) left the penalised logits
+            // in the picker.
+            pick::best_k(&self.picker.logits, best, &mut self.picker.best);
+            let candidates = &mut self.candidates;
+            candidates.data.clear();
+            candidates.data.extend(
+                self.picker
+                    .best
+                    .iter()
+                    .map(|&(id, logit)| LlamaTokenData::new(LlamaToken(id), logit, 0.0)),
+            );
+            candidates.selected = None;
+            candidates.sorted = false;
             self.candidates.apply_sampler(&mut self.grammar);
             if self.any_allowed() {
-                self.candidates.apply_sampler(&mut self.choose);
+                self.candidates.apply_sampler(&mut self.picker.choose);
                 return self.selected();
             }
-            self.fill(ctx, index);
-            self.candidates.apply_sampler(&mut self.penalties);
         }
+        self.fill(ctx, index);
+        self.picker.penalise(&mut self.candidates);
         self.whole_vocabulary += 1;
         self.candidates.apply_sampler(&mut self.grammar);
         if !self.any_allowed() {
@@ -461,7 +534,7 @@ impl Constraint {
                 "the answer's grammar allows no token of this model here".into(),
             ));
         }
-        self.candidates.apply_sampler(&mut self.choose);
+        self.candidates.apply_sampler(&mut self.picker.choose);
         self.selected()
     }
 
@@ -476,15 +549,14 @@ impl Constraint {
         one.data.first().is_some_and(|c| c.logit().is_finite())
     }
 
-    /// Feeds `token` to the chain (its penalties) and the grammar (its
-    /// state), and says whether the grammar is now complete.
+    /// Feeds `token` to the picker (its penalty's window) and the grammar
+    /// (its state), and says whether the grammar is now complete.
     fn accept(
         &mut self,
         model: &LlamaModel,
         token: LlamaToken,
     ) -> Result<Sampled<LlamaToken>, EngineError> {
-        self.penalties.accept(token);
-        self.choose.accept(token);
+        self.picker.accept(token);
         self.grammar.try_accept(token).map_err(|e| {
             EngineError::Failed(format!("the answer's grammar refused a token ({e})"))
         })?;

@@ -30,6 +30,9 @@ pub mod hardware;
 mod kernels;
 #[cfg(feature = "llama")]
 mod llama;
+// Used by the llama.cpp engine alone; tested in every build.
+#[cfg_attr(not(feature = "llama"), allow(dead_code))]
+mod pick;
 mod policy;
 mod scheduler;
 mod worker;
