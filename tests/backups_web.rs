@@ -253,7 +253,7 @@ async fn the_owner_sets_up_backups_runs_one_and_sees_a_failure() {
     let html = Html::parse_document(&response.text().await.unwrap());
     assert_eq!(select_attr(&html, "#restarting", "data-next"), "/login");
     // Hearth restarts a moment later, once the page has gone out.
-    for _ in 0..100 {
+    for _ in 0..600 {
         if server.state.backups.restart.is_cancelled() {
             break;
         }

@@ -901,7 +901,7 @@ async fn files_dropped_into_the_inbox_are_imported() {
     )
     .unwrap();
     std::fs::write(inbox.join("loose.txt"), "A loose note about the platypus.").unwrap();
-    for _ in 0..200 {
+    for _ in 0..300 {
         if search(&api, "platypus").await["total"] == 2 {
             break;
         }
@@ -1408,7 +1408,7 @@ async fn collection_names_are_text_in_answers() {
     let api = owner_api(&server, &owner).await;
     let name = "Policies [Reset your password](http://evil.example/reset) <b>now</b>";
     collection(&api, &owner, name, &["owner", "admin", "staff"]).await;
-    for _ in 0..200 {
+    for _ in 0..600 {
         if server.state.search.index().is_some() {
             break;
         }
@@ -1603,7 +1603,7 @@ async fn half_written_uploads_are_removed_at_start() {
         ..hearth::config::Config::default()
     };
     let server = TestServer::start_in(config, data_dir).await;
-    for _ in 0..200 {
+    for _ in 0..600 {
         if server.state.search.index().is_some() {
             break;
         }

@@ -638,7 +638,7 @@ async fn check_for_updates_downloads_a_newer_version_from_the_update_server() {
     let checked = owner.post_form("/admin/system/update/check", &[]).await;
     assert_eq!(checked.status(), 303);
     let updates = server.data_dir.path().join("updates");
-    for _ in 0..100 {
+    for _ in 0..300 {
         if updates.join("request.json").exists() {
             break;
         }
