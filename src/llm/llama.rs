@@ -1,8 +1,9 @@
 //! llama.cpp behind the scheduler's [`Backend`]: loading a GGUF model, one
 //! context with a KV stream per slot, the chat template, tokenizing with
 //! control-token text defused, picking tokens ([`Picker`]), and answers
-//! constrained by a grammar ([`Constraint`]). Compiled with the `llama` cargo feature (on by
-//! default); with [`super::bench`], the only code that calls llama.cpp.
+//! constrained by a grammar ([`Constraint`]). Compiled with the `llama` cargo
+//! feature (on by default); with [`super::bench`], the only code that calls
+//! llama.cpp.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -328,17 +329,9 @@ impl Picker {
                 // The k best, best first, are all top-k would keep: the
                 // chain's top-k link leaves them as they are.
                 pick::best_k(&self.logits, k, &mut self.best);
-                let candidates = &mut self.candidates;
-                candidates.data.clear();
-                candidates.data.extend(
-                    self.best
-                        .iter()
-                        .map(|&(id, logit)| LlamaTokenData::new(LlamaToken(id), logit, 0.0)),
-                );
-                candidates.sorted = true;
-                candidates.selected = None;
-                candidates.apply_sampler(&mut self.choose);
-                candidates.selected_token()
+                set_candidates(&mut self.candidates, &self.best, true);
+                self.candidates.apply_sampler(&mut self.choose);
+                self.candidates.selected_token()
             }
         };
         chosen.ok_or_else(|| EngineError::Failed("the sampler chose no token".into()))
@@ -359,6 +352,17 @@ impl Picker {
         }
         candidates.sorted = false;
     }
+}
+
+/// Makes `best` (token id, logit) the candidates, none selected yet.
+fn set_candidates(candidates: &mut LlamaTokenDataArray, best: &[(i32, f32)], sorted: bool) {
+    candidates.data.clear();
+    candidates.data.extend(
+        best.iter()
+            .map(|&(id, logit)| LlamaTokenData::new(LlamaToken(id), logit, 0.0)),
+    );
+    candidates.sorted = sorted;
+    candidates.selected = None;
 }
 
 /// The links of the chain that pick the token, after the penalty.
@@ -509,16 +513,8 @@ impl Constraint {
             // The free pick (for this same index) left the penalised logits
             // in the picker.
             pick::best_k(&self.picker.logits, best, &mut self.picker.best);
-            let candidates = &mut self.candidates;
-            candidates.data.clear();
-            candidates.data.extend(
-                self.picker
-                    .best
-                    .iter()
-                    .map(|&(id, logit)| LlamaTokenData::new(LlamaToken(id), logit, 0.0)),
-            );
-            candidates.selected = None;
-            candidates.sorted = false;
+            // Not marked sorted: the grammar turns refused logits to -inf.
+            set_candidates(&mut self.candidates, &self.picker.best, false);
             self.candidates.apply_sampler(&mut self.grammar);
             if self.any_allowed() {
                 self.candidates.apply_sampler(&mut self.picker.choose);
