@@ -89,8 +89,7 @@ impl Recent {
 /// The index of the best logit; the first of equals. `None` for no logits.
 pub(super) fn greedy(logits: &[f32]) -> Option<usize> {
     let mut best = 0;
-    let first = *logits.first()?;
-    let mut top = first;
+    let mut top = *logits.first()?;
     for (i, &value) in logits.iter().enumerate().skip(1) {
         if value > top {
             top = value;
