@@ -492,6 +492,12 @@
       userItem = item.previousElementSibling;
       while (userItem && !userItem.classList.contains("from-user")) userItem = userItem.previousElementSibling;
       for (const old of item.querySelectorAll(".message-actions, .source-list, .sources")) old.remove();
+      // While it is written again or continued, the answer is neither
+      // stopped nor cut short: its old badge and status go until "done".
+      for (const badge of item.querySelectorAll(".meta .badge")) badge.remove();
+      for (const name of [...item.classList]) {
+        if (name.startsWith("status-")) item.classList.remove(name);
+      }
       item.classList.add("pending");
       if (actionForm.dataset.turn === "regenerate") {
         const bubble = item.querySelector(".bubble");

@@ -172,13 +172,16 @@ test('chat actions: copy, regenerate, edit, continue, background answers, phone'
   await shot(page, 'continued');
 
   // --- 5. An answer keeps going in another conversation ------------------------------------
+  // The stopped answer is done with (Stop offered no more) before the next question.
+  await page.locator('#stop').waitFor({ state: 'hidden', timeout: 15_000 });
+  const answersBefore = await page.locator('#messages .message.from-assistant').count();
   await textarea.fill(STORY);
   await textarea.press('Enter');
-  await page.waitForFunction(() => {
+  await page.waitForFunction((before) => {
     const items = document.querySelectorAll('#messages .message.from-assistant');
     const bubble = items[items.length - 1]?.querySelector('.bubble');
-    return bubble && !bubble.querySelector('.thinking') && bubble.textContent.trim().length >= 40;
-  }, null, { timeout: ANSWER_TIMEOUT });
+    return items.length > before && bubble && !bubble.querySelector('.thinking') && bubble.textContent.trim().length >= 40;
+  }, answersBefore, { timeout: ANSWER_TIMEOUT });
   const storyAt = (await page.locator('#messages .message.from-assistant').last().locator('.bubble').innerText()).trim().length;
   // Switch to a new conversation while it streams.
   await navigating(page, () => page.getByRole('link', { name: 'New chat' }).click());
