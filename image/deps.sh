@@ -27,13 +27,31 @@ APT_PACKAGES=(mmdebstrap fdisk dosfstools mtools e2fsprogs zstd binutils minisig
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+still_missing() {
+  local p
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+mapfile -t missing < <(still_missing)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "image deps: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # apt may remove a package we need to install another: a machine with
+  # qemu-utils from bookworm-backports loses it when bookworm's
+  # qemu-system-x86 comes in (their versions must match). Install again
+  # what went, now in the version that fits.
+  mapfile -t removed < <(still_missing)
+  if [ ${#removed[@]} -gt 0 ]; then
+    echo "image deps: apt removed ${removed[*]} on the way; installing again"
+    $SUDO apt-get install -y -qq --no-install-recommends "${removed[@]}" >/dev/null
+  fi
+  mapfile -t removed < <(still_missing)
+  if [ ${#removed[@]} -gt 0 ]; then
+    echo "image deps: could not install ${removed[*]}" >&2
+    exit 1
+  fi
 fi
