@@ -352,10 +352,7 @@
           answerItem.dataset.id = payload.message_id;
           answerItem.removeAttribute("data-follow");
           answerItem.classList.remove("pending");
-          for (const name of [...answerItem.classList]) {
-            if (name.startsWith("status-")) answerItem.classList.remove(name);
-          }
-          answerItem.classList.add(`status-${payload.status}`);
+          setStatus(answerItem, payload.status);
           meta.replaceChildren();
           if (payload.source) meta.append(element("span", "source", payload.source));
           // A busy box can write below 1 token/s: "0.4 tokens/s", not "0 tokens/s".
@@ -395,6 +392,15 @@
     statusLine.textContent = "";
     setBusy(false);
     if (!options.quiet) textarea.focus();
+  }
+
+  // An answer's status class ("status-done", "status-stopped", ...): the
+  // new one, or none while it is being written.
+  function setStatus(item, status) {
+    for (const name of [...item.classList]) {
+      if (name.startsWith("status-")) item.classList.remove(name);
+    }
+    if (status) item.classList.add(`status-${status}`);
   }
 
   function answerShell() {
@@ -495,9 +501,7 @@
       // While it is written again or continued, the answer is neither
       // stopped nor cut short: its old badge and status go until "done".
       for (const badge of item.querySelectorAll(".meta .badge")) badge.remove();
-      for (const name of [...item.classList]) {
-        if (name.startsWith("status-")) item.classList.remove(name);
-      }
+      setStatus(item, null);
       item.classList.add("pending");
       if (actionForm.dataset.turn === "regenerate") {
         const bubble = item.querySelector(".bubble");
